@@ -1,0 +1,3 @@
+"""apimw: the command-line companion for APIMW webhooks."""
+
+__version__ = "0.1.0"

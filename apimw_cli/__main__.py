@@ -1,0 +1,3 @@
+from apimw_cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The APIMW API client. httpx is used here (and by the receiver's forwarder) only."""

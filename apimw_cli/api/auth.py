@@ -1,0 +1,171 @@
+"""Authentication: exchange key+secret for tokens, refresh, revoke, and who am I.
+
+`Authenticator` is the client's TokenProvider. Tokens are cached per profile until shortly
+before expiry. Refresh tokens are single-use, so reading the old one, refreshing and saving the
+new one happen under the store's file lock: a concurrent apimw process either waits and reuses
+our new token, or refreshes before us and we reuse its.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from apimw_cli.api.client import ApiClient
+from apimw_cli.errors import ApiError, AuthenticationError, CredentialsError, ServerError
+from apimw_cli.models import Identity, TokenSet
+
+# Renew this long before the stated expiry, so a token never dies mid-request.
+EXPIRY_MARGIN = 60.0
+
+
+class TokenStore(Protocol):
+    def lock(self) -> AbstractContextManager[None]: ...
+
+    def load(self) -> TokenSet | None: ...
+
+    def save(self, tokens: TokenSet) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class MemoryTokenStore:
+    """A store that forgets on exit: for a bare token, or when no cache is wanted."""
+
+    def __init__(self) -> None:
+        self._tokens: TokenSet | None = None
+
+    def lock(self) -> AbstractContextManager[None]:
+        from contextlib import contextmanager
+
+        @contextmanager
+        def held() -> Iterator[None]:
+            yield
+
+        return held()
+
+    def load(self) -> TokenSet | None:
+        return self._tokens
+
+    def save(self, tokens: TokenSet) -> None:
+        self._tokens = tokens
+
+    def clear(self) -> None:
+        self._tokens = None
+
+
+def _tokens_from(data: object, now: float, what: str) -> TokenSet:
+    if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+        raise ServerError(f"the API's answer to {what} holds no access_token")
+    return TokenSet.from_api(data, now=now)
+
+
+def exchange(client: ApiClient, api_key: str, api_secret: str, *, now: float) -> TokenSet:
+    """POST /auth/token: key and secret for an access token and a refresh token."""
+    response = client.request(
+        "POST", "auth/token", json_body={"api_key": api_key, "api_secret": api_secret}, auth=False
+    )
+    return _tokens_from(response.data, now, "auth/token")
+
+
+def refresh(client: ApiClient, refresh_token: str, *, now: float) -> TokenSet:
+    """POST /auth/refresh: the old refresh token is spent; the answer holds a new one."""
+    response = client.request(
+        "POST", "auth/refresh", json_body={"refresh_token": refresh_token}, auth=False
+    )
+    return _tokens_from(response.data, now, "auth/refresh")
+
+
+def revoke(client: ApiClient, token: str) -> None:
+    client.request("POST", "auth/revoke", json_body={"token": token}, auth=False)
+
+
+def whoami(client: ApiClient) -> Identity:
+    data = client.request("GET", "auth/me").data
+    if not isinstance(data, dict):
+        raise ServerError("the API's answer to auth/me is not an object")
+    return Identity.from_api(data)
+
+
+class Authenticator:
+    """Hands out a valid access token, renewing it through the store's lock when needed."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        *,
+        token: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        store: TokenStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if token is None and not (api_key and api_secret):
+            raise CredentialsError("an API key and secret, or a token, are needed")
+        self._client = client
+        self._fixed_token = token
+        self._key = api_key
+        self._secret = api_secret
+        self._store: TokenStore = store or MemoryTokenStore()
+        self._clock = clock
+        self._current: TokenSet | None = None
+
+    def _fresh(self, tokens: TokenSet | None) -> bool:
+        return tokens is not None and tokens.expires_at - EXPIRY_MARGIN > self._clock()
+
+    def token(self) -> str:
+        if self._fixed_token is not None:
+            return self._fixed_token
+        if self._current is not None and self._fresh(self._current):
+            return self._current.access_token
+        with self._store.lock():
+            cached = self._store.load()
+            if cached is not None and self._fresh(cached):
+                self._current = cached
+            else:
+                self._current = self._renew_locked(cached)
+        return self._current.access_token
+
+    def renew(self, rejected: str) -> str:
+        """The API said `rejected` expired: get a new token (exactly once per call)."""
+        if self._fixed_token is not None:
+            raise AuthenticationError(
+                "the access token in APIMW_TOKEN has expired",
+                status=401,
+                code="EXPIRED_TOKEN",
+                hint="get a new token, or use APIMW_API_KEY and APIMW_API_SECRET instead",
+            )
+        with self._store.lock():
+            cached = self._store.load()
+            if cached is not None and cached.access_token != rejected and self._fresh(cached):
+                self._current = cached  # another process renewed it meanwhile
+            else:
+                self._current = self._renew_locked(cached)
+        return self._current.access_token
+
+    def _renew_locked(self, cached: TokenSet | None) -> TokenSet:
+        """Refresh if we can, else exchange key and secret. The caller holds the lock."""
+        now = self._clock()
+        tokens: TokenSet | None = None
+        if cached is not None and cached.refresh_token:
+            try:
+                tokens = refresh(self._client, cached.refresh_token, now=now)
+            except ApiError as exc:
+                # A spent, expired or revoked refresh token: fall back to the key and secret.
+                if exc.status not in (400, 401, 403):
+                    raise
+        if tokens is None:
+            assert self._key is not None and self._secret is not None
+            tokens = exchange(self._client, self._key, self._secret, now=now)
+        self._store.save(tokens)
+        return tokens
+
+    def forget(self) -> TokenSet | None:
+        """Drop the cached tokens (logout) and return what was cached, to revoke it."""
+        with self._store.lock():
+            cached = self._store.load()
+            self._store.clear()
+        self._current = None
+        return cached

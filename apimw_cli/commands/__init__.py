@@ -1,0 +1,1 @@
+"""One module per command group. Heavy libraries are imported inside the commands."""

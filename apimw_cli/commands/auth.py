@@ -1,0 +1,219 @@
+"""`apimw login`, `logout` and `whoami`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from apimw_cli.commands.common import interactive, state
+from apimw_cli.errors import ApiError, ApimwError, UsageError
+from apimw_cli.models import Identity
+from apimw_cli.output import mask
+from apimw_cli.settings import ENV_API_KEY, ENV_API_SECRET, ENV_TOKEN, Credentials
+
+WEBHOOKS_PERMISSION = "webhooks:manage"
+
+
+def _identity_dict(identity: Identity) -> dict[str, Any]:
+    return {
+        "user": {"id": identity.user_id, "email": identity.email, "name": identity.name},
+        "tenant": {
+            "id": identity.tenant_id,
+            "name": identity.tenant_name,
+            "plan": identity.plan,
+            "status": identity.tenant_status,
+        },
+        "permissions": list(identity.permissions),
+    }
+
+
+def _read_key(api_key: str | None) -> str:
+    import os
+
+    key = api_key or os.environ.get(ENV_API_KEY)
+    if not key and interactive():
+        key = typer.prompt("API key (ak_...)").strip()
+    if not key:
+        raise UsageError(
+            "no API key given",
+            hint=f"pass --api-key or set {ENV_API_KEY} (nothing can be asked: no terminal)",
+        )
+    return key.strip()
+
+
+def _read_secret(from_stdin: bool) -> str:
+    import os
+
+    if from_stdin:
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            raise UsageError("--api-secret-stdin was given but standard input was empty")
+        return secret
+    secret = os.environ.get(ENV_API_SECRET, "")
+    if not secret and interactive():
+        secret = typer.prompt("API secret (sk_..., hidden)", hide_input=True).strip()
+    if not secret:
+        raise UsageError(
+            "no API secret given",
+            hint=f"pipe it to --api-secret-stdin or set {ENV_API_SECRET}; "
+            "a secret on the command line would end up in your shell history",
+        )
+    return secret
+
+
+def login(
+    ctx: typer.Context,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help=f"API key (ak_...) [env: {ENV_API_KEY}].")
+    ] = None,
+    api_secret_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--api-secret-stdin",
+            help=f"Read the API secret from standard input [else env {ENV_API_SECRET}, "
+            "else a hidden prompt].",
+        ),
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify", help="Check the credentials against the API before saving."
+        ),
+    ] = True,
+) -> None:
+    """Store an API key and secret in a profile of the config file (mode 0600).
+
+    Examples:
+
+      apimw login
+
+      printf '%s' "$SECRET" | apimw login --api-key ak_live_... --api-secret-stdin
+    """
+    app = state(ctx)
+    settings = app.settings
+    printer = app.printer
+    if app.sandbox:
+        raise UsageError(
+            "the sandbox needs no login: --sandbox already uses its credentials",
+            hint="run `apimw sandbox credentials` to see them",
+        )
+    key = _read_key(api_key)
+    secret = _read_secret(api_secret_stdin)
+    if key.startswith("sk_") and secret.startswith("ak_"):
+        raise UsageError("the API key and secret look swapped (key sk_..., secret ak_...)")
+    if not key.startswith("ak_"):
+        printer.warn(f"API keys usually start with 'ak_'; got {mask(key)}")
+    identity: Identity | None = None
+    if verify:
+        from apimw_cli.api.auth import Authenticator, whoami
+
+        with app.client(auth=False) as client:
+            store = settings.token_store(Credentials(source="login", api_key=key, api_secret=secret))
+            authenticator = Authenticator(client, api_key=key, api_secret=secret, store=store)
+            with store.lock():
+                store.clear()  # new credentials: tokens of the old ones no longer apply
+            client.tokens = authenticator
+            authenticator.token()  # raises on wrong credentials: nothing is saved then
+            try:
+                identity = whoami(client)
+            except ApiError as exc:
+                printer.warn(f"credentials work, but auth/me failed: {exc.message}")
+    changes: dict[str, Any] = {"api_key": key, "api_secret": secret}
+    if app.api_base:
+        changes["api_base"] = app.api_base
+    settings.config.update_profile(settings.profile, **changes)
+    result: dict[str, Any] = {
+        "profile": settings.profile,
+        "config_file": str(settings.config.path),
+        "verified": verify,
+    }
+    if identity is not None:
+        result.update(_identity_dict(identity))
+
+    def human() -> None:
+        who = f" as {identity.email} ({identity.tenant_name}, {identity.plan})" if identity else ""
+        printer.success(f"logged in{who}; profile {settings.profile!r} saved in {settings.config.path}")
+        if identity is not None and not identity.can(WEBHOOKS_PERMISSION):
+            printer.warn(f"this key lacks the {WEBHOOKS_PERMISSION!r} permission")
+
+    printer.data(result, human if not printer.json else None)
+
+
+def logout(ctx: typer.Context) -> None:
+    """Forget the profile's API key and secret, and revoke its cached token."""
+    app = state(ctx)
+    settings = app.settings
+    printer = app.printer
+    if app.sandbox:
+        raise UsageError("the sandbox has no login to forget")
+    stored = settings.config.profile(settings.profile)
+    key, secret = stored.get("api_key"), stored.get("api_secret")
+    revoked = False
+    if isinstance(key, str) and isinstance(secret, str):
+        store = settings.token_store(Credentials(source="login", api_key=key, api_secret=secret))
+        with store.lock():
+            cached = store.load()
+            store.clear()
+        if cached is not None:
+            from apimw_cli.api.auth import revoke
+
+            try:
+                with app.client(auth=False) as client:
+                    for token in (cached.refresh_token, cached.access_token):
+                        if token:
+                            revoke(client, token)
+                revoked = True
+            except ApimwError as exc:  # offline or refused: forget locally all the same
+                printer.warn(f"could not revoke the cached token: {exc.message}")
+    had_credentials = key is not None or secret is not None
+    if had_credentials:
+        settings.config.update_profile(settings.profile, api_key=None, api_secret=None)
+    result = {"profile": settings.profile, "forgotten": had_credentials, "revoked": revoked}
+
+    def human() -> None:
+        if had_credentials:
+            printer.success(f"logged out of profile {settings.profile!r}")
+        else:
+            printer.info(f"profile {settings.profile!r} holds no credentials; nothing to forget")
+        import os
+
+        still = [name for name in (ENV_TOKEN, ENV_API_KEY, ENV_API_SECRET) if os.environ.get(name)]
+        if still:
+            printer.warn(f"{', '.join(still)} still set in the environment: unset to log out fully")
+
+    printer.data(result, human if not printer.json else None)
+
+
+def whoami(ctx: typer.Context) -> None:
+    """Show the user, tenant, plan and permissions behind the current credentials."""
+    from apimw_cli.api.auth import whoami as fetch_identity
+
+    app = state(ctx)
+    printer = app.printer
+    with app.client() as client:
+        identity = fetch_identity(client)
+    data = _identity_dict(identity)
+    data["api_base"] = app.settings.api_base
+    data["credentials"] = app.settings.credentials().source
+
+    def human() -> None:
+        printer.fields(
+            {
+                "user": f"{identity.name} <{identity.email}> ({identity.user_id})",
+                "tenant": f"{identity.tenant_name} ({identity.tenant_id})",
+                "plan": identity.plan,
+                "status": identity.tenant_status,
+                "permissions": ", ".join(identity.permissions) or "(none)",
+                "api": app.settings.api_base,
+                "credentials": data["credentials"],
+            }
+        )
+
+    printer.data(data, human)
+    if not identity.can(WEBHOOKS_PERMISSION):
+        printer.warn(
+            f"these credentials lack {WEBHOOKS_PERMISSION!r}: webhook commands will fail; "
+            "create an API key with that permission in the APIMW console"
+        )

@@ -1,0 +1,91 @@
+"""What every command shares: the global options' state, and ready-made collaborators."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from apimw_cli.output import Printer
+from apimw_cli.settings import Settings
+
+if TYPE_CHECKING:
+    from apimw_cli.api.client import ApiClient
+
+
+@dataclass
+class AppState:
+    """The root command's options; commands reach it as `ctx.obj`."""
+
+    profile: str | None = None
+    api_base: str | None = None
+    output: str | None = None
+    timeout: float | None = None
+    debug: bool = False
+    no_color: bool = False
+    sandbox: bool = False
+    # Only for tests: an httpx transport to use instead of the network.
+    transport: Any = field(default=None, repr=False)
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings(
+            profile=self.profile,
+            flags={"api_base": self.api_base, "output": self.output, "timeout": self.timeout},
+            sandbox=self.sandbox,
+        )
+
+    @cached_property
+    def printer(self) -> Printer:
+        output = self.output or (self.settings.output if self._settings_loadable() else "table")
+        return Printer(output=output, no_color=self.no_color)
+
+    def _settings_loadable(self) -> bool:
+        # The printer must work even when the config file is broken: it reports that error.
+        from apimw_cli.errors import ApimwError
+
+        try:
+            _ = self.settings.output
+        except ApimwError:
+            return False
+        return True
+
+    def client(self, *, auth: bool = True) -> AbstractContextManager[ApiClient]:
+        """An API client for the resolved base URL, authenticated unless `auth` is False."""
+        from apimw_cli.api.auth import Authenticator
+        from apimw_cli.api.client import ApiClient
+
+        settings = self.settings
+        client = ApiClient(
+            settings.api_base,
+            timeout=float(settings.get("timeout")),
+            transport=self.transport,
+            notify=self.printer.warn,
+        )
+        if auth:
+            creds = settings.credentials()
+            client.tokens = Authenticator(
+                client,
+                token=creds.token,
+                api_key=creds.api_key,
+                api_secret=creds.api_secret,
+                store=None if creds.token else settings.token_store(creds),
+            )
+        return client
+
+
+def state(ctx: typer.Context) -> AppState:
+    """The AppState of this invocation (created on demand for commands run on their own)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def interactive() -> bool:
+    """May we prompt? Only with a person at both ends."""
+    return sys.stdin.isatty() and sys.stderr.isatty()

@@ -1,0 +1,105 @@
+"""Plain, frozen data shared by every layer. No I/O here.
+
+`from_api` constructors are tolerant: the real API may add or omit fields
+(shared/apimw-api.md), so unknown keys are ignored and missing ones get neutral values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+def _str(value: object, default: str = "") -> str:
+    return value if isinstance(value, str) else default
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class VerdictCode(StrEnum):
+    VALID = "valid"
+    MISSING = "missing_header"
+    MALFORMED = "malformed_header"
+    MISMATCH = "mismatch"
+    NO_SECRET = "no_secret"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of checking one X-APIMW-Signature.
+
+    `reason` is one sentence for a human; `diagnosis` is set when a mismatch has a likely cause
+    (a re-encoded body, whitespace around the secret, ...); `matched_secret` is the index of the
+    secret that matched when several were given (rotation).
+    """
+
+    code: VerdictCode
+    reason: str
+    diagnosis: str | None = None
+    matched_secret: int | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.code is VerdictCode.VALID
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """An access token with what is needed to renew it. `expires_at` is unix time."""
+
+    access_token: str
+    expires_at: float
+    refresh_token: str | None = None
+    token_type: str = "Bearer"
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any], *, now: float) -> TokenSet:
+        expires_in = data.get("expires_in")
+        ttl = float(expires_in) if isinstance(expires_in, int | float) else 3600.0
+        return cls(
+            access_token=_str(data.get("access_token")),
+            expires_at=now + ttl,
+            refresh_token=_opt_str(data.get("refresh_token")),
+            token_type=_str(data.get("token_type"), "Bearer"),
+        )
+
+
+@dataclass(frozen=True)
+class Identity:
+    """GET /v1/auth/me: who the credentials belong to."""
+
+    user_id: str
+    email: str
+    name: str
+    tenant_id: str
+    tenant_name: str
+    plan: str
+    tenant_status: str
+    permissions: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Identity:
+        user = data.get("user") if isinstance(data.get("user"), Mapping) else {}
+        tenant = data.get("tenant") if isinstance(data.get("tenant"), Mapping) else {}
+        assert isinstance(user, Mapping) and isinstance(tenant, Mapping)
+        perms = data.get("permissions")
+        return cls(
+            user_id=_str(user.get("id")),
+            email=_str(user.get("email")),
+            name=_str(user.get("name")),
+            tenant_id=_str(tenant.get("id")),
+            tenant_name=_str(tenant.get("name")),
+            plan=_str(tenant.get("plan")),
+            tenant_status=_str(tenant.get("status")),
+            permissions=tuple(p for p in perms if isinstance(p, str))
+            if isinstance(perms, list)
+            else (),
+        )
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions

@@ -1,0 +1,243 @@
+"""Token caching, refresh and fallback, including two processes refreshing at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from apimw_cli.api.auth import Authenticator, whoami
+from apimw_cli.api.client import ApiClient
+from apimw_cli.errors import AuthenticationError
+from apimw_cli.models import TokenSet
+from apimw_cli.settings import TokenStore
+from tests.fakeapi import API_KEY, API_SECRET, BASE, FakeApi
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def api() -> FakeApi:
+    return FakeApi()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> TokenStore:
+    return TokenStore(tmp_path / "tokens" / "default.json")
+
+
+def authenticated(api: FakeApi, store: TokenStore, clock: Clock) -> ApiClient:
+    client = ApiClient(BASE, transport=api.transport(), sleep=lambda _s: None)
+    client.tokens = Authenticator(
+        client, api_key=API_KEY, api_secret=API_SECRET, store=store, clock=clock
+    )
+    return client
+
+
+def test_first_call_exchanges_key_and_secret_and_caches(api: FakeApi, store: TokenStore) -> None:
+    client = authenticated(api, store, Clock())
+    assert whoami(client).email == "dev@example.com"
+    assert api.count("POST auth/token") == 1
+    cached = store.load()
+    assert cached is not None and cached.access_token == "at_0001"
+    assert cached.refresh_token == "rt_0001"
+
+
+def test_cached_token_is_reused_across_clients(api: FakeApi, store: TokenStore) -> None:
+    clock = Clock()
+    whoami(authenticated(api, store, clock))
+    whoami(authenticated(api, store, clock))
+    assert api.count("POST auth/token") == 1
+
+
+def test_token_near_expiry_is_refreshed_and_new_refresh_token_persisted(
+    api: FakeApi, store: TokenStore
+) -> None:
+    clock = Clock()
+    whoami(authenticated(api, store, clock))
+    clock.now += 3600 - 30  # inside the renewal margin
+    whoami(authenticated(api, store, clock))
+    assert api.count("POST auth/refresh") == 1
+    cached = store.load()
+    assert cached is not None and cached.refresh_token == "rt_0002"
+
+
+def test_failed_refresh_falls_back_to_key_and_secret(api: FakeApi, store: TokenStore) -> None:
+    clock = Clock()
+    store.save(TokenSet("at_stale", expires_at=clock.now - 10, refresh_token="rt_spent"))
+    whoami(authenticated(api, store, clock))
+    assert api.count("POST auth/refresh") == 1
+    assert api.count("POST auth/token") == 1
+
+
+def test_expired_token_answer_triggers_one_refresh_and_retry(
+    api: FakeApi, store: TokenStore
+) -> None:
+    clock = Clock()
+    client = authenticated(api, store, clock)
+    whoami(client)
+    api.expire("at_0001")  # the server says expired although our clock says fresh
+    assert whoami(client).email == "dev@example.com"
+    assert api.count("POST auth/refresh") == 1
+    assert api.count("GET auth/me") == 3
+
+
+def test_renew_reuses_a_token_another_process_already_renewed(
+    api: FakeApi, store: TokenStore
+) -> None:
+    clock = Clock()
+    client = authenticated(api, store, clock)
+    whoami(client)
+    api.expire("at_0001")
+    fresh = api.issue()  # as if another process refreshed and cached this
+    store.save(TokenSet(fresh["access_token"], clock.now + 3600, fresh["refresh_token"]))
+    whoami(client)
+    assert api.count("POST auth/refresh") == 0
+
+
+def test_wrong_credentials_fail_with_a_hint(api: FakeApi, store: TokenStore) -> None:
+    client = ApiClient(BASE, transport=api.transport())
+    client.tokens = Authenticator(client, api_key=API_KEY, api_secret="sk_wrong", store=store)
+    with pytest.raises(AuthenticationError) as caught:
+        whoami(client)
+    assert caught.value.code == "INVALID_CREDENTIALS"
+    assert "apimw login" in (caught.value.hint or "")
+    assert store.load() is None
+
+
+def test_fixed_token_that_expired_says_how_to_fix(api: FakeApi) -> None:
+    api.expired_access.add("at_fixed")
+    client = ApiClient(BASE, transport=api.transport())
+    client.tokens = Authenticator(client, token="at_fixed")
+    with pytest.raises(AuthenticationError, match="APIMW_TOKEN") as caught:
+        whoami(client)
+    assert "APIMW_API_KEY" in (caught.value.hint or "")
+
+
+def test_cache_file_is_private(api: FakeApi, store: TokenStore) -> None:
+    whoami(authenticated(api, store, Clock()))
+    assert (store.path.stat().st_mode & 0o777) == 0o600
+
+
+def test_damaged_cache_is_ignored(api: FakeApi, store: TokenStore) -> None:
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text("{not json")
+    whoami(authenticated(api, store, Clock()))
+    assert api.count("POST auth/token") == 1
+
+
+# --- two real processes refreshing at once -------------------------------------------------
+
+
+class SingleUseRefreshServer(ThreadingHTTPServer):
+    """Real HTTP: refresh tokens work once; a reused one is counted as a lost race."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.lock = threading.Lock()
+        self.valid_refresh = {"rt_start"}
+        self.valid_access: set[str] = set()
+        self.refreshes = 0
+        self.reused = 0
+        self.exchanges = 0
+        self.counter = 0
+
+    def issue(self) -> dict[str, object]:
+        self.counter += 1
+        access, refresh = f"at_p{self.counter}", f"rt_p{self.counter}"
+        self.valid_access.add(access)
+        self.valid_refresh.add(refresh)
+        return {"access_token": access, "refresh_token": refresh, "expires_in": 3600}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: SingleUseRefreshServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: object) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/v1/auth/refresh":
+            time.sleep(0.3)  # widen the window in which a racing process would reuse it
+            with self.server.lock:
+                self.server.refreshes += 1
+                if body["refresh_token"] not in self.server.valid_refresh:
+                    self.server.reused += 1
+                    self._send(401, {"success": False, "error": {"code": "INVALID_REFRESH_TOKEN"}})
+                    return
+                self.server.valid_refresh.discard(body["refresh_token"])
+                self._send(200, {"success": True, "data": self.server.issue()})
+        elif self.path == "/v1/auth/token":
+            with self.server.lock:
+                self.server.exchanges += 1
+                self._send(200, {"success": True, "data": self.server.issue()})
+        else:
+            self._send(404, {"success": False, "error": {"code": "NOT_FOUND"}})
+
+    def do_GET(self) -> None:
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.server.valid_access:
+            self._send(401, {"success": False, "error": {"code": "INVALID_TOKEN"}})
+            return
+        me = {"user": {"email": "dev@example.com"}, "tenant": {}, "permissions": []}
+        self._send(200, {"success": True, "data": me})
+
+
+@pytest.fixture
+def refresh_server() -> Iterator[SingleUseRefreshServer]:
+    server = SingleUseRefreshServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_two_processes_refreshing_at_once_share_one_refresh(
+    refresh_server: SingleUseRefreshServer, isolated_env: Path
+) -> None:
+    base = f"http://127.0.0.1:{refresh_server.server_address[1]}/v1"
+    env = {**os.environ, "APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}
+    # Seed the cache the CLI will use with an expired token and a valid refresh token.
+    from apimw_cli.settings import Settings
+
+    settings = Settings(flags={"api_base": base}, env=env)
+    store = settings.token_store(settings.credentials())
+    store.save(TokenSet("at_expired", expires_at=time.time() - 100, refresh_token="rt_start"))
+    command = [sys.executable, "-m", "apimw_cli", "--api-base", base, "-o", "json", "whoami"]
+    procs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    results = [proc.communicate(timeout=60) for proc in procs]
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err.decode()
+        assert json.loads(out)["user"]["email"] == "dev@example.com"
+    assert refresh_server.refreshes == 1
+    assert refresh_server.reused == 0
+    assert refresh_server.exchanges == 0
+    cached = store.load()
+    assert cached is not None and cached.refresh_token == "rt_p1"

@@ -81,7 +81,9 @@ def root(
     ] = None,
     output: Annotated[
         OutputChoice | None,
-        typer.Option("--output", "-o", help="Output format [env: APIMW_OUTPUT].", case_sensitive=False),
+        typer.Option(
+            "--output", "-o", help="Output format [env: APIMW_OUTPUT].", case_sensitive=False
+        ),
     ] = None,
     timeout: Annotated[
         float | None,

@@ -69,7 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
         kind="choice",
         choices=OUTPUT_FORMATS,
     ),
-    Setting("timeout", "API read timeout in seconds", env="APIMW_TIMEOUT", default=30.0, kind="float"),
+    Setting(
+        "timeout", "API read timeout in seconds", env="APIMW_TIMEOUT", default=30.0, kind="float"
+    ),
     Setting("default_events", "events `listen` subscribes to", env="APIMW_EVENTS", kind="list"),
     Setting("ngrok_authtoken", "ngrok authtoken", env="NGROK_AUTHTOKEN", secret=True),
     Setting("ngrok_path", "path of the ngrok binary", env="APIMW_NGROK_PATH"),
@@ -108,9 +110,7 @@ def parse_value(setting: Setting, raw: str) -> Any:
     if setting.kind == "list":
         return [item.strip() for item in raw.split(",") if item.strip()]
     if setting.kind == "choice" and raw not in setting.choices:
-        raise UsageError(
-            f"{setting.name} must be one of {', '.join(setting.choices)}, got {raw!r}"
-        )
+        raise UsageError(f"{setting.name} must be one of {', '.join(setting.choices)}, got {raw!r}")
     if setting.name == "api_base" and not raw.startswith(("http://", "https://")):
         raise UsageError(
             f"api_base must be an http(s) URL, got {raw!r}",
@@ -362,7 +362,9 @@ class Settings:
             return Credentials(source=token.source, token=str(token.value))
         key, secret = self.resolve("api_key"), self.resolve("api_secret")
         if key.value and secret.value:
-            return Credentials(source=key.source, api_key=str(key.value), api_secret=str(secret.value))
+            return Credentials(
+                source=key.source, api_key=str(key.value), api_secret=str(secret.value)
+            )
         if key.value or secret.value:
             missing = ENV_API_SECRET if key.value else ENV_API_KEY
             raise CredentialsError(

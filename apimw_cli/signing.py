@@ -23,7 +23,7 @@ PREFIX = "sha256="
 
 _HEX_LEN = 64  # hex digits in a SHA-256 digest
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
-_SECRET_PREFIX = "whsec_"  # noqa: S105 - the conventional prefix of APIMW secrets, not a secret
+_SECRET_PREFIX = "whsec_"
 # Re-serialising a big body many times would make a failed check slow; other tries are linear.
 _JSON_DIAGNOSIS_LIMIT = 1024 * 1024
 

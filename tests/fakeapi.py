@@ -46,7 +46,9 @@ class FakeApi:
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
 
-    def script(self, route: str, *responses: httpx.Response | Callable[..., httpx.Response]) -> None:
+    def script(
+        self, route: str, *responses: httpx.Response | Callable[..., httpx.Response]
+    ) -> None:
         self.scripted.setdefault(route, []).extend(responses)
 
     def count(self, route: str) -> int:
@@ -89,7 +91,7 @@ class FakeApi:
                 return envelope(self.issue())
             return error(401, "INVALID_REFRESH_TOKEN", "Refresh token is invalid or used")
         if route == "POST auth/revoke":
-            self.revoked.append(body.get("token"))
+            self.revoked.append(str(body.get("token")))
             return envelope({"revoked": True})
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ")

@@ -175,7 +175,7 @@ def test_429_with_a_very_long_retry_after_is_not_waited_for() -> None:
 
 def test_5xx_is_retried_for_get() -> None:
     recorder = Recorder(error(503, "INTERNAL_ERROR"), envelope({"ok": True}))
-    client, sleeps, notes = make_client(recorder)
+    client, _, notes = make_client(recorder)
     assert client.request("GET", "x", auth=False).data == {"ok": True}
     assert len(recorder.requests) == 2
     assert "retrying in" in notes[0]

@@ -251,7 +251,9 @@ class ApiClient:
             told = error.wait if isinstance(error, _Retryable) else None
             backoff = min(30.0, 0.5 * 2 ** (state.attempt_number - 1))
             base = told if told is not None else backoff
-            return base + random.uniform(0, min(1.0, 0.1 * base + 0.2))  # jitter: no thundering herd
+            return base + random.uniform(
+                0, min(1.0, 0.1 * base + 0.2)
+            )  # jitter: no thundering herd
 
         def announce(state: tenacity.RetryCallState) -> None:
             assert state.outcome is not None and state.next_action is not None
@@ -301,10 +303,10 @@ class ApiClient:
             # Nothing reached the server: safe to retry whatever the method.
             raise _Retryable(_network_error(exc, method, url)) from exc
         except httpx.HTTPError as exc:
-            error = _network_error(exc, method, url)
+            network_error = _network_error(exc, method, url)
             if method in IDEMPOTENT_METHODS:
-                raise _Retryable(error) from exc
-            raise error from exc
+                raise _Retryable(network_error) from exc
+            raise network_error from exc
         if response.is_success:
             return self._unwrap(response)
         error = _error_from_response(response)

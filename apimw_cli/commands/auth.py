@@ -110,7 +110,9 @@ def login(
         from apimw_cli.api.auth import Authenticator, whoami
 
         with app.client(auth=False) as client:
-            store = settings.token_store(Credentials(source="login", api_key=key, api_secret=secret))
+            store = settings.token_store(
+                Credentials(source="login", api_key=key, api_secret=secret)
+            )
             authenticator = Authenticator(client, api_key=key, api_secret=secret, store=store)
             with store.lock():
                 store.clear()  # new credentials: tokens of the old ones no longer apply
@@ -134,7 +136,9 @@ def login(
 
     def human() -> None:
         who = f" as {identity.email} ({identity.tenant_name}, {identity.plan})" if identity else ""
-        printer.success(f"logged in{who}; profile {settings.profile!r} saved in {settings.config.path}")
+        printer.success(
+            f"logged in{who}; profile {settings.profile!r} saved in {settings.config.path}"
+        )
         if identity is not None and not identity.can(WEBHOOKS_PERMISSION):
             printer.warn(f"this key lacks the {WEBHOOKS_PERMISSION!r} permission")
 

@@ -96,6 +96,7 @@ def show(ctx: typer.Context) -> None:
     app_state = state(ctx)
     settings = app_state.settings
     printer = app_state.printer
+    settings.config.profile_names()  # a broken file is an error of its own, not of each row
     rows: list[dict[str, Any]] = []
     for setting in SETTINGS:
         try:
@@ -136,4 +137,9 @@ def profiles(ctx: typer.Context) -> None:
     """List the profiles in the config file."""
     app_state = state(ctx)
     names = app_state.settings.config.profile_names()
-    app_state.printer.data(names, lambda: [app_state.printer.line(n) for n in names] and None)
+
+    def human() -> None:
+        for name in names:
+            app_state.printer.line(name)
+
+    app_state.printer.data(names, human)

@@ -1,0 +1,64 @@
+"""The root command: help, version, global options and the error boundary."""
+
+from __future__ import annotations
+
+from apimw_cli import __version__
+from tests.cli import run
+
+
+def test_help_lists_command_groups_with_descriptions() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for group in ("config", "login", "logout", "whoami"):
+        assert group in result.stdout
+
+
+def test_no_arguments_shows_help() -> None:
+    result = run()
+    assert "Usage:" in result.stdout + result.stderr
+
+
+def test_version_prints_the_version() -> None:
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"apimw {__version__}"
+
+
+def test_unknown_output_format_is_a_usage_error() -> None:
+    result = run("--output", "yaml", "config", "show")
+    assert result.exit_code == 2
+    assert "yaml" in result.stderr
+
+
+def test_api_base_must_be_a_url() -> None:
+    result = run("--api-base", "api.apimw.com", "whoami")
+    assert result.exit_code == 2
+    assert "http(s) URL" in result.stderr
+
+
+def test_error_boundary_prints_error_and_hint_without_traceback() -> None:
+    result = run("whoami")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: no APIMW credentials\nhint: run `apimw login`")
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_debug_adds_the_traceback() -> None:
+    result = run("--debug", "whoami")
+    assert result.exit_code == 3
+    assert "Traceback" in result.stderr
+    assert "CredentialsError" in result.stderr
+
+
+def test_network_failure_exits_6(monkeypatch: object) -> None:
+    result = run(
+        "--api-base",
+        "http://127.0.0.1:9/v1",
+        "--timeout",
+        "1",
+        "whoami",
+        env={"APIMW_TOKEN": "at_x"},
+    )
+    assert result.exit_code == 6
+    assert "could not connect" in result.stderr

@@ -1,0 +1,123 @@
+"""`apimw login`, `logout`, `whoami` against a fake API."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import httpx
+
+from tests.cli import run
+from tests.fakeapi import API_KEY, API_SECRET, FakeApi, error
+
+
+def login(api: FakeApi, secret: str = API_SECRET, *extra: str) -> object:
+    return run(
+        "login", "--api-key", API_KEY, "--api-secret-stdin", *extra, input=secret + "\n", api=api
+    )
+
+
+def stored(isolated_env: Path) -> dict[str, object]:
+    profiles = tomllib.loads((isolated_env / "config.toml").read_text())["profiles"]
+    return dict(profiles["default"])
+
+
+def test_login_verifies_and_stores_the_credentials(isolated_env: Path) -> None:
+    api = FakeApi()
+    result = run(
+        "login", "--api-key", API_KEY, "--api-secret-stdin", input=API_SECRET + "\n", api=api
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "logged in as dev@example.com" in result.stderr
+    assert stored(isolated_env) == {"api_key": API_KEY, "api_secret": API_SECRET}
+    assert API_SECRET not in result.stdout + result.stderr
+
+
+def test_login_with_wrong_secret_saves_nothing(isolated_env: Path) -> None:
+    result = run(
+        "login", "--api-key", API_KEY, "--api-secret-stdin", input="sk_live_wrong\n", api=FakeApi()
+    )
+    assert result.exit_code == 3
+    assert "INVALID_CREDENTIALS" in result.stderr
+    assert not (isolated_env / "config.toml").exists()
+
+
+def test_login_without_a_terminal_or_secret_refuses_with_a_hint() -> None:
+    result = run("login", "--api-key", API_KEY, api=FakeApi())
+    assert result.exit_code == 2
+    assert "--api-secret-stdin" in result.stderr
+
+
+def test_login_takes_credentials_from_env() -> None:
+    env = {"APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}
+    result = run("-o", "json", "login", env=env, api=FakeApi())
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["user"]["email"] == "dev@example.com"
+
+
+def test_login_refuses_in_sandbox_mode() -> None:
+    result = run("--sandbox", "login", "--api-key", API_KEY)
+    assert result.exit_code == 2
+    assert "sandbox credentials" in result.stderr
+
+
+def test_whoami_uses_the_stored_profile() -> None:
+    api = FakeApi()
+    run("login", "--api-key", API_KEY, "--api-secret-stdin", input=API_SECRET, api=api)
+    result = run("-o", "json", "whoami", api=api)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["tenant"]["plan"] == "free"
+    assert data["permissions"] == ["webhooks:manage", "messages:send"]
+    assert api.count("POST auth/token") == 1  # the login's token was cached and reused
+
+
+def test_whoami_warns_when_webhooks_manage_is_missing() -> None:
+    api = FakeApi(permissions=["messages:send"])
+    env = {"APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}
+    result = run("whoami", env=env, api=api)
+    assert result.exit_code == 0
+    assert "lack 'webhooks:manage'" in result.stderr
+    assert "Acme" in result.stdout
+
+
+def test_whoami_shows_a_visible_rate_limit_wait() -> None:
+    api = FakeApi()
+    api.script("GET auth/me", error(429, "RATE_LIMIT_EXCEEDED", retry_after=0))
+    env = {"APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}
+    result = run("whoami", env=env, api=api)
+    assert result.exit_code == 0, result.stderr
+    assert "rate limited, retrying in" in result.stderr
+
+
+def test_logout_revokes_and_forgets(isolated_env: Path) -> None:
+    api = FakeApi()
+    run("login", "--api-key", API_KEY, "--api-secret-stdin", input=API_SECRET, api=api)
+    result = run("logout", api=api)
+    assert result.exit_code == 0, result.stderr
+    assert set(api.revoked) == {"at_0001", "rt_0001"}
+    assert "default" not in tomllib.loads((isolated_env / "config.toml").read_text()).get(
+        "profiles", {}
+    )
+    assert run("whoami", api=api).exit_code == 3
+
+
+def test_logout_works_offline_and_still_forgets(isolated_env: Path) -> None:
+    api = FakeApi()
+    run("login", "--api-key", API_KEY, "--api-secret-stdin", input=API_SECRET, api=api)
+
+    def offline(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("network is unreachable")
+
+    api.script("POST auth/revoke", offline, offline, offline, offline)
+    result = run("logout", api=api)
+    assert result.exit_code == 0
+    assert "could not revoke" in result.stderr
+    assert "api_secret" not in (isolated_env / "config.toml").read_text()
+
+
+def test_logout_without_credentials_says_so() -> None:
+    result = run("logout")
+    assert result.exit_code == 0
+    assert "nothing to forget" in result.stderr

@@ -127,11 +127,9 @@ def root(
 
 
 app.add_typer(config.app, name="config")
-app.command("login", help="Store API credentials in a profile.")(auth.login)
-app.command("logout", help="Forget a profile's credentials and revoke its token.")(auth.logout)
-app.command("whoami", help="Show the user, tenant, plan and permissions of the credentials.")(
-    auth.whoami
-)
+app.command("login")(auth.login)
+app.command("logout")(auth.logout)
+app.command("whoami")(auth.whoami)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -40,6 +41,9 @@ CONFIG_FILE_NAME = "config.toml"
 SANDBOX_API_BASE = "http://127.0.0.1:8787/v1"
 SANDBOX_API_KEY = "ak_test_sandbox_4f7c2a9e1b3d5f60"
 SANDBOX_API_SECRET = "sk_test_sandbox_8e1d4b7a2c9f3e6051d8a7b4"
+
+# Profile names become file names (the token cache): keep them tame.
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 OutputFormat = Literal["table", "json"]
 OUTPUT_FORMATS: tuple[str, ...] = ("table", "json")
@@ -302,6 +306,11 @@ class Settings:
             self.profile, self.profile_source = self.env[ENV_PROFILE], f"env {ENV_PROFILE}"
         else:
             self.profile, self.profile_source = DEFAULT_PROFILE, "default"
+        if not _PROFILE_NAME.fullmatch(self.profile):
+            raise UsageError(
+                f"invalid profile name {self.profile!r} ({self.profile_source})",
+                hint="use letters, digits, '.', '_' and '-', starting with a letter or digit",
+            )
         self.config_dir = config_dir(self.env)
         self.config = ConfigFile(self.config_dir / CONFIG_FILE_NAME)
 
@@ -323,7 +332,7 @@ class Settings:
         stored = self.config.profile(self.profile)
         if name in stored:
             return Value(stored[name], self._profile_label())
-        return Value(setting.default, "default")
+        return Value(setting.default, "default" if setting.default is not None else "unset")
 
     def _sandbox_value(self, name: str) -> Value:
         # Live credentials from the environment or a profile never go to the sandbox.

@@ -137,6 +137,12 @@ def test_sandbox_address_can_be_overridden_by_flag() -> None:
     assert rows["api_key"]["source"] == "sandbox (--sandbox)"
 
 
+def test_invalid_profile_name_is_refused() -> None:
+    result = run("--profile", "../etc", "config", "show")
+    assert result.exit_code == 2
+    assert "invalid profile name '../etc'" in result.stderr
+
+
 def test_profile_env_selects_the_profile() -> None:
     run("-p", "ci", "config", "set", "ngrok_region", "ap")
     result = run("config", "get", "ngrok_region", env={"APIMW_PROFILE": "ci"})
@@ -146,4 +152,4 @@ def test_profile_env_selects_the_profile() -> None:
 def test_output_setting_makes_json_the_default() -> None:
     run("config", "set", "output", "json")
     result = run("config", "get", "ngrok_region")
-    assert json.loads(result.stdout)["source"] == "default"
+    assert json.loads(result.stdout)["source"] == "unset"

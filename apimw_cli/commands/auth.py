@@ -83,7 +83,9 @@ def login(
         ),
     ] = True,
 ) -> None:
-    """Store an API key and secret in a profile of the config file (mode 0600).
+    """Save an API key and secret in a profile, after checking them.
+
+    The config file is written with mode 0600.
 
     Examples:
 
@@ -146,7 +148,7 @@ def login(
 
 
 def logout(ctx: typer.Context) -> None:
-    """Forget the profile's API key and secret, and revoke its cached token."""
+    """Forget a profile's credentials and revoke its cached token."""
     app = state(ctx)
     settings = app.settings
     printer = app.printer
@@ -191,7 +193,7 @@ def logout(ctx: typer.Context) -> None:
 
 
 def whoami(ctx: typer.Context) -> None:
-    """Show the user, tenant, plan and permissions behind the current credentials."""
+    """Show who the credentials belong to, and what they may do."""
     from apimw_cli.api.auth import whoami as fetch_identity
 
     app = state(ctx)

@@ -41,8 +41,12 @@ def _display(setting: Setting, value: Any, reveal: bool = False) -> Any:
 @app.command("set")
 def set_(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Setting name (see `apimw config show`).")],
-    value: Annotated[str, typer.Argument(help="New value; lists are comma-separated.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Setting name (see `apimw config show`).")
+    ],
+    value: Annotated[
+        str, typer.Argument(metavar="VALUE", help="New value; lists are comma-separated.")
+    ],
 ) -> None:
     """Set a setting in the current profile.
 
@@ -61,12 +65,12 @@ def set_(
 @app.command("get")
 def get(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Setting name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Setting name.")],
     reveal: Annotated[
         bool, typer.Option("--reveal", help="Print a secret setting unmasked.")
     ] = False,
 ) -> None:
-    """Print the value in force for one setting (empty when unset)."""
+    """Print the value in force for one setting."""
     app_state = state(ctx)
     setting = lookup(name)
     resolved = app_state.settings.resolve(setting.name)
@@ -80,9 +84,9 @@ def get(
 @app.command("unset")
 def unset(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Setting name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Setting name.")],
 ) -> None:
-    """Remove a setting from the current profile (the default applies again)."""
+    """Remove a setting from the current profile."""
     app_state = state(ctx)
     setting = _settable(name)
     settings = app_state.settings
@@ -92,7 +96,7 @@ def unset(
 
 @app.command("show")
 def show(ctx: typer.Context) -> None:
-    """Every setting in force, masked where secret, with where it came from."""
+    """Show every setting in force and where it came from."""
     app_state = state(ctx)
     settings = app_state.settings
     printer = app_state.printer

@@ -1,0 +1,44 @@
+"""Time for the sandbox: wall time, with the retry schedule and message delays compressible."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+# APIMW's documented schedule: attempt 1 at once, then these delays after the previous attempt.
+RETRY_DELAYS: tuple[float, ...] = (60.0, 300.0, 1800.0, 7200.0)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# How long after `sent` a message is delivered, read, or fails.
+DELIVERED_AFTER = 2.0
+READ_AFTER = 5.0
+FAILED_AFTER = 2.0
+
+
+@dataclass(frozen=True)
+class Clock:
+    """`time_scale` divides only the retry schedule and the message status delays."""
+
+    time_scale: float = 1.0
+
+    def now(self) -> float:
+        return time.time()
+
+    def scaled(self, seconds: float) -> float:
+        return seconds / self.time_scale
+
+    def retry_delay(self, attempts_made: int) -> float | None:
+        """Seconds until the next attempt after `attempts_made` failures, None when exhausted."""
+        if attempts_made >= MAX_ATTEMPTS:
+            return None
+        return self.scaled(RETRY_DELAYS[attempts_made - 1])
+
+
+def iso(ts: float | None) -> str | None:
+    """ISO-8601 UTC with milliseconds, as the API's timestamps."""
+    if ts is None:
+        return None
+    return (
+        datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{int(ts * 1000) % 1000:03d}Z"
+    )

@@ -1,0 +1,40 @@
+"""The sandbox's settings (no heavy imports: the CLI builds one before starting the server)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
+
+DEFAULT_PORT = 8787
+DB_NAME = "sandbox.sqlite3"
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path | None = None  # None: the platform's data dir
+    ephemeral: bool = False  # everything in memory, gone on exit
+    time_scale: float = 1.0  # divides the retry schedule and message status delays
+    token_ttl: float = 3600.0
+    rate_limit: int = 300  # requests per minute per client; 0 = unlimited
+    api_key: str = SANDBOX_API_KEY
+    api_secret: str = SANDBOX_API_SECRET
+    demo: bool = False
+    max_body: int = 1_048_576
+    delivery_timeout: float = 5.0
+    # Called for each API request, event, delivery attempt and verification: (kind, fields).
+    log: Callable[[str, dict[str, Any]], None] | None = field(default=None, compare=False)
+
+    def db_path(self) -> Path | None:
+        if self.ephemeral:
+            return None
+        if self.data_dir is not None:
+            return self.data_dir / DB_NAME
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("apimw", appauthor=False)) / "sandbox" / DB_NAME

@@ -1,0 +1,92 @@
+"""Runs the sandbox with uvicorn: in the foreground (`apimw sandbox`) or in a thread (tests)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from apimw_cli.sandbox.app import create_app
+from apimw_cli.sandbox.config import SandboxConfig
+
+__all__ = ["RunningSandbox", "SandboxConfig", "bind", "run", "run_in_thread"]
+
+
+@dataclass(frozen=True)
+class RunningSandbox:
+    base_url: str
+    port: int
+    config: SandboxConfig
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves, so port 0 tells us which port it got."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def base_url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}/v1"
+
+
+def _server(config: SandboxConfig) -> uvicorn.Server:
+    return uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+            # the sandbox answers its own errors; uvicorn must not add a Server header we'd miss
+            server_header=False,
+        )
+    )
+
+
+def run(config: SandboxConfig, sock: socket.socket) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down gracefully)."""
+    _server(config).run(sockets=[sock])
+
+
+@contextmanager
+def run_in_thread(
+    config: SandboxConfig, *, startup_timeout: float = 20.0
+) -> Iterator[RunningSandbox]:
+    """Start the sandbox in a background thread; stop it, whatever happens, on exit."""
+    sock = bind(config.host, config.port)
+    port = sock.getsockname()[1]
+    server = _server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive():
+            sock.close()
+            raise RuntimeError("the sandbox failed to start")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(5)
+            sock.close()
+            raise TimeoutError("the sandbox did not start in time")
+        time.sleep(0.01)
+    try:
+        yield RunningSandbox(base_url(config.host, port), port, config)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()

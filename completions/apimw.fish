@@ -70,7 +70,7 @@ complete -c apimw -f
 # apimw
 complete -c apimw -n '__fish_apimw_using apimw' -a 'login' -d 'Save an API key and secret in a profile, after checking them.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'logout' -d 'Forget a profile\'s credentials and revoke its cached token.'
-complete -c apimw -n '__fish_apimw_using apimw' -a 'whoami' -d 'Show who the credentials belong to: user, tenant, plan, permissions.'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'whoami' -d 'Show who the credentials belong to, and what they may do.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'config' -d 'Show and change settings (per profile).'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'profile' -s 'p' -x -d 'Config profile to use [env: APIMW_PROFILE].'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'api-base' -x -d 'API base URL [env: APIMW_API_BASE; default: https://api.apimw.com/v1].'

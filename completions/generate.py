@@ -416,7 +416,8 @@ def render_bash(nodes: list[Node]) -> str:
 
 _ZSH_MAIN = r"""
 _apimw() {
-    emulate -L zsh
+    # No `emulate -L zsh` here: it would also reset the options (extended_glob) that the
+    # completion system functions (_describe) rely on.
     local cmdpath=apimw word nargs cur=${words[CURRENT]} ret=1
     local -i i=2 npos=0 dashdash=0 slot=0
     local -a names subs opts args

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from apimw_cli import __version__
-from apimw_cli.commands import auth, config
-from apimw_cli.commands.common import AppState
+
+if TYPE_CHECKING:
+    from apimw_cli.commands.common import AppState
 from apimw_cli.errors import ApimwError, ExitCode
 from apimw_cli.settings import DEFAULT_API_BASE, SANDBOX_API_BASE
 
@@ -27,13 +30,82 @@ def _report(state: AppState | None, error: ApimwError) -> None:
         printer.info("".join(traceback.format_exception(error)).rstrip())
 
 
+# The commands, loaded only when invoked (or listed for completions): `apimw --help` builds
+# none of them. name -> ("module:attribute", the one-line help `apimw --help` shows).
+# A test checks that each line here matches the command's own docstring.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "login": (
+        "apimw_cli.commands.auth:login",
+        "Save an API key and secret in a profile, after checking them.",
+    ),
+    "logout": (
+        "apimw_cli.commands.auth:logout",
+        "Forget a profile's credentials and revoke its cached token.",
+    ),
+    "whoami": (
+        "apimw_cli.commands.auth:whoami",
+        "Show who the credentials belong to, and what they may do.",
+    ),
+    "config": ("apimw_cli.commands.config:app", "Show and change settings (per profile)."),
+    "sandbox": (
+        "apimw_cli.commands.sandbox:app",
+        "Run a local APIMW-compatible API that sends real signed webhooks.",
+    ),
+}
+
+
+def load_command(name: str) -> Any:
+    """Import a command's module and build its Click command."""
+    target, _ = COMMANDS[name]
+    module_name, attribute = target.split(":")
+    obj = getattr(importlib.import_module(module_name), attribute)
+    if not isinstance(obj, typer.Typer):
+        single = typer.Typer(rich_markup_mode=None, add_completion=False)
+        single.command(name)(obj)
+        obj = single
+    command = typer.main.get_command(obj)
+    command.name = name
+    return command
+
+
 class ApimwGroup(TyperGroup):
-    """Turns ApimwError and Ctrl-C into a short message and their exit code."""
+    """The root group: loads commands lazily, and is the one error boundary.
+
+    ApimwError and Ctrl-C become a short message and their exit code.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, short_help) for name, (_, short_help) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as error:
+            message = getattr(error, "message", None)
+            if isinstance(message, str) and args and "Did you mean" not in message:
+                matches = difflib.get_close_matches(args[0], list(COMMANDS))
+                if matches:
+                    error.message = (  # type: ignore[attr-defined]
+                        f"{message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"
+                    )
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except ApimwError as error:
+            from apimw_cli.commands.common import AppState
+
             _report(ctx.obj if isinstance(ctx.obj, AppState) else None, error)
             raise typer.Exit(int(error.exit_code)) from None
         except KeyboardInterrupt:
@@ -113,6 +185,8 @@ def root(
 ) -> None:
     if api_base is not None and not api_base.startswith(("http://", "https://")):
         raise typer.BadParameter("must be an http(s) URL", param_hint="--api-base")
+    from apimw_cli.commands.common import AppState
+
     previous = ctx.obj if isinstance(ctx.obj, AppState) else AppState()
     ctx.obj = AppState(
         profile=profile,
@@ -124,12 +198,6 @@ def root(
         sandbox=sandbox,
         transport=previous.transport,
     )
-
-
-app.add_typer(config.app, name="config")
-app.command("login")(auth.login)
-app.command("logout")(auth.logout)
-app.command("whoami")(auth.whoami)
 
 
 def main() -> None:

@@ -8,19 +8,20 @@ The token cache lives beside it, one file per profile and API identity, behind a
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import re
-import tempfile
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from apimw_cli.errors import ConfigError, CredentialsError, UsageError
-from apimw_cli.models import TokenSet
+
+if TYPE_CHECKING:
+    from apimw_cli.models import TokenSet
+
+# File formats, hashing and the token model are imported where used: every command (and
+# `apimw --help`) imports this module, and start-up time matters.
 
 # --- environment variables (the only place their names are spelled) ---
 ENV_PROFILE = "APIMW_PROFILE"
@@ -146,6 +147,8 @@ def write_private_file(path: Path, data: bytes) -> None:
 
     A reader sees the old file or the new one, never half of either.
     """
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -169,6 +172,8 @@ class ConfigFile:
         self._data: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
+        import tomllib
+
         if self._data is None:
             try:
                 text = self.path.read_text(encoding="utf-8")
@@ -249,6 +254,10 @@ class TokenStore:
             ) from exc
 
     def load(self) -> TokenSet | None:
+        import json
+
+        from apimw_cli.models import TokenSet
+
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             return TokenSet(
@@ -263,6 +272,8 @@ class TokenStore:
             return None  # a damaged cache is only a cache: get fresh tokens
 
     def save(self, tokens: TokenSet) -> None:
+        import json
+
         payload = {
             "access_token": tokens.access_token,
             "expires_at": tokens.expires_at,
@@ -389,6 +400,8 @@ class Settings:
 
     def token_store(self, credentials: Credentials) -> TokenStore:
         """One cache per profile and API identity, so sandbox and live tokens never mix."""
+        import hashlib
+
         identity = f"{self.api_base}\0{credentials.api_key or ''}"
         digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
         name = "sandbox" if self.sandbox else self.profile

@@ -9,7 +9,7 @@ __apimw_spec() {
     subs=() opts=() args=()
     case $1 in
         'apimw')
-            subs=('login' 'logout' 'whoami' 'config')
+            subs=('login' 'logout' 'whoami' 'config' 'sandbox')
             opts=('--profile' '-p' '--api-base' '--output' '-o' '--timeout' '--sandbox' '--debug' '--no-color' '--version' '-V' '--install-completion' '--show-completion' '--help' '-h')
             ;;
         'apimw login')
@@ -46,13 +46,20 @@ __apimw_spec() {
         'apimw config profiles')
             opts=('--help' '-h')
             ;;
+        'apimw sandbox')
+            subs=('credentials')
+            opts=('--host' '--port' '--data-dir' '--ephemeral' '--reset' '--time-scale' '--token-ttl' '--rate-limit' '--api-key' '--api-secret-env' '--demo' '--ready-file' '--quiet' '-q' '--help' '-h')
+            ;;
+        'apimw sandbox credentials')
+            opts=('--help' '-h')
+            ;;
     esac
 }
 
 # Sets `nargs` to the number of values option $2 of command path $1 takes.
 __apimw_nargs() {
     case "$1 $2" in
-        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key')
+        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --ready-file')
             nargs=1
             ;;
         *)
@@ -66,6 +73,12 @@ __apimw_values() {
     case $1 in
         'apimw --output'|'apimw -o')
             __apimw_match_ci "$2" 'table' 'json'
+            ;;
+        'apimw sandbox --data-dir')
+            __apimw_files "$2" dir
+            ;;
+        'apimw sandbox --ready-file')
+            __apimw_files "$2"
             ;;
     esac
 }

@@ -12,7 +12,16 @@ function __fish_apimw_nargs
             'apimw --output' \
             'apimw -o' \
             'apimw --timeout' \
-            'apimw login --api-key'
+            'apimw login --api-key' \
+            'apimw sandbox --host' \
+            'apimw sandbox --port' \
+            'apimw sandbox --data-dir' \
+            'apimw sandbox --time-scale' \
+            'apimw sandbox --token-ttl' \
+            'apimw sandbox --rate-limit' \
+            'apimw sandbox --api-key' \
+            'apimw sandbox --api-secret-env' \
+            'apimw sandbox --ready-file'
         echo 1
     else
         echo 0
@@ -31,7 +40,9 @@ function __fish_apimw_is_command
         'apimw config unset' \
         'apimw config show' \
         'apimw config path' \
-        'apimw config profiles'
+        'apimw config profiles' \
+        'apimw sandbox' \
+        'apimw sandbox credentials'
 end
 
 # Prints the command path of the command line before the cursor, e.g. `apimw config`.
@@ -72,6 +83,7 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'login' -d 'Save an API key a
 complete -c apimw -n '__fish_apimw_using apimw' -a 'logout' -d 'Forget a profile\'s credentials and revoke its cached token.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'whoami' -d 'Show who the credentials belong to, and what they may do.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'config' -d 'Show and change settings (per profile).'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'sandbox' -d 'Run a local APIMW-compatible API that sends real signed webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'profile' -s 'p' -x -d 'Config profile to use [env: APIMW_PROFILE].'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'api-base' -x -d 'API base URL [env: APIMW_API_BASE; default: https://api.apimw.com/v1].'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'output' -s 'o' -x -a 'table json' -d 'Output format [env: APIMW_OUTPUT].'
@@ -123,3 +135,23 @@ complete -c apimw -n '__fish_apimw_using apimw config path' -l 'help' -s 'h' -d 
 
 # apimw config profiles
 complete -c apimw -n '__fish_apimw_using apimw config profiles' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw sandbox
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -a 'credentials' -d 'Print the sandbox\'s fixed address, API key and secret.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'host' -x -d 'Address to listen on.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'port' -x -d 'Port to listen on (0: any free port).'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'data-dir' -x -a '(__fish_complete_directories (commandline -ct))' -d 'Where to keep the SQLite database [default: the platform\'s data dir].'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'ephemeral' -d 'Keep everything in memory; forget it on exit.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'reset' -d 'Delete the stored webhooks, events and tokens first.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'time-scale' -x -d 'Divide the retry schedule (1m, 5m, 30m, 2h) and message status delays by this.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'token-ttl' -x -d 'Access token lifetime in seconds.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'rate-limit' -x -d 'Requests per minute per client (0: no limit).'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-key' -x -d 'API key the sandbox accepts.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-secret-env' -x -d 'Name of an environment variable holding the API secret to accept.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'demo' -d 'Generate steady, realistic traffic (messages, replies).'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'ready-file' -r -F -d 'Write the base URL to this file once ready.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'quiet' -s 'q' -d 'Log events and deliveries, not API requests.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw sandbox credentials
+complete -c apimw -n '__fish_apimw_using apimw sandbox credentials' -l 'help' -s 'h' -d 'Show this message and exit.'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from apimw_cli import __version__
 from tests.cli import run
 
@@ -62,3 +64,28 @@ def test_network_failure_exits_6(monkeypatch: object) -> None:
     )
     assert result.exit_code == 6
     assert "could not connect" in result.stderr
+
+
+def test_root_help_lines_match_each_commands_own_help() -> None:
+    import typer
+
+    from apimw_cli.main import COMMANDS, app
+
+    group = typer.main.get_command(app)
+    ctx = group.make_context("apimw", ["--version"], resilient_parsing=True)
+    for name, (_, short_help) in COMMANDS.items():
+        command = group.get_command(ctx, name)  # type: ignore[attr-defined]
+        assert command.get_short_help_str(limit=200) == short_help, name
+
+
+def test_help_builds_no_command(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    from apimw_cli.main import app
+
+    group = typer.main.get_command(app)
+    group.main(["--help"], prog_name="apimw", standalone_mode=False)
+    assert "sandbox" in capsys.readouterr().out
+    assert group.commands == {}  # type: ignore[attr-defined]
+    group.main(["config", "--help"], prog_name="apimw", standalone_mode=False)
+    assert list(group.commands) == ["config"]  # type: ignore[attr-defined]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from apimw_cli.commands.common import interactive, state
 from apimw_cli.errors import ApiError, ApimwError, UsageError
-from apimw_cli.models import Identity
 from apimw_cli.output import mask
 from apimw_cli.settings import ENV_API_KEY, ENV_API_SECRET, ENV_TOKEN, Credentials
+
+if TYPE_CHECKING:
+    from apimw_cli.models import Identity
 
 WEBHOOKS_PERMISSION = "webhooks:manage"
 

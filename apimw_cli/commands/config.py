@@ -15,6 +15,7 @@ app = typer.Typer(
     help="Show and change settings (per profile).",
     no_args_is_help=True,
     rich_markup_mode=None,
+    add_completion=False,
 )
 
 

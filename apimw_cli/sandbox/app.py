@@ -610,6 +610,8 @@ def create_app(config: SandboxConfig) -> Starlette:
             from apimw_cli.sandbox.demo import start_demo
 
             demo = start_demo(worker)
+        if config.on_ready is not None:
+            config.on_ready()
         try:
             yield
         finally:

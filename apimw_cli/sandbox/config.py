@@ -29,6 +29,8 @@ class SandboxConfig:
     delivery_timeout: float = 5.0
     # Called for each API request, event, delivery attempt and verification: (kind, fields).
     log: Callable[[str, dict[str, Any]], None] | None = field(default=None, compare=False)
+    # Called once the store is open and the worker runs (the socket is already listening).
+    on_ready: Callable[[], None] | None = field(default=None, compare=False)
 
     def db_path(self) -> Path | None:
         if self.ephemeral:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -44,8 +45,36 @@ def base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/v1"
 
 
-def _server(config: SandboxConfig) -> uvicorn.Server:
-    return uvicorn.Server(
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising SIGINT/SIGTERM after its graceful shutdown.
+
+    uvicorn re-raises the captured signal once it has stopped, which would turn a clean stop into
+    a KeyboardInterrupt or a death by SIGTERM; we report the stop and exit 0 instead.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @property
+    def stop_signal(self) -> str | None:
+        captured = getattr(self, "_captured_signals", [])
+        return signal.Signals(captured[0]).name if captured else None
+
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _server(config: SandboxConfig) -> _Server:
+    return _Server(
         uvicorn.Config(
             create_app(config),
             log_level="warning",
@@ -58,9 +87,11 @@ def _server(config: SandboxConfig) -> uvicorn.Server:
     )
 
 
-def run(config: SandboxConfig, sock: socket.socket) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down gracefully)."""
-    _server(config).run(sockets=[sock])
+def run(config: SandboxConfig, sock: socket.socket) -> str | None:
+    """Serve until SIGINT/SIGTERM, then shut down gracefully; returns the signal's name."""
+    server = _server(config)
+    server.run(sockets=[sock])
+    return server.stop_signal
 
 
 @contextmanager

@@ -1,0 +1,197 @@
+"""`apimw sandbox`: run the APIMW-compatible local API, and show its credentials."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from apimw_cli.commands.common import AppState, state
+from apimw_cli.errors import ApimwError, UsageError
+from apimw_cli.output import mask
+from apimw_cli.settings import (
+    ENV_SANDBOX_URL,
+    SANDBOX_API_BASE,
+    SANDBOX_API_KEY,
+    SANDBOX_API_SECRET,
+    write_private_file,
+)
+
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
+
+
+@app.callback(invoke_without_command=True)
+def sandbox(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on (0: any free port).", min=0, max=65535)
+    ] = 8787,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Where to keep the SQLite database [default: the platform's data dir].",
+            file_okay=False,
+        ),
+    ] = None,
+    ephemeral: Annotated[
+        bool, typer.Option("--ephemeral", help="Keep everything in memory; forget it on exit.")
+    ] = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete the stored webhooks, events and tokens first.")
+    ] = False,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            help="Divide the retry schedule (1m, 5m, 30m, 2h) and message status delays by this.",
+            min=0.001,
+        ),
+    ] = 1.0,
+    token_ttl: Annotated[
+        float, typer.Option("--token-ttl", help="Access token lifetime in seconds.", min=1)
+    ] = 3600.0,
+    rate_limit: Annotated[
+        int,
+        typer.Option("--rate-limit", help="Requests per minute per client (0: no limit).", min=0),
+    ] = 300,
+    api_key: Annotated[
+        str, typer.Option("--api-key", help="API key the sandbox accepts.")
+    ] = SANDBOX_API_KEY,
+    api_secret_env: Annotated[
+        str | None,
+        typer.Option(
+            "--api-secret-env",
+            metavar="VAR",
+            help="Name of an environment variable holding the API secret to accept.",
+        ),
+    ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Generate steady, realistic traffic (messages, replies)."),
+    ] = False,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ready-file", help="Write the base URL to this file once ready.", dir_okay=False
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Log events and deliveries, not API requests.")
+    ] = False,
+) -> None:
+    """Run a local APIMW-compatible API that sends real signed webhooks.
+
+    No account or internet needed: webhooks registered here receive real, signed deliveries
+    with APIMW's retry schedule. Every other command reaches it with --sandbox. Runs until
+    Ctrl-C or SIGTERM.
+
+    Examples:
+
+      apimw sandbox --demo
+
+      apimw sandbox --port 0 --ephemeral --time-scale 60 --ready-file /tmp/apimw.url
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from apimw_cli.output.sandbox_log import SandboxLog
+    from apimw_cli.sandbox.config import SandboxConfig
+    from apimw_cli.sandbox.server import base_url, bind, run
+
+    app_state = state(ctx)
+    printer = app_state.printer
+    secret = SANDBOX_API_SECRET
+    if api_secret_env is not None:
+        secret = os.environ.get(api_secret_env, "")
+        if not secret:
+            raise UsageError(f"--api-secret-env: the variable {api_secret_env} is not set or empty")
+    if ephemeral and (reset or data_dir is not None):
+        raise UsageError("--ephemeral keeps nothing on disk: drop --data-dir and --reset")
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise ApimwError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            hint="another sandbox may be running there; pick another --port, or --port 0",
+        ) from None
+    actual_port = sock.getsockname()[1]
+    url = base_url(host, actual_port)
+    log = SandboxLog(printer, requests=not quiet)
+
+    def ready() -> None:
+        if ready_file is not None:
+            write_private_file(ready_file, (url + "\n").encode())
+        log("ready", {"base_url": url, "api_key": api_key, "db": str(db or ":memory:")})
+
+    config = SandboxConfig(
+        host=host,
+        port=actual_port,
+        data_dir=data_dir,
+        ephemeral=ephemeral,
+        time_scale=time_scale,
+        token_ttl=token_ttl,
+        rate_limit=rate_limit,
+        api_key=api_key,
+        api_secret=secret,
+        demo=demo,
+        log=log,
+        on_ready=ready,
+    )
+    db = config.db_path()
+    if reset and db is not None:
+        for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            path.unlink(missing_ok=True)
+    if not printer.json:
+        _banner(app_state, url, api_key, secret, db, time_scale, demo)
+    stopped_by = run(config, sock)
+    if ready_file is not None:
+        ready_file.unlink(missing_ok=True)
+    printer.info(f"sandbox stopped{f' ({stopped_by})' if stopped_by else ''}")
+
+
+def _banner(
+    app_state: AppState,
+    url: str,
+    api_key: str,
+    secret: str,
+    db: Path | None,
+    time_scale: float,
+    demo: bool,
+) -> None:
+    printer = app_state.printer
+    shown_secret = secret if secret == SANDBOX_API_SECRET else mask(secret)
+    use = "apimw --sandbox whoami"
+    if url != SANDBOX_API_BASE:
+        use = f"{ENV_SANDBOX_URL}={url} apimw --sandbox whoami"
+    printer.fields(
+        {
+            "API": url,
+            "API key": api_key,
+            "API secret": shown_secret,
+            "data": str(db) if db is not None else "in memory (--ephemeral)",
+            "retries": "1m, 5m, 30m, 2h" + (f" ÷ {time_scale:g}" if time_scale != 1 else ""),
+            "traffic": "demo: a message every few seconds" if demo else "POST /v1/sandbox/events",
+            "try": use,
+        },
+        title="APIMW sandbox",
+    )
+    printer.info("Press Ctrl-C to stop.")
+
+
+@app.command("credentials")
+def credentials(ctx: typer.Context) -> None:
+    """Print the sandbox's fixed address, API key and secret."""
+    printer = state(ctx).printer
+    data = {
+        "api_base": SANDBOX_API_BASE,
+        "api_key": SANDBOX_API_KEY,
+        "api_secret": SANDBOX_API_SECRET,
+    }
+
+    def human() -> None:
+        printer.fields(data)
+
+    printer.data(data, human)

@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Show who the credentials belong to, and what they may do.",
     ),
     "config": ("apimw_cli.commands.config:app", "Show and change settings (per profile)."),
+    "messages": (
+        "apimw_cli.commands.messages:app",
+        "Send WhatsApp messages and check their status.",
+    ),
     "sandbox": (
         "apimw_cli.commands.sandbox:app",
         "Run a local APIMW-compatible API that sends real signed webhooks.",

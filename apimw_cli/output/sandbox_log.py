@@ -39,7 +39,7 @@ class SandboxLog:
         if kind == "request" and not self.requests:
             return
         if self.printer.json:
-            record = {"schema": 1, "type": kind, "time": time.time(), **fields}
+            record = {"schema": 1, "record": kind, "time": round(time.time(), 3), **fields}
             self.printer.out.file.write(to_json(record, indent=None) + "\n")
             self.printer.out.file.flush()
             return
@@ -55,7 +55,7 @@ class SandboxLog:
 
     def _event(self, f: dict[str, Any]) -> str:
         to = f"{f['webhooks']} webhook{'s' if f['webhooks'] != 1 else ''}"
-        return f"[bold]{f['type']}[/bold] {_short(f['event_id'])} → {to}"
+        return f"[bold]{f['event_type']}[/bold] {_short(f['event_id'])} → {to}"
 
     def _delivery(self, f: dict[str, Any]) -> str:
         where = f"{_short(f['webhook_id'])} {_e(f['url'])}"

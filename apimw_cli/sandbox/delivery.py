@@ -86,7 +86,7 @@ class DeliveryWorker:
         """Queue an event for every subscribed active webhook; returns (event id, count)."""
         body = event_body(catalog.envelope(event_type, data))
         event_id, count = self.store.enqueue_event(event_type, body, self.clock.now())
-        self._log("event", {"event_id": event_id, "type": event_type, "webhooks": count})
+        self._log("event", {"event_id": event_id, "event_type": event_type, "webhooks": count})
         self.wake()
         return event_id, count
 

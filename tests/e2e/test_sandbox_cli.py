@@ -80,7 +80,7 @@ def test_stops_cleanly_on_signal(
     procs.append(proc)
     assert httpx.get(f"{url}/sandbox/health").json()["data"]["status"] == "ok"
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=20)
+    _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert f"sandbox stopped ({sig.name})" in err
     assert "Traceback" not in err
@@ -173,7 +173,7 @@ def test_custom_secret_is_accepted_and_masked(
 
 
 def test_demo_makes_traffic(tmp_path: Path, procs: list[subprocess.Popen[str]]) -> None:
-    proc, url, _ = launch_sandbox(tmp_path, "--ephemeral", "--demo", output="json")
+    proc, _, _ = launch_sandbox(tmp_path, "--ephemeral", "--demo", output="json")
     procs.append(proc)
     assert proc.stdout is not None
     deadline = time.monotonic() + 15

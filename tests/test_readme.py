@@ -1,11 +1,12 @@
 """The README's runnable examples (```sh blocks, one `$ command` a line) must keep working.
 
 Each block runs in one fresh shell with an isolated config dir; every command must exit 0.
-Blocks that need a running sandbox say so with `# needs: sandbox` on their first line.
+A block whose first line is `# needs: sandbox` gets a sandbox that `--sandbox` reaches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -18,13 +19,16 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
-def runnable_blocks() -> list[tuple[str, list[str]]]:
+def runnable_blocks() -> list[tuple[str, list[str], bool]]:
+    """(where, commands, needs a sandbox) for each ```sh block."""
     text = README.read_text(encoding="utf-8")
     blocks = []
     for match in BLOCK.finditer(text):
         line_no = text.count("\n", 0, match.start()) + 1
-        commands = [line[2:] for line in match.group(1).splitlines() if line.startswith("$ ")]
-        blocks.append((f"README.md:{line_no}", commands))
+        lines = match.group(1).splitlines()
+        commands = [line[2:] for line in lines if line.startswith("$ ")]
+        needs_sandbox = bool(lines) and lines[0].strip() == "# needs: sandbox"
+        blocks.append((f"README.md:{line_no}", commands, needs_sandbox))
     return blocks
 
 
@@ -43,22 +47,32 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 
 @pytest.mark.parametrize(
-    ("where", "commands"), runnable_blocks(), ids=[w for w, _ in runnable_blocks()]
+    ("where", "commands", "needs_sandbox"),
+    runnable_blocks(),
+    ids=[where for where, _, _ in runnable_blocks()],
 )
-def test_readme_example_runs(where: str, commands: list[str], tmp_path: Path) -> None:
+def test_readme_example_runs(
+    where: str, commands: list[str], needs_sandbox: bool, tmp_path: Path
+) -> None:
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    for command in commands:
-        result = subprocess.run(
-            ["bash", "-c", f"set -euo pipefail\n{command}"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, (
-            f"{where}: `{command}` exited {result.returncode}\n{result.stderr}"
-        )
+    with contextlib.ExitStack() as stack:
+        if needs_sandbox:
+            from apimw_cli.sandbox.server import SandboxConfig, run_in_thread
+
+            config = SandboxConfig(port=0, ephemeral=True, time_scale=60.0, rate_limit=0)
+            env["APIMW_SANDBOX_URL"] = stack.enter_context(run_in_thread(config)).base_url
+        for command in commands:
+            result = subprocess.run(
+                ["bash", "-c", f"set -euo pipefail\n{command}"],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 0, (
+                f"{where}: `{command}` exited {result.returncode}\n{result.stderr}"
+            )

@@ -6,6 +6,7 @@ carries the rate-limit headers. Handlers do only quick SQLite work: deliveries r
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import math
@@ -604,7 +605,7 @@ def create_app(config: SandboxConfig) -> Starlette:
             config=config, store=store, worker=worker, clock=clock, key=store.signing_key()
         )
         app.state.sandbox = sandbox
-        await worker.start()
+        worker.start()
         demo = None
         if config.demo:
             from apimw_cli.sandbox.demo import start_demo
@@ -617,7 +618,7 @@ def create_app(config: SandboxConfig) -> Starlette:
         finally:
             if demo is not None:
                 demo.cancel()
-            await worker.stop()
+            await asyncio.to_thread(worker.stop)
             store.close()
 
     v1 = "/v1"

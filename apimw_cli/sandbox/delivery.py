@@ -1,8 +1,11 @@
 """Sends events to webhooks the way APIMW does: signed, 5 s timeout, documented retries.
 
-One asyncio task wakes when something is due (a delivery, a retry, a message status change)
-and starts each attempt as its own task, so a slow endpoint only ever holds its own slots
-(PER_WEBHOOK at most) and never delays the API or other endpoints.
+The worker runs in a thread of its own, with its own event loop: hundreds of attempts in
+flight never lengthen the API's loop turns. In it, one task wakes when something is due (a
+delivery, a retry, a message status change) and starts each attempt as its own task, so a slow
+endpoint only ever holds its own slots (PER_WEBHOOK at most) and never delays the others.
+The methods that event sources call (emit, send_message, start_verification, wake) are safe to
+call from any thread.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import asyncio
 import contextlib
 import json
 import secrets
+import ssl
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +32,7 @@ USER_AGENT = "APIMW-Webhooks/1.0"
 PER_WEBHOOK = 8
 IN_FLIGHT = 256
 BATCH = 256
+REFILL = 32  # free slots worth a query
 
 LogFn = Callable[[str, dict[str, Any]], None]
 
@@ -49,37 +55,86 @@ class DeliveryWorker:
         self.clock = clock
         self.timeout = timeout
         self._log = log or (lambda _kind, _fields: None)
-        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._in_flight: set[str] = set()
+        self._in_flight: set[str] = set()  # delivery ids with an attempt under way
         self._per_webhook: Counter[str] = Counter()
         self._attempts: set[asyncio.Task[None]] = set()
-        self._http: httpx.AsyncClient | None = None
+        self._http: httpx.AsyncClient | None = None  # verifications
+        # One small pool per webhook: httpcore scans its whole pool for every request, so one
+        # shared pool of hundreds of connections made each delivery cost O(connections).
+        self._pools: dict[str, httpx.AsyncClient] = {}
+        self._tls: ssl.SSLContext | None = None
 
     # --- lifecycle ---
-    async def start(self) -> None:
-        self._http = httpx.AsyncClient(
+    def _client(self, connections: int) -> httpx.AsyncClient:
+        if self._tls is None:
+            # Loading the CA bundle takes tens of milliseconds: once, not once per webhook.
+            self._tls = httpx.create_ssl_context()
+        return httpx.AsyncClient(
+            verify=self._tls,
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,  # a redirect is not a 200: it is a failed attempt
             trust_env=False,  # never route deliveries through a proxy from the environment
-            limits=httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=64),
+            limits=httpx.Limits(
+                max_connections=connections, max_keepalive_connections=connections
+            ),
         )
-        self._task = asyncio.create_task(self._run(), name="apimw-sandbox-delivery")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for task in list(self._attempts):
-            task.cancel()
-        # An attempt cut short stays pending in the store: it is sent again after a restart.
-        await asyncio.gather(*self._attempts, return_exceptions=True)
-        if self._http is not None:
-            await self._http.aclose()
+    def _pool(self, webhook_id: str) -> httpx.AsyncClient:
+        pool = self._pools.get(webhook_id)
+        if pool is None:
+            pool = self._pools[webhook_id] = self._client(PER_WEBHOOK)
+        return pool
+
+    def start(self) -> None:
+        """Start the worker's thread; returns once its loop runs."""
+        started = threading.Event()
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(started,), name="apimw-sandbox-delivery", daemon=True
+        )
+        self._thread.start()
+        started.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop and wait for the thread. Attempts cut short are sent after a restart."""
+        if self._loop is not None and self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _thread_main(self, started: threading.Event) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._wake = asyncio.Event()
+            self._http = self._client(PER_WEBHOOK)
+            self._task = asyncio.current_task()
+            started.set()
+            try:
+                await self._run()
+            finally:
+                for task in list(self._attempts):
+                    task.cancel()
+                await asyncio.gather(*self._attempts, return_exceptions=True)
+                for client in [*self._pools.values(), self._http]:
+                    await client.aclose()
+                self._pools.clear()
+
+        with contextlib.suppress(asyncio.CancelledError):
+            asyncio.run(main())
+        started.set()  # in case the loop failed before it was ready
 
     def wake(self) -> None:
-        self._wake.set()
+        """Look for due work now (from any thread)."""
+        if self._loop is None or self._wake is None:
+            return
+        if threading.current_thread() is self._thread:
+            self._wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop has just closed
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     # --- event sources ---
     def emit(self, event_type: str, data: dict[str, Any]) -> tuple[str, int]:
@@ -123,27 +178,37 @@ class DeliveryWorker:
 
     # --- the loop ---
     async def _run(self) -> None:
+        assert self._wake is not None
         while True:
             self._wake.clear()
             now = self.clock.now()
             self._apply_timers(now)
+            started = 0
             free = IN_FLIGHT - len(self._in_flight)
-            if free > 0:
-                saturated = {w for w, n in self._per_webhook.items() if n >= PER_WEBHOOK}
-                due = self.store.due_deliveries(
-                    now, min(free, BATCH), exclude=self._in_flight, exclude_webhooks=saturated
-                )
-                for delivery in due:
-                    if self._per_webhook[delivery.webhook_id] < PER_WEBHOOK:
-                        self._start(delivery)
-            await self._sleep_until_due()
+            # Refill in batches, not after every finished attempt: each refill is a query.
+            if free >= REFILL or (free > 0 and len(self._in_flight) < REFILL):
+                started = self._refill(now, free)
+            await self._sleep_until_due(started)
 
-    async def _sleep_until_due(self) -> None:
+    def _refill(self, now: float, free: int) -> int:
+        saturated = {w for w, n in self._per_webhook.items() if n >= PER_WEBHOOK}
+        started = 0
+        for delivery in self.store.claim_due(now, min(free, BATCH), exclude_webhooks=saturated):
+            if self._per_webhook[delivery.webhook_id] < PER_WEBHOOK:
+                self._start(delivery)
+                started += 1
+            else:
+                self.store.release(delivery.id)  # over this webhook's share: back in line
+        return started
+
+    async def _sleep_until_due(self, started: int) -> None:
         next_at = self.store.next_due_at()
         wait = 1.0 if next_at is None else min(1.0, max(0.0, next_at - self.clock.now()))
-        if wait <= 0 and self._in_flight:
-            # Everything due is in flight or waiting for a slot: wait for an attempt to end.
+        if wait <= 0 and not started:
+            # Due, but held: no free slot, or its webhook is disabled. A finished attempt or an
+            # API change wakes us.
             wait = 1.0
+        assert self._wake is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
@@ -189,7 +254,6 @@ class DeliveryWorker:
             self.wake()
 
     async def _post(self, delivery: DueDelivery) -> tuple[int | None, str | None, int]:
-        assert self._http is not None
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
@@ -202,7 +266,8 @@ class DeliveryWorker:
         status: int | None = None
         error: str | None = None
         try:
-            response = await self._http.post(delivery.url, content=delivery.body, headers=headers)
+            pool = self._pool(delivery.webhook_id)
+            response = await pool.post(delivery.url, content=delivery.body, headers=headers)
             status = response.status_code
             if status != 200:
                 error = f"HTTP {status}"
@@ -243,9 +308,16 @@ class DeliveryWorker:
         self._log("verification", {"webhook_id": webhook_id, "url": url, "error": error})
 
     def start_verification(self, webhook_id: str, url: str, secret: str | None) -> None:
-        task = asyncio.create_task(self.verify(webhook_id, url, secret))
-        self._attempts.add(task)
-        task.add_done_callback(self._attempts.discard)
+        """Send the challenge in the background (from any thread)."""
+        if self._loop is None:
+            return
+
+        def begin() -> None:
+            task = asyncio.create_task(self.verify(webhook_id, url, secret))
+            self._attempts.add(task)
+            task.add_done_callback(self._attempts.discard)
+
+        self._loop.call_soon_threadsafe(begin)
 
 
 def _echoes(response: httpx.Response, challenge: str) -> bool:

@@ -6,13 +6,15 @@ synchronous=NORMAL), so a restart finds pending retries and message timers where
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import sqlite3
-from collections.abc import Collection
+import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from apimw_cli.sandbox.clock import iso
 
@@ -83,9 +85,24 @@ CREATE TABLE IF NOT EXISTS timers (
     message_id TEXT NOT NULL,
     status TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at);
 """
 
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# A delivery is pending (due at next_at), sending (an attempt is in flight), delivered or failed.
+PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """One connection, two threads (the API's loop and the delivery worker's): take turns."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 def new_id(prefix: str) -> str:
@@ -115,6 +132,7 @@ class AttemptOutcome:
 
 class Store:
     def __init__(self, path: Path | None) -> None:
+        self._lock = threading.RLock()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(
@@ -127,7 +145,10 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        # Attempts cut short by a stop or a crash are sent again: deliveries are at least once.
+        self.db.execute("UPDATE deliveries SET state = ? WHERE state = ?", (PENDING, SENDING))
 
+    @_locked
     def close(self) -> None:
         self.db.close()
 
@@ -136,6 +157,7 @@ class Store:
         return self.db
 
     # --- meta ---
+    @_locked
     def signing_key(self) -> bytes:
         """The key that signs access tokens; kept, so tokens survive a restart."""
         row = self.db.execute("SELECT value FROM meta WHERE key = 'jwt_key'").fetchone()
@@ -146,11 +168,13 @@ class Store:
         return bytes.fromhex(row["value"])
 
     # --- tokens ---
+    @_locked
     def add_refresh_token(self, token: str, expires_at: float) -> None:
         self.db.execute(
             "INSERT INTO refresh_tokens (token, expires_at) VALUES (?, ?)", (token, expires_at)
         )
 
+    @_locked
     def spend_refresh_token(self, token: str, now: float) -> bool:
         """Mark a refresh token used; False when unknown, spent or expired (single use)."""
         cursor = self.db.execute(
@@ -159,17 +183,20 @@ class Store:
         )
         return cursor.rowcount == 1
 
+    @_locked
     def revoke_token(self, jti: str, expires_at: float) -> None:
         self.db.execute(
             "INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)",
             (jti, expires_at),
         )
 
+    @_locked
     def is_revoked(self, jti: str) -> bool:
         row = self.db.execute("SELECT 1 FROM revoked_tokens WHERE jti = ?", (jti,)).fetchone()
         return row is not None
 
     # --- webhooks ---
+    @_locked
     def create_webhook(
         self,
         *,
@@ -190,14 +217,17 @@ class Store:
         assert webhook is not None
         return webhook
 
+    @_locked
     def get_webhook(self, webhook_id: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
         return None if row is None else _webhook(row)
 
+    @_locked
     def list_webhooks(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM webhooks ORDER BY seq").fetchall()
         return [_webhook(row) for row in rows]
 
+    @_locked
     def update_webhook(self, webhook_id: str, changes: dict[str, Any], now: float) -> None:
         columns = {
             "url": "url",
@@ -220,12 +250,14 @@ class Store:
             (*values, webhook_id),
         )
 
+    @_locked
     def delete_webhook(self, webhook_id: str) -> bool:
         db = self._tx()
         try:
             gone = db.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,)).rowcount == 1
             db.execute(
-                "DELETE FROM deliveries WHERE webhook_id = ? AND state = ?", (webhook_id, PENDING)
+                "DELETE FROM deliveries WHERE webhook_id = ? AND state IN (?, ?)",
+                (webhook_id, PENDING, SENDING),
             )
             db.execute("COMMIT")
         except BaseException:
@@ -233,17 +265,20 @@ class Store:
             raise
         return gone
 
+    @_locked
     def set_verification(self, webhook_id: str, verified: bool, error: str | None) -> None:
         self.db.execute(
             "UPDATE webhooks SET verified = ?, verification_error = ? WHERE id = ?",
             (int(verified), error, webhook_id),
         )
 
+    @_locked
     def webhook_secret(self, webhook_id: str) -> str | None:
         row = self.db.execute("SELECT secret FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
         return None if row is None else row["secret"]
 
     # --- events and deliveries ---
+    @_locked
     def enqueue_event(self, event_type: str, body: bytes, now: float) -> tuple[str, int]:
         """Store an event and a delivery for each active webhook subscribed to its type."""
         event_id = new_id("evt")
@@ -269,20 +304,16 @@ class Store:
             raise
         return event_id, len(targets)
 
-    def due_deliveries(
-        self,
-        now: float,
-        limit: int,
-        *,
-        exclude: Collection[str] = (),
-        exclude_webhooks: Collection[str] = (),
+    @_locked
+    def claim_due(
+        self, now: float, limit: int, *, exclude_webhooks: Collection[str] = ()
     ) -> list[DueDelivery]:
-        """Due attempts, oldest first, leaving out those in flight and saturated webhooks."""
+        """Due attempts, oldest first, marked as sending (so the next call skips them).
+
+        Deliveries of inactive webhooks wait; `exclude_webhooks` are those with no free slot.
+        """
         not_in = ""
         params: list[Any] = [PENDING, now]
-        if exclude:
-            not_in += f" AND d.id NOT IN ({','.join('?' * len(exclude))})"
-            params.extend(exclude)
         if exclude_webhooks:
             not_in += f" AND d.webhook_id NOT IN ({','.join('?' * len(exclude_webhooks))})"
             params.extend(exclude_webhooks)
@@ -294,6 +325,10 @@ class Store:
             " ORDER BY d.next_at LIMIT ?"
         )
         rows = self.db.execute(sql, (*params, limit)).fetchall()
+        if rows:
+            self.db.executemany(
+                "UPDATE deliveries SET state = ? WHERE id = ?", [(SENDING, r["id"]) for r in rows]
+            )
         return [
             DueDelivery(
                 id=row["id"],
@@ -308,17 +343,25 @@ class Store:
             for row in rows
         ]
 
+    @_locked
+    def release(self, delivery_id: str) -> None:
+        """Put a claimed delivery back, unattempted."""
+        self.db.execute(
+            "UPDATE deliveries SET state = ? WHERE id = ? AND state = ?",
+            (PENDING, delivery_id, SENDING),
+        )
+
+    @_locked
     def next_due_at(self) -> float | None:
-        row = self.db.execute(
-            "SELECT MIN(d.next_at) AS t FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
-            " WHERE d.state = ? AND w.active = 1",
-            (PENDING,),
-        ).fetchone()
-        due = row["t"] if row is not None else None
+        """When the next delivery or timer is due (index lookups only: called often)."""
+        due = self.db.execute(
+            "SELECT MIN(next_at) AS t FROM deliveries WHERE state = ?", (PENDING,)
+        ).fetchone()["t"]
         timer = self.db.execute("SELECT MIN(due_at) AS t FROM timers").fetchone()["t"]
         candidates = [t for t in (due, timer) if t is not None]
         return min(candidates) if candidates else None
 
+    @_locked
     def record_attempt(
         self,
         delivery: DueDelivery,
@@ -387,6 +430,7 @@ class Store:
             raise
         return AttemptOutcome(attempt, next_at, disabled_reason)
 
+    @_locked
     def list_attempts(self, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT * FROM attempts WHERE webhook_id = ? ORDER BY seq DESC LIMIT ?",
@@ -408,6 +452,7 @@ class Store:
         ]
 
     # --- messages and their status timers ---
+    @_locked
     def create_message(self, message_id: str, to: str, text: str, now: float) -> None:
         self.db.execute(
             "INSERT INTO messages (id, to_number, type, text, status, sent_at)"
@@ -415,6 +460,7 @@ class Store:
             (message_id, to, text, now),
         )
 
+    @_locked
     def get_message(self, message_id: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
@@ -432,6 +478,7 @@ class Store:
             **({"error": json.loads(row["error"])} if row["error"] else {}),
         }
 
+    @_locked
     def set_message_status(
         self, message_id: str, status: str, now: float, error: dict[str, str] | None = None
     ) -> None:
@@ -441,12 +488,14 @@ class Store:
             (status, now, json.dumps(error) if error else None, message_id),
         )
 
+    @_locked
     def add_timer(self, due_at: float, message_id: str, status: str) -> None:
         self.db.execute(
             "INSERT INTO timers (due_at, message_id, status) VALUES (?, ?, ?)",
             (due_at, message_id, status),
         )
 
+    @_locked
     def pop_due_timers(self, now: float) -> list[tuple[str, str]]:
         """Remove and return the (message_id, status) changes that are due, oldest first."""
         rows = self.db.execute(

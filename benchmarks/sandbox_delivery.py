@@ -1,0 +1,209 @@
+"""Deliveries per second of `apimw sandbox`, and how responsive its API stays meanwhile.
+
+Runs the sandbox as users do (its own process: `python -m apimw_cli sandbox`), registers
+WEBHOOKS webhooks on RECEIVERS fast receivers (benchmarks/fast_receiver.py, one process each),
+emits EVENTS events, and while they are delivered times API requests from this process.
+
+    python benchmarks/sandbox_delivery.py [--webhooks 100] [--events 100] [--receivers 3]
+
+Prints deliveries/second and API latency (median, p99, max); exits 0 (it measures, it does not
+judge). tests/sandbox/test_load.py runs the same harness and asserts the issue's bounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Report:
+    deliveries: int
+    seconds: float
+    emit_seconds: float
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return self.deliveries / self.seconds if self.seconds else 0.0
+
+    @property
+    def all_latencies(self) -> list[float]:
+        return [s for samples in self.latencies.values() for s in samples]
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.deliveries} deliveries in {self.seconds:.2f} s: {self.per_second:.0f}/s "
+            f"(events emitted in {self.emit_seconds:.2f} s)"
+        ]
+        for path, samples in sorted(self.latencies.items()):
+            if not samples:
+                continue
+            ordered = sorted(samples)
+            p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+            median = statistics.median(samples) * 1000
+            lines.append(
+                f"  API GET {path:15} n={len(samples):4}  median {median:6.1f} ms"
+                f"  p99 {p99 * 1000:6.1f} ms  max {max(samples) * 1000:6.1f} ms"
+            )
+        if self.errors:
+            lines.append(f"  errors: {self.errors[:5]}")
+        return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def receiver() -> Iterator[int]:
+    """A fast receiver process; yields its port."""
+    with subprocess.Popen(
+        [sys.executable, str(HERE / "fast_receiver.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            line = proc.stdout.readline()
+            if not line.startswith("PORT "):
+                raise RuntimeError(f"the receiver did not start: {line!r}")
+            yield int(line.split()[1])
+        finally:
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextlib.contextmanager
+def sandbox_process() -> Iterator[str]:
+    """`apimw sandbox` in its own process, quiet, in memory, with fast retries; yields its URL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = Path(tmp) / "ready"
+        command = [
+            sys.executable, "-m", "apimw_cli", "sandbox", "--port", "0", "--ephemeral",
+            "--time-scale", "3600", "--rate-limit", "0", "--quiet", "--ready-file", str(ready),
+        ]  # fmt: skip
+        with subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ) as proc:
+            try:
+                deadline = time.monotonic() + 30
+                while not (ready.exists() and ready.read_text().strip()):
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("the sandbox did not start")
+                    time.sleep(0.02)
+                yield ready.read_text().strip()
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def _poll(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class Probe(threading.Thread):
+    """Times API requests, one after another, until stopped."""
+
+    PATHS = ("sandbox/health", "auth/me", "webhooks")
+
+    def __init__(self, http: httpx.Client) -> None:
+        super().__init__(daemon=True)
+        self.http = http
+        self.samples: dict[str, list[float]] = {p: [] for p in self.PATHS}
+        self.errors: list[str] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            for path in self.PATHS:
+                started = time.perf_counter()
+                try:
+                    status = self.http.get(path).status_code
+                except httpx.HTTPError as exc:
+                    self.errors.append(f"{path}: {exc!r}")
+                    continue
+                self.samples[path].append(time.perf_counter() - started)
+                if status != 200:
+                    self.errors.append(f"{path}: HTTP {status}")
+            self.halt.wait(0.01)
+
+
+def run_load(webhooks: int = 100, events: int = 100, receivers: int = 3) -> Report:
+    with contextlib.ExitStack() as stack:
+        ports = [stack.enter_context(receiver()) for _ in range(receivers)]
+        base = stack.enter_context(sandbox_process())
+        credentials = {"api_key": SANDBOX_API_KEY, "api_secret": SANDBOX_API_SECRET}
+        token = httpx.post(f"{base}/auth/token", json=credentials).json()["data"]["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        api = stack.enter_context(httpx.Client(base_url=f"{base}/", headers=auth, timeout=30))
+        probe_http = stack.enter_context(
+            httpx.Client(base_url=f"{base}/", headers=auth, timeout=30)
+        )
+        stats = stack.enter_context(httpx.Client(timeout=5))
+
+        def delivered() -> int:
+            return sum(
+                int(stats.get(f"http://127.0.0.1:{port}/stats").json()["unique"]) for port in ports
+            )
+
+        for n in range(webhooks):
+            url = f"http://127.0.0.1:{ports[n % receivers]}/hook/{n}"
+            api.post("webhooks", json={"url": url, "events": ["message.sent"]}).raise_for_status()
+        _poll(
+            lambda: all(w["verified"] is not None for w in api.get("webhooks").json()["data"]),
+            60,
+            "the verifications",
+        )
+        probe = Probe(probe_http)
+        probe.start()
+        try:
+            started = time.perf_counter()
+            for i in range(events):
+                body = {"type": "message.sent", "data": {"message_id": f"wamid.LOAD{i:05d}"}}
+                api.post("sandbox/events", json=body).raise_for_status()
+            emitted = time.perf_counter() - started
+            _poll(lambda: delivered() >= webhooks * events, 300, "all deliveries")
+            elapsed = time.perf_counter() - started
+        finally:
+            probe.halt.set()
+            probe.join(10)
+        return Report(delivered(), elapsed, emitted, probe.samples, probe.errors)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Sandbox deliveries per second.")
+    parser.add_argument("--webhooks", type=int, default=100)
+    parser.add_argument("--events", type=int, default=100)
+    parser.add_argument("--receivers", type=int, default=3)
+    args = parser.parse_args()
+    report = run_load(args.webhooks, args.events, args.receivers)
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

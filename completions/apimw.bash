@@ -9,7 +9,7 @@ __apimw_spec() {
     subs=() opts=() args=()
     case $1 in
         'apimw')
-            subs=('login' 'logout' 'whoami' 'config' 'sandbox')
+            subs=('login' 'logout' 'whoami' 'config' 'messages' 'sandbox')
             opts=('--profile' '-p' '--api-base' '--output' '-o' '--timeout' '--sandbox' '--debug' '--no-color' '--version' '-V' '--install-completion' '--show-completion' '--help' '-h')
             ;;
         'apimw login')
@@ -46,6 +46,17 @@ __apimw_spec() {
         'apimw config profiles')
             opts=('--help' '-h')
             ;;
+        'apimw messages')
+            subs=('send' 'status')
+            opts=('--help' '-h')
+            ;;
+        'apimw messages send')
+            opts=('--to' '--text' '--no-preview-url' '--preview-url' '--help' '-h')
+            ;;
+        'apimw messages status')
+            opts=('--help' '-h')
+            args=(1)
+            ;;
         'apimw sandbox')
             subs=('credentials')
             opts=('--host' '--port' '--data-dir' '--ephemeral' '--reset' '--time-scale' '--token-ttl' '--rate-limit' '--api-key' '--api-secret-env' '--demo' '--ready-file' '--quiet' '-q' '--help' '-h')
@@ -59,7 +70,7 @@ __apimw_spec() {
 # Sets `nargs` to the number of values option $2 of command path $1 takes.
 __apimw_nargs() {
     case "$1 $2" in
-        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --ready-file')
+        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw messages send --to'|'apimw messages send --text'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --ready-file')
             nargs=1
             ;;
         *)

@@ -13,6 +13,8 @@ function __fish_apimw_nargs
             'apimw -o' \
             'apimw --timeout' \
             'apimw login --api-key' \
+            'apimw messages send --to' \
+            'apimw messages send --text' \
             'apimw sandbox --host' \
             'apimw sandbox --port' \
             'apimw sandbox --data-dir' \
@@ -41,6 +43,9 @@ function __fish_apimw_is_command
         'apimw config show' \
         'apimw config path' \
         'apimw config profiles' \
+        'apimw messages' \
+        'apimw messages send' \
+        'apimw messages status' \
         'apimw sandbox' \
         'apimw sandbox credentials'
 end
@@ -83,6 +88,7 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'login' -d 'Save an API key a
 complete -c apimw -n '__fish_apimw_using apimw' -a 'logout' -d 'Forget a profile\'s credentials and revoke its cached token.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'whoami' -d 'Show who the credentials belong to, and what they may do.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'config' -d 'Show and change settings (per profile).'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'messages' -d 'Send WhatsApp messages and check their status.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sandbox' -d 'Run a local APIMW-compatible API that sends real signed webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'profile' -s 'p' -x -d 'Config profile to use [env: APIMW_PROFILE].'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'api-base' -x -d 'API base URL [env: APIMW_API_BASE; default: https://api.apimw.com/v1].'
@@ -135,6 +141,20 @@ complete -c apimw -n '__fish_apimw_using apimw config path' -l 'help' -s 'h' -d 
 
 # apimw config profiles
 complete -c apimw -n '__fish_apimw_using apimw config profiles' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw messages
+complete -c apimw -n '__fish_apimw_using apimw messages' -a 'send' -d 'Send a text message; its message.* events follow.'
+complete -c apimw -n '__fish_apimw_using apimw messages' -a 'status' -d 'Show a message\'s status and timestamps (sent, delivered, read).'
+complete -c apimw -n '__fish_apimw_using apimw messages' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw messages send
+complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'to' -x -d 'Recipient, E.164 (+14155550123).'
+complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'text' -x -d 'Message text (\'-\' reads standard input).'
+complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'no-preview-url' -l 'preview-url' -d 'Let WhatsApp preview a link.'
+complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw messages status
+complete -c apimw -n '__fish_apimw_using apimw messages status' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw sandbox
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -a 'credentials' -d 'Print the sandbox\'s fixed address, API key and secret.'

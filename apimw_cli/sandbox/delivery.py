@@ -78,9 +78,7 @@ class DeliveryWorker:
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,  # a redirect is not a 200: it is a failed attempt
             trust_env=False,  # never route deliveries through a proxy from the environment
-            limits=httpx.Limits(
-                max_connections=connections, max_keepalive_connections=connections
-            ),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
 
     def _pool(self, webhook_id: str) -> httpx.AsyncClient:

@@ -47,6 +47,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Show who the credentials belong to, and what they may do.",
     ),
     "config": ("apimw_cli.commands.config:app", "Show and change settings (per profile)."),
+    "webhooks": (
+        "apimw_cli.commands.webhooks:app",
+        "Register, list, inspect, update and delete webhooks.",
+    ),
+    "events": (
+        "apimw_cli.commands.events:app",
+        "The event types APIMW sends, and sample payloads.",
+    ),
     "messages": (
         "apimw_cli.commands.messages:app",
         "Send WhatsApp messages and check their status.",

@@ -103,3 +103,86 @@ class Identity:
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
+
+
+def _opt_bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _opt_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A registered webhook. Never holds the secret: the API does not return it."""
+
+    id: str
+    url: str
+    events: tuple[str, ...]
+    active: bool
+    created_at: str | None = None
+    updated_at: str | None = None
+    description: str | None = None
+    verified: bool | None = None
+    verification_error: str | None = None
+    failure_count: int | None = None
+    disabled_reason: str | None = None
+    last_delivery_at: str | None = None
+    last_delivery_status: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Webhook:
+        events = data.get("events")
+        return cls(
+            id=_str(data.get("id")),
+            url=_str(data.get("url")),
+            events=tuple(e for e in events if isinstance(e, str))
+            if isinstance(events, list)
+            else (),
+            active=data.get("active") is not False,
+            created_at=_opt_str(data.get("created_at")),
+            updated_at=_opt_str(data.get("updated_at")),
+            description=_opt_str(data.get("description")),
+            verified=_opt_bool(data.get("verified")),
+            verification_error=_opt_str(data.get("verification_error")),
+            failure_count=_opt_int(data.get("failure_count")),
+            disabled_reason=_opt_str(data.get("disabled_reason")),
+            last_delivery_at=_opt_str(data.get("last_delivery_at")),
+            last_delivery_status=_opt_int(data.get("last_delivery_status")),
+            raw={k: v for k, v in data.items() if k != "secret"},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `--output json` prints: the API's object as received (never a secret)."""
+        return dict(self.raw) if self.raw else {"id": self.id, "url": self.url}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery attempt, from GET /webhooks/{id}/deliveries (a [contract] endpoint)."""
+
+    id: str
+    event_type: str
+    attempt: int | None
+    status_code: int | None
+    error: str | None
+    duration_ms: int | None
+    delivered_at: str | None
+    next_retry_at: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Delivery:
+        return cls(
+            id=_str(data.get("id")),
+            event_type=_str(data.get("event_type")),
+            attempt=_opt_int(data.get("attempt")),
+            status_code=_opt_int(data.get("status_code")),
+            error=_opt_str(data.get("error")),
+            duration_ms=_opt_int(data.get("duration_ms")),
+            delivered_at=_opt_str(data.get("delivered_at")),
+            next_retry_at=_opt_str(data.get("next_retry_at")),
+            raw=dict(data),
+        )

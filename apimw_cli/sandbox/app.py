@@ -350,9 +350,30 @@ async def create_webhook(request: Request) -> Response:
     return ok(webhook, status=201)
 
 
+def _whole_number(request: Request, name: str, default: int, largest: int) -> int:
+    raw = request.query_params.get(name, str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= largest:
+        raise invalid(name, f"must be a whole number from 1 to {largest}")
+    return int(raw)
+
+
 async def list_webhooks(request: Request) -> Response:
+    """A plain list, or with `page`/`per_page` the paginated shape the real API may use."""
     authenticate(request)
-    return ok(sandbox_of(request).store.list_webhooks())
+    webhooks = sandbox_of(request).store.list_webhooks()
+    if "page" not in request.query_params and "per_page" not in request.query_params:
+        return ok(webhooks)
+    page = _whole_number(request, "page", 1, 1_000_000)
+    per_page = _whole_number(request, "per_page", 20, 100)
+    chunk = webhooks[(page - 1) * per_page : page * per_page]
+    pagination = {
+        "page": page,
+        "per_page": per_page,
+        "total": len(webhooks),
+        "total_pages": max(1, -(-len(webhooks) // per_page)),
+        "has_more": page * per_page < len(webhooks),
+    }
+    return ok({"webhooks": chunk, "pagination": pagination})
 
 
 async def get_webhook(request: Request) -> Response:
@@ -406,10 +427,8 @@ async def list_deliveries(request: Request) -> Response:
     sandbox = sandbox_of(request)
     authenticate(request)
     webhook = find_webhook(sandbox, request.path_params["webhook_id"])
-    limit_raw = request.query_params.get("limit", "100")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
-        raise invalid("limit", "must be a whole number from 1 to 1000")
-    return ok(sandbox.store.list_attempts(webhook["id"], int(limit_raw)))
+    limit = _whole_number(request, "limit", 100, 1000)
+    return ok(sandbox.store.list_attempts(webhook["id"], limit))
 
 
 # --- messages and sandbox-only event sources -------------------------------------------------
@@ -522,13 +541,18 @@ async def on_crash(request: Request, exc: Exception) -> Response:
 
 
 class RateLimit:
-    """Fixed one-minute windows per client; headers on every answer; 429 beyond the limit."""
+    """Fixed windows (a minute, as APIMW) per client; headers on every answer; 429 beyond."""
 
     def __init__(
-        self, app: ASGIApp, limit: int, log: Callable[[str, dict[str, Any]], None] | None
+        self,
+        app: ASGIApp,
+        limit: int,
+        window: float,
+        log: Callable[[str, dict[str, Any]], None] | None,
     ) -> None:
         self.app = app
         self.limit = limit
+        self.window = window
         self.log = log
         self.windows: dict[str, tuple[float, int]] = {}
 
@@ -547,11 +571,11 @@ class RateLimit:
         limit = self.limit
         key = self._client(scope)
         window_start, count = self.windows.get(key, (now, 0))
-        if now - window_start >= 60:
+        if now - window_start >= self.window:
             window_start, count = now, 0
         count += 1
         self.windows[key] = (window_start, count)
-        reset = math.ceil(window_start + 60)
+        reset = math.ceil(window_start + self.window)
         remaining = max(0, limit - count) if limit else 1_000_000
         headers = [
             (b"x-ratelimit-limit", str(limit or 1_000_000).encode()),
@@ -568,7 +592,7 @@ class RateLimit:
             await send(message)
 
         if limit and count > limit:
-            retry_after = max(1, math.ceil(window_start + 60 - now))
+            retry_after = max(1, math.ceil(window_start + self.window - now))
             response = error_response(
                 Problem(
                     429,
@@ -645,5 +669,7 @@ def create_app(config: SandboxConfig) -> Starlette:
         Exception: on_crash,
     }
     app = Starlette(routes=routes, exception_handlers=dict(handlers), lifespan=lifespan)
-    app.add_middleware(RateLimit, limit=config.rate_limit, log=config.log)
+    app.add_middleware(
+        RateLimit, limit=config.rate_limit, window=config.rate_window, log=config.log
+    )
     return app

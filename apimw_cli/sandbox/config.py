@@ -21,7 +21,8 @@ class SandboxConfig:
     ephemeral: bool = False  # everything in memory, gone on exit
     time_scale: float = 1.0  # divides the retry schedule and message status delays
     token_ttl: float = 3600.0
-    rate_limit: int = 300  # requests per minute per client; 0 = unlimited
+    rate_limit: int = 300  # requests per window per client; 0 = unlimited
+    rate_window: float = 60.0  # seconds; APIMW counts per minute (tests shorten it)
     api_key: str = SANDBOX_API_KEY
     api_secret: str = SANDBOX_API_SECRET
     demo: bool = False

@@ -29,7 +29,9 @@ class RunningSandbox:
 def bind(host: str, port: int) -> socket.socket:
     """Bind the listening socket ourselves, so port 0 tells us which port it got."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on accepted sockets whose protocol
+    # says TCP. With protocol 0, Nagle and delayed ACKs added ~40 ms to keep-alive requests.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))

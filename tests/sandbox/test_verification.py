@@ -1,0 +1,142 @@
+"""The webhook.verification challenge sent right after create and after a url change."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import httpx
+import pytest
+
+from apimw_cli.signing import verify
+from tests.sandbox.support import (
+    VERIFICATION,
+    Behaviour,
+    MakeReceiver,
+    Recorded,
+    Reply,
+    RunningSandboxLike,
+    create_webhook,
+    data_of,
+    get_webhook,
+    wait_for,
+    wait_verified,
+)
+
+SECRET = "whsec_verification_secret"
+
+
+@pytest.fixture
+def sandbox(shared_sandbox: RunningSandboxLike) -> RunningSandboxLike:
+    """Each test looks only at its own webhooks: one sandbox serves the module."""
+    return shared_sandbox
+
+
+def _challenge(request: Recorded) -> str:
+    body = request.json()
+    assert body["type"] == VERIFICATION
+    challenge = body["challenge"]
+    assert isinstance(challenge, str) and challenge
+    return challenge
+
+
+def test_challenge_request_has_type_and_challenge(
+    api: httpx.Client, receiver: MakeReceiver
+) -> None:
+    hook = receiver()
+    create_webhook(api, hook.url)
+    (request,) = hook.wait_verifications()
+    assert request.method == "POST"
+    assert request.path == "/hook"
+    assert set(request.json()) == {"type", "challenge"}
+    assert (request.header("Content-Type") or "").startswith("application/json")
+    _challenge(request)
+
+
+def test_challenges_are_random(api: httpx.Client, receiver: MakeReceiver) -> None:
+    hook = receiver()
+    create_webhook(api, hook.url)
+    create_webhook(api, hook.url)
+    first, second = hook.wait_verifications(2)
+    assert _challenge(first) != _challenge(second)
+
+
+def test_challenge_answered_as_text_verifies(api: httpx.Client, receiver: MakeReceiver) -> None:
+    created = create_webhook(api, receiver(Behaviour(challenge="text")).url)
+    webhook = wait_verified(api, created["id"])
+    assert webhook["verified"] is True
+    assert webhook["verification_error"] is None
+
+
+def test_challenge_answered_as_json_verifies(api: httpx.Client, receiver: MakeReceiver) -> None:
+    created = create_webhook(api, receiver(Behaviour(challenge="json")).url)
+    assert wait_verified(api, created["id"])["verified"] is True
+
+
+def test_wrong_answer_does_not_verify(api: httpx.Client, receiver: MakeReceiver) -> None:
+    created = create_webhook(api, receiver(Behaviour(challenge="wrong")).url)
+    webhook = wait_verified(api, created["id"])
+    assert webhook["verified"] is False
+    assert isinstance(webhook["verification_error"], str) and webhook["verification_error"]
+
+
+def test_right_challenge_with_non_200_does_not_verify(
+    api: httpx.Client, receiver: MakeReceiver
+) -> None:
+    def answer_500(request: Recorded) -> Reply:
+        return Reply(500, _challenge(request).encode())
+
+    created = create_webhook(api, receiver(Behaviour(handler=answer_500)).url)
+    assert wait_verified(api, created["id"])["verified"] is False
+
+
+def test_unreachable_url_does_not_verify(api: httpx.Client, receiver: MakeReceiver) -> None:
+    hook = receiver()
+    url = hook.url
+    hook.close()
+    created = create_webhook(api, url)
+    webhook = wait_verified(api, created["id"])
+    assert webhook["verified"] is False
+    assert webhook["verification_error"]
+
+
+def test_verified_is_null_while_challenge_pending(
+    api: httpx.Client, receiver: MakeReceiver
+) -> None:
+    hook = receiver(Behaviour(handler=lambda r: Reply(200, _challenge(r).encode(), delay=1.5)))
+    created = create_webhook(api, hook.url)
+    hook.wait_verifications()
+    assert created["verified"] is None
+    assert get_webhook(api, created["id"])["verified"] is None
+    assert wait_verified(api, created["id"])["verified"] is True
+
+
+def test_challenge_is_signed_when_secret_set(api: httpx.Client, receiver: MakeReceiver) -> None:
+    hook = receiver()
+    create_webhook(api, hook.url, secret=SECRET)
+    (request,) = hook.wait_verifications()
+    header = request.header("X-APIMW-Signature")
+    assert verify(request.body, header, SECRET).valid
+    expected = hmac.new(SECRET.encode("utf-8"), request.body, hashlib.sha256).hexdigest()
+    assert header == f"sha256={expected}"
+
+
+def test_challenge_is_unsigned_without_secret(api: httpx.Client, receiver: MakeReceiver) -> None:
+    hook = receiver()
+    create_webhook(api, hook.url)
+    (request,) = hook.wait_verifications()
+    assert request.header("X-APIMW-Signature") is None
+
+
+def test_patching_url_sends_new_challenge_to_new_url(
+    api: httpx.Client, receiver: MakeReceiver
+) -> None:
+    old = receiver(Behaviour(challenge="wrong"))
+    new = receiver(path="/new")
+    created = create_webhook(api, old.url)
+    assert wait_verified(api, created["id"])["verified"] is False
+    patched = data_of(api.patch(f"webhooks/{created['id']}", json={"url": new.url}))
+    assert patched["verified"] is not False  # pending (null) or already re-verified
+    new.wait_verifications()
+    wait_for(lambda: get_webhook(api, created["id"])["verified"] is True, message="re-verified")
+    assert len(old.verifications()) == 1

@@ -118,7 +118,7 @@ def resolve(client: ApiClient, ref: str) -> Webhook:
         return matches[0]
     if not matches:
         raise NotFoundError(
-            f"no webhook {ref!r}",
+            f"NOT_FOUND: no webhook {ref!r}",
             status=404,
             code="NOT_FOUND",
             hint="`apimw webhooks list` shows the ids",

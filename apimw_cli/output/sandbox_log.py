@@ -34,6 +34,7 @@ class SandboxLog:
     def __init__(self, printer: Printer, *, requests: bool = True) -> None:
         self.printer = printer
         self.requests = requests
+        self._hinted = False  # said once how to get a webhook subscribed
 
     def __call__(self, kind: str, fields: dict[str, Any]) -> None:
         if kind == "request" and not self.requests:
@@ -55,7 +56,15 @@ class SandboxLog:
 
     def _event(self, f: dict[str, Any]) -> str:
         to = f"{f['webhooks']} webhook{'s' if f['webhooks'] != 1 else ''}"
-        return f"[bold]{f['event_type']}[/bold] {_short(f['event_id'])} → {to}"
+        line = f"[bold]{f['event_type']}[/bold] {_short(f['event_id'])} → {to}"
+        if f["webhooks"] == 0 and not self._hinted:
+            self._hinted = True
+            line += (
+                "\n          [dim]no webhook is subscribed yet: try "
+                "`apimw --sandbox webhooks register --url http://localhost:3000/hooks --events all`"
+                "[/dim]"
+            )
+        return line
 
     def _delivery(self, f: dict[str, Any]) -> str:
         where = f"{_short(f['webhook_id'])} {_e(f['url'])}"

@@ -9,7 +9,7 @@ __apimw_spec() {
     subs=() opts=() args=()
     case $1 in
         'apimw')
-            subs=('login' 'logout' 'whoami' 'config' 'messages' 'sandbox')
+            subs=('login' 'logout' 'whoami' 'config' 'webhooks' 'events' 'messages' 'sandbox')
             opts=('--profile' '-p' '--api-base' '--output' '-o' '--timeout' '--sandbox' '--debug' '--no-color' '--version' '-V' '--install-completion' '--show-completion' '--help' '-h')
             ;;
         'apimw login')
@@ -46,6 +46,47 @@ __apimw_spec() {
         'apimw config profiles')
             opts=('--help' '-h')
             ;;
+        'apimw webhooks')
+            subs=('register' 'list' 'inspect' 'update' 'enable' 'disable' 'delete')
+            opts=('--help' '-h')
+            ;;
+        'apimw webhooks register')
+            opts=('--url' '--events' '-e' '--secret-stdin' '--secret-env' '--generate-secret' '--secret-file' '--inactive' '--description' '--no-wait' '--wait' '--help' '-h')
+            ;;
+        'apimw webhooks list')
+            opts=('--active' '--inactive' '--event' '--help' '-h')
+            ;;
+        'apimw webhooks inspect')
+            opts=('--deliveries' '--help' '-h')
+            args=(1)
+            ;;
+        'apimw webhooks update')
+            opts=('--url' '--events' '-e' '--add-event' '--remove-event' '--description' '--rotate-secret' '--secret-stdin' '--secret-env' '--secret-file' '--help' '-h')
+            args=(1)
+            ;;
+        'apimw webhooks enable')
+            opts=('--help' '-h')
+            args=(1)
+            ;;
+        'apimw webhooks disable')
+            opts=('--help' '-h')
+            args=(1)
+            ;;
+        'apimw webhooks delete')
+            opts=('--yes' '-y' '--help' '-h')
+            args=(1)
+            ;;
+        'apimw events')
+            subs=('list' 'show')
+            opts=('--help' '-h')
+            ;;
+        'apimw events list')
+            opts=('--help' '-h')
+            ;;
+        'apimw events show')
+            opts=('--help' '-h')
+            args=(1)
+            ;;
         'apimw messages')
             subs=('send' 'status')
             opts=('--help' '-h')
@@ -70,7 +111,7 @@ __apimw_spec() {
 # Sets `nargs` to the number of values option $2 of command path $1 takes.
 __apimw_nargs() {
     case "$1 $2" in
-        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw messages send --to'|'apimw messages send --text'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --ready-file')
+        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw webhooks register --url'|'apimw webhooks register --events'|'apimw webhooks register -e'|'apimw webhooks register --secret-env'|'apimw webhooks register --secret-file'|'apimw webhooks register --description'|'apimw webhooks list --event'|'apimw webhooks inspect --deliveries'|'apimw webhooks update --url'|'apimw webhooks update --events'|'apimw webhooks update -e'|'apimw webhooks update --add-event'|'apimw webhooks update --remove-event'|'apimw webhooks update --description'|'apimw webhooks update --secret-env'|'apimw webhooks update --secret-file'|'apimw messages send --to'|'apimw messages send --text'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --ready-file')
             nargs=1
             ;;
         *)
@@ -84,6 +125,12 @@ __apimw_values() {
     case $1 in
         'apimw --output'|'apimw -o')
             __apimw_match_ci "$2" 'table' 'json'
+            ;;
+        'apimw webhooks register --secret-file')
+            __apimw_files "$2"
+            ;;
+        'apimw webhooks update --secret-file')
+            __apimw_files "$2"
             ;;
         'apimw sandbox --data-dir')
             __apimw_files "$2" dir

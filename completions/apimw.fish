@@ -13,6 +13,22 @@ function __fish_apimw_nargs
             'apimw -o' \
             'apimw --timeout' \
             'apimw login --api-key' \
+            'apimw webhooks register --url' \
+            'apimw webhooks register --events' \
+            'apimw webhooks register -e' \
+            'apimw webhooks register --secret-env' \
+            'apimw webhooks register --secret-file' \
+            'apimw webhooks register --description' \
+            'apimw webhooks list --event' \
+            'apimw webhooks inspect --deliveries' \
+            'apimw webhooks update --url' \
+            'apimw webhooks update --events' \
+            'apimw webhooks update -e' \
+            'apimw webhooks update --add-event' \
+            'apimw webhooks update --remove-event' \
+            'apimw webhooks update --description' \
+            'apimw webhooks update --secret-env' \
+            'apimw webhooks update --secret-file' \
             'apimw messages send --to' \
             'apimw messages send --text' \
             'apimw sandbox --host' \
@@ -43,6 +59,17 @@ function __fish_apimw_is_command
         'apimw config show' \
         'apimw config path' \
         'apimw config profiles' \
+        'apimw webhooks' \
+        'apimw webhooks register' \
+        'apimw webhooks list' \
+        'apimw webhooks inspect' \
+        'apimw webhooks update' \
+        'apimw webhooks enable' \
+        'apimw webhooks disable' \
+        'apimw webhooks delete' \
+        'apimw events' \
+        'apimw events list' \
+        'apimw events show' \
         'apimw messages' \
         'apimw messages send' \
         'apimw messages status' \
@@ -88,6 +115,8 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'login' -d 'Save an API key a
 complete -c apimw -n '__fish_apimw_using apimw' -a 'logout' -d 'Forget a profile\'s credentials and revoke its cached token.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'whoami' -d 'Show who the credentials belong to, and what they may do.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'config' -d 'Show and change settings (per profile).'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'webhooks' -d 'Register, list, inspect, update and delete webhooks.'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'events' -d 'The event types APIMW sends, and sample payloads.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'messages' -d 'Send WhatsApp messages and check their status.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sandbox' -d 'Run a local APIMW-compatible API that sends real signed webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'profile' -s 'p' -x -d 'Config profile to use [env: APIMW_PROFILE].'
@@ -141,6 +170,71 @@ complete -c apimw -n '__fish_apimw_using apimw config path' -l 'help' -s 'h' -d 
 
 # apimw config profiles
 complete -c apimw -n '__fish_apimw_using apimw config profiles' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw webhooks
+complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'register' -d 'Register a webhook; its signing secret is shown once.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'list' -d 'List webhooks (every page).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'inspect' -d 'Show one webhook, with its recent deliveries.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'update' -d 'Change a webhook\'s URL, events, description or secret.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'enable' -d 'Turn deliveries on (re-enables a webhook APIMW disabled).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'disable' -d 'Turn deliveries off.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'delete' -d 'Delete a webhook (asks first on a terminal).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw webhooks register
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'url' -x -d 'HTTPS URL APIMW will POST events to.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'events' -s 'e' -x -d 'Event types, comma-separated or repeated; globs (message.*) and \'all\' work.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'secret-stdin' -d 'Read the signing secret from standard input.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'secret-env' -x -d 'Take the signing secret from $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'generate-secret' -d 'Generate a strong secret (the default).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'secret-file' -r -F -d 'Write the new secret to this file (0600) instead of showing it.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'inactive' -d 'Register it disabled (no deliveries yet).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'description' -x -d 'A note for humans.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'no-wait' -l 'wait' -d 'Wait for the verification challenge\'s outcome.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw webhooks list
+complete -c apimw -n '__fish_apimw_using apimw webhooks list' -l 'active' -d 'Only active webhooks.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks list' -l 'inactive' -d 'Only inactive or disabled webhooks.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks list' -l 'event' -x -d 'Only webhooks subscribed to this event type.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks list' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw webhooks inspect
+complete -c apimw -n '__fish_apimw_using apimw webhooks inspect' -l 'deliveries' -x -d 'How many recent attempts to show.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks inspect' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw webhooks update
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'url' -x -d 'New URL.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'events' -s 'e' -x -d 'Replace the event types.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'add-event' -x -d 'Subscribe to more event types.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'remove-event' -x -d 'Unsubscribe from event types.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'description' -x -d 'New description.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'rotate-secret' -d 'Set a new signing secret (generated unless given).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'secret-stdin' -d 'With --rotate-secret: read it from stdin.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'secret-env' -x -d 'With --rotate-secret: take it from $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'secret-file' -r -F -d 'Write the new secret to this file.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw webhooks enable
+complete -c apimw -n '__fish_apimw_using apimw webhooks enable' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw webhooks disable
+complete -c apimw -n '__fish_apimw_using apimw webhooks disable' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw webhooks delete
+complete -c apimw -n '__fish_apimw_using apimw webhooks delete' -l 'yes' -s 'y' -d 'Do not ask for confirmation.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks delete' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw events
+complete -c apimw -n '__fish_apimw_using apimw events' -a 'list' -d 'List the event types you can subscribe to.'
+complete -c apimw -n '__fish_apimw_using apimw events' -a 'show' -d 'Print a realistic sample payload (what the sandbox sends).'
+complete -c apimw -n '__fish_apimw_using apimw events' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw events list
+complete -c apimw -n '__fish_apimw_using apimw events list' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw events show
+complete -c apimw -n '__fish_apimw_using apimw events show' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages
 complete -c apimw -n '__fish_apimw_using apimw messages' -a 'send' -d 'Send a text message; its message.* events follow.'

@@ -7,6 +7,7 @@ carries the rate-limit headers. Handlers do only quick SQLite work: deliveries r
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import json
 import math
@@ -635,6 +636,9 @@ def create_app(config: SandboxConfig) -> Starlette:
             from apimw_cli.sandbox.demo import start_demo
 
             demo = start_demo(worker)
+        # Everything loaded so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise stall every thread for tens of milliseconds.
+        gc.freeze()
         if config.on_ready is not None:
             config.on_ready()
         try:

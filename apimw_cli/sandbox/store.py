@@ -94,6 +94,33 @@ PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class FairLock:
+    """A first-come, first-served lock.
+
+    threading.Lock is not fair: the delivery thread, which releases and retakes the store
+    hundreds of times a second, kept winning it back while an API request waited (up to
+    ~150 ms). Tickets make each waiter's turn come after at most the current holder.
+    Not reentrant: locked methods never call each other.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while self._serving != ticket:
+                self._cond.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
 def _locked(method: F) -> F:
     """One connection, two threads (the API's loop and the delivery worker's): take turns."""
 
@@ -132,7 +159,7 @@ class AttemptOutcome:
 
 class Store:
     def __init__(self, path: Path | None) -> None:
-        self._lock = threading.RLock()
+        self._lock = FairLock()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(
@@ -213,9 +240,8 @@ class Store:
             " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (webhook_id, url, json.dumps(events), secret, int(active), description, now, now),
         )
-        webhook = self.get_webhook(webhook_id)
-        assert webhook is not None
-        return webhook
+        row = self.db.execute("SELECT * FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
+        return _webhook(row)
 
     @_locked
     def get_webhook(self, webhook_id: str) -> dict[str, Any] | None:

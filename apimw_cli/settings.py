@@ -142,6 +142,13 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_config_dir("apimw", appauthor=False))
 
 
+def make_private_dir(path: Path) -> None:
+    """Create `path` and any missing parents readable by the owner only (0700)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+
+
 def write_private_file(path: Path, data: bytes) -> None:
     """Atomically replace `path` with `data`, readable by the owner only (0600).
 
@@ -149,7 +156,7 @@ def write_private_file(path: Path, data: bytes) -> None:
     """
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
@@ -243,7 +250,7 @@ class TokenStore:
     def lock(self, timeout: float = 30.0) -> Iterator[None]:
         import filelock
 
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.path.parent)
         try:
             with filelock.FileLock(str(self.path) + ".lock", timeout=timeout, mode=0o600):
                 yield

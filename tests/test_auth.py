@@ -128,9 +128,12 @@ def test_fixed_token_that_expired_says_how_to_fix(api: FakeApi) -> None:
     assert "APIMW_API_KEY" in (caught.value.hint or "")
 
 
-def test_cache_file_is_private(api: FakeApi, store: TokenStore) -> None:
+def test_cache_file_and_its_new_directories_are_private(api: FakeApi, tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "config" / "tokens" / "default.json")
     whoami(authenticated(api, store, Clock()))
     assert (store.path.stat().st_mode & 0o777) == 0o600
+    assert (store.path.parent.stat().st_mode & 0o777) == 0o700
+    assert ((tmp_path / "config").stat().st_mode & 0o777) == 0o700
 
 
 def test_damaged_cache_is_ignored(api: FakeApi, store: TokenStore) -> None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 # --- environment variables (the only place their names are spelled) ---
 ENV_PROFILE = "APIMW_PROFILE"
 ENV_CONFIG_DIR = "APIMW_CONFIG_DIR"
+ENV_DATA_DIR = "APIMW_DATA_DIR"
 ENV_TOKEN = "APIMW_TOKEN"
 ENV_API_KEY = "APIMW_API_KEY"
 ENV_API_SECRET = "APIMW_API_SECRET"
@@ -140,6 +141,22 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
     import platformdirs  # only when a command needs files: keeps `--help` fast
 
     return Path(platformdirs.user_config_dir("apimw", appauthor=False))
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where apimw keeps data: the sandbox's database, recorded listen sessions."""
+    env = os.environ if env is None else env
+    override = env.get(ENV_DATA_DIR)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("apimw", appauthor=False))
+
+
+def sessions_dir() -> Path:
+    """Recorded `apimw listen` sessions, one JSONL file each."""
+    return data_dir() / "sessions"
 
 
 def make_private_dir(path: Path) -> None:

@@ -54,6 +54,13 @@ class AppState:
             return False
         return True
 
+    def use_sandbox(self, api_base: str | None = None) -> None:
+        """Switch this invocation to the sandbox (`listen --sandbox` = `--sandbox listen`)."""
+        self.sandbox = True
+        if api_base is not None:
+            self.api_base = api_base
+        self.__dict__.pop("settings", None)  # resolve again, with the sandbox's address
+
     def client(self, *, auth: bool = True) -> AbstractContextManager[ApiClient]:
         """An API client for the resolved base URL, authenticated unless `auth` is False."""
         from apimw_cli.api.auth import Authenticator

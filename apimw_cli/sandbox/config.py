@@ -38,6 +38,6 @@ class SandboxConfig:
             return None
         if self.data_dir is not None:
             return self.data_dir / DB_NAME
-        import platformdirs
+        from apimw_cli.settings import data_dir
 
-        return Path(platformdirs.user_data_dir("apimw", appauthor=False)) / "sandbox" / DB_NAME
+        return data_dir() / "sandbox" / DB_NAME

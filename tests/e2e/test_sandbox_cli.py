@@ -49,7 +49,7 @@ def launch_sandbox(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")},
+        env={**os.environ, "APIMW_DATA_DIR": str(tmp_path / "data")},
     )
     return proc, wait_for_file(ready, proc), ready
 

@@ -53,7 +53,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "events": (
         "apimw_cli.commands.events:app",
-        "The event types APIMW sends, and sample payloads.",
+        "The event catalog, and the events `apimw listen` recorded (log, replay).",
+    ),
+    "listen": (
+        "apimw_cli.commands.listen:listen",
+        "Receive webhooks on your machine: verify, show, forward and record them.",
     ),
     "messages": (
         "apimw_cli.commands.messages:app",

@@ -186,3 +186,35 @@ class Delivery:
             next_retry_at=_opt_str(data.get("next_retry_at")),
             raw=dict(data),
         )
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request the receiver answered (an event, a challenge, or a refused request)."""
+
+    record_id: str
+    received_at: float
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    status: int  # what we answered
+    kind: str  # "event", "challenge", "rejected" (405/413/404 path), "invalid" (bad signature)
+    event_type: str | None = None
+    delivery_id: str | None = None
+    verdict: Verdict | None = None
+    duplicate: bool = False
+    filtered: bool = False  # not matching --events: acknowledged, not shown or forwarded
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """The outcome of forwarding one received event to one target."""
+
+    record_id: str
+    target: str
+    status: int | None
+    ms: float
+    error: str | None = None
+    response_body: bytes = field(default=b"", repr=False)

@@ -9,7 +9,7 @@ __apimw_spec() {
     subs=() opts=() args=()
     case $1 in
         'apimw')
-            subs=('login' 'logout' 'whoami' 'config' 'webhooks' 'events' 'messages' 'sandbox')
+            subs=('login' 'logout' 'whoami' 'config' 'webhooks' 'events' 'listen' 'messages' 'sandbox')
             opts=('--profile' '-p' '--api-base' '--output' '-o' '--timeout' '--sandbox' '--debug' '--no-color' '--version' '-V' '--install-completion' '--show-completion' '--help' '-h')
             ;;
         'apimw login')
@@ -77,7 +77,7 @@ __apimw_spec() {
             args=(1)
             ;;
         'apimw events')
-            subs=('list' 'show')
+            subs=('list' 'show' 'log' 'replay')
             opts=('--help' '-h')
             ;;
         'apimw events list')
@@ -86,6 +86,17 @@ __apimw_spec() {
         'apimw events show')
             opts=('--help' '-h')
             args=(1)
+            ;;
+        'apimw events log')
+            opts=('--last' '--help' '-h')
+            args=(1)
+            ;;
+        'apimw events replay')
+            opts=('--to' '--last' '--id' '--failed' '--all' '--resign' '--resign-env' '--verbatim' '--timeout' '--help' '-h')
+            args=(1)
+            ;;
+        'apimw listen')
+            opts=('--forward-to' '-f' '--events' '-e' '--sandbox' '--demo' '--no-tunnel' '--host' '--port' '-p' '--path' '--secret' '--secret-env' '--skip-verify' '--respond' '--delay' '--fail-rate' '--max-body' '--forward-timeout' '--concurrency' '--verbose' '-v' '--format' '--record' '--no-record' '--ready-file' '--expect' '--timeout' '--report' '--help' '-h')
             ;;
         'apimw messages')
             subs=('send' 'status')
@@ -111,7 +122,7 @@ __apimw_spec() {
 # Sets `nargs` to the number of values option $2 of command path $1 takes.
 __apimw_nargs() {
     case "$1 $2" in
-        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw webhooks register --url'|'apimw webhooks register --events'|'apimw webhooks register -e'|'apimw webhooks register --secret-env'|'apimw webhooks register --secret-file'|'apimw webhooks register --description'|'apimw webhooks list --event'|'apimw webhooks inspect --deliveries'|'apimw webhooks update --url'|'apimw webhooks update --events'|'apimw webhooks update -e'|'apimw webhooks update --add-event'|'apimw webhooks update --remove-event'|'apimw webhooks update --description'|'apimw webhooks update --secret-env'|'apimw webhooks update --secret-file'|'apimw messages send --to'|'apimw messages send --text'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --ready-file')
+        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw webhooks register --url'|'apimw webhooks register --events'|'apimw webhooks register -e'|'apimw webhooks register --secret-env'|'apimw webhooks register --secret-file'|'apimw webhooks register --description'|'apimw webhooks list --event'|'apimw webhooks inspect --deliveries'|'apimw webhooks update --url'|'apimw webhooks update --events'|'apimw webhooks update -e'|'apimw webhooks update --add-event'|'apimw webhooks update --remove-event'|'apimw webhooks update --description'|'apimw webhooks update --secret-env'|'apimw webhooks update --secret-file'|'apimw events log --last'|'apimw events replay --to'|'apimw events replay --last'|'apimw events replay --id'|'apimw events replay --resign'|'apimw events replay --resign-env'|'apimw events replay --timeout'|'apimw listen --forward-to'|'apimw listen -f'|'apimw listen --events'|'apimw listen -e'|'apimw listen --host'|'apimw listen --port'|'apimw listen -p'|'apimw listen --path'|'apimw listen --secret'|'apimw listen --secret-env'|'apimw listen --respond'|'apimw listen --delay'|'apimw listen --fail-rate'|'apimw listen --max-body'|'apimw listen --forward-timeout'|'apimw listen --concurrency'|'apimw listen --format'|'apimw listen --record'|'apimw listen --ready-file'|'apimw listen --expect'|'apimw listen --timeout'|'apimw listen --report'|'apimw messages send --to'|'apimw messages send --text'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --ready-file')
             nargs=1
             ;;
         *)
@@ -130,6 +141,21 @@ __apimw_values() {
             __apimw_files "$2"
             ;;
         'apimw webhooks update --secret-file')
+            __apimw_files "$2"
+            ;;
+        'apimw events log #1')
+            __apimw_files "$2"
+            ;;
+        'apimw events replay #1')
+            __apimw_files "$2"
+            ;;
+        'apimw listen --record')
+            __apimw_files "$2"
+            ;;
+        'apimw listen --ready-file')
+            __apimw_files "$2"
+            ;;
+        'apimw listen --report')
             __apimw_files "$2"
             ;;
         'apimw sandbox --data-dir')

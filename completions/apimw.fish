@@ -29,6 +29,35 @@ function __fish_apimw_nargs
             'apimw webhooks update --description' \
             'apimw webhooks update --secret-env' \
             'apimw webhooks update --secret-file' \
+            'apimw events log --last' \
+            'apimw events replay --to' \
+            'apimw events replay --last' \
+            'apimw events replay --id' \
+            'apimw events replay --resign' \
+            'apimw events replay --resign-env' \
+            'apimw events replay --timeout' \
+            'apimw listen --forward-to' \
+            'apimw listen -f' \
+            'apimw listen --events' \
+            'apimw listen -e' \
+            'apimw listen --host' \
+            'apimw listen --port' \
+            'apimw listen -p' \
+            'apimw listen --path' \
+            'apimw listen --secret' \
+            'apimw listen --secret-env' \
+            'apimw listen --respond' \
+            'apimw listen --delay' \
+            'apimw listen --fail-rate' \
+            'apimw listen --max-body' \
+            'apimw listen --forward-timeout' \
+            'apimw listen --concurrency' \
+            'apimw listen --format' \
+            'apimw listen --record' \
+            'apimw listen --ready-file' \
+            'apimw listen --expect' \
+            'apimw listen --timeout' \
+            'apimw listen --report' \
             'apimw messages send --to' \
             'apimw messages send --text' \
             'apimw sandbox --host' \
@@ -70,6 +99,9 @@ function __fish_apimw_is_command
         'apimw events' \
         'apimw events list' \
         'apimw events show' \
+        'apimw events log' \
+        'apimw events replay' \
+        'apimw listen' \
         'apimw messages' \
         'apimw messages send' \
         'apimw messages status' \
@@ -116,7 +148,8 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'logout' -d 'Forget a profile
 complete -c apimw -n '__fish_apimw_using apimw' -a 'whoami' -d 'Show who the credentials belong to, and what they may do.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'config' -d 'Show and change settings (per profile).'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'webhooks' -d 'Register, list, inspect, update and delete webhooks.'
-complete -c apimw -n '__fish_apimw_using apimw' -a 'events' -d 'The event types APIMW sends, and sample payloads.'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'events' -d 'The event catalog, and the events `apimw listen` recorded (log, replay).'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'listen' -d 'Receive webhooks on your machine: verify, show, forward and record them.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'messages' -d 'Send WhatsApp messages and check their status.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sandbox' -d 'Run a local APIMW-compatible API that sends real signed webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'profile' -s 'p' -x -d 'Config profile to use [env: APIMW_PROFILE].'
@@ -228,6 +261,8 @@ complete -c apimw -n '__fish_apimw_using apimw webhooks delete' -l 'help' -s 'h'
 # apimw events
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'list' -d 'List the event types you can subscribe to.'
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'show' -d 'Print a realistic sample payload (what the sandbox sends).'
+complete -c apimw -n '__fish_apimw_using apimw events' -a 'log' -d 'List the events `apimw listen` recorded.'
+complete -c apimw -n '__fish_apimw_using apimw events' -a 'replay' -d 'Send recorded events to your app again, byte for byte (e.g.'
 complete -c apimw -n '__fish_apimw_using apimw events' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw events list
@@ -235,6 +270,52 @@ complete -c apimw -n '__fish_apimw_using apimw events list' -l 'help' -s 'h' -d 
 
 # apimw events show
 complete -c apimw -n '__fish_apimw_using apimw events show' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw events log
+complete -c apimw -n '__fish_apimw_using apimw events log' -l 'last' -x -d 'Only the last N.'
+complete -c apimw -n '__fish_apimw_using apimw events log' -l 'help' -s 'h' -d 'Show this message and exit.'
+complete -c apimw -n '__fish_apimw_using apimw events log' -F
+
+# apimw events replay
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'to' -x -d 'Your app\'s URL.'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'last' -x -d 'The last N events.'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'id' -x -d 'One event, by record id (or a unique prefix).'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'failed' -d 'Events whose forward failed (or never happened).'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'all' -d 'Every event of the session.'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign' -x -d 'Sign again with this secret.'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign-env' -x -d 'Sign again with the secret in $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'verbatim' -d 'Original headers and signature (the default).'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'timeout' -x -d 'Seconds per request.'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'help' -s 'h' -d 'Show this message and exit.'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -F
+
+# apimw listen
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'forward-to' -s 'f' -x -d 'Your app\'s URL; events are POSTed there (repeatable).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'events' -s 'e' -x -d 'Event types to subscribe to, show and forward; globs work [default: all].'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'sandbox' -d 'Use the local sandbox (started here if needed).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'demo' -d 'With --sandbox: generate realistic traffic.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-tunnel' -d 'Local receiver only (behind your own tunnel or proxy).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'host' -x -d 'Address to listen on.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'port' -s 'p' -x -d 'Port to listen on (0: any free port).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'path' -x -d 'Only accept this path (default: any path).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret' -x -d 'Signing secret to verify with (prefer --secret-env).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret-env' -x -d 'Take the signing secret from $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'skip-verify' -d 'Do not check signatures (prints a warning).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'respond' -x -d 'What APIMW gets: ack (200 at once), passthrough (your app\'s status), or a code.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'delay' -x -d 'Seconds to wait before answering.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'fail-rate' -x -d 'Share of events answered 500 on purpose (0-1).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'max-body' -x -d 'Largest body accepted, bytes (else 413).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'forward-timeout' -x -d 'Seconds your app has to answer.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'concurrency' -x -d 'Forwards at once (1 keeps receipt order).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'verbose' -s 'v' -d 'Show bodies and your app\'s answers.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'format' -x -d 'pretty, or ndjson (one JSON record a line).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'record' -r -F -d 'Session log file [default: in the data dir].'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-record' -d 'Do not record events.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'ready-file' -r -F -d 'Write the receive URL here once ready.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'expect' -x -d 'Exit 0 once these arrived (CI).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'timeout' -x -d 'Give up after this long (30s, 2m).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'report' -r -F -d 'Write a JSON report here.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages
 complete -c apimw -n '__fish_apimw_using apimw messages' -a 'send' -d 'Send a text message; its message.* events follow.'

@@ -1,6 +1,7 @@
-"""The README's runnable examples (```sh blocks, one `$ command` a line) must keep working.
+"""The README's runnable examples (```sh blocks, `$ command` lines) must keep working.
 
-Each block runs in one fresh shell with an isolated config dir; every command must exit 0.
+Each block runs as one bash script (`set -euo pipefail`) with an isolated config dir; every
+command must exit 0. A `$` line ending in a backslash continues on the next line.
 A block whose first line is `# needs: sandbox` gets a sandbox that `--sandbox` reaches.
 """
 
@@ -26,7 +27,16 @@ def runnable_blocks() -> list[tuple[str, list[str], bool]]:
     for match in BLOCK.finditer(text):
         line_no = text.count("\n", 0, match.start()) + 1
         lines = match.group(1).splitlines()
-        commands = [line[2:] for line in lines if line.startswith("$ ")]
+        commands: list[str] = []
+        continued = False
+        for line in lines:
+            if continued:
+                commands[-1] += "\n" + line
+            elif line.startswith("$ "):
+                commands.append(line[2:])
+            else:
+                continue
+            continued = line.endswith("\\")
         needs_sandbox = bool(lines) and lines[0].strip() == "# needs: sandbox"
         blocks.append((f"README.md:{line_no}", commands, needs_sandbox))
     return blocks
@@ -64,15 +74,15 @@ def test_readme_example_runs(
 
             config = SandboxConfig(port=0, ephemeral=True, time_scale=60.0, rate_limit=0)
             env["APIMW_SANDBOX_URL"] = stack.enter_context(run_in_thread(config)).base_url
-        for command in commands:
-            result = subprocess.run(
-                ["bash", "-c", f"set -euo pipefail\n{command}"],
-                env=env,
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert result.returncode == 0, (
-                f"{where}: `{command}` exited {result.returncode}\n{result.stderr}"
-            )
+        script = "set -euo pipefail\n" + "\n".join(commands) + "\n"
+        result = subprocess.run(
+            ["bash", "-c", script],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, (
+            f"{where}: exited {result.returncode}\n{script}{result.stderr}"
+        )

@@ -1,0 +1,470 @@
+"""`apimw listen`: receive webhooks locally, verify them, show them live, forward, record.
+
+This module wires the pieces: the receiver (receiver/) runs in a thread and hands records
+through a queue; this thread renders them (output/live.py), checks `--expect`, and on Ctrl-C or
+SIGTERM stops cleanly: the receiver drains, what `listen` registered is deleted, a summary
+prints. The ngrok tunnel arrives with its own issue; `--sandbox` and `--no-tunnel` need none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from apimw_cli import catalog
+from apimw_cli.commands.common import AppState, state
+from apimw_cli.errors import ApimwError, ExitCode, TunnelError, UsageError
+from apimw_cli.models import Forwarded, Received
+from apimw_cli.settings import SANDBOX_API_BASE, write_private_file
+
+if TYPE_CHECKING:
+    from apimw_cli.api.client import ApiClient
+    from apimw_cli.output.live import LiveView, Tally
+
+TEMPORARY_MARKER = "apimw listen (temporary)"
+VERIFY_WAIT = 10.0
+
+
+class ListenFailed(ApimwError):
+    """`--expect` was not met: timeout, an invalid signature, or a failed forward."""
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `2m`, `1h30m` -> seconds."""
+    match = re.fullmatch(
+        r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text
+    )
+    if not text.strip() or match is None or not any(match.groups()):
+        raise UsageError(f"--timeout {text!r} is not a duration", hint="for example 30s, 2m, 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def parse_expectations(values: list[str]) -> dict[str, int]:
+    """`TYPE[:COUNT]` (TYPE may be a glob) -> {pattern: count}."""
+    wanted: dict[str, int] = {}
+    for value in values:
+        pattern, _, count = value.partition(":")
+        if not catalog.expand([pattern]):
+            guess = catalog.suggest(pattern)
+            raise UsageError(
+                f"--expect {value!r}: unknown event type"
+                + (f"; did you mean {guess!r}?" if guess else "")
+            )
+        if count and (not count.isdigit() or int(count) < 1):
+            raise UsageError(f"--expect {value!r}: the count must be a whole number from 1")
+        wanted[pattern] = wanted.get(pattern, 0) + (int(count) if count else 1)
+    return wanted
+
+
+def parse_respond(value: str) -> tuple[str, int]:
+    from apimw_cli.receiver.events import Respond
+
+    if value in (Respond.ACK, Respond.PASSTHROUGH):
+        return value, 200
+    if value.isdigit() and 100 <= int(value) <= 599:
+        return Respond.FIXED, int(value)
+    raise UsageError(
+        f"--respond {value!r}: use ack, passthrough, or a status code such as 500",
+    )
+
+
+def received_by(tally: Tally, pattern: str) -> int:
+    import fnmatch
+
+    return sum(n for t, n in tally.by_type.items() if fnmatch.fnmatchcase(t, pattern))
+
+
+def missing(tally: Tally, expectations: dict[str, int]) -> dict[str, tuple[int, int]]:
+    return {
+        pattern: (received_by(tally, pattern), count)
+        for pattern, count in expectations.items()
+        if received_by(tally, pattern) < count
+    }
+
+
+def default_record_path() -> Path:
+    """The session log: <data dir>/sessions/<time>-<pid>.jsonl."""
+    from apimw_cli.settings import sessions_dir
+
+    return sessions_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def sandbox_for(app_state: AppState, view: LiveView) -> Iterator[str]:
+    """The sandbox `--sandbox` names; started here, in memory, when none answers there."""
+    from apimw_cli.api.sandbox import is_up
+
+    base = app_state.settings.api_base
+    if is_up(base):
+        yield base
+        return
+    if base.rstrip("/") != SANDBOX_API_BASE:
+        raise ApimwError(
+            f"no sandbox answers at {base}",
+            hint="start one with `apimw sandbox`, or unset APIMW_SANDBOX_URL so listen starts one",
+        )
+    from apimw_cli.sandbox.config import SandboxConfig
+    from apimw_cli.sandbox.server import run_in_thread
+
+    try:
+        with run_in_thread(SandboxConfig(ephemeral=True)) as running:
+            view.note(f"started a sandbox at {running.base_url} (in memory, stops with listen)")
+            yield running.base_url
+    except OSError as exc:
+        raise ApimwError(f"cannot start a sandbox at {base}: {exc}") from exc
+
+
+def register_temporary(client: ApiClient, url: str, events: list[str], secret: str) -> Any:
+    from apimw_cli.api import webhooks
+
+    description = (
+        f"{TEMPORARY_MARKER} host={socket.gethostname()} pid={os.getpid()} "
+        f"started={time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
+    )
+    return webhooks.create(client, url=url, events=events, secret=secret, description=description)
+
+
+def listen(
+    ctx: typer.Context,
+    forward_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--forward-to", "-f", help="Your app's URL; events are POSTed there (repeatable)."
+        ),
+    ] = None,
+    events: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--events",
+            "-e",
+            help="Event types to subscribe to, show and forward; globs work [default: all].",
+        ),
+    ] = None,
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Use the local sandbox (started here if needed).")
+    ] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="With --sandbox: generate realistic traffic.")
+    ] = False,
+    no_tunnel: Annotated[
+        bool,
+        typer.Option("--no-tunnel", help="Local receiver only (behind your own tunnel or proxy)."),
+    ] = False,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", "-p", help="Port to listen on (0: any free port).", min=0, max=65535
+        ),
+    ] = 4242,
+    path: Annotated[
+        str | None, typer.Option("--path", help="Only accept this path (default: any path).")
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option("--secret", help="Signing secret to verify with (prefer --secret-env)."),
+    ] = None,
+    secret_env: Annotated[
+        str | None,
+        typer.Option("--secret-env", metavar="VAR", help="Take the signing secret from $VAR."),
+    ] = None,
+    skip_verify: Annotated[
+        bool, typer.Option("--skip-verify", help="Do not check signatures (prints a warning).")
+    ] = False,
+    respond: Annotated[
+        str,
+        typer.Option(
+            "--respond",
+            help="What APIMW gets: ack (200 at once), passthrough (your app's status), or a code.",
+        ),
+    ] = "ack",
+    delay: Annotated[
+        float, typer.Option("--delay", help="Seconds to wait before answering.", min=0)
+    ] = 0.0,
+    fail_rate: Annotated[
+        float,
+        typer.Option(
+            "--fail-rate", help="Share of events answered 500 on purpose (0-1).", min=0, max=1
+        ),
+    ] = 0.0,
+    max_body: Annotated[
+        int, typer.Option("--max-body", help="Largest body accepted, bytes (else 413).", min=1)
+    ] = 1_000_000,
+    forward_timeout: Annotated[
+        float, typer.Option("--forward-timeout", help="Seconds your app has to answer.", min=0.1)
+    ] = 30.0,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Forwards at once (1 keeps receipt order).", min=1)
+    ] = 1,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show bodies and your app's answers.")
+    ] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", help="pretty, or ndjson (one JSON record a line).")
+    ] = "pretty",
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record", dir_okay=False, help="Session log file [default: in the data dir]."
+        ),
+    ] = None,
+    no_record: Annotated[bool, typer.Option("--no-record", help="Do not record events.")] = False,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option("--ready-file", dir_okay=False, help="Write the receive URL here once ready."),
+    ] = None,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option("--expect", metavar="TYPE[:COUNT]", help="Exit 0 once these arrived (CI)."),
+    ] = None,
+    timeout: Annotated[
+        str | None, typer.Option("--timeout", help="Give up after this long (30s, 2m).")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", dir_okay=False, help="Write a JSON report here.")
+    ] = None,
+) -> None:
+    """Receive webhooks on your machine: verify, show, forward and record them.
+
+    Examples:
+
+      apimw listen --sandbox --demo
+
+      apimw listen --sandbox --forward-to http://localhost:3000/webhooks
+
+      apimw --sandbox listen --expect message.read --timeout 30s --format ndjson
+    """
+    from apimw_cli.output.live import LiveView, Tally
+    from apimw_cli.receiver.events import ReceiverConfig, Respond
+    from apimw_cli.receiver.server import run_in_thread
+
+    app_state = state(ctx)
+    if sandbox:
+        app_state.use_sandbox()
+    if output_format not in ("pretty", "ndjson"):
+        raise UsageError(f"--format {output_format!r}: use pretty or ndjson")
+    ndjson = output_format == "ndjson" or app_state.printer.json
+    if demo and not app_state.sandbox:
+        raise UsageError("--demo makes traffic on the sandbox: add --sandbox")
+    if not app_state.sandbox and not no_tunnel:
+        raise TunnelError(
+            "the ngrok tunnel is not available in this version of apimw listen",
+            hint="use --sandbox (no tunnel needed), or --no-tunnel behind your own tunnel",
+        )
+    respond_mode, status = parse_respond(respond)
+    expectations = parse_expectations(expect or [])
+    deadline_s = parse_duration(timeout) if timeout else None
+    patterns = [p.strip() for value in (events or []) for p in value.split(",") if p.strip()]
+    subscribe = catalog.expand(patterns) if patterns else list(catalog.EVENT_NAMES)
+    if patterns and not subscribe:
+        guess = catalog.suggest(patterns[0])
+        raise UsageError(
+            f"--events {', '.join(patterns)} matches no event type"
+            + (f": did you mean {guess!r}?" if guess else "")
+        )
+    given_secret = secret
+    if secret_env:
+        given_secret = os.environ.get(secret_env, "").strip() or None
+        if given_secret is None:
+            raise UsageError(f"--secret-env: the variable {secret_env} is not set or empty")
+    if no_tunnel and not app_state.sandbox and not given_secret and not skip_verify:
+        raise UsageError(
+            "no secret to verify signatures with",
+            hint="pass --secret-env VAR with your webhook's secret, or --skip-verify",
+        )
+    if port and not port_is_free(host, port):
+        raise ApimwError(
+            f"port {port} on {host} is in use",
+            hint="stop what uses it, or pick another with --port (0: any free port)",
+        )
+    for target in forward_to or []:
+        if not target.startswith(("http://", "https://")):
+            raise UsageError(f"--forward-to {target!r} is not an http(s) URL")
+    record_path = None if no_record else (record or default_record_path())
+
+    from apimw_cli.commands.webhooks import new_secret
+
+    the_secret = given_secret or (new_secret() if app_state.sandbox else None)
+    view = LiveView(app_state.printer, ndjson=ndjson, verbose=verbose)
+    tally = Tally()
+    records: queue.Queue[Received | Forwarded] = queue.Queue()
+    stop = threading.Event()
+    outcome: dict[str, Any] = {"outcome": "stopped"}
+    started = time.monotonic()
+    webhook: Any = None
+
+    previous_term = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with contextlib.ExitStack() as stack:
+            api_base = None
+            client = None
+            if app_state.sandbox:
+                api_base = stack.enter_context(sandbox_for(app_state, view))
+                app_state.use_sandbox(api_base)
+                client = stack.enter_context(app_state.client())
+            config = ReceiverConfig(
+                host=host,
+                port=port,
+                path=path,
+                secrets=(the_secret,) if the_secret else (),
+                skip_verify=skip_verify or not the_secret,
+                respond=Respond(respond_mode),
+                status=status,
+                delay=delay,
+                fail_rate=fail_rate,
+                max_body=max_body,
+                forward_to=tuple(forward_to or ()),
+                forward_timeout=forward_timeout,
+                concurrency=concurrency,
+                events=tuple(patterns),
+                record=record_path,
+            )
+            running = stack.enter_context(run_in_thread(config, records.put))
+            receive_url = running.url.rstrip("/") + (path or "/webhooks")
+            if client is not None:
+                assert the_secret is not None
+                webhook = register_temporary(client, receive_url, subscribe, the_secret)
+                stack.callback(_unregister, client, webhook.id, view)
+                view.note(f"registered temporary webhook {webhook.id} for {receive_url}")
+            view.ready(
+                receive_url=receive_url,
+                public_url=None,
+                forward_to=forward_to or [],
+                webhook_id=webhook.id if webhook is not None else None,
+                secret=the_secret,
+                verifying=not config.skip_verify,
+                api=api_base,
+            )
+            if record_path is not None and not ndjson:
+                app_state.printer.info(f"recording to {record_path}")
+            if ready_file is not None:
+                write_private_file(ready_file, (receive_url + "\n").encode())
+                stack.callback(ready_file.unlink, missing_ok=True)
+            if demo and client is not None:
+                from apimw_cli.api.sandbox import run_demo
+
+                demo_client = stack.enter_context(app_state.client())
+                demo_thread = threading.Thread(
+                    target=run_demo, args=(demo_client, stop), daemon=True, name="apimw-demo"
+                )
+                demo_thread.start()
+                stack.callback(demo_thread.join, 5)
+                stack.callback(stop.set)
+            deadline = None if deadline_s is None else time.monotonic() + deadline_s
+            try:
+                while not stop.is_set():
+                    try:
+                        item = records.get(timeout=0.1)
+                    except queue.Empty:
+                        if deadline is not None and time.monotonic() > deadline:
+                            outcome = {"outcome": "timeout" if expectations else "done"}
+                            break
+                        continue
+                    tally.add(item)
+                    view.show(item)
+                    if expectations:
+                        verdict = _check(item, tally, expectations)
+                        if verdict is not None:
+                            outcome = verdict
+                            break
+            except KeyboardInterrupt:
+                outcome = {"outcome": "interrupted"}
+                if not ndjson:
+                    app_state.printer.info("")  # past the ^C the terminal echoed
+            stop.set()
+        # The receiver has drained: show what arrived while stopping.
+        while not records.empty():
+            item = records.get_nowait()
+            tally.add(item)
+            view.show(item)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous_term)
+    if outcome["outcome"] == "timeout":
+        outcome["missing"] = {
+            p: {"received": r, "expected": e} for p, (r, e) in missing(tally, expectations).items()
+        }
+    outcome["duration_s"] = round(time.monotonic() - started, 3)
+    view.summary(tally, outcome=outcome)
+    if report is not None:
+        data = {
+            **outcome,
+            "expectations": {
+                p: {"expected": n, "received": received_by(tally, p)}
+                for p, n in expectations.items()
+            },
+            "summary": tally.as_dict(),
+            "webhook_id": webhook.id if webhook is not None else None,
+            "record": str(record_path) if record_path else None,
+        }
+        write_private_file(report, (json.dumps(data, indent=2) + "\n").encode())
+    _finish(outcome)
+
+
+def _check(
+    item: Received | Forwarded, tally: Tally, expectations: dict[str, int]
+) -> dict[str, Any] | None:
+    """With --expect: the outcome once it is decided, else None."""
+    if isinstance(item, Received) and item.kind == "invalid":
+        reason = item.verdict.reason if item.verdict else "invalid"
+        return {"outcome": "invalid_signature", "reason": reason}
+    if isinstance(item, Forwarded) and (item.error is not None or (item.status or 0) >= 400):
+        return {
+            "outcome": "forward_failure",
+            "target": item.target,
+            "error": item.error or f"HTTP {item.status}",
+        }
+    if not missing(tally, expectations):
+        return {"outcome": "passed"}
+    return None
+
+
+def _finish(outcome: dict[str, Any]) -> None:
+    kind = outcome["outcome"]
+    if kind == "timeout":
+        what = ", ".join(
+            f"{p} ({v['received']} of {v['expected']})" for p, v in outcome["missing"].items()
+        )
+        raise ListenFailed(
+            f"timed out waiting for {what}", hint="is the webhook subscribed to them?"
+        )
+    if kind == "invalid_signature":
+        error = ListenFailed(f"an event had an invalid signature: {outcome['reason']}")
+        error.exit_code = ExitCode.SIGNATURE
+        raise error
+    if kind == "forward_failure":
+        raise ListenFailed(f"forwarding to {outcome['target']} failed: {outcome['error']}")
+
+
+def _unregister(client: ApiClient, webhook_id: str, view: LiveView) -> None:
+    from apimw_cli.api import webhooks
+
+    try:
+        webhooks.delete(client, webhook_id)
+        view.note(f"deleted temporary webhook {webhook_id}")
+    except ApimwError as exc:
+        view.note(f"could not delete temporary webhook {webhook_id}: {exc.message}")

@@ -1,0 +1,490 @@
+"""The receiver's ASGI app: answers APIMW's deliveries and reports each one.
+
+A plain ASGI callable rather than Starlette routes: one handler covers every path, and the
+hot path (read, verify, deduplicate, record, answer) stays a few dozen microseconds.
+
+Per request, in this order:
+1. Only POST (else 405), only `config.path` when set (else 404), body within `config.max_body`
+   (else 413, read as a stream, never buffered past the limit).
+2. A `webhook.verification` body is answered at once: 200 with the challenge as text/plain. A
+   signature on it is checked and reported, but the challenge is answered either way.
+3. The signature is verified against `config.secrets` (`skip_verify`: verdict SKIPPED). Invalid
+   or missing: 401, never forwarded.
+4. Duplicates (same X-APIMW-Delivery, else same SHA-256 of the raw body) are answered as a new
+   event would be but not forwarded again. An event counts as seen once it was handed on: at
+   once with ack/fixed, when the app answered 2xx with passthrough. `fail_rate` failures are not
+   remembered (they play an endpoint that failed, so APIMW's retry is a first delivery).
+5. Events not matching `config.events` are answered and marked filtered, not forwarded.
+6. The request is recorded (one line, written before the answer), reported to the sink, handed
+   to the forwarder, and answered according to `config.respond` after `config.delay`.
+
+Status by mode for an accepted event: a `fail_rate` hit: 500 (not forwarded); FIXED:
+`config.status` (forwarded in the background); ACK: 200 (forwarded in the background);
+PASSTHROUGH: the first target's status (forwarded synchronously, others in the background), 200
+for a duplicate or filtered event, and 503 when the app is down, fails, is slower than
+`config.passthrough_timeout`, or no target was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import hashlib
+import hmac
+import json
+import random
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from apimw_cli.catalog import VERIFICATION_TYPE
+from apimw_cli.models import Verdict, VerdictCode
+from apimw_cli.receiver.events import Forwarded, Received, ReceiverConfig, Respond, Sink
+from apimw_cli.receiver.forwarder import Forwarder
+from apimw_cli.receiver.recorder import Recorder
+from apimw_cli.signing import PREFIX, sign, verify
+
+__all__ = ["DISCARD_LIMIT", "ReceiverApp", "create_app", "new_record_id"]
+
+DELIVERY_HEADER = "x-apimw-delivery"
+EVENT_HEADER = "x-apimw-event"
+SIGNATURE_HEADER = "x-apimw-signature"
+# Past max_body we read and drop up to this much more, so the client sees the 413 instead of a
+# reset connection; beyond it we answer at once and close.
+DISCARD_LIMIT = 8 * 1024 * 1024
+
+SKIPPED = Verdict(VerdictCode.SKIPPED, "Signature verification is off (--skip-verify).")
+TEXT = (b"content-type", b"text/plain; charset=utf-8")
+CLOSE = (b"connection", b"close")
+ALLOW = (b"allow", b"POST")
+# Every answer names its record, so `apimw events replay --id` can find it from a curl.
+RECORD_HEADER = b"x-apimw-record"
+
+
+def new_record_id() -> str:
+    """A short unique id for one received request: ``rec_`` and 12 hex digits."""
+    return "rec_" + secrets.token_hex(6)
+
+
+def _event_matcher(patterns: tuple[str, ...]) -> Callable[[str | None], bool] | None:
+    if not patterns:
+        return None
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+    def matches(event_type: str | None) -> bool:
+        return event_type is not None and regex.match(event_type) is not None
+
+    return matches
+
+
+def _decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+    if len(headers) == len(raw):
+        return headers
+    headers = {}  # a repeated header: join its values as HTTP does
+    for name, value in raw:
+        key = name.decode("latin-1")
+        text = value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def _parse(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or None. raw_decode on text skips json.loads' detours."""
+    try:
+        text = body.decode("utf-8")
+        parsed, end = _raw_decode(text)
+        if end != len(text) and text[end:].strip(" \t\r\n"):
+            return None
+    except (ValueError, RecursionError):  # not UTF-8, leading whitespace, not JSON, too deep
+        try:
+            parsed = json.loads(body)  # the slow path handles UTF-16/32 and leading whitespace
+        except (ValueError, RecursionError):
+            return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+class _Hmac:
+    """HMAC-SHA256 with the key's inner and outer pads hashed once (RFC 2104).
+
+    hashlib copies of the padded states cost a third of `hmac.digest`, which sets up the key
+    on every call. Only used to recognise a correct signature quickly; `verify` decides all
+    other cases.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def hexdigest(self, body: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(body)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+_BLOCK = 64  # SHA-256's block size in bytes
+
+
+class _Signatures:
+    """signing.verify, with a fast path for the usual case: a correct signature.
+
+    The verdicts the fast path returns are the ones `verify` itself produced at start-up for a
+    body signed with each secret, so both paths answer alike; anything but an exact match goes
+    to `verify`, which explains what is wrong.
+    """
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self.secrets = secrets
+        self.valid: list[tuple[_Hmac, Verdict]] = []
+        for secret in secrets:
+            if secret:
+                verdict = verify(b"", sign(b"", secret), secrets)
+                key = _Hmac(secret.encode("utf-8"))
+                probe = b'{"type":"message.sent"}'
+                if PREFIX + key.hexdigest(probe) != sign(probe, secret):  # pragma: no cover
+                    raise AssertionError("the fast HMAC disagrees with signing.sign")
+                self.valid.append((key, verdict))
+
+    def check(self, body: bytes, header: str | None) -> Verdict:
+        if header is not None and len(header) == _SIGNED_LEN and header.isascii():
+            prefix, given = header[:_PREFIX_LEN], header[_PREFIX_LEN:].lower()
+            if prefix == PREFIX:
+                for key, verdict in self.valid:
+                    if hmac.compare_digest(key.hexdigest(body), given):
+                        return verdict
+        return verify(body, header, self.secrets)
+
+
+_PREFIX_LEN = len(PREFIX)
+_SIGNED_LEN = _PREFIX_LEN + 64
+
+
+class _TooLarge(Exception):
+    def __init__(self, drained: bool) -> None:
+        self.drained = drained  # whether the whole body was read (the connection can stay open)
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class ReceiverApp:
+    """The ASGI app; see the module docstring. Build it with `create_app`."""
+
+    def __init__(
+        self,
+        config: ReceiverConfig,
+        sink: Sink,
+        recorder: Recorder | None,
+        forwarder: Forwarder | None,
+        *,
+        drain_timeout: float = 5.0,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.sink = sink
+        self.recorder = recorder
+        self.forwarder = forwarder if forwarder is not None and forwarder.targets else None
+        self.drain_timeout = drain_timeout
+        self._rng = rng
+        self._matches = _event_matcher(config.events)
+        self._signatures = _Signatures(config.secrets)
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    # --- lifespan: start the forwarder on the server's loop, drain it on shutdown ---
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.forwarder is not None:
+                        await self.forwarder.start()
+                except Exception as exc:  # reported to uvicorn, which then refuses to start
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.forwarder is not None:
+                    await self.forwarder.drain(self.drain_timeout)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- one request ---
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        config = self.config
+        received_at = time.time()
+        record_id = new_record_id()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        headers = _decode_headers(raw_headers)
+
+        def report(
+            status: int,
+            kind: str,
+            body: bytes = b"",
+            *,
+            event_type: str | None = None,
+            verdict: Verdict | None = None,
+            duplicate: bool = False,
+            filtered: bool = False,
+            note: str | None = None,
+        ) -> Received:
+            received = Received(
+                record_id=record_id,
+                received_at=received_at,
+                method=method,
+                path=path,
+                headers=headers,
+                body=body,
+                status=status,
+                kind=kind,
+                event_type=event_type,
+                delivery_id=headers.get(DELIVERY_HEADER),
+                verdict=verdict,
+                duplicate=duplicate,
+                filtered=filtered,
+                note=note,
+            )
+            if self.recorder is not None:
+                self.recorder.write_request(received)
+            self.sink(received)
+            return received
+
+        if method != "POST":
+            why = f"method {method} not allowed; the receiver accepts POST"
+            report(405, "rejected", note=why)
+            await _answer(send, record_id, 405, why, ALLOW)
+            return
+        if config.path is not None and path != config.path:
+            why = f"path {path} not served; the receiver listens on {config.path}"
+            report(404, "rejected", note=why)
+            await _answer(send, record_id, 404, why)
+            return
+        try:
+            body = await self._read_body(receive, headers)
+        except _Disconnected:
+            return  # the client left before sending its body: nothing to answer
+        except _TooLarge as too_large:
+            why = f"body larger than {config.max_body} bytes"
+            report(413, "rejected", note=why)
+            await _answer(send, record_id, 413, why, *(() if too_large.drained else (CLOSE,)))
+            return
+
+        parsed = _parse(body)
+        body_type = parsed.get("type") if parsed is not None else None
+        event_type = body_type if isinstance(body_type, str) else headers.get(EVENT_HEADER)
+        signature = headers.get(SIGNATURE_HEADER)
+
+        if body_type == VERIFICATION_TYPE and parsed is not None:
+            await self._challenge(parsed, body, signature, report, send, record_id)
+            return
+
+        verdict = SKIPPED if config.skip_verify else self._signatures.check(body, signature)
+        if verdict.code is not VerdictCode.VALID and verdict.code is not VerdictCode.SKIPPED:
+            report(401, "invalid", body, event_type=event_type, verdict=verdict)
+            await _answer(send, record_id, 401, verdict.reason)
+            return
+
+        delivery_id = headers.get(DELIVERY_HEADER)
+        key = "id:" + delivery_id if delivery_id else "sha256:" + hashlib.sha256(body).hexdigest()
+        duplicate = self._check_seen(key)
+        filtered = self._matches is not None and not self._matches(event_type)
+        forwarder = self.forwarder
+        hand_on = forwarder is not None and not duplicate and not filtered
+        outcome: Forwarded | None = None
+        note: str | None = None
+        # An empty body: uvicorn writes a non-empty one in a second send(), a second TCP segment.
+        reply = b""
+
+        if config.fail_rate > 0 and self._rng() < config.fail_rate:
+            status, note, hand_on = 500, "answered 500 on purpose (--fail-rate)", False
+            reply = note.encode()
+        elif config.respond is Respond.PASSTHROUGH:
+            if duplicate or filtered:
+                status = 200
+            elif forwarder is None:
+                status = 503
+                note = "passthrough: no --forward-to target, so no app status to return"
+                reply = note.encode()
+            else:
+                outcome = await forwarder.forward_now(
+                    record_id, body, raw_headers, config.passthrough_timeout
+                )
+                if outcome.status is None:
+                    status = 503
+                    note = f"passthrough: {outcome.target}: {outcome.error}"
+                    reply = note.encode()
+                else:
+                    status, reply = outcome.status, outcome.response_body
+                    if 200 <= status < 300:
+                        self._remember(key)
+        else:
+            if not duplicate:
+                self._remember(key)
+            status = config.status if config.respond is Respond.FIXED else 200
+
+        report(
+            status,
+            "event",
+            body,
+            event_type=event_type,
+            verdict=verdict,
+            duplicate=duplicate,
+            filtered=filtered,
+            note=note,
+        )
+        if forwarder is not None and hand_on:
+            if outcome is not None:
+                forwarder.report(outcome)
+                if len(forwarder.targets) > 1:
+                    forwarder.submit(record_id, body, raw_headers, forwarder.targets[1:])
+            else:
+                forwarder.submit(record_id, body, raw_headers)
+        if config.delay > 0:
+            await asyncio.sleep(config.delay)
+        await _send(send, record_id, status, reply, (TEXT,) if note is not None else ())
+
+    async def _challenge(
+        self,
+        parsed: dict[str, Any],
+        body: bytes,
+        signature: str | None,
+        report: Callable[..., Received],
+        send: Send,
+        record_id: str,
+    ) -> None:
+        config = self.config
+        verdict: Verdict | None = None
+        note: str | None = None
+        if config.skip_verify:
+            verdict = SKIPPED
+        elif signature is not None:
+            verdict = self._signatures.check(body, signature)
+            if verdict.code is not VerdictCode.VALID:
+                note = "challenge answered although its signature did not verify"
+        challenge = parsed.get("challenge")
+        if challenge is None:
+            text = ""
+            note = "the verification request carries no challenge value"
+        else:
+            text = challenge if isinstance(challenge, str) else json.dumps(challenge)
+        report(200, "challenge", body, event_type=VERIFICATION_TYPE, verdict=verdict, note=note)
+        await _answer(send, record_id, 200, text)
+
+    # --- helpers ---
+
+    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        limit = self.config.max_body
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit + DISCARD_LIMIT:
+            raise _TooLarge(drained=False)
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > limit:
+                raise _TooLarge(drained=True)
+            return body  # the usual case: the whole body in one message
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size <= limit:
+                chunks.append(chunk)
+            elif chunks:
+                chunks = []  # over the limit: keep reading to answer cleanly, keep nothing
+            if size > limit + DISCARD_LIMIT:
+                raise _TooLarge(drained=False)
+        if size > limit:
+            raise _TooLarge(drained=True)
+        return b"".join(chunks)
+
+    def _check_seen(self, key: str) -> bool:
+        seen = self._seen
+        if key in seen:
+            seen.move_to_end(key)
+            return True
+        return False
+
+    def _remember(self, key: str) -> None:
+        size = self.config.dedupe_size
+        if size <= 0:
+            return
+        seen = self._seen
+        seen[key] = None
+        seen.move_to_end(key)
+        while len(seen) > size:
+            seen.popitem(last=False)
+
+
+async def _answer(
+    send: Send, record_id: str, status: int, text: str, *extra: tuple[bytes, bytes]
+) -> None:
+    await _send(send, record_id, status, text.encode("utf-8"), (TEXT, *extra))
+
+
+async def _send(
+    send: Send,
+    record_id: str,
+    status: int,
+    body: bytes,
+    headers: tuple[tuple[bytes, bytes], ...],
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                *headers,
+                (b"content-length", str(len(body)).encode("ascii")),
+                (RECORD_HEADER, record_id.encode("ascii")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(
+    config: ReceiverConfig,
+    sink: Sink,
+    recorder: Recorder | None,
+    forwarder: Forwarder | None,
+    *,
+    drain_timeout: float = 5.0,
+) -> ReceiverApp:
+    """The receiver as an ASGI app (http and lifespan).
+
+    `sink` is called on the server's event loop for every request (`Received`) and forward
+    outcome (`Forwarded`): it must be thread-safe and must not block (a queue put). The app
+    starts `forwarder` at lifespan startup and drains it (bounded by `drain_timeout`) at
+    shutdown; it never closes `recorder`.
+    """
+    return ReceiverApp(config, sink, recorder, forwarder, drain_timeout=drain_timeout)

@@ -1,0 +1,271 @@
+"""Forwards received events to the local app(s) given with `--forward-to`.
+
+The raw body bytes go out unchanged with the original headers, minus hop-by-hop headers and
+Host/Content-Length (httpx sets those), plus `X-APIMW-Forwarded-By: apimw-cli/<version>`.
+
+Background forwards (`submit`) go through an asyncio.Queue: with `concurrency=1` a single
+consumer keeps receipt order; with N, N consumers forward at once. `forward_now` is the
+synchronous path of `--respond passthrough`. Every outcome, failures included, becomes a
+`Forwarded` that `report` hands to the recorder and the sink.
+
+All methods but `__init__` run on the receiver's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from apimw_cli import __version__
+from apimw_cli.receiver.events import Forwarded, Sink
+from apimw_cli.receiver.recorder import Recorder
+
+__all__ = ["FORWARDED_BY", "FORWARDED_BY_HEADER", "Forwarder", "forward_headers"]
+
+FORWARDED_BY_HEADER = "X-APIMW-Forwarded-By"
+FORWARDED_BY = f"apimw-cli/{__version__}"
+RESPONSE_BODY_LIMIT = 64 * 1024  # bytes of the app's answer kept for `--verbose`
+SHUTDOWN_ERROR = "not forwarded: the receiver shut down"
+
+RawHeaders = Sequence[tuple[bytes, bytes]]
+
+# RFC 9110 7.6.1 hop-by-hop headers, plus what httpx must compute itself.
+_DROPPED = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+        b"expect",
+        FORWARDED_BY_HEADER.lower().encode(),
+    }
+)
+_FORWARDED_BY = (FORWARDED_BY_HEADER.encode(), FORWARDED_BY.encode())
+
+
+def forward_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers to send to the app: the received ones minus hop-by-hop, plus ours."""
+    headers = list(raw)
+    dropped = set(_DROPPED)
+    for name, value in headers:
+        if name.lower() == b"connection":  # headers it names are hop-by-hop too
+            dropped.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    kept = [(name, value) for name, value in headers if name.lower() not in dropped]
+    kept.append(_FORWARDED_BY)
+    return kept
+
+
+@dataclass(frozen=True)
+class _Job:
+    record_id: str
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
+    targets: tuple[str, ...]
+
+
+class Forwarder:
+    """Forwards bodies to `targets`; see the module docstring."""
+
+    def __init__(
+        self,
+        targets: Sequence[str],
+        timeout: float,
+        concurrency: int,
+        sink: Sink,
+        recorder: Recorder | None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.targets = tuple(targets)
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self._sink = sink
+        self._recorder = recorder
+        self._client: httpx.AsyncClient | None = None
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._busy = 0  # jobs being forwarded right now
+        self._closed = False
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        """Create the HTTP client and the consumers on the running loop; idempotent."""
+        if self._client is not None or self._closed:
+            return
+        connections = max(10, self.concurrency * max(1, len(self.targets)))
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout),
+            follow_redirects=False,
+            trust_env=False,  # never route events through a proxy from the environment
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
+        self._queue = asyncio.Queue()
+        self._workers = [
+            asyncio.create_task(self._consume(), name=f"apimw-forward-{i}")
+            for i in range(self.concurrency)
+        ]
+
+    @property
+    def pending(self) -> int:
+        """Jobs queued or being forwarded."""
+        if self._queue is None:
+            return 0
+        return self._queue.qsize() + self._busy
+
+    async def drain(self, timeout: float) -> None:
+        """Finish queued and in-flight forwards within `timeout` seconds, then cancel the rest.
+
+        Jobs that never completed are reported as failed with SHUTDOWN_ERROR (or the error
+        of the cancelled attempt), so nothing disappears silently. Idempotent.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        queue = self._queue
+        if queue is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(queue.join(), timeout)
+            for worker in self._workers:
+                worker.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            self._workers = []
+            while not queue.empty():
+                job = queue.get_nowait()
+                for target in job.targets:
+                    self.report(Forwarded(job.record_id, target, None, 0.0, SHUTDOWN_ERROR))
+        if self._client is not None:
+            await self._client.aclose()
+
+    # --- forwarding ---
+
+    def submit(
+        self,
+        record_id: str,
+        body: bytes,
+        headers: RawHeaders,
+        targets: Sequence[str] | None = None,
+    ) -> None:
+        """Queue a background forward of `body` to `targets` (default: all). Never blocks."""
+        chosen = self.targets if targets is None else tuple(targets)
+        if not chosen:
+            return
+        job = _Job(record_id, body, forward_headers(headers), chosen)
+        if self._closed:
+            for target in chosen:
+                self.report(Forwarded(record_id, target, None, 0.0, SHUTDOWN_ERROR))
+            return
+        if self._queue is None:
+            raise RuntimeError("Forwarder.start() was not awaited")
+        self._queue.put_nowait(job)
+
+    async def forward_now(
+        self, record_id: str, body: bytes, headers: RawHeaders, timeout: float | None = None
+    ) -> Forwarded:
+        """Forward to the first target and return the outcome (for passthrough).
+
+        Unlike background forwards this does not report: the caller records the request first
+        and then calls `report`, so the log keeps a request line before its forward lines.
+        """
+        if not self.targets:
+            raise ValueError("no forward target")
+        if self._client is None:
+            await self.start()
+        return await self._send(
+            record_id, self.targets[0], body, forward_headers(headers), timeout or self.timeout
+        )
+
+    def report(self, forwarded: Forwarded) -> None:
+        """Record a forward outcome and hand it to the sink."""
+        if self._recorder is not None and not self._recorder.closed:
+            self._recorder.write_forward(forwarded)
+        self._sink(forwarded)
+
+    async def _consume(self) -> None:
+        assert self._queue is not None
+        while True:
+            job = await self._queue.get()
+            self._busy += 1
+            try:
+                await self._forward_job(job)
+            finally:
+                self._busy -= 1
+                self._queue.task_done()
+
+    async def _forward_job(self, job: _Job) -> None:
+        if len(job.targets) == 1:
+            outcomes = [await self._attempt(job, job.targets[0])]
+        else:  # targets in parallel; each still sees the events in order
+            outcomes = await asyncio.gather(*(self._attempt(job, t) for t in job.targets))
+        for outcome in outcomes:
+            self.report(outcome)
+
+    async def _attempt(self, job: _Job, target: str) -> Forwarded:
+        try:
+            return await self._send(job.record_id, target, job.body, job.headers, self.timeout)
+        except asyncio.CancelledError:
+            # Cancelled by drain(): report it, then let the cancellation go on.
+            self.report(Forwarded(job.record_id, target, None, 0.0, SHUTDOWN_ERROR))
+            raise
+
+    async def _send(
+        self,
+        record_id: str,
+        target: str,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+        timeout: float,
+    ) -> Forwarded:
+        assert self._client is not None
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        kept = b""
+        try:
+            async with asyncio.timeout(timeout):
+                request = self._client.build_request("POST", target, content=body, headers=headers)
+                response = await self._client.send(request, stream=True)
+                try:
+                    status = response.status_code
+                    parts: list[bytes] = []
+                    size = 0
+                    async for chunk in response.aiter_bytes():
+                        if size < RESPONSE_BODY_LIMIT:
+                            parts.append(chunk[: RESPONSE_BODY_LIMIT - size])
+                        size += len(chunk)
+                    kept = b"".join(parts)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
+            status, error = None, f"timed out after {timeout:g}s"
+        except httpx.ConnectError as exc:
+            status, error = None, _connect_error(exc)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            status, error = None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        ms = (time.perf_counter() - started) * 1000
+        return Forwarded(record_id, target, status, round(ms, 3), error, kept)
+
+
+def _connect_error(exc: httpx.ConnectError) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    if "refused" in text.lower() or "errno 111" in text.lower():
+        return "connection refused"
+    return f"connection failed: {text}" if text else "connection failed"

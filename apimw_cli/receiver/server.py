@@ -1,0 +1,130 @@
+"""Runs the receiver with uvicorn in a background thread, on a socket we bind ourselves.
+
+`run_in_thread` owns everything the receiver needs: it opens the recorder (`config.record`),
+creates the forwarder (`config.forward_to`), serves until the `with` block ends, then stops
+accepting, lets in-flight requests finish, drains forwards (bounded) and closes the recorder.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from apimw_cli.receiver.app import ReceiverApp, create_app
+from apimw_cli.receiver.events import ReceiverConfig, Sink
+from apimw_cli.receiver.forwarder import Forwarder
+from apimw_cli.receiver.recorder import Recorder
+
+__all__ = ["RunningReceiver", "bind", "receiver_url", "run_in_thread"]
+
+GRACEFUL_SHUTDOWN = 3.0  # seconds for in-flight requests (passthrough, --delay) once stopping
+
+
+@dataclass(frozen=True)
+class RunningReceiver:
+    url: str  # e.g. http://127.0.0.1:4242 (loopback when bound to a wildcard address)
+    port: int
+    config: ReceiverConfig
+    recorder: Recorder | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The URL to deliver to: `url` plus `config.path` (or `/`)."""
+        return self.url + (self.config.path or "/")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves, so port 0 tells us which port it got."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on accepted sockets whose protocol
+    # says TCP. With protocol 0, Nagle and delayed ACKs added ~40 ms to keep-alive requests.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def receiver_url(host: str, port: int) -> str:
+    """The base URL to reach a receiver bound to host:port from this machine."""
+    bare = host.strip("[]")
+    if bare in ("", "0.0.0.0"):
+        bare = "127.0.0.1"
+    elif bare == "::":
+        bare = "::1"
+    shown = f"[{bare}]" if ":" in bare else bare
+    return f"http://{shown}:{port}"
+
+
+def _server(app: ReceiverApp) -> uvicorn.Server:
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            ws="none",  # an Upgrade request is just a request: 405 unless it is a POST
+            timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN),
+            server_header=False,
+        )
+    )
+
+
+@contextmanager
+def run_in_thread(
+    config: ReceiverConfig,
+    sink: Sink,
+    *,
+    startup_timeout: float = 20.0,
+    drain_timeout: float = 5.0,
+) -> Iterator[RunningReceiver]:
+    """Serve `config` in a background thread until the block ends; see the module docstring.
+
+    `sink` gets every `Received` and `Forwarded`, called on the server's thread: it must be
+    thread-safe and must not block. Raises OSError when the port cannot be bound or the record
+    file cannot be opened, RuntimeError/TimeoutError when the server does not start.
+    """
+    with ExitStack() as stack:
+        sock = bind(config.host, config.port)
+        stack.callback(sock.close)
+        port = sock.getsockname()[1]
+        recorder = None
+        if config.record is not None:
+            recorder = Recorder(config.record)
+            stack.callback(recorder.close)  # runs after the server thread has stopped
+        forwarder = None
+        if config.forward_to:
+            forwarder = Forwarder(
+                config.forward_to, config.forward_timeout, config.concurrency, sink, recorder
+            )
+        app = create_app(config, sink, recorder, forwarder, drain_timeout=drain_timeout)
+        server = _server(app)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="apimw-receiver", daemon=True
+        )
+        thread.start()
+
+        def stop() -> None:
+            server.should_exit = True
+            thread.join(GRACEFUL_SHUTDOWN + drain_timeout + 10)
+
+        stack.callback(stop)
+        deadline = time.monotonic() + startup_timeout
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the receiver failed to start")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the receiver did not start in time")
+            time.sleep(0.005)
+        yield RunningReceiver(receiver_url(config.host, port), port, config, recorder)

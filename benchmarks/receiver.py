@@ -1,0 +1,392 @@
+"""Throughput, acknowledgement latency and memory of the `apimw listen` receiver.
+
+Runs, each in its own process, a bare starlette+uvicorn app that only answers 200 and the
+receiver (server.run_in_thread: verifying, deduplicating, recording to a temporary session log,
+reporting to a sink drained by another thread, as `listen` does), and drives both with the
+same client: signed ~1 KB events, each unique, over keep-alive connections.
+
+    python benchmarks/receiver.py [--events 100000] [--throughput-events 20000]
+                                  [--connections 8] [--rate 200] [--rate-seconds 10]
+
+Prints throughput and p50/p99 latency for both, p99 at a fixed request rate, and the
+receiver's resident memory after --events events, next to the issue's targets. It measures, it
+does not judge: exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SECRET = "whsec_benchmark_secret"
+PATH = "/webhooks/apimw"
+BODY_SIZE = 1024
+TARGET_RATIO = 0.80
+TARGET_P99_MS = 10.0
+TARGET_RSS_MB = 150.0
+RENDER_INTERVAL = 0.05  # seconds between two passes of the stand-in renderer
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def serve(kind: str, record: str | None) -> None:
+    """Child process: serve `kind`, print "PORT n", stop when stdin closes."""
+    if kind == "bare":
+        serve_bare()
+    else:
+        serve_receiver(Path(record) if record else None)
+
+
+def serve_bare() -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from apimw_cli.receiver.server import bind
+
+    async def ok(_request: Request) -> Response:
+        return Response(status_code=200)
+
+    app = Starlette(routes=[Route("/{path:path}", ok, methods=["POST"])])
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    sys.stdin.read()
+    server.should_exit = True
+    thread.join(10)
+
+
+def serve_receiver(record: Path | None) -> None:
+    from apimw_cli.receiver.events import Forwarded, Received, ReceiverConfig
+    from apimw_cli.receiver.server import run_in_thread
+
+    # The sink `listen` is advised to use: a deque the renderer drains a few times a second.
+    # (A queue.SimpleQueue wakes the renderer thread on every event, and each wake-up makes the
+    # server's thread wait for the GIL.)
+    reports: collections.deque[Received | Forwarded] = collections.deque()
+    stop = threading.Event()
+    counts = {"received": 0}
+
+    def render() -> None:
+        while not stop.wait(RENDER_INTERVAL):
+            while reports:
+                counts["received"] += isinstance(reports.popleft(), Received)
+
+    renderer = threading.Thread(target=render, daemon=True)
+    renderer.start()
+    config = ReceiverConfig(port=0, path=PATH, secrets=(SECRET,), record=record)
+    with run_in_thread(config, reports.append) as running:
+        print(f"PORT {running.port}", flush=True)
+        sys.stdin.read()
+    stop.set()
+    renderer.join(10)
+
+
+@dataclass
+class Child:
+    process: subprocess.Popen[str]
+    port: int
+
+    def rss_mb(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+@contextlib.contextmanager
+def child(kind: str, record: Path | None = None) -> Iterator[Child]:
+    command = [sys.executable, __file__, "--serve", kind]
+    if record is not None:
+        command += ["--record", str(record)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"{kind} did not start: {line!r}")
+        yield Child(process, int(line.split()[1]))
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --------------------------------------------------------------------------- client
+
+
+class Events:
+    """Signed, unique ~1 KB events as ready-to-send HTTP/1.1 requests."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.next = 0
+        marker = "#" * 12  # replaced by the event number, so every body has the same size
+
+        def encode(text: str) -> str:
+            data = {
+                "message_id": f"wamid.BENCH{marker}",
+                "from": "+15551234567",
+                "message_type": "text",
+                "text": text,
+                "contact": {"name": "Benchmark", "wa_id": "15551234567"},
+            }
+            event = {"type": "message.received", "timestamp": "2024-01-15T10:30:00Z", "data": data}
+            return json.dumps(event, separators=(",", ":"))
+
+        padding = "x" * (BODY_SIZE - len(encode("")))
+        self.before, self.after = (p.encode() for p in encode(padding).split(marker))
+        self.key = SECRET.encode()
+
+    def request(self) -> bytes:
+        n = self.next
+        self.next += 1
+        body = b"%s%012d%s" % (self.before, n, self.after)
+        signature = hmac.new(self.key, body, hashlib.sha256).hexdigest()
+        head = (
+            f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            "Content-Type: application/json\r\nUser-Agent: APIMW-Webhooks/1.0\r\n"
+            f"X-APIMW-Event: message.received\r\nX-APIMW-Delivery: dlv_bench_{n:012d}\r\n"
+            f"X-APIMW-Signature: sha256={signature}\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def exchange(self, request: bytes) -> int:
+        """Send one request, read its response; returns the status."""
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self.reader.readexactly(length)
+        return int(head[9:12])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@dataclass
+class Run:
+    count: int
+    seconds: float
+    latencies: list[float]  # seconds
+    failures: int
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+    def percentile_ms(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+
+
+async def closed_loop(events: Events, count: int, connections: int) -> Run:
+    """`connections` clients, each sending its next request as soon as the last is answered."""
+    pool = [await Connection.open(events.port) for _ in range(connections)]
+    latencies: list[float] = []
+    failures = 0
+    remaining = count
+
+    async def client(conn: Connection) -> None:
+        nonlocal remaining, failures
+        while remaining > 0:
+            remaining -= 1
+            request = events.request()
+            started = time.perf_counter()
+            status = await conn.exchange(request)
+            latencies.append(time.perf_counter() - started)
+            failures += status != 200
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in pool))
+    seconds = time.perf_counter() - started
+    for conn in pool:
+        conn.close()
+    return Run(count, seconds, latencies, failures)
+
+
+async def fixed_rate(events: Events, rate: float, seconds: float, connections: int = 4) -> Run:
+    """Requests at `rate`/s; latency counts from the scheduled send time (no omission)."""
+    pool = [await Connection.open(events.port) for _ in range(connections)]
+    count = int(rate * seconds)
+    latencies: list[float] = []
+    failures = 0
+    begin = time.perf_counter() + 0.05
+
+    async def client(k: int, conn: Connection) -> None:
+        nonlocal failures
+        for i in range(k, count, connections):
+            due = begin + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            status = await conn.exchange(events.request())
+            latencies.append(time.perf_counter() - due)
+            failures += status != 200
+
+    await asyncio.gather(*(client(k, c) for k, c in enumerate(pool)))
+    elapsed = time.perf_counter() - begin
+    for conn in pool:
+        conn.close()
+    return Run(count, elapsed, latencies, failures)
+
+
+def best(runs: list[Run]) -> Run:
+    """The fastest of several runs: the one least disturbed by other load on the machine."""
+    return max(runs, key=lambda run: run.per_second)
+
+
+@dataclass
+class Measured:
+    burst: Run
+    paced: Run
+    rss_mb: float
+
+
+def measure(bare: Child, receiver: Child, args: argparse.Namespace) -> tuple[Measured, Measured]:
+    """Both servers in turn, round after round, so both see the same conditions."""
+    streams = {"bare": Events(bare.port), "receiver": Events(receiver.port)}
+
+    async def go() -> tuple[Measured, Measured]:
+        bursts: dict[str, list[Run]] = {"bare": [], "receiver": []}
+        for events in streams.values():
+            await closed_loop(events, args.warmup, args.connections)
+        for _ in range(args.rounds):
+            for name, events in streams.items():
+                bursts[name].append(
+                    await closed_loop(events, args.throughput_events, args.connections)
+                )
+        paced = {
+            name: await fixed_rate(events, args.rate, args.rate_seconds)
+            for name, events in streams.items()
+        }
+        ours = streams["receiver"]
+        while ours.next < args.events:
+            await closed_loop(ours, min(10_000, args.events - ours.next), args.connections)
+        return (
+            Measured(best(bursts["bare"]), paced["bare"], bare.rss_mb()),
+            Measured(best(bursts["receiver"]), paced["receiver"], receiver.rss_mb()),
+        )
+
+    return asyncio.run(go())
+
+
+# --------------------------------------------------------------------------- report
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=100_000, help="events before RSS is read")
+    parser.add_argument("--throughput-events", type=int, default=10_000, help="per round")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds; best counts")
+    parser.add_argument("--warmup", type=int, default=1_000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument("--serve", choices=["bare", "receiver"], help=argparse.SUPPRESS)
+    parser.add_argument("--record", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.record)
+        return 0
+
+    print(
+        f"signed {BODY_SIZE} B events over {args.connections} keep-alive connections; "
+        f"throughput: best of {args.rounds} rounds of {args.throughput_events} events each; "
+        f"{args.rate:g} req/s for {args.rate_seconds:g} s; RSS after {args.events} events; "
+        f"{os.cpu_count()} CPUs",
+        flush=True,
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="apimw-bench-") as tmp,
+        child("bare") as bare_app,
+        child("receiver", Path(tmp) / "session.jsonl") as receiver,
+    ):
+        start_rss = receiver.rss_mb()
+        base, ours = measure(bare_app, receiver, args)
+        log_mb = (Path(tmp) / "session.jsonl").stat().st_size / 1e6
+    sent = max(args.events, args.warmup + args.rounds * args.throughput_events)
+    sent += int(args.rate * args.rate_seconds)
+
+    def row(label: str, left: float, right: float, digits: int = 2) -> None:
+        print(f"{label:28}{left:10.{digits}f}  {right:10.{digits}f}")
+
+    print(f"\n{'':28}{'bare app':>10}  {'receiver':>10}")
+    row("throughput (req/s)", base.burst.per_second, ours.burst.per_second, 0)
+    row("ack latency p50 (ms)", base.burst.percentile_ms(0.5), ours.burst.percentile_ms(0.5))
+    row("ack latency p99 (ms)", base.burst.percentile_ms(0.99), ours.burst.percentile_ms(0.99))
+    rate = f"{args.rate:g} req/s"
+    row(f"p50 at {rate} (ms)", base.paced.percentile_ms(0.5), ours.paced.percentile_ms(0.5))
+    row(f"p99 at {rate} (ms)", base.paced.percentile_ms(0.99), ours.paced.percentile_ms(0.99))
+    row(f"max at {rate} (ms)", base.paced.percentile_ms(1.0), ours.paced.percentile_ms(1.0))
+    row("resident memory (MB)", base.rss_mb, ours.rss_mb, 1)
+    failures = sum(run.failures for m in (base, ours) for run in (m.burst, m.paced))
+    print(f"non-200 answers: {failures}; session log: {log_mb:.0f} MB")
+    print(f"receiver RSS: {start_rss:.1f} MB at start, {ours.rss_mb:.1f} MB after {sent} events")
+
+    ratio = ours.burst.per_second / base.burst.per_second if base.burst.per_second else 0.0
+    p99 = ours.paced.percentile_ms(0.99)
+    short = "" if sent >= 100_000 else f" (after only {sent} events)"
+    print("\ntargets:")
+    print(
+        f"  throughput >= {TARGET_RATIO:.0%} of the bare app: {ratio:.0%}"
+        f"  {verdict(ratio >= TARGET_RATIO)}"
+    )
+    print(f"  p99 < {TARGET_P99_MS:g} ms at {rate}: {p99:.2f} ms  {verdict(p99 < TARGET_P99_MS)}")
+    print(
+        f"  RSS < {TARGET_RSS_MB:g} MB after 100,000 events: {ours.rss_mb:.1f} MB"
+        f"  {verdict(ours.rss_mb < TARGET_RSS_MB)}{short}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""`apimw listen` end to end: a real process, the sandbox, a local app, signals, CI mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from apimw_cli.sandbox.server import RunningSandbox
+from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
+from apimw_cli.signing import sign
+from tests.cli import run
+
+
+class App:
+    """A local app that records what `listen` forwards and answers `status`."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                app.requests.append((self.path, headers, body))
+                self.send_response(app.status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def app() -> Iterator[App]:
+    local = App()
+    yield local
+    local.close()
+
+
+def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def api_token(base_url: str) -> str:
+    answer = httpx.post(
+        f"{base_url}/auth/token",
+        json={"api_key": SANDBOX_API_KEY, "api_secret": SANDBOX_API_SECRET},
+    )
+    return str(answer.json()["data"]["access_token"])
+
+
+def start_listen(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    ready = tmp_path / "listen.ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apimw_cli", "listen", "--port", "0", "--ready-file", str(ready),
+         *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (ready.exists() and ready.read_text().strip()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "listen never became ready"
+        time.sleep(0.05)
+    return proc, ready.read_text().strip()
+
+
+def records(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_listen_receives_message_status_events_in_order_verified(
+    sandbox: RunningSandbox, app: App, tmp_path: Path
+) -> None:
+    proc, _ = start_listen(
+        tmp_path, "--sandbox", "--format", "ndjson", "--forward-to", app.url,
+        "--events", "message.*",
+    )  # fmt: skip
+    try:
+        sent = run(
+            "--sandbox", "-o", "json", "messages", "send", "--to", "+14155550123", "--text", "hi"
+        )
+        assert sent.exit_code == 0, sent.stderr
+        wait_until(lambda: len(app.requests) >= 3, what="three forwarded events")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = records(out)
+    events = [r for r in lines if r["record"] == "event"]
+    assert [e["type"] for e in events][:3] == ["message.sent", "message.delivered", "message.read"]
+    assert all(e["verdict"]["valid"] for e in events)
+    assert [json.loads(body)["type"] for _, _, body in app.requests][:3] == [
+        "message.sent",
+        "message.delivered",
+        "message.read",
+    ]
+    assert lines[-1]["record"] == "summary"
+    assert lines[-1]["events"]["message.read"] == 1
+
+
+def test_listen_deletes_its_temporary_webhook_on_sigterm(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    proc, _ = start_listen(tmp_path, "--sandbox", "--format", "ndjson")
+    bearer = {"Authorization": f"Bearer {api_token(sandbox.base_url)}"}
+    listed = httpx.get(f"{sandbox.base_url}/webhooks", headers=bearer).json()["data"]
+    assert len(listed) == 1 and "apimw listen (temporary)" in listed[0]["description"]
+    assert listed[0]["verified"] in (True, None)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert httpx.get(f"{sandbox.base_url}/webhooks", headers=bearer).json()["data"] == []
+    assert any(r["record"] == "summary" for r in records(out))
+
+
+def test_expect_exits_zero_once_met_and_writes_a_report(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    proc, _ = start_listen(
+        tmp_path, "--sandbox", "--format", "ndjson", "--expect", "message.received:2",
+        "--timeout", "30s", "--report", str(report),
+    )  # fmt: skip
+    bearer = {"Authorization": f"Bearer {api_token(sandbox.base_url)}"}
+    for text in ("one", "two"):
+        httpx.post(
+            f"{sandbox.base_url}/sandbox/inbound",
+            json={"from": "+14155550123", "text": text},
+            headers=bearer,
+        ).raise_for_status()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    data = json.loads(report.read_text())
+    assert data["outcome"] == "passed"
+    assert data["expectations"] == {"message.received": {"expected": 2, "received": 2}}
+
+
+def test_expect_times_out_listing_what_is_missing(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    result = run(
+        "--sandbox", "listen", "--port", "0", "--expect", "quota.exceeded", "--timeout", "1s"
+    )
+    assert result.exit_code == 1
+    assert "timed out waiting for quota.exceeded (0 of 1)" in result.stderr
+
+
+def test_expect_fails_on_an_invalid_signature(tmp_path: Path) -> None:
+    proc, url = start_listen(
+        tmp_path, "--no-tunnel", "--secret", "whsec_right", "--expect", "message.sent",
+        "--timeout", "20s",
+    )  # fmt: skip
+    body = b'{"type":"message.sent","timestamp":"2024-01-01T00:00:00Z","data":{}}'
+    answer = httpx.post(url, content=body, headers={"X-APIMW-Signature": sign(body, "whsec_wrong")})
+    assert answer.status_code == 401
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 8, err
+    assert "invalid signature" in err
+
+
+def test_no_tunnel_without_secret_needs_skip_verify() -> None:
+    result = run("listen", "--no-tunnel", "--port", "0")
+    assert result.exit_code == 2
+    assert "--skip-verify" in result.stderr
+
+
+def test_without_sandbox_or_no_tunnel_says_the_tunnel_is_missing() -> None:
+    result = run("listen", "--port", "0")
+    assert result.exit_code == 7
+    assert "--sandbox" in result.stderr
+
+
+def test_bad_options_are_usage_errors() -> None:
+    assert run("listen", "--sandbox", "--respond", "maybe").exit_code == 2
+    assert run("listen", "--sandbox", "--timeout", "soon").exit_code == 2
+    assert run("listen", "--sandbox", "--expect", "message.redd").exit_code == 2
+    assert run("listen", "--demo", "--no-tunnel", "--skip-verify").exit_code == 2
+
+
+def test_replay_sends_recorded_events_again(
+    sandbox: RunningSandbox, app: App, tmp_path: Path
+) -> None:
+    session = tmp_path / "session.jsonl"
+    proc, url = start_listen(
+        tmp_path,
+        "--no-tunnel",
+        "--secret",
+        "whsec_s",
+        "--record",
+        str(session),
+        "--format",
+        "ndjson",
+    )
+    body = b'{"type":"message.received","timestamp":"2024-01-01T00:00:00Z","data":{"text":"hi"}}'
+    headers = {"X-APIMW-Signature": sign(body, "whsec_s"), "X-APIMW-Delivery": "dlv_1"}
+    assert httpx.post(url, content=body, headers=headers).status_code == 200
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    verbatim = run("events", "replay", str(session), "--to", app.url, "--verbatim")
+    assert verbatim.exit_code == 0, verbatim.stderr
+    resigned = run("events", "replay", str(session), "--to", app.url, "--resign", "whsec_new")
+    assert resigned.exit_code == 0, resigned.stderr
+    (_, first_headers, first_body), (_, second_headers, second_body) = app.requests
+    assert first_body == body and second_body == body
+    assert first_headers["x-apimw-signature"] == headers["X-APIMW-Signature"]
+    assert second_headers["x-apimw-signature"] == sign(body, "whsec_new")
+    assert first_headers["x-apimw-delivery"] == "dlv_1"
+    assert "x-apimw-replayed-by" in first_headers
+    logged = run("-o", "json", "events", "log", str(session))
+    assert [r["type"] for r in json.loads(logged.stdout)] == ["message.received"]

@@ -1,0 +1,268 @@
+"""Helpers for the receiver tests: polling, signed events, a sink that collects, a local app.
+
+The receiver runs for real (server.run_in_thread on port 0) and is driven over loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from apimw_cli.receiver.events import Forwarded, Received, ReceiverConfig
+from apimw_cli.receiver.server import RunningReceiver, run_in_thread
+from apimw_cli.signing import SIGNATURE_HEADER, sign
+
+T = TypeVar("T")
+
+SECRET = "whsec_receiver_test"
+OLD_SECRET = "whsec_receiver_old"
+TLS = ssl.create_default_context()  # plain http on loopback; one context saves ~60 ms a client
+
+
+def wait_for(predicate: Callable[[], T | None], timeout: float = 5.0, what: str = "condition") -> T:
+    """Poll `predicate` until it returns something truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+        time.sleep(0.005)
+
+
+def event_body(event_type: str = "message.sent", n: int = 0, **data: Any) -> bytes:
+    """A compact APIMW event, unique per `n`."""
+    payload = {
+        "type": event_type,
+        "timestamp": "2024-01-15T10:30:00Z",
+        "data": {"message_id": f"wamid.TEST{n}", "to": "+1234567890", **data},
+    }
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def signed_headers(
+    body: bytes, secret: str | None = SECRET, delivery: str | None = None, **extra: str
+) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "User-Agent": "APIMW-Webhooks/1.0"}
+    if secret is not None:
+        headers[SIGNATURE_HEADER] = sign(body, secret)
+    if delivery is not None:
+        headers["X-APIMW-Delivery"] = delivery
+    headers.update(extra)
+    return headers
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Collector:
+    """A thread-safe sink that keeps everything the receiver reports."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[Received | Forwarded] = []
+
+    def __call__(self, item: Received | Forwarded) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    @property
+    def received(self) -> list[Received]:
+        with self._lock:
+            return [i for i in self._items if isinstance(i, Received)]
+
+    @property
+    def forwarded(self) -> list[Forwarded]:
+        with self._lock:
+            return [i for i in self._items if isinstance(i, Forwarded)]
+
+    def items(self) -> list[Received | Forwarded]:
+        with self._lock:
+            return list(self._items)
+
+    def wait_received(self, count: int = 1, timeout: float = 5.0) -> list[Received]:
+        return wait_for(
+            lambda: self.received if len(self.received) >= count else None,
+            timeout,
+            f"{count} received",
+        )
+
+    def wait_forwarded(self, count: int = 1, timeout: float = 5.0) -> list[Forwarded]:
+        return wait_for(
+            lambda: self.forwarded if len(self.forwarded) >= count else None,
+            timeout,
+            f"{count} forwarded",
+        )
+
+
+@dataclass
+class Live:
+    """A running receiver with its collector and a keep-alive client."""
+
+    running: RunningReceiver
+    sink: Collector
+    client: httpx.Client
+
+    @property
+    def url(self) -> str:
+        return self.running.endpoint
+
+    @property
+    def record(self) -> Path:
+        assert self.running.config.record is not None
+        return self.running.config.record
+
+    def post(
+        self,
+        body: bytes,
+        secret: str | None = SECRET,
+        delivery: str | None = None,
+        path: str | None = None,
+        **extra: str,
+    ) -> httpx.Response:
+        url = self.running.url + path if path is not None else self.url
+        return self.client.post(
+            url, content=body, headers=signed_headers(body, secret, delivery, **extra)
+        )
+
+
+@contextmanager
+def live_receiver(config: ReceiverConfig, drain_timeout: float = 5.0) -> Iterator[Live]:
+    sink = Collector()
+    with (
+        run_in_thread(config, sink, drain_timeout=drain_timeout) as running,
+        httpx.Client(timeout=10.0, verify=TLS) as client,
+    ):
+        yield Live(running, sink, client)
+
+
+# --------------------------------------------------------------------------- the local app
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One request the local app got."""
+
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+@dataclass
+class AppBehaviour:
+    status: int = 200
+    reply: bytes = b"app ok"
+    hang: bool = False  # never answer (until the test ends)
+    delay: Callable[[int], float] = lambda _n: 0.0  # seconds before answering hit #n
+    statuses: list[int] = field(default_factory=list)  # answered in turn before `status`
+    barrier: threading.Barrier | None = None  # every request waits at it before answering
+
+
+class LocalApp:
+    """A small HTTP/1.1 app the receiver forwards to; records every request it gets."""
+
+    def __init__(self, behaviour: AppBehaviour | None = None) -> None:
+        self.behaviour = behaviour or AppBehaviour()
+        self.hits: list[Hit] = []
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with app.lock:
+                    n = len(app.hits)
+                    app.hits.append(Hit(self.path, list(self.headers.items()), body))
+                    status = (
+                        app.behaviour.statuses.pop(0)
+                        if app.behaviour.statuses
+                        else app.behaviour.status
+                    )
+                if app.behaviour.hang:
+                    app.release.wait(30)
+                    self.close_connection = True  # no answer: drop the connection
+                    return
+                if app.behaviour.barrier is not None:
+                    app.behaviour.barrier.wait(10)
+                pause = app.behaviour.delay(n)
+                if pause:
+                    app.release.wait(pause)  # a slow app, not synchronisation
+                reply = app.behaviour.reply
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+
+    def bodies(self) -> list[bytes]:
+        with self.lock:
+            return [h.body for h in self.hits]
+
+    def wait_hits(self, count: int, timeout: float = 5.0) -> list[Hit]:
+        def enough() -> list[Hit] | None:
+            with self.lock:
+                return list(self.hits) if len(self.hits) >= count else None
+
+        return wait_for(enough, timeout, f"{count} requests at the app")
+
+    def __enter__(self) -> LocalApp:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def records_of(path: Path, kind: str) -> list[dict[str, Any]]:
+    return [r for r in json_lines(path) if r["record"] == kind]
+
+
+def by_id(items: list[Received], record_id: str) -> Received:
+    matches = [r for r in items if r.record_id == record_id]
+    assert len(matches) == 1, (record_id, items)
+    return matches[0]
+
+
+def headers_map(hit: Hit) -> Mapping[str, str]:
+    return {k.lower(): v for k, v in hit.headers}

@@ -1,0 +1,59 @@
+"""The webhook.verification challenge is answered at once, as text, signed or not."""
+
+from __future__ import annotations
+
+import json
+
+from apimw_cli.models import VerdictCode
+from apimw_cli.receiver.events import Respond
+from tests.receiver.conftest import StartApp, StartReceiver
+from tests.receiver.support import SECRET, Live, by_id
+
+CHALLENGE = b'{"type":"webhook.verification","challenge":"ch_4f2a9"}'
+
+
+def test_challenge_is_answered_as_plain_text(receiver: Live) -> None:
+    response = receiver.post(CHALLENGE)
+    assert response.status_code == 200
+    assert response.text == "ch_4f2a9"
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_signed_challenge_reports_its_verdict(receiver: Live) -> None:
+    response = receiver.post(CHALLENGE, secret=SECRET)
+    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    assert received.kind == "challenge"
+    assert received.event_type == "webhook.verification"
+    assert received.verdict is not None and received.verdict.code is VerdictCode.VALID
+
+
+def test_unsigned_challenge_is_answered_with_secrets_configured(receiver: Live) -> None:
+    response = receiver.post(CHALLENGE, secret=None)
+    assert (response.status_code, response.text) == (200, "ch_4f2a9")
+    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    assert received.kind == "challenge"
+    assert received.verdict is None
+
+
+def test_challenge_with_a_bad_signature_is_answered_and_flagged(receiver: Live) -> None:
+    response = receiver.post(CHALLENGE, secret="whsec_wrong")
+    assert (response.status_code, response.text) == (200, "ch_4f2a9")
+    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    assert received.verdict is not None and received.verdict.code is VerdictCode.MISMATCH
+    assert received.note is not None and "did not verify" in received.note
+
+
+def test_challenge_ignores_fixed_status_and_fail_rate(start_receiver: StartReceiver) -> None:
+    live = start_receiver(respond=Respond.FIXED, status=500, fail_rate=1.0, delay=30.0)
+    response = live.post(CHALLENGE)
+    assert (response.status_code, response.text) == (200, "ch_4f2a9")
+
+
+def test_challenge_is_not_forwarded(start_receiver: StartReceiver, start_app: StartApp) -> None:
+    app = start_app()
+    live = start_receiver(forward_to=(app.url,))
+    assert live.post(CHALLENGE).status_code == 200
+    event = json.dumps({"type": "message.read", "data": {}}).encode()
+    assert live.post(event).status_code == 200
+    app.wait_hits(1)
+    assert app.bodies() == [event]

@@ -1,0 +1,142 @@
+"""The session log: one line per request and per forward, written before the answer."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import threading
+from pathlib import Path
+
+from apimw_cli.receiver.events import Forwarded, Received
+from apimw_cli.receiver.recorder import Recorder, read_records
+from tests.receiver.conftest import StartApp, StartReceiver
+from tests.receiver.support import Live, event_body, json_lines, records_of
+
+REQUEST_KEYS = {
+    "schema",
+    "record",
+    "id",
+    "received_at",
+    "method",
+    "path",
+    "headers",
+    "body_b64",
+    "event_type",
+    "delivery_id",
+    "kind",
+    "status",
+    "duplicate",
+    "verdict",
+}
+FORWARD_KEYS = {"schema", "record", "id", "target", "status", "ms", "error", "at"}
+
+
+def received(n: int = 0) -> Received:
+    return Received(
+        record_id=f"rec_{n:012x}",
+        received_at=1700000000.0 + n,
+        method="POST",
+        path="/",
+        headers={"content-type": "application/json"},
+        body=event_body(n=n),
+        status=200,
+        kind="event",
+    )
+
+
+def test_request_line_matches_the_schema(receiver: Live) -> None:
+    body = event_body()
+    response = receiver.post(body, delivery="dlv_9", **{"X-APIMW-Event": "message.sent"})
+    [line] = records_of(receiver.record, "request")
+    assert set(line) == REQUEST_KEYS
+    assert line["schema"] == 1
+    assert line["id"] == response.headers["x-apimw-record"]
+    assert line["id"].startswith("rec_") and len(line["id"]) == 16
+    int(line["id"][4:], 16)
+    assert isinstance(line["received_at"], float)
+    assert (line["method"], line["path"]) == ("POST", "/")
+    assert line["headers"]["x-apimw-delivery"] == "dlv_9"
+    assert base64.b64decode(line["body_b64"]) == body
+    assert (line["event_type"], line["delivery_id"]) == ("message.sent", "dlv_9")
+    assert (line["kind"], line["status"], line["duplicate"]) == ("event", 200, False)
+    assert line["verdict"] == {
+        "code": "valid",
+        "reason": "The signature matches the webhook secret.",
+        "diagnosis": None,
+        "matched_secret": 0,
+    }
+
+
+def test_invalid_request_line_carries_the_verdict(receiver: Live) -> None:
+    receiver.post(event_body(), secret=None)
+    [line] = records_of(receiver.record, "request")
+    assert (line["kind"], line["status"]) == ("invalid", 401)
+    assert line["verdict"]["code"] == "missing_header"
+
+
+def test_forward_line_matches_the_schema(
+    start_receiver: StartReceiver, start_app: StartApp
+) -> None:
+    app = start_app(status=202)
+    live = start_receiver(forward_to=(app.url,))
+    response = live.post(event_body())
+    live.sink.wait_forwarded(1)
+    lines = json_lines(live.record)
+    assert [r["record"] for r in lines] == ["request", "forward"]
+    forward = lines[1]
+    assert set(forward) == FORWARD_KEYS
+    assert forward["schema"] == 1
+    assert forward["id"] == response.headers["x-apimw-record"]
+    assert (forward["target"], forward["status"], forward["error"]) == (app.url, 202, None)
+    assert isinstance(forward["ms"], float) and isinstance(forward["at"], float)
+
+
+def test_line_is_written_before_the_response_arrives(receiver: Live) -> None:
+    for n in range(20):
+        response = receiver.post(event_body(n=n))
+        ids = [r["id"] for r in records_of(receiver.record, "request")]
+        assert ids[-1:] == [response.headers["x-apimw-record"]]
+
+
+def test_read_records_tolerates_a_truncated_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "session.jsonl"
+    with Recorder(path) as recorder:
+        recorder.write_request(received(1))
+        recorder.write_request(received(2))
+    with path.open("ab") as file:
+        file.write(b'{"schema":1,"record":"request","id":"rec_0000')  # killed mid-write
+    assert [r["id"] for r in read_records(path)] == [received(1).record_id, received(2).record_id]
+
+
+def test_recorder_starts_on_a_new_line_after_a_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "session.jsonl"
+    path.write_bytes(b'{"schema":1,"record":"req')
+    with Recorder(path) as recorder:
+        recorder.write_request(received(3))
+    assert [r["id"] for r in read_records(path)] == [received(3).record_id]
+
+
+def test_recorder_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "session.jsonl"
+    with Recorder(path):
+        pass
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_recorder_writes_whole_lines_from_many_threads(tmp_path: Path) -> None:
+    path = tmp_path / "session.jsonl"
+    with Recorder(path) as recorder:
+
+        def write(offset: int) -> None:
+            for n in range(200):
+                recorder.write_request(received(offset + n))
+                recorder.write_forward(Forwarded(f"rec_{offset + n:012x}", "http://x/", 200, 1.0))
+
+        threads = [threading.Thread(target=write, args=(i * 1000,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    lines = json_lines(path)  # every line parses
+    assert len(lines) == 4 * 200 * 2

@@ -1,0 +1,91 @@
+"""Every signature verdict (and its diagnosis) is surfaced; invalid events get 401."""
+
+from __future__ import annotations
+
+import json
+
+from apimw_cli.models import VerdictCode
+from apimw_cli.signing import SIGNATURE_HEADER, sign
+from tests.receiver.conftest import StartApp, StartReceiver
+from tests.receiver.support import OLD_SECRET, SECRET, Live, by_id, event_body
+
+
+def test_valid_signature_is_accepted_and_reported_valid(receiver: Live) -> None:
+    response = receiver.post(event_body())
+    assert response.status_code == 200
+    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    assert received.kind == "event"
+    assert received.event_type == "message.sent"
+    assert received.verdict is not None and received.verdict.code is VerdictCode.VALID
+
+
+def test_missing_signature_is_refused_with_401(receiver: Live) -> None:
+    response = receiver.post(event_body(), secret=None)
+    assert response.status_code == 401
+    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    assert received.kind == "invalid"
+    assert received.status == 401
+    assert received.verdict is not None and received.verdict.code is VerdictCode.MISSING
+
+
+def test_malformed_signature_is_refused_with_401(receiver: Live) -> None:
+    body = event_body()
+    response = receiver.client.post(
+        receiver.url, content=body, headers={SIGNATURE_HEADER: "sha256=not-hex"}
+    )
+    assert response.status_code == 401
+    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    assert received.verdict is not None and received.verdict.code is VerdictCode.MALFORMED
+    assert "hexadecimal" in received.verdict.reason
+
+
+def test_mismatch_from_reserialised_json_is_diagnosed(receiver: Live) -> None:
+    sent = event_body()
+    reserialised = json.dumps(json.loads(sent)).encode()  # what a framework re-encoding signs
+    response = receiver.client.post(
+        receiver.url, content=sent, headers={SIGNATURE_HEADER: sign(reserialised, SECRET)}
+    )
+    assert response.status_code == 401
+    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    verdict = received.verdict
+    assert verdict is not None and verdict.code is VerdictCode.MISMATCH
+    assert verdict.diagnosis is not None and "re-serialised as JSON" in verdict.diagnosis
+
+
+def test_second_secret_during_rotation_is_accepted(start_receiver: StartReceiver) -> None:
+    live = start_receiver(secrets=(SECRET, OLD_SECRET))
+    response = live.post(event_body(), secret=OLD_SECRET)
+    assert response.status_code == 200
+    received = by_id(live.sink.received, response.headers["x-apimw-record"])
+    assert received.verdict is not None
+    assert received.verdict.code is VerdictCode.VALID
+    assert received.verdict.matched_secret == 1
+
+
+def test_invalid_event_is_never_forwarded(
+    start_receiver: StartReceiver, start_app: StartApp
+) -> None:
+    app = start_app()
+    live = start_receiver(forward_to=(app.url,))
+    assert live.post(event_body(n=1), secret="whsec_wrong").status_code == 401
+    assert live.post(event_body(n=2)).status_code == 200
+    app.wait_hits(1)  # forwards keep receipt order: had #1 been forwarded, it came first
+    assert app.bodies() == [event_body(n=2)]
+    assert [f.status for f in live.sink.wait_forwarded(1)] == [200]
+
+
+def test_skip_verify_accepts_unsigned_events_as_skipped(start_receiver: StartReceiver) -> None:
+    live = start_receiver(secrets=(), skip_verify=True)
+    response = live.post(event_body(), secret=None)
+    assert response.status_code == 200
+    received = by_id(live.sink.received, response.headers["x-apimw-record"])
+    assert received.kind == "event"
+    assert received.verdict is not None and received.verdict.code is VerdictCode.SKIPPED
+
+
+def test_no_secret_without_skip_verify_refuses_events(start_receiver: StartReceiver) -> None:
+    live = start_receiver(secrets=())
+    response = live.post(event_body(), secret=SECRET)
+    assert response.status_code == 401
+    received = by_id(live.sink.received, response.headers["x-apimw-record"])
+    assert received.verdict is not None and received.verdict.code is VerdictCode.NO_SECRET

@@ -235,3 +235,41 @@ def test_replay_sends_recorded_events_again(
     assert "x-apimw-replayed-by" in first_headers
     logged = run("-o", "json", "events", "log", str(session))
     assert [r["type"] for r in json.loads(logged.stdout)] == ["message.received"]
+
+
+def test_a_signal_mid_stream_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    from apimw_cli.receiver.recorder import read_records
+
+    session = tmp_path / "session.jsonl"
+    proc, url = start_listen(
+        tmp_path,
+        "--no-tunnel",
+        "--secret",
+        "whsec_s",
+        "--record",
+        str(session),
+        "--format",
+        "ndjson",
+    )
+    acknowledged: list[str] = []
+
+    def fire() -> None:
+        with httpx.Client(timeout=5) as http:
+            for n in range(400):
+                body = json.dumps({"type": "message.sent", "data": {"n": n}}).encode()
+                headers = {"X-APIMW-Signature": sign(body, "whsec_s"), "X-APIMW-Delivery": f"d{n}"}
+                try:
+                    if http.post(url, content=body, headers=headers).status_code == 200:
+                        acknowledged.append(f"d{n}")
+                except httpx.HTTPError:
+                    return  # the receiver has stopped accepting
+
+    sender = threading.Thread(target=fire)
+    sender.start()
+    wait_until(lambda: len(acknowledged) >= 20, what="some acknowledged events")
+    proc.send_signal(signal.SIGTERM)
+    sender.join(30)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    recorded = {r["delivery_id"] for r in read_records(session) if r.get("record") == "request"}
+    assert acknowledged and set(acknowledged) <= recorded

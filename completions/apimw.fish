@@ -42,7 +42,6 @@ function __fish_apimw_nargs
             'apimw listen -e' \
             'apimw listen --host' \
             'apimw listen --port' \
-            'apimw listen -p' \
             'apimw listen --path' \
             'apimw listen --secret' \
             'apimw listen --secret-env' \
@@ -296,7 +295,7 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'sandbox' -d 'Use the 
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'demo' -d 'With --sandbox: generate realistic traffic.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-tunnel' -d 'Local receiver only (behind your own tunnel or proxy).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'host' -x -d 'Address to listen on.'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'port' -s 'p' -x -d 'Port to listen on (0: any free port).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'port' -x -d 'Port to listen on (0: any free port).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'path' -x -d 'Only accept this path (default: any path).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret' -x -d 'Signing secret to verify with (prefer --secret-env).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret-env' -x -d 'Take the signing secret from $VAR.'

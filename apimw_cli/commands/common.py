@@ -93,6 +93,18 @@ def state(ctx: typer.Context) -> AppState:
     return root.obj
 
 
+def secret_from_env(variable: str, option: str) -> str:
+    """A secret from the environment (safer than a flag: flags end up in shell history)."""
+    import os
+
+    from apimw_cli.errors import UsageError
+
+    secret = os.environ.get(variable, "").strip()
+    if not secret:
+        raise UsageError(f"{option}: the variable {variable} is not set or empty")
+    return secret
+
+
 def interactive() -> bool:
     """May we prompt? Only with a person at both ends."""
     return sys.stdin.isatty() and sys.stderr.isatty()

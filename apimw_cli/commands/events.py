@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from apimw_cli import catalog
-from apimw_cli.commands.common import state
+from apimw_cli.commands.common import secret_from_env, state
 from apimw_cli.errors import ApimwError, UsageError
 
 app = typer.Typer(
@@ -180,7 +180,6 @@ def replay(
     Example: apimw events replay --failed --to http://localhost:3000/webhooks
     """
     import base64
-    import os
 
     from apimw_cli.receiver.replay import client as replay_client
     from apimw_cli.receiver.replay import replay as send
@@ -196,11 +195,7 @@ def replay(
         > 1
     ):
         raise UsageError("choose one of --last, --id, --failed and --all")
-    secret = resign
-    if resign_env:
-        secret = os.environ.get(resign_env, "").strip() or None
-        if secret is None:
-            raise UsageError(f"--resign-env: the variable {resign_env} is not set or empty")
+    secret = secret_from_env(resign_env, "--resign-env") if resign_env else resign
     if secret is not None and verbatim:
         raise UsageError("--verbatim keeps the original signature: do not combine it with --resign")
     session = _session_file(file)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from apimw_cli import catalog
-from apimw_cli.commands.common import AppState, state
+from apimw_cli.commands.common import AppState, secret_from_env, state
 from apimw_cli.errors import ApimwError, ExitCode, TunnelError, UsageError
 from apimw_cli.models import Forwarded, Received
 from apimw_cli.settings import SANDBOX_API_BASE, write_private_file
@@ -151,7 +151,10 @@ def listen(
     forward_to: Annotated[
         list[str] | None,
         typer.Option(
-            "--forward-to", "-f", help="Your app's URL; events are POSTed there (repeatable)."
+            "--forward-to",
+            "-f",
+            metavar="URL",
+            help="Your app's URL; events are POSTed there (repeatable).",
         ),
     ] = None,
     events: Annotated[
@@ -159,6 +162,7 @@ def listen(
         typer.Option(
             "--events",
             "-e",
+            metavar="TYPES",
             help="Event types to subscribe to, show and forward; globs work [default: all].",
         ),
     ] = None,
@@ -172,11 +176,13 @@ def listen(
         bool,
         typer.Option("--no-tunnel", help="Local receiver only (behind your own tunnel or proxy)."),
     ] = False,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[
         int,
         typer.Option(
-            "--port", "-p", help="Port to listen on (0: any free port).", min=0, max=65535
+            "--port", metavar="PORT", help="Port to listen on (0: any free port).", min=0, max=65535
         ),
     ] = 4242,
     path: Annotated[
@@ -284,11 +290,7 @@ def listen(
             f"--events {', '.join(patterns)} matches no event type"
             + (f": did you mean {guess!r}?" if guess else "")
         )
-    given_secret = secret
-    if secret_env:
-        given_secret = os.environ.get(secret_env, "").strip() or None
-        if given_secret is None:
-            raise UsageError(f"--secret-env: the variable {secret_env} is not set or empty")
+    given_secret = secret_from_env(secret_env, "--secret-env") if secret_env else secret
     if no_tunnel and not app_state.sandbox and not given_secret and not skip_verify:
         raise UsageError(
             "no secret to verify signatures with",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 import time
@@ -13,7 +12,7 @@ from urllib.parse import urlsplit
 import typer
 
 from apimw_cli import catalog
-from apimw_cli.commands.common import AppState, interactive, state
+from apimw_cli.commands.common import AppState, interactive, secret_from_env, state
 from apimw_cli.errors import UsageError
 from apimw_cli.output import mask
 from apimw_cli.settings import write_private_file
@@ -88,10 +87,7 @@ def read_secret(from_stdin: bool, env_var: str | None) -> str | None:
             raise UsageError("--secret-stdin was given but standard input was empty")
         return secret
     if env_var:
-        secret = os.environ.get(env_var, "").strip()
-        if not secret:
-            raise UsageError(f"--secret-env: the variable {env_var} is not set or empty")
-        return secret
+        return secret_from_env(env_var, "--secret-env")
     return None
 
 

@@ -40,6 +40,8 @@ function __fish_apimw_nargs
             'apimw listen -f' \
             'apimw listen --events' \
             'apimw listen -e' \
+            'apimw listen --domain' \
+            'apimw listen --webhook' \
             'apimw listen --host' \
             'apimw listen --port' \
             'apimw listen --path' \
@@ -294,6 +296,10 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'events' -s 'e' -x -d 
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'sandbox' -d 'Use the local sandbox (started here if needed).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'demo' -d 'With --sandbox: generate realistic traffic.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-tunnel' -d 'Local receiver only (behind your own tunnel or proxy).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'tunnel' -d 'Open the ngrok tunnel even with --sandbox.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'domain' -x -d 'Your reserved ngrok domain (a stable URL).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'webhook' -x -d 'Point this existing webhook at the tunnel for the session (restored on exit).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'keep-stale' -d 'Leave temporary webhooks of crashed sessions alone.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'host' -x -d 'Address to listen on.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'port' -x -d 'Port to listen on (0: any free port).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'path' -x -d 'Only accept this path (default: any path).'

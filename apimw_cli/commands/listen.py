@@ -25,7 +25,7 @@ import typer
 
 from apimw_cli import catalog
 from apimw_cli.commands.common import AppState, secret_from_env, state
-from apimw_cli.errors import ApimwError, ExitCode, TunnelError, UsageError
+from apimw_cli.errors import ApimwError, ExitCode, UsageError
 from apimw_cli.models import Forwarded, Received
 from apimw_cli.settings import SANDBOX_API_BASE, write_private_file
 
@@ -136,6 +136,141 @@ def sandbox_for(app_state: AppState, view: LiveView) -> Iterator[str]:
         raise ApimwError(f"cannot start a sandbox at {base}: {exc}") from exc
 
 
+@contextlib.contextmanager
+def open_tunnel(app_state: AppState, domain: str | None) -> Iterator[Any]:
+    """The ngrok tunnel, configured from apimw's settings; closed (agent stopped) on exit."""
+    from apimw_cli.tunnel import Tunnel, TunnelSettings
+
+    settings = app_state.settings
+    token = settings.resolve("ngrok_authtoken")
+    tunnel_settings = TunnelSettings(
+        authtoken=token.value,
+        authtoken_source=token.source,
+        ngrok_path=settings.get("ngrok_path"),
+        region=settings.get("ngrok_region"),
+        config_dir=settings.config_dir / "ngrok",
+        domain=domain,
+    )
+    with Tunnel(tunnel_settings) as tunnel:
+        yield tunnel
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune_stale(client: ApiClient, view: LiveView) -> None:
+    """Delete temporary webhooks left by crashed `listen` sessions on this host."""
+    from apimw_cli.api import webhooks
+
+    here = socket.gethostname()
+    for webhook in webhooks.list_webhooks(client):
+        text = webhook.description or ""
+        if not text.startswith(TEMPORARY_MARKER):
+            continue
+        fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
+        pid = fields.get("pid", "")
+        if fields.get("host") != here or not pid.isdigit() or _pid_alive(int(pid)):
+            continue  # another machine's, or a session still running
+        try:
+            webhooks.delete(client, webhook.id)
+            view.note(f"removed stale temporary webhook {webhook.id} ({webhook.url})")
+        except ApimwError as exc:
+            view.note(f"could not remove stale webhook {webhook.id}: {exc.message}")
+
+
+def repoint(client: ApiClient, ref: str, url: str, view: LiveView) -> Any:
+    """`--webhook ID`: send an existing webhook to the tunnel; returns it as it was."""
+    from apimw_cli.api import webhooks
+
+    webhook = webhooks.resolve(client, ref)
+    webhooks.update(client, webhook.id, {"url": url})
+    view.note(f"pointed webhook {webhook.id} at {url} (was {webhook.url})")
+    return webhook
+
+
+def _restore(client: ApiClient, webhook_id: str, url: str, view: LiveView) -> None:
+    from apimw_cli.api import webhooks
+
+    try:
+        webhooks.update(client, webhook_id, {"url": url})
+        view.note(f"restored webhook {webhook_id} to {url}")
+    except ApimwError as exc:
+        view.note(f"could not restore webhook {webhook_id} to {url}: {exc.message}")
+
+
+class Watchdog:
+    """Keeps the session healthy: restarts a dead tunnel and re-points the registration, and
+    reports a registration APIMW disabled. Cheap enough to call on every loop turn."""
+
+    TUNNEL_EVERY = 1.0
+    WEBHOOK_EVERY = 15.0
+
+    def __init__(
+        self, tunnel: Any, client: ApiClient | None, webhook: Any, path: str, view: LiveView
+    ) -> None:
+        self.tunnel = tunnel
+        self.client = client
+        self.webhook = webhook
+        self.path = path
+        self.view = view
+        self._next_tunnel = time.monotonic() + self.TUNNEL_EVERY
+        self._next_webhook = time.monotonic() + self.WEBHOOK_EVERY
+        self._reported_disabled = False
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if self.tunnel is not None and now >= self._next_tunnel:
+            self._next_tunnel = now + self.TUNNEL_EVERY
+            if not self.tunnel.alive():
+                self._heal_tunnel()
+        if self.client is not None and self.webhook is not None and now >= self._next_webhook:
+            self._next_webhook = now + self.WEBHOOK_EVERY
+            self._check_webhook()
+
+    def _heal_tunnel(self) -> None:
+        from apimw_cli.api import webhooks
+
+        old = self.tunnel.public_url
+        self.view.note("the tunnel stopped answering: restarting it", tunnel="down")
+        try:
+            public = self.tunnel.restart()
+        except ApimwError as exc:
+            self.view.note(f"could not restart the tunnel: {exc.message}", tunnel="failed")
+            return
+        self.view.note(f"tunnel back: {public}", tunnel="restarted", public_url=public)
+        if public != old and self.client is not None and self.webhook is not None:
+            url = public.rstrip("/") + self.path
+            try:
+                webhooks.update(self.client, self.webhook.id, {"url": url})
+                self.view.note(f"re-pointed webhook {self.webhook.id} at {url}", public_url=public)
+            except ApimwError as exc:
+                self.view.note(f"could not re-point webhook {self.webhook.id}: {exc.message}")
+
+    def _check_webhook(self) -> None:
+        from apimw_cli.api import webhooks
+
+        assert self.client is not None
+        try:
+            current = webhooks.get(self.client, self.webhook.id)
+        except ApimwError:
+            return  # a passing API problem: check again later
+        if not current.active and not self._reported_disabled:
+            self._reported_disabled = True
+            reason = current.disabled_reason or "no reason given"
+            self.view.note(
+                f"APIMW disabled webhook {current.id}: {reason}. Fix the endpoint, then "
+                f"`apimw webhooks enable {current.id}`",
+                webhook="disabled",
+            )
+
+
 def register_temporary(client: ApiClient, url: str, events: list[str], secret: str) -> Any:
     from apimw_cli.api import webhooks
 
@@ -175,6 +310,27 @@ def listen(
     no_tunnel: Annotated[
         bool,
         typer.Option("--no-tunnel", help="Local receiver only (behind your own tunnel or proxy)."),
+    ] = False,
+    tunnel: Annotated[
+        bool, typer.Option("--tunnel", help="Open the ngrok tunnel even with --sandbox.")
+    ] = False,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain", metavar="DOMAIN", help="Your reserved ngrok domain (a stable URL)."
+        ),
+    ] = None,
+    webhook_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            metavar="ID",
+            help="Point this existing webhook at the tunnel for the session (restored on exit).",
+        ),
+    ] = None,
+    keep_stale: Annotated[
+        bool,
+        typer.Option("--keep-stale", help="Leave temporary webhooks of crashed sessions alone."),
     ] = False,
     host: Annotated[
         str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
@@ -274,11 +430,13 @@ def listen(
     ndjson = output_format == "ndjson" or app_state.printer.json
     if demo and not app_state.sandbox:
         raise UsageError("--demo makes traffic on the sandbox: add --sandbox")
-    if not app_state.sandbox and not no_tunnel:
-        raise TunnelError(
-            "the ngrok tunnel is not available in this version of apimw listen",
-            hint="use --sandbox (no tunnel needed), or --no-tunnel behind your own tunnel",
-        )
+    if tunnel and no_tunnel:
+        raise UsageError("--tunnel and --no-tunnel exclude each other")
+    use_tunnel = tunnel or not (app_state.sandbox or no_tunnel)
+    if webhook_ref and not use_tunnel:
+        raise UsageError("--webhook points a webhook at the tunnel: it needs the tunnel")
+    if domain and not use_tunnel:
+        raise UsageError("--domain is the tunnel's: it needs the tunnel")
     respond_mode, status = parse_respond(respond)
     expectations = parse_expectations(expect or [])
     deadline_s = parse_duration(timeout) if timeout else None
@@ -291,7 +449,7 @@ def listen(
             + (f": did you mean {guess!r}?" if guess else "")
         )
     given_secret = secret_from_env(secret_env, "--secret-env") if secret_env else secret
-    if no_tunnel and not app_state.sandbox and not given_secret and not skip_verify:
+    if (no_tunnel or webhook_ref) and not given_secret and not skip_verify:
         raise UsageError(
             "no secret to verify signatures with",
             hint="pass --secret-env VAR with your webhook's secret, or --skip-verify",
@@ -308,7 +466,8 @@ def listen(
 
     from apimw_cli.commands.webhooks import new_secret
 
-    the_secret = given_secret or (new_secret() if app_state.sandbox else None)
+    registers = (app_state.sandbox or use_tunnel) and not webhook_ref
+    the_secret = given_secret or (new_secret() if registers else None)
     view = LiveView(app_state.printer, ndjson=ndjson, verbose=verbose)
     tally = Tally()
     records: queue.Queue[Received | Forwarded] = queue.Queue()
@@ -328,6 +487,11 @@ def listen(
                 api_base = stack.enter_context(sandbox_for(app_state, view))
                 app_state.use_sandbox(api_base)
                 client = stack.enter_context(app_state.client())
+            elif use_tunnel:
+                api_base = app_state.settings.api_base
+                client = stack.enter_context(app_state.client())
+            if client is not None and use_tunnel and not keep_stale:
+                prune_stale(client, view)
             config = ReceiverConfig(
                 host=host,
                 port=port,
@@ -346,15 +510,26 @@ def listen(
                 record=record_path,
             )
             running = stack.enter_context(run_in_thread(config, records.put))
-            receive_url = running.url.rstrip("/") + (path or "/webhooks")
-            if client is not None:
+            local_url = running.url.rstrip("/") + (path or "/webhooks")
+            receive_url = local_url
+            agent: Any = None
+            if use_tunnel:
+                agent = stack.enter_context(open_tunnel(app_state, domain))
+                public = agent.open(running.port, "127.0.0.1")
+                receive_url = public.rstrip("/") + (path or "/webhooks")
+                view.note(f"tunnel open: {public} -> {running.url}", public_url=public)
+            if client is not None and webhook_ref:
+                webhook = repoint(client, webhook_ref, receive_url, view)
+                stack.callback(_restore, client, webhook.id, webhook.url, view)
+            elif client is not None:
                 assert the_secret is not None
                 webhook = register_temporary(client, receive_url, subscribe, the_secret)
                 stack.callback(_unregister, client, webhook.id, view)
                 view.note(f"registered temporary webhook {webhook.id} for {receive_url}")
+            watchdog = Watchdog(agent, client, webhook, path or "/webhooks", view)
             view.ready(
-                receive_url=receive_url,
-                public_url=None,
+                receive_url=local_url,
+                public_url=receive_url if use_tunnel else None,
                 forward_to=forward_to or [],
                 webhook_id=webhook.id if webhook is not None else None,
                 secret=the_secret,
@@ -379,6 +554,7 @@ def listen(
             deadline = None if deadline_s is None else time.monotonic() + deadline_s
             try:
                 while not stop.is_set():
+                    watchdog.check()
                     try:
                         item = records.get(timeout=0.1)
                     except queue.Empty:

@@ -1,0 +1,220 @@
+"""`apimw listen` through the ngrok tunnel, with the fake agent (pyngrok's real code path) and
+the sandbox as the API: registration lifecycle, stale pruning, --webhook, self-healing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from apimw_cli.sandbox.server import RunningSandbox
+from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
+from tests.cli import run
+from tests.fake_ngrok import (
+    ERR_108_LINE,
+    kill_all,
+    make_agent_die,
+    make_fake_agent,
+    pid_running,
+    recorded_argv,
+    recorded_pids,
+)
+
+TOKEN = "2fakeAuthtoken0123456789abcdefghijklmnop"
+
+
+@pytest.fixture
+def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = make_fake_agent(tmp_path)
+    monkeypatch.setenv("APIMW_NGROK_PATH", str(path))
+    monkeypatch.setenv("NGROK_AUTHTOKEN", TOKEN)
+    yield path
+    kill_all(path)
+
+
+def bearer(base_url: str) -> dict[str, str]:
+    answer = httpx.post(
+        f"{base_url}/auth/token",
+        json={"api_key": SANDBOX_API_KEY, "api_secret": SANDBOX_API_SECRET},
+    )
+    return {"Authorization": f"Bearer {answer.json()['data']['access_token']}"}
+
+
+def webhooks_of(sandbox: RunningSandbox) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = httpx.get(
+        f"{sandbox.base_url}/webhooks", headers=bearer(sandbox.base_url)
+    ).json()["data"]
+    return data
+
+
+def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apimw_cli", "listen", "--sandbox", "--tunnel", "--port", "0",
+         "--format", "ndjson", "--ready-file", str(ready), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (ready.exists() and ready.read_text().strip()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "listen never became ready"
+        time.sleep(0.05)
+    return proc, ready.read_text().strip()
+
+
+def stop(proc: subprocess.Popen[str], sig: signal.Signals = signal.SIGINT) -> tuple[str, str]:
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return out, err
+
+
+def notes(out: str) -> list[dict[str, Any]]:
+    return [r for r in map(json.loads, out.splitlines()) if r["record"] == "note"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_events_arrive_through_the_tunnel_and_everything_is_cleaned_up(
+    sandbox: RunningSandbox, agent: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    proc, public = start(tmp_path)
+    assert public.startswith("http://127.0.0.1:")  # the fake agent's public URL
+    [webhook] = webhooks_of(sandbox)
+    assert webhook["url"] == public
+    wait_until(lambda: webhooks_of(sandbox)[0]["verified"] is True, what="verification")
+    httpx.post(
+        f"{sandbox.base_url}/sandbox/events",
+        json={"type": "message.received"},
+        headers=bearer(sandbox.base_url),
+    ).raise_for_status()
+    wait_until(lambda: webhooks_of(sandbox)[0]["last_delivery_status"] == 200, what="delivery")
+    out, err = stop(proc, sig)
+    events = [r for r in map(json.loads, out.splitlines()) if r["record"] == "event"]
+    assert [e["type"] for e in events] == ["message.received"]
+    assert events[0]["verdict"]["valid"]
+    assert webhooks_of(sandbox) == []
+    assert not any(pid_running(pid) for pid in recorded_pids(agent))
+    assert TOKEN not in out + err
+    assert all(TOKEN not in arg for argv in recorded_argv(agent) for arg in argv)
+
+
+def test_stale_temporary_webhooks_are_pruned(
+    sandbox: RunningSandbox, agent: Path, tmp_path: Path
+) -> None:
+    dead_pid = 999_999
+    description = f"apimw listen (temporary) host={socket.gethostname()} pid={dead_pid} started=x"
+    httpx.post(
+        f"{sandbox.base_url}/webhooks",
+        json={
+            "url": "http://127.0.0.1:9/gone",
+            "events": ["message.sent"],
+            "description": description,
+        },
+        headers=bearer(sandbox.base_url),
+    ).raise_for_status()
+    proc, public = start(tmp_path)
+    assert [w["url"] for w in webhooks_of(sandbox)] == [public]
+    out, _ = stop(proc)
+    assert any("removed stale temporary webhook" in n["message"] for n in notes(out))
+
+
+def test_keep_stale_leaves_them(sandbox: RunningSandbox, agent: Path, tmp_path: Path) -> None:
+    description = f"apimw listen (temporary) host={socket.gethostname()} pid=999999 started=x"
+    httpx.post(
+        f"{sandbox.base_url}/webhooks",
+        json={
+            "url": "http://127.0.0.1:9/gone",
+            "events": ["message.sent"],
+            "description": description,
+        },
+        headers=bearer(sandbox.base_url),
+    ).raise_for_status()
+    proc, _ = start(tmp_path, "--keep-stale")
+    assert len(webhooks_of(sandbox)) == 2
+    stop(proc)
+    assert [w["url"] for w in webhooks_of(sandbox)] == ["http://127.0.0.1:9/gone"]
+
+
+def test_webhook_option_points_an_existing_webhook_and_restores_it(
+    sandbox: RunningSandbox, agent: Path, tmp_path: Path
+) -> None:
+    created = httpx.post(
+        f"{sandbox.base_url}/webhooks",
+        json={
+            "url": "https://app.example.com/hooks",
+            "events": ["message.sent"],
+            "secret": "whsec_mine",
+        },
+        headers=bearer(sandbox.base_url),
+    ).json()["data"]
+    proc, public = start(tmp_path, "--webhook", created["id"], "--secret", "whsec_mine")
+    assert webhooks_of(sandbox)[0]["url"] == public
+    stop(proc)
+    [after] = webhooks_of(sandbox)
+    assert after["id"] == created["id"] and after["url"] == "https://app.example.com/hooks"
+
+
+def test_a_dead_agent_is_restarted_and_the_webhook_re_pointed(
+    sandbox: RunningSandbox, agent: Path, tmp_path: Path
+) -> None:
+    proc, public = start(tmp_path)
+    first = recorded_pids(agent)[0]
+    make_agent_die(agent)
+    wait_until(lambda: not pid_running(first), what="the agent to die")
+    (agent.parent / "die").unlink(missing_ok=True)  # the fake may consume it itself
+    wait_until(lambda: len(recorded_pids(agent)) >= 2, what="a restart")
+    wait_until(lambda: webhooks_of(sandbox)[0]["url"] != public, what="the webhook re-pointed")
+    out, _ = stop(proc)
+    messages = [n["message"] for n in notes(out)]
+    assert any("restarting" in m for m in messages)
+    assert any("re-pointed webhook" in m for m in messages)
+
+
+def test_a_failing_agent_exits_7_and_leaves_no_process(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = make_fake_agent(tmp_path, mode="fail", error_line=ERR_108_LINE)
+    monkeypatch.setenv("APIMW_NGROK_PATH", str(failing))
+    monkeypatch.setenv("NGROK_AUTHTOKEN", TOKEN)
+    try:
+        result = run("--sandbox", "listen", "--tunnel", "--port", "0")
+        assert result.exit_code == 7
+        assert "ERR_NGROK_108" in result.stderr or "another" in result.stderr
+        assert TOKEN not in result.stderr
+        assert not any(pid_running(pid) for pid in recorded_pids(failing))
+        assert webhooks_of(sandbox) == []
+    finally:
+        kill_all(failing)
+
+
+def test_no_authtoken_exits_7_with_where_to_get_one(
+    sandbox: RunningSandbox, agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NGROK_AUTHTOKEN")
+    result = run("--sandbox", "listen", "--tunnel", "--port", "0")
+    assert result.exit_code == 7
+    assert "ngrok_authtoken" in result.stderr
+
+
+def test_without_sandbox_it_needs_credentials_for_the_real_api(agent: Path) -> None:
+    result = run("listen", "--port", "0")
+    assert result.exit_code == 3
+    assert "credentials" in result.stderr

@@ -209,8 +209,9 @@ class Watchdog:
     """Keeps the session healthy: restarts a dead tunnel and re-points the registration, and
     reports a registration APIMW disabled. Cheap enough to call on every loop turn."""
 
-    TUNNEL_EVERY = 1.0
-    WEBHOOK_EVERY = 15.0
+    TUNNEL_EVERY = 1.0  # is the agent process alive?
+    SELF_CHECK_EVERY = 15.0  # does a request through the public URL reach us?
+    WEBHOOK_EVERY = 15.0  # has APIMW disabled the registration?
 
     def __init__(
         self, tunnel: Any, client: ApiClient | None, webhook: Any, path: str, view: LiveView
@@ -221,6 +222,7 @@ class Watchdog:
         self.path = path
         self.view = view
         self._next_tunnel = time.monotonic() + self.TUNNEL_EVERY
+        self._next_self_check = time.monotonic() + self.SELF_CHECK_EVERY
         self._next_webhook = time.monotonic() + self.WEBHOOK_EVERY
         self._reported_disabled = False
 
@@ -229,6 +231,13 @@ class Watchdog:
         if self.tunnel is not None and now >= self._next_tunnel:
             self._next_tunnel = now + self.TUNNEL_EVERY
             if not self.tunnel.alive():
+                self._heal_tunnel()
+        if self.tunnel is not None and now >= self._next_self_check:
+            from apimw_cli.tunnel import answers
+
+            self._next_self_check = now + self.SELF_CHECK_EVERY
+            public = self.tunnel.public_url
+            if public and not answers(public.rstrip("/") + self.path):
                 self._heal_tunnel()
         if self.client is not None and self.webhook is not None and now >= self._next_webhook:
             self._next_webhook = now + self.WEBHOOK_EVERY

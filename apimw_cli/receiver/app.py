@@ -31,23 +31,26 @@ import asyncio
 import fnmatch
 import hashlib
 import hmac
+import itertools
 import json
+import os
 import random
 import re
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
 from apimw_cli.catalog import VERIFICATION_TYPE
 from apimw_cli.models import Verdict, VerdictCode
 from apimw_cli.receiver.events import Forwarded, Received, ReceiverConfig, Respond, Sink
-from apimw_cli.receiver.forwarder import Forwarder
 from apimw_cli.receiver.recorder import Recorder
 from apimw_cli.signing import PREFIX, sign, verify
+
+if TYPE_CHECKING:  # httpx is imported only when there is something to forward
+    from apimw_cli.receiver.forwarder import Forwarder
 
 __all__ = ["DISCARD_LIMIT", "ReceiverApp", "create_app", "new_record_id"]
 
@@ -62,13 +65,16 @@ SKIPPED = Verdict(VerdictCode.SKIPPED, "Signature verification is off (--skip-ve
 TEXT = (b"content-type", b"text/plain; charset=utf-8")
 CLOSE = (b"connection", b"close")
 ALLOW = (b"allow", b"POST")
-# Every answer names its record, so `apimw events replay --id` can find it from a curl.
-RECORD_HEADER = b"x-apimw-record"
+
+
+# Record ids count up from a random start: unique within a session and sorted by receipt, and
+# unlikely to meet another session's. (A random id per request cost a getrandom() syscall.)
+_record_ids = itertools.count(int.from_bytes(os.urandom(6), "big"))
 
 
 def new_record_id() -> str:
     """A short unique id for one received request: ``rec_`` and 12 hex digits."""
-    return "rec_" + secrets.token_hex(6)
+    return f"rec_{next(_record_ids) & 0xFFFF_FFFF_FFFF:012x}"
 
 
 def _event_matcher(patterns: tuple[str, ...]) -> Callable[[str | None], bool] | None:
@@ -276,12 +282,12 @@ class ReceiverApp:
         if method != "POST":
             why = f"method {method} not allowed; the receiver accepts POST"
             report(405, "rejected", note=why)
-            await _answer(send, record_id, 405, why, ALLOW)
+            await _answer(send, 405, why, ALLOW)
             return
         if config.path is not None and path != config.path:
             why = f"path {path} not served; the receiver listens on {config.path}"
             report(404, "rejected", note=why)
-            await _answer(send, record_id, 404, why)
+            await _answer(send, 404, why)
             return
         try:
             body = await self._read_body(receive, headers)
@@ -290,7 +296,7 @@ class ReceiverApp:
         except _TooLarge as too_large:
             why = f"body larger than {config.max_body} bytes"
             report(413, "rejected", note=why)
-            await _answer(send, record_id, 413, why, *(() if too_large.drained else (CLOSE,)))
+            await _answer(send, 413, why, *(() if too_large.drained else (CLOSE,)))
             return
 
         parsed = _parse(body)
@@ -299,13 +305,13 @@ class ReceiverApp:
         signature = headers.get(SIGNATURE_HEADER)
 
         if body_type == VERIFICATION_TYPE and parsed is not None:
-            await self._challenge(parsed, body, signature, report, send, record_id)
+            await self._challenge(parsed, body, signature, report, send)
             return
 
         verdict = SKIPPED if config.skip_verify else self._signatures.check(body, signature)
         if verdict.code is not VerdictCode.VALID and verdict.code is not VerdictCode.SKIPPED:
             report(401, "invalid", body, event_type=event_type, verdict=verdict)
-            await _answer(send, record_id, 401, verdict.reason)
+            await _answer(send, 401, verdict.reason)
             return
 
         delivery_id = headers.get(DELIVERY_HEADER)
@@ -322,7 +328,7 @@ class ReceiverApp:
         if config.fail_rate > 0 and self._rng() < config.fail_rate:
             status, note, hand_on = 500, "answered 500 on purpose (--fail-rate)", False
             reply = note.encode()
-        elif config.respond is Respond.PASSTHROUGH:
+        elif config.respond == Respond.PASSTHROUGH:
             if duplicate or filtered:
                 status = 200
             elif forwarder is None:
@@ -344,7 +350,7 @@ class ReceiverApp:
         else:
             if not duplicate:
                 self._remember(key)
-            status = config.status if config.respond is Respond.FIXED else 200
+            status = config.status if config.respond == Respond.FIXED else 200
 
         report(
             status,
@@ -365,7 +371,7 @@ class ReceiverApp:
                 forwarder.submit(record_id, body, raw_headers)
         if config.delay > 0:
             await asyncio.sleep(config.delay)
-        await _send(send, record_id, status, reply, (TEXT,) if note is not None else ())
+        await _send(send, status, reply, (TEXT,) if note is not None else ())
 
     async def _challenge(
         self,
@@ -374,7 +380,6 @@ class ReceiverApp:
         signature: str | None,
         report: Callable[..., Received],
         send: Send,
-        record_id: str,
     ) -> None:
         config = self.config
         verdict: Verdict | None = None
@@ -392,7 +397,7 @@ class ReceiverApp:
         else:
             text = challenge if isinstance(challenge, str) else json.dumps(challenge)
         report(200, "challenge", body, event_type=VERIFICATION_TYPE, verdict=verdict, note=note)
-        await _answer(send, record_id, 200, text)
+        await _answer(send, 200, text)
 
     # --- helpers ---
 
@@ -445,28 +450,19 @@ class ReceiverApp:
             seen.popitem(last=False)
 
 
-async def _answer(
-    send: Send, record_id: str, status: int, text: str, *extra: tuple[bytes, bytes]
-) -> None:
-    await _send(send, record_id, status, text.encode("utf-8"), (TEXT, *extra))
+async def _answer(send: Send, status: int, text: str, *extra: tuple[bytes, bytes]) -> None:
+    await _send(send, status, text.encode("utf-8"), (TEXT, *extra))
 
 
 async def _send(
-    send: Send,
-    record_id: str,
-    status: int,
-    body: bytes,
-    headers: tuple[tuple[bytes, bytes], ...],
+    send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...]
 ) -> None:
+    # Few headers: h11 validates each one, and this runs for every delivery.
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [
-                *headers,
-                (b"content-length", str(len(body)).encode("ascii")),
-                (RECORD_HEADER, record_id.encode("ascii")),
-            ],
+            "headers": [*headers, (b"content-length", str(len(body)).encode("ascii"))],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -129,8 +129,8 @@ class Forwarder:
     async def drain(self, timeout: float) -> None:
         """Finish queued and in-flight forwards within `timeout` seconds, then cancel the rest.
 
-        Jobs that never completed are reported as failed with SHUTDOWN_ERROR (or the error
-        of the cancelled attempt), so nothing disappears silently. Idempotent.
+        Forwards that never completed are reported as failed with SHUTDOWN_ERROR, so nothing
+        disappears silently. Idempotent.
         """
         if self._closed:
             return
@@ -201,6 +201,10 @@ class Forwarder:
             self._busy += 1
             try:
                 await self._forward_job(job)
+            except Exception as exc:  # a bug (in a sink, say): say so, keep the queue moving
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": f"forwarding {job.record_id} failed", "exception": exc}
+                )
             finally:
                 self._busy -= 1
                 self._queue.task_done()

@@ -18,7 +18,6 @@ import uvicorn
 
 from apimw_cli.receiver.app import ReceiverApp, create_app
 from apimw_cli.receiver.events import ReceiverConfig, Sink
-from apimw_cli.receiver.forwarder import Forwarder
 from apimw_cli.receiver.recorder import Recorder
 
 __all__ = ["RunningReceiver", "bind", "receiver_url", "run_in_thread"]
@@ -105,6 +104,8 @@ def run_in_thread(
             stack.callback(recorder.close)  # runs after the server thread has stopped
         forwarder = None
         if config.forward_to:
+            from apimw_cli.receiver.forwarder import Forwarder  # httpx: only when forwarding
+
             forwarder = Forwarder(
                 config.forward_to, config.forward_timeout, config.concurrency, sink, recorder
             )

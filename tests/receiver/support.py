@@ -114,11 +114,16 @@ class Collector:
 
 @dataclass
 class Live:
-    """A running receiver with its collector and a keep-alive client."""
+    """A running receiver with its collector and a keep-alive client.
+
+    Requests go one at a time and the receiver reports a request before answering it, so the
+    last report when an answer arrives is that request's: `received_for` returns it.
+    """
 
     running: RunningReceiver
     sink: Collector
     client: httpx.Client
+    answers: list[tuple[httpx.Response, Received]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -138,9 +143,22 @@ class Live:
         **extra: str,
     ) -> httpx.Response:
         url = self.running.url + path if path is not None else self.url
-        return self.client.post(
-            url, content=body, headers=signed_headers(body, secret, delivery, **extra)
+        return self.request(
+            "POST", url, content=body, headers=signed_headers(body, secret, delivery, **extra)
         )
+
+    def request(self, method: str, url: str | None = None, **kwargs: Any) -> httpx.Response:
+        response = self.client.request(method, url or self.url, **kwargs)
+        received = self.sink.received
+        if received:
+            self.answers.append((response, received[-1]))
+        return response
+
+    def received_for(self, response: httpx.Response) -> Received:
+        for answered, received in self.answers:
+            if answered is response:
+                return received
+        raise AssertionError("no report for this response")
 
 
 @contextmanager
@@ -256,12 +274,6 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
 
 def records_of(path: Path, kind: str) -> list[dict[str, Any]]:
     return [r for r in json_lines(path) if r["record"] == kind]
-
-
-def by_id(items: list[Received], record_id: str) -> Received:
-    matches = [r for r in items if r.record_id == record_id]
-    assert len(matches) == 1, (record_id, items)
-    return matches[0]
 
 
 def headers_map(hit: Hit) -> Mapping[str, str]:

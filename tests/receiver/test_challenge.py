@@ -7,7 +7,7 @@ import json
 from apimw_cli.models import VerdictCode
 from apimw_cli.receiver.events import Respond
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import SECRET, Live, by_id
+from tests.receiver.support import SECRET, Live
 
 CHALLENGE = b'{"type":"webhook.verification","challenge":"ch_4f2a9"}'
 
@@ -21,7 +21,7 @@ def test_challenge_is_answered_as_plain_text(receiver: Live) -> None:
 
 def test_signed_challenge_reports_its_verdict(receiver: Live) -> None:
     response = receiver.post(CHALLENGE, secret=SECRET)
-    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    received = receiver.received_for(response)
     assert received.kind == "challenge"
     assert received.event_type == "webhook.verification"
     assert received.verdict is not None and received.verdict.code is VerdictCode.VALID
@@ -30,7 +30,7 @@ def test_signed_challenge_reports_its_verdict(receiver: Live) -> None:
 def test_unsigned_challenge_is_answered_with_secrets_configured(receiver: Live) -> None:
     response = receiver.post(CHALLENGE, secret=None)
     assert (response.status_code, response.text) == (200, "ch_4f2a9")
-    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    received = receiver.received_for(response)
     assert received.kind == "challenge"
     assert received.verdict is None
 
@@ -38,7 +38,7 @@ def test_unsigned_challenge_is_answered_with_secrets_configured(receiver: Live) 
 def test_challenge_with_a_bad_signature_is_answered_and_flagged(receiver: Live) -> None:
     response = receiver.post(CHALLENGE, secret="whsec_wrong")
     assert (response.status_code, response.text) == (200, "ch_4f2a9")
-    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    received = receiver.received_for(response)
     assert received.verdict is not None and received.verdict.code is VerdictCode.MISMATCH
     assert received.note is not None and "did not verify" in received.note
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import Live, by_id, event_body
+from tests.receiver.support import Live, event_body
 
 
 def test_duplicate_delivery_id_is_acknowledged_and_not_forwarded_again(
@@ -14,7 +14,7 @@ def test_duplicate_delivery_id_is_acknowledged_and_not_forwarded_again(
     first = live.post(event_body(n=1), delivery="dlv_1")
     again = live.post(event_body(n=1, retry=True), delivery="dlv_1")  # same id, any body
     assert (first.status_code, again.status_code) == (200, 200)
-    assert by_id(live.sink.received, again.headers["x-apimw-record"]).duplicate
+    assert live.received_for(again).duplicate
     assert live.post(event_body(n=2), delivery="dlv_2").status_code == 200
     app.wait_hits(2)
     assert app.bodies() == [event_body(n=1), event_body(n=2)]
@@ -28,7 +28,7 @@ def test_duplicate_body_without_delivery_id_is_detected_by_hash(
     live.post(event_body(n=1))
     again = live.post(event_body(n=1))
     assert again.status_code == 200
-    assert by_id(live.sink.received, again.headers["x-apimw-record"]).duplicate
+    assert live.received_for(again).duplicate
     live.post(event_body(n=2))
     app.wait_hits(2)
     assert app.bodies() == [event_body(n=1), event_body(n=2)]
@@ -37,7 +37,7 @@ def test_duplicate_body_without_delivery_id_is_detected_by_hash(
 def test_same_body_with_new_delivery_id_is_not_a_duplicate(receiver: Live) -> None:
     receiver.post(event_body(), delivery="dlv_a")
     second = receiver.post(event_body(), delivery="dlv_b")
-    assert not by_id(receiver.sink.received, second.headers["x-apimw-record"]).duplicate
+    assert not receiver.received_for(second).duplicate
 
 
 def test_dedupe_memory_is_bounded(start_receiver: StartReceiver) -> None:
@@ -46,5 +46,5 @@ def test_dedupe_memory_is_bounded(start_receiver: StartReceiver) -> None:
         live.post(event_body(), delivery=delivery)
     recent = live.post(event_body(), delivery="dlv_c")
     forgotten = live.post(event_body(), delivery="dlv_a")
-    assert by_id(live.sink.received, recent.headers["x-apimw-record"]).duplicate
-    assert not by_id(live.sink.received, forgotten.headers["x-apimw-record"]).duplicate
+    assert live.received_for(recent).duplicate
+    assert not live.received_for(forgotten).duplicate

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import by_id, event_body
+from tests.receiver.support import event_body
 
 
 def test_non_matching_events_are_acknowledged_and_not_forwarded(
@@ -13,7 +13,7 @@ def test_non_matching_events_are_acknowledged_and_not_forwarded(
     live = start_receiver(forward_to=(app.url,), events=("message.*", "quota.exceeded"))
     skipped = live.post(event_body("account.connected"))
     assert skipped.status_code == 200
-    assert by_id(live.sink.received, skipped.headers["x-apimw-record"]).filtered
+    assert live.received_for(skipped).filtered
     kept = [event_body("message.failed", n=1), event_body("quota.exceeded", n=2)]
     for body in kept:
         assert live.post(body).status_code == 200

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 import threading
 from pathlib import Path
 
+from apimw_cli.models import Verdict, VerdictCode
 from apimw_cli.receiver.events import Forwarded, Received
-from apimw_cli.receiver.recorder import Recorder, read_records
+from apimw_cli.receiver.recorder import Recorder, encode_request, read_records, request_record
+from apimw_cli.signing import sign
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import Live, event_body, json_lines, records_of
+from tests.receiver.support import SECRET, Live, event_body, json_lines, records_of
 
 REQUEST_KEYS = {
     "schema",
@@ -51,7 +54,7 @@ def test_request_line_matches_the_schema(receiver: Live) -> None:
     [line] = records_of(receiver.record, "request")
     assert set(line) == REQUEST_KEYS
     assert line["schema"] == 1
-    assert line["id"] == response.headers["x-apimw-record"]
+    assert line["id"] == receiver.received_for(response).record_id
     assert line["id"].startswith("rec_") and len(line["id"]) == 16
     int(line["id"][4:], 16)
     assert isinstance(line["received_at"], float)
@@ -87,16 +90,36 @@ def test_forward_line_matches_the_schema(
     forward = lines[1]
     assert set(forward) == FORWARD_KEYS
     assert forward["schema"] == 1
-    assert forward["id"] == response.headers["x-apimw-record"]
+    assert forward["id"] == live.received_for(response).record_id
     assert (forward["target"], forward["status"], forward["error"]) == (app.url, 202, None)
     assert isinstance(forward["ms"], float) and isinstance(forward["at"], float)
+
+
+def test_encoded_line_is_the_request_record_as_json() -> None:
+    odd = Received(
+        record_id="rec_0123456789ab",
+        received_at=1700000000.123456,
+        method="POST",
+        path='/caf\u00e9/"quoted"\\',
+        headers={"x-odd": 'a "b" \\ \u00ff', "content-type": "application/json"},
+        body=b"\x00\xff not json",
+        status=401,
+        kind="invalid",
+        event_type="message.\u00e9",
+        delivery_id=None,
+        verdict=Verdict(VerdictCode.MISMATCH, "no match", diagnosis="re-serialised"),
+        duplicate=True,
+    )
+    line = encode_request(odd)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert json.loads(line) == request_record(odd)
 
 
 def test_line_is_written_before_the_response_arrives(receiver: Live) -> None:
     for n in range(20):
         response = receiver.post(event_body(n=n))
         ids = [r["id"] for r in records_of(receiver.record, "request")]
-        assert ids[-1:] == [response.headers["x-apimw-record"]]
+        assert ids[-1:] == [receiver.received_for(response).record_id]
 
 
 def test_read_records_tolerates_a_truncated_last_line(tmp_path: Path) -> None:
@@ -140,3 +163,15 @@ def test_recorder_writes_whole_lines_from_many_threads(tmp_path: Path) -> None:
             thread.join()
     lines = json_lines(path)  # every line parses
     assert len(lines) == 4 * 200 * 2
+
+
+def test_repeated_header_values_are_joined_in_the_record(receiver: Live) -> None:
+    body = event_body()
+    headers = [
+        ("X-APIMW-Signature", sign(body, SECRET)),
+        ("X-Trace", "one"),
+        ("X-Trace", "two"),
+    ]
+    receiver.request("POST", content=body, headers=headers)
+    [line] = records_of(receiver.record, "request")
+    assert line["headers"]["x-trace"] == "one, two"

@@ -6,7 +6,7 @@ import time
 
 from apimw_cli.receiver.events import Respond
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import by_id, event_body, free_port
+from tests.receiver.support import event_body, free_port
 
 
 def test_ack_answers_within_50ms_while_the_forward_target_hangs(
@@ -40,7 +40,7 @@ def test_passthrough_answers_503_when_the_app_is_down(start_receiver: StartRecei
     response = live.post(event_body())
     assert response.status_code == 503
     assert "connection refused" in response.text
-    assert by_id(live.sink.received, response.headers["x-apimw-record"]).status == 503
+    assert live.received_for(response).status == 503
 
 
 def test_passthrough_answers_503_when_the_app_is_too_slow(
@@ -72,10 +72,10 @@ def test_passthrough_retry_after_an_app_failure_is_forwarded_again(
     assert live.post(event_body(), delivery="dlv_1").status_code == 500
     retry = live.post(event_body(), delivery="dlv_1")
     assert retry.status_code == 200
-    assert not by_id(live.sink.received, retry.headers["x-apimw-record"]).duplicate
+    assert not live.received_for(retry).duplicate
     assert len(app.wait_hits(2)) == 2
     after_success = live.post(event_body(), delivery="dlv_1")
-    assert by_id(live.sink.received, after_success.headers["x-apimw-record"]).duplicate
+    assert live.received_for(after_success).duplicate
 
 
 def test_fixed_answers_the_configured_status_and_still_forwards(
@@ -94,7 +94,7 @@ def test_fixed_answers_duplicates_with_the_configured_status_too(
     live.post(event_body(), delivery="dlv_1")
     retry = live.post(event_body(), delivery="dlv_1")
     assert retry.status_code == 410
-    assert by_id(live.sink.received, retry.headers["x-apimw-record"]).duplicate
+    assert live.received_for(retry).duplicate
 
 
 def test_delay_postpones_the_answer(start_receiver: StartReceiver) -> None:
@@ -112,10 +112,10 @@ def test_fail_rate_one_answers_500_and_does_not_forward(
     live = start_receiver(fail_rate=1.0, forward_to=(app.url,))
     response = live.post(event_body(), delivery="dlv_1")
     assert response.status_code == 500
-    received = by_id(live.sink.received, response.headers["x-apimw-record"])
+    received = live.received_for(response)
     assert received.note is not None and "--fail-rate" in received.note
     retry = live.post(event_body(), delivery="dlv_1")  # a failure is not remembered as seen
-    assert not by_id(live.sink.received, retry.headers["x-apimw-record"]).duplicate
+    assert not live.received_for(retry).duplicate
     assert live.sink.forwarded == [] and app.bodies() == []
 
 

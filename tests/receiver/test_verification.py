@@ -7,13 +7,13 @@ import json
 from apimw_cli.models import VerdictCode
 from apimw_cli.signing import SIGNATURE_HEADER, sign
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import OLD_SECRET, SECRET, Live, by_id, event_body
+from tests.receiver.support import OLD_SECRET, SECRET, Live, event_body
 
 
 def test_valid_signature_is_accepted_and_reported_valid(receiver: Live) -> None:
     response = receiver.post(event_body())
     assert response.status_code == 200
-    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    received = receiver.received_for(response)
     assert received.kind == "event"
     assert received.event_type == "message.sent"
     assert received.verdict is not None and received.verdict.code is VerdictCode.VALID
@@ -22,7 +22,7 @@ def test_valid_signature_is_accepted_and_reported_valid(receiver: Live) -> None:
 def test_missing_signature_is_refused_with_401(receiver: Live) -> None:
     response = receiver.post(event_body(), secret=None)
     assert response.status_code == 401
-    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    received = receiver.received_for(response)
     assert received.kind == "invalid"
     assert received.status == 401
     assert received.verdict is not None and received.verdict.code is VerdictCode.MISSING
@@ -30,11 +30,9 @@ def test_missing_signature_is_refused_with_401(receiver: Live) -> None:
 
 def test_malformed_signature_is_refused_with_401(receiver: Live) -> None:
     body = event_body()
-    response = receiver.client.post(
-        receiver.url, content=body, headers={SIGNATURE_HEADER: "sha256=not-hex"}
-    )
+    response = receiver.request("POST", content=body, headers={SIGNATURE_HEADER: "sha256=not-hex"})
     assert response.status_code == 401
-    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    received = receiver.received_for(response)
     assert received.verdict is not None and received.verdict.code is VerdictCode.MALFORMED
     assert "hexadecimal" in received.verdict.reason
 
@@ -42,11 +40,10 @@ def test_malformed_signature_is_refused_with_401(receiver: Live) -> None:
 def test_mismatch_from_reserialised_json_is_diagnosed(receiver: Live) -> None:
     sent = event_body()
     reserialised = json.dumps(json.loads(sent)).encode()  # what a framework re-encoding signs
-    response = receiver.client.post(
-        receiver.url, content=sent, headers={SIGNATURE_HEADER: sign(reserialised, SECRET)}
-    )
+    headers = {SIGNATURE_HEADER: sign(reserialised, SECRET)}
+    response = receiver.request("POST", content=sent, headers=headers)
     assert response.status_code == 401
-    received = by_id(receiver.sink.received, response.headers["x-apimw-record"])
+    received = receiver.received_for(response)
     verdict = received.verdict
     assert verdict is not None and verdict.code is VerdictCode.MISMATCH
     assert verdict.diagnosis is not None and "re-serialised as JSON" in verdict.diagnosis
@@ -56,7 +53,7 @@ def test_second_secret_during_rotation_is_accepted(start_receiver: StartReceiver
     live = start_receiver(secrets=(SECRET, OLD_SECRET))
     response = live.post(event_body(), secret=OLD_SECRET)
     assert response.status_code == 200
-    received = by_id(live.sink.received, response.headers["x-apimw-record"])
+    received = live.received_for(response)
     assert received.verdict is not None
     assert received.verdict.code is VerdictCode.VALID
     assert received.verdict.matched_secret == 1
@@ -78,7 +75,7 @@ def test_skip_verify_accepts_unsigned_events_as_skipped(start_receiver: StartRec
     live = start_receiver(secrets=(), skip_verify=True)
     response = live.post(event_body(), secret=None)
     assert response.status_code == 200
-    received = by_id(live.sink.received, response.headers["x-apimw-record"])
+    received = live.received_for(response)
     assert received.kind == "event"
     assert received.verdict is not None and received.verdict.code is VerdictCode.SKIPPED
 
@@ -87,5 +84,19 @@ def test_no_secret_without_skip_verify_refuses_events(start_receiver: StartRecei
     live = start_receiver(secrets=())
     response = live.post(event_body(), secret=SECRET)
     assert response.status_code == 401
-    received = by_id(live.sink.received, response.headers["x-apimw-record"])
+    received = live.received_for(response)
     assert received.verdict is not None and received.verdict.code is VerdictCode.NO_SECRET
+
+
+def test_uppercase_hex_signature_is_valid(receiver: Live) -> None:
+    body = event_body()
+    header = "sha256=" + sign(body, SECRET)[len("sha256=") :].upper()
+    response = receiver.request("POST", content=body, headers={SIGNATURE_HEADER: header})
+    assert response.status_code == 200
+
+
+def test_secret_longer_than_a_hash_block_is_verified(start_receiver: StartReceiver) -> None:
+    long_secret = "whsec_" + "k" * 100  # HMAC hashes keys over 64 bytes first
+    live = start_receiver(secrets=(long_secret,))
+    assert live.post(event_body(), secret=long_secret).status_code == 200
+    assert live.post(event_body(n=1), secret=SECRET).status_code == 401

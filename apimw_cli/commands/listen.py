@@ -524,7 +524,13 @@ def listen(
             agent: Any = None
             if use_tunnel:
                 agent = stack.enter_context(open_tunnel(app_state, domain))
-                public = agent.open(running.port, "127.0.0.1")
+                try:
+                    public = agent.open(running.port, "127.0.0.1")
+                except ApimwError:
+                    if app_state.debug:  # the agent's own words (authtoken masked)
+                        for line in agent.agent_log:
+                            app_state.printer.info(f"ngrok: {line}")
+                    raise
                 receive_url = public.rstrip("/") + (path or "/webhooks")
                 view.note(f"tunnel open: {public} -> {running.url}", public_url=public)
             if client is not None and webhook_ref:

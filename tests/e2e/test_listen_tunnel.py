@@ -201,6 +201,8 @@ def test_a_failing_agent_exits_7_and_leaves_no_process(
         assert TOKEN not in result.stderr
         assert not any(pid_running(pid) for pid in recorded_pids(failing))
         assert webhooks_of(sandbox) == []
+        debug = run("--debug", "--sandbox", "listen", "--tunnel", "--port", "0")
+        assert "ngrok: " in debug.stderr and TOKEN not in debug.stderr
     finally:
         kill_all(failing)
 

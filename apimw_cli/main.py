@@ -59,6 +59,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "apimw_cli.commands.listen:listen",
         "Receive webhooks on your machine: verify, show, forward and record them.",
     ),
+    "doctor": (
+        "apimw_cli.commands.doctor:doctor",
+        "Check your setup for `apimw listen`: credentials, API, clock, ngrok, port, your app.",
+    ),
     "messages": (
         "apimw_cli.commands.messages:app",
         "Send WhatsApp messages and check their status.",

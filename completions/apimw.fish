@@ -59,6 +59,9 @@ function __fish_apimw_nargs
             'apimw listen --expect' \
             'apimw listen --timeout' \
             'apimw listen --report' \
+            'apimw doctor --port' \
+            'apimw doctor --forward-to' \
+            'apimw doctor -f' \
             'apimw messages send --to' \
             'apimw messages send --text' \
             'apimw sandbox --host' \
@@ -103,6 +106,7 @@ function __fish_apimw_is_command
         'apimw events log' \
         'apimw events replay' \
         'apimw listen' \
+        'apimw doctor' \
         'apimw messages' \
         'apimw messages send' \
         'apimw messages status' \
@@ -151,6 +155,7 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'config' -d 'Show and change 
 complete -c apimw -n '__fish_apimw_using apimw' -a 'webhooks' -d 'Register, list, inspect, update and delete webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'events' -d 'The event catalog, and the events `apimw listen` recorded (log, replay).'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'listen' -d 'Receive webhooks on your machine: verify, show, forward and record them.'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'doctor' -d 'Check your setup for `apimw listen`: credentials, API, clock, ngrok, port, your app.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'messages' -d 'Send WhatsApp messages and check their status.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sandbox' -d 'Run a local APIMW-compatible API that sends real signed webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'profile' -s 'p' -x -d 'Config profile to use [env: APIMW_PROFILE].'
@@ -321,6 +326,12 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'expect' -x -d 'Exit 0
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'timeout' -x -d 'Give up after this long (30s, 2m).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'report' -r -F -d 'Write a JSON report here.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw doctor
+complete -c apimw -n '__fish_apimw_using apimw doctor' -l 'port' -x -d 'The port `apimw listen` will listen on (0: any free port).'
+complete -c apimw -n '__fish_apimw_using apimw doctor' -l 'forward-to' -s 'f' -x -d 'Your app\'s URL, as you pass it to `apimw listen` (repeatable).'
+complete -c apimw -n '__fish_apimw_using apimw doctor' -l 'sandbox' -d 'Check for `listen --sandbox` (no tunnel needed).'
+complete -c apimw -n '__fish_apimw_using apimw doctor' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages
 complete -c apimw -n '__fish_apimw_using apimw messages' -a 'send' -d 'Send a text message; its message.* events follow.'

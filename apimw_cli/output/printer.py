@@ -98,7 +98,8 @@ class Printer:
         for column in columns:
             table.add_column(column.upper() if not on_terminal else column, overflow="fold")
         for row in rows:
-            table.add_row(*("" if cell is None else str(cell) for cell in row))
+            # Cells hold data (URLs, errors, user text): never rich markup.
+            table.add_row(*("" if cell is None else _escape(str(cell)) for cell in row))
         self.out.print(table)
 
     def fields(self, pairs: Mapping[str, Any], *, title: str | None = None) -> None:
@@ -109,7 +110,7 @@ class Printer:
         table.add_column(style="bold" if self.out.is_terminal else "")
         table.add_column(overflow="fold")
         for name, value in pairs.items():
-            table.add_row(name, "" if value is None else str(value))
+            table.add_row(_escape(name), "" if value is None else _escape(str(value)))
         if title:
             self.out.print(f"[bold]{title}[/bold]" if self.out.is_terminal else title)
         self.out.print(table)

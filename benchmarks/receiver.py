@@ -124,8 +124,19 @@ class Child:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Keep every thread of `pid` (0: this process) on `cpus`."""
+    tids = [0] if pid == 0 else [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    for tid in tids:
+        os.sched_setaffinity(tid if pid else 0, cpus)
+
+
+def can_pin() -> bool:
+    return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+
+
 @contextlib.contextmanager
-def child(kind: str, record: Path | None = None) -> Iterator[Child]:
+def child(kind: str, record: Path | None = None, cpus: set[int] | None = None) -> Iterator[Child]:
     command = [sys.executable, __file__, "--serve", kind]
     if record is not None:
         command += ["--record", str(record)]
@@ -135,6 +146,8 @@ def child(kind: str, record: Path | None = None) -> Iterator[Child]:
         line = process.stdout.readline()
         if not line.startswith("PORT "):
             raise RuntimeError(f"{kind} did not start: {line!r}")
+        if cpus:
+            pin(process.pid, cpus)
         yield Child(process, int(line.split()[1]))
     finally:
         if process.stdin is not None:
@@ -362,6 +375,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="let the OS place the processes (default: client on one CPU, servers on another)",
+    )
     parser.add_argument("--serve", choices=["bare", "receiver"], help=argparse.SUPPRESS)
     parser.add_argument("--record", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -369,17 +387,24 @@ def main() -> int:
         serve(args.serve, args.record)
         return 0
 
+    # Where the scheduler puts client and server changes the cost of every wake-up, and it
+    # decides once per process: pinned, both servers run under the same conditions.
+    server_cpus: set[int] | None = None
+    if not args.no_pin and can_pin():
+        available = sorted(os.sched_getaffinity(0))
+        pin(0, {available[0]})
+        server_cpus = {available[-1]}
     print(
         f"signed {BODY_SIZE} B events over {args.connections} keep-alive connections; "
         f"throughput: best of {args.rounds} rounds of {args.throughput_events} events each; "
         f"{args.rate:g} req/s for {args.rate_seconds:g} s; RSS after {args.events} events; "
-        f"{os.cpu_count()} CPUs",
+        f"{os.cpu_count()} CPUs" + (", client and servers pinned apart" if server_cpus else ""),
         flush=True,
     )
     with (
         tempfile.TemporaryDirectory(prefix="apimw-bench-") as tmp,
-        child("bare") as bare_app,
-        child("receiver", Path(tmp) / "session.jsonl") as receiver,
+        child("bare", cpus=server_cpus) as bare_app,
+        child("receiver", Path(tmp) / "session.jsonl", server_cpus) as receiver,
     ):
         start_rss = receiver.rss_mb()
         base, ours = measure(bare_app, receiver, args)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import os
 import threading
@@ -81,11 +80,19 @@ def _opt(value: str | None) -> str:
     return "null" if value is None else _quote(value)
 
 
-@functools.lru_cache(maxsize=256)
+# The receiver hands the same Verdict objects over and over (one per secret when valid): their
+# JSON is cached by identity, which is cheaper than hashing the dataclass. The cache keeps each
+# verdict alive, so an id is never reused while it is in the cache.
+_verdict_cache: dict[int, tuple[Verdict, str]] = {}
+
+
 def _verdict_json(verdict: Verdict | None) -> str:
     if verdict is None:
         return "null"
-    return _dumps(
+    hit = _verdict_cache.get(id(verdict))
+    if hit is not None and hit[0] is verdict:
+        return hit[1]
+    text = _dumps(
         {
             "code": str(verdict.code),
             "reason": verdict.reason,
@@ -93,6 +100,10 @@ def _verdict_json(verdict: Verdict | None) -> str:
             "matched_secret": verdict.matched_secret,
         }
     )
+    if len(_verdict_cache) >= 256:
+        _verdict_cache.clear()
+    _verdict_cache[id(verdict)] = (verdict, text)
+    return text
 
 
 def encode_request(received: Received) -> bytes:

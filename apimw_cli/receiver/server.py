@@ -74,6 +74,9 @@ def _server(app: ReceiverApp) -> uvicorn.Server:
             access_log=False,
             lifespan="on",
             ws="none",  # an Upgrade request is just a request: 405 unless it is a POST
+            # The receiver never looks at the client address: skip uvicorn's middleware that
+            # rewrites it from X-Forwarded-* on every request (loopback is trusted by default).
+            proxy_headers=False,
             timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN),
             server_header=False,
         )

@@ -165,19 +165,27 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _stale(fields: dict[str, str], url: str) -> bool:
+    """A crashed session's: its pid is dead on this host, or its URL no longer answers."""
+    from apimw_cli.tunnel import answers
+
+    pid = fields.get("pid", "")
+    if fields.get("host") == socket.gethostname() and pid.isdigit():
+        return not _pid_alive(int(pid))
+    return not answers(url)  # another machine's: alive only if its receiver still answers
+
+
 def prune_stale(client: ApiClient, view: LiveView) -> None:
-    """Delete temporary webhooks left by crashed `listen` sessions on this host."""
+    """Delete temporary webhooks left by crashed `listen` sessions."""
     from apimw_cli.api import webhooks
 
-    here = socket.gethostname()
     for webhook in webhooks.list_webhooks(client):
         text = webhook.description or ""
         if not text.startswith(TEMPORARY_MARKER):
             continue
         fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
-        pid = fields.get("pid", "")
-        if fields.get("host") != here or not pid.isdigit() or _pid_alive(int(pid)):
-            continue  # another machine's, or a session still running
+        if not _stale(fields, webhook.url):
+            continue
         try:
             webhooks.delete(client, webhook.id)
             view.note(f"removed stale temporary webhook {webhook.id} ({webhook.url})")
@@ -247,13 +255,13 @@ class Watchdog:
         from apimw_cli.api import webhooks
 
         old = self.tunnel.public_url
-        self.view.note("the tunnel stopped answering: restarting it", tunnel="down")
+        self.view.tunnel("down", "the tunnel stopped answering: restarting it", public_url=old)
         try:
             public = self.tunnel.restart()
         except ApimwError as exc:
-            self.view.note(f"could not restart the tunnel: {exc.message}", tunnel="failed")
+            self.view.tunnel("failed", f"could not restart the tunnel: {exc.message}")
             return
-        self.view.note(f"tunnel back: {public}", tunnel="restarted", public_url=public)
+        self.view.tunnel("restarted", f"tunnel back: {public}", public_url=public)
         if public != old and self.client is not None and self.webhook is not None:
             url = public.rstrip("/") + self.path
             try:
@@ -549,6 +557,7 @@ def listen(
                 webhook = register_temporary(client, receive_url, subscribe, the_secret)
                 stack.callback(_unregister, client, webhook.id, view)
                 view.note(f"registered temporary webhook {webhook.id} for {receive_url}")
+                _report_verification(client, webhook, view)
             watchdog = Watchdog(agent, client, webhook, path or "/webhooks", view)
             view.ready(
                 receive_url=local_url,
@@ -659,6 +668,20 @@ def _finish(outcome: dict[str, Any]) -> None:
         raise error
     if kind == "forward_failure":
         raise ListenFailed(f"forwarding to {outcome['target']} failed: {outcome['error']}")
+
+
+def _report_verification(client: ApiClient, webhook: Any, view: LiveView) -> None:
+    """Wait (briefly) for APIMW to say whether our receiver answered the challenge."""
+    from apimw_cli.commands.webhooks import wait_for_verification
+
+    checked = wait_for_verification(client, webhook, VERIFY_WAIT)
+    if checked.verified is True:
+        view.note(f"webhook {webhook.id} verified", verified=True)
+    elif checked.verified is False:
+        view.note(
+            f"APIMW could not verify webhook {webhook.id}: {checked.verification_error}",
+            verified=False,
+        )
 
 
 def _unregister(client: ApiClient, webhook_id: str, view: LiveView) -> None:

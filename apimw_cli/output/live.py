@@ -168,6 +168,15 @@ class LiveView:
             )
         self.printer.info("Ready. Ctrl-C to stop.")
 
+    def tunnel(self, state: str, message: str, **fields: Any) -> None:
+        """Tunnel news (down, restarted, failed): an NDJSON `tunnel` record, or a line."""
+        if self.ndjson:
+            self._emit("tunnel", state=state, message=message, **fields)
+        elif state == "restarted":
+            self.printer.success(message)
+        else:
+            self.printer.warn(message)
+
     def note(self, message: str, **fields: Any) -> None:
         """Lifecycle news (registered, verified, cleaned up)."""
         if self.ndjson:

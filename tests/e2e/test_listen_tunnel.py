@@ -107,6 +107,7 @@ def test_events_arrive_through_the_tunnel_and_everything_is_cleaned_up(
     ).raise_for_status()
     wait_until(lambda: webhooks_of(sandbox)[0]["last_delivery_status"] == 200, what="delivery")
     out, err = stop(proc, sig)
+    assert any(n.get("verified") is True for n in notes(out))
     events = [r for r in map(json.loads, out.splitlines()) if r["record"] == "event"]
     assert [e["type"] for e in events] == ["message.received"]
     assert events[0]["verdict"]["valid"]
@@ -183,9 +184,9 @@ def test_a_dead_agent_is_restarted_and_the_webhook_re_pointed(
     wait_until(lambda: len(recorded_pids(agent)) >= 2, what="a restart")
     wait_until(lambda: webhooks_of(sandbox)[0]["url"] != public, what="the webhook re-pointed")
     out, _ = stop(proc)
-    messages = [n["message"] for n in notes(out)]
-    assert any("restarting" in m for m in messages)
-    assert any("re-pointed webhook" in m for m in messages)
+    tunnel = [r for r in map(json.loads, out.splitlines()) if r["record"] == "tunnel"]
+    assert [t["state"] for t in tunnel][:2] == ["down", "restarted"]
+    assert any("re-pointed webhook" in n["message"] for n in notes(out))
 
 
 def test_a_failing_agent_exits_7_and_leaves_no_process(
@@ -220,3 +221,22 @@ def test_without_sandbox_it_needs_credentials_for_the_real_api(agent: Path) -> N
     result = run("listen", "--port", "0")
     assert result.exit_code == 3
     assert "credentials" in result.stderr
+
+
+def test_another_hosts_temporary_webhook_is_pruned_only_when_its_url_is_dead(
+    sandbox: RunningSandbox, agent: Path, tmp_path: Path
+) -> None:
+    live_proc, live_url = start(tmp_path / "live", "--no-record")  # a session that answers
+    for url in ("http://127.0.0.1:9/gone", live_url):
+        description = "apimw listen (temporary) host=elsewhere pid=1 started=x"
+        httpx.post(
+            f"{sandbox.base_url}/webhooks",
+            json={"url": url, "events": ["message.sent"], "description": description},
+            headers=bearer(sandbox.base_url),
+        ).raise_for_status()
+    proc, public = start(tmp_path)
+    urls = sorted(w["url"] for w in webhooks_of(sandbox))
+    assert "http://127.0.0.1:9/gone" not in urls
+    assert live_url in urls and public in urls
+    stop(proc)
+    stop(live_proc)

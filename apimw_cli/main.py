@@ -63,6 +63,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "apimw_cli.commands.doctor:doctor",
         "Check your setup for `apimw listen`: credentials, API, clock, ngrok, port, your app.",
     ),
+    "sign": (
+        "apimw_cli.commands.signatures:sign",
+        "Print the X-APIMW-Signature value of a body (for curl experiments).",
+    ),
+    "verify": (
+        "apimw_cli.commands.signatures:verify",
+        "Check an X-APIMW-Signature against a body, and explain a mismatch.",
+    ),
+    "trigger": (
+        "apimw_cli.commands.trigger:trigger",
+        "Send a realistic test event to a URL, or have the sandbox emit it to your webhooks.",
+    ),
     "messages": (
         "apimw_cli.commands.messages:app",
         "Send WhatsApp messages and check their status.",

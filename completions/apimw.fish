@@ -62,6 +62,19 @@ function __fish_apimw_nargs
             'apimw doctor --port' \
             'apimw doctor --forward-to' \
             'apimw doctor -f' \
+            'apimw sign --secret' \
+            'apimw sign --secret-env' \
+            'apimw sign --body-file' \
+            'apimw verify --header' \
+            'apimw verify --secret' \
+            'apimw verify --secret-env' \
+            'apimw verify --body-file' \
+            'apimw trigger --to' \
+            'apimw trigger --secret' \
+            'apimw trigger --secret-env' \
+            'apimw trigger --set' \
+            'apimw trigger --file' \
+            'apimw trigger --timeout' \
             'apimw messages send --to' \
             'apimw messages send --text' \
             'apimw sandbox --host' \
@@ -107,6 +120,9 @@ function __fish_apimw_is_command
         'apimw events replay' \
         'apimw listen' \
         'apimw doctor' \
+        'apimw sign' \
+        'apimw verify' \
+        'apimw trigger' \
         'apimw messages' \
         'apimw messages send' \
         'apimw messages status' \
@@ -156,6 +172,9 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'webhooks' -d 'Register, list
 complete -c apimw -n '__fish_apimw_using apimw' -a 'events' -d 'The event catalog, and the events `apimw listen` recorded (log, replay).'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'listen' -d 'Receive webhooks on your machine: verify, show, forward and record them.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'doctor' -d 'Check your setup for `apimw listen`: credentials, API, clock, ngrok, port, your app.'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'sign' -d 'Print the X-APIMW-Signature value of a body (for curl experiments).'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'verify' -d 'Check an X-APIMW-Signature against a body, and explain a mismatch.'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'trigger' -d 'Send a realistic test event to a URL, or have the sandbox emit it to your webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'messages' -d 'Send WhatsApp messages and check their status.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sandbox' -d 'Run a local APIMW-compatible API that sends real signed webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'profile' -s 'p' -x -d 'Config profile to use [env: APIMW_PROFILE].'
@@ -332,6 +351,28 @@ complete -c apimw -n '__fish_apimw_using apimw doctor' -l 'port' -x -d 'The port
 complete -c apimw -n '__fish_apimw_using apimw doctor' -l 'forward-to' -s 'f' -x -d 'Your app\'s URL, as you pass it to `apimw listen` (repeatable).'
 complete -c apimw -n '__fish_apimw_using apimw doctor' -l 'sandbox' -d 'Check for `listen --sandbox` (no tunnel needed).'
 complete -c apimw -n '__fish_apimw_using apimw doctor' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw sign
+complete -c apimw -n '__fish_apimw_using apimw sign' -l 'secret' -x -d 'The webhook secret (whsec_...).'
+complete -c apimw -n '__fish_apimw_using apimw sign' -l 'secret-env' -x -d 'Read the secret from $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw sign' -l 'body-file' -r -F -d 'The body, byte for byte [default: standard input].'
+complete -c apimw -n '__fish_apimw_using apimw sign' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw verify
+complete -c apimw -n '__fish_apimw_using apimw verify' -l 'header' -x -d 'The X-APIMW-Signature value received.'
+complete -c apimw -n '__fish_apimw_using apimw verify' -l 'secret' -x -d 'A webhook secret; repeat it to accept old and new ones.'
+complete -c apimw -n '__fish_apimw_using apimw verify' -l 'secret-env' -x -d 'Read a secret from $VAR (repeatable).'
+complete -c apimw -n '__fish_apimw_using apimw verify' -l 'body-file' -r -F -d 'The body, byte for byte [default: standard input].'
+complete -c apimw -n '__fish_apimw_using apimw verify' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw trigger
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'to' -x -d 'POST it, signed, to this URL (your endpoint).'
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'secret' -x -d 'Sign with this webhook secret (with --to).'
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'secret-env' -x -d 'Sign with the secret in $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'set' -x -d 'Set a field, e.g. data.text=hello (JSON values parse; repeatable).'
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'file' -r -F -d 'A JSON envelope, or data, to merge into the sample.'
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'timeout' -x -d 'Seconds to wait for the URL (with --to).'
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages
 complete -c apimw -n '__fish_apimw_using apimw messages' -a 'send' -d 'Send a text message; its message.* events follow.'

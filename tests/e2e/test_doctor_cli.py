@@ -23,7 +23,6 @@ import pytest
 from typer.testing import Result
 
 from apimw_cli.commands import doctor as doctor_module
-from apimw_cli.main import COMMANDS
 from apimw_cli.output import mask
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import SANDBOX_API_SECRET
@@ -33,17 +32,6 @@ from tests.fake_ngrok import make_fake_agent
 
 TOKEN = "2fakeAuthtoken0123456789abcdefghijklmnop"
 UNREACHABLE = "http://127.0.0.1:9/webhooks"  # the discard port: connections are refused
-DOCTOR = (
-    "apimw_cli.commands.doctor:doctor",
-    "Check your setup for `apimw listen`: credentials, API, clock, ngrok, port, your app.",
-)
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`apimw doctor` resolves through the real root app, registered in COMMANDS or not yet."""
-    if "doctor" not in COMMANDS:
-        monkeypatch.setitem(COMMANDS, "doctor", DOCTOR)
 
 
 @pytest.fixture(autouse=True)

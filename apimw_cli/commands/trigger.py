@@ -1,0 +1,235 @@
+"""`apimw trigger`: send one realistic test event, to a URL or through the sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from apimw_cli import catalog
+from apimw_cli.commands.common import secret_from_env, state
+from apimw_cli.errors import ApimwError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from apimw_cli.commands.common import AppState
+    from apimw_cli.output import Printer
+
+USER_AGENT = "APIMW-Webhooks/1.0"  # what APIMW (and the sandbox) send
+TEST_HEADER = "X-APIMW-Test"
+ENVELOPE_KEYS = frozenset({"type", "timestamp", "data"})
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: JSON when it parses (numbers, true, null, objects), else the string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def apply_set(event: dict[str, Any], assignment: str) -> None:
+    """Apply one `dotted.path=value` to the envelope; a path outside it is taken under data."""
+    path, sep, raw = assignment.partition("=")
+    keys = [k.strip() for k in path.split(".")]
+    if not sep or not all(keys):
+        raise UsageError(
+            f"--set {assignment!r}: expected dotted.path=value", hint="e.g. --set data.text=hello"
+        )
+    if keys[0] not in ENVELOPE_KEYS:
+        keys = ["data", *keys]
+    if keys == ["type"]:
+        raise UsageError("--set cannot change the event type: give it as TYPE")
+    target = event
+    for key in keys[:-1]:
+        child = target.get(key)
+        if not isinstance(child, dict):
+            child = target[key] = {}
+        target = child
+    target[keys[-1]] = parse_value(raw)
+
+
+def apply_file(event: dict[str, Any], file: Path) -> dict[str, Any]:
+    """Merge a JSON file: a whole envelope (with `data`), or just the data object."""
+    try:
+        loaded = json.loads(file.read_bytes())
+    except OSError as error:
+        raise UsageError(f"--file: cannot read {file}: {error.strerror}") from None
+    except ValueError as error:
+        raise UsageError(f"--file {file} is not valid JSON: {error}") from None
+    if not isinstance(loaded, dict):
+        raise UsageError(f"--file {file} must hold a JSON object (an envelope or its data)")
+    if isinstance(loaded.get("data"), dict) and set(loaded) <= ENVELOPE_KEYS:
+        if loaded.get("type", event["type"]) != event["type"]:
+            raise UsageError(f"--file {file} is a {loaded['type']!r} event, not {event['type']!r}")
+        return catalog.deep_merge(event, loaded)
+    return catalog.deep_merge(event, {"data": loaded})
+
+
+def build_event(
+    event_type: str, file: Path | None = None, assignments: list[str] | None = None
+) -> dict[str, Any]:
+    """A catalog sample of `event_type`, with --file and then --set applied."""
+    if catalog.get(event_type) is None:
+        guess = catalog.suggest(event_type)
+        raise UsageError(
+            f"unknown event type {event_type!r}" + (f": did you mean {guess!r}?" if guess else ""),
+            hint="`apimw events list` shows them all",
+        )
+    event = catalog.sample(event_type)
+    if file is not None:
+        event = apply_file(event, file)
+    for assignment in assignments or []:
+        apply_set(event, assignment)
+    return event
+
+
+def trigger(
+    ctx: typer.Context,
+    event_type: Annotated[
+        str, typer.Argument(metavar="TYPE", help="An event type, e.g. message.received.")
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="URL", help="POST it, signed, to this URL (your endpoint)."),
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            "--secret", metavar="SECRET", help="Sign with this webhook secret (with --to)."
+        ),
+    ] = None,
+    secret_env: Annotated[
+        str | None,
+        typer.Option("--secret-env", metavar="VAR", help="Sign with the secret in $VAR."),
+    ] = None,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="PATH=VALUE",
+            help="Set a field, e.g. data.text=hello (JSON values parse; repeatable).",
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", metavar="FILE", help="A JSON envelope, or data, to merge into the sample."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", metavar="SECONDS", help="Seconds to wait for the URL (with --to).", min=0.1
+        ),
+    ] = 10.0,
+) -> None:
+    """Send a realistic test event to a URL, or have the sandbox emit it to your webhooks.
+
+    With --to, the event is POSTed signed, with the headers APIMW sends (and X-APIMW-Test).
+    Without --to, the API (`--sandbox`) delivers it to every webhook subscribed to TYPE.
+
+    Example: apimw trigger message.received --to http://localhost:3000/webhooks
+    --secret-env WEBHOOK_SECRET --set data.text=hello
+    """
+    app_state = state(ctx)
+    printer = app_state.printer
+    if secret is not None and secret_env is not None:
+        raise UsageError("give the secret one way: --secret or --secret-env")
+    key = secret_from_env(secret_env, "--secret-env") if secret_env else secret
+    if to is None and key is not None:
+        raise UsageError(
+            "--secret signs events sent with --to; the API signs with each webhook's own secret"
+        )
+    if to is not None:
+        if not to.startswith(("http://", "https://")):
+            raise UsageError(f"--to {to!r} is not an http(s) URL")
+        if not key:
+            raise UsageError("--to needs the webhook secret to sign with: --secret or --secret-env")
+    event = build_event(event_type, file, assignments)
+    if to is not None:
+        assert key is not None
+        _send(printer, event, to, key, timeout)
+    else:
+        _emit(app_state, event)
+
+
+def _send(printer: Printer, event: dict[str, Any], url: str, secret: str, timeout: float) -> None:
+    import secrets
+
+    from apimw_cli.receiver.replay import client, replay
+    from apimw_cli.signing import SIGNATURE_HEADER, sign
+
+    body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    delivery = f"dlv_test_{secrets.token_hex(10)}"
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-APIMW-Event": str(event["type"]),
+        "X-APIMW-Delivery": delivery,
+        SIGNATURE_HEADER: sign(body, secret),
+        TEST_HEADER: "apimw-cli",
+    }
+    with client(timeout) as http:
+        outcome = replay(http, url, delivery, body, headers)
+    result = {
+        "url": url,
+        "type": event["type"],
+        "delivery": delivery,
+        "status": outcome.status,
+        "ms": round(outcome.ms, 1),
+        "error": outcome.error,
+        "event": event,
+    }
+    ok = outcome.error is None and outcome.status is not None and 200 <= outcome.status < 300
+    printer.data(
+        result,
+        lambda: printer.line(
+            f"{event['type']}  → {url}  {outcome.error or outcome.status}  {outcome.ms:.0f}ms"
+        ),
+    )
+    if not ok:
+        raise ApimwError(
+            f"{url} answered {outcome.status}"
+            if outcome.error is None
+            else f"could not deliver to {url}: {outcome.error}",
+            hint="APIMW expects 200 within 5 seconds; a 401 may mean the secret differs"
+            if outcome.error is None
+            else "is your app running?",
+        )
+
+
+def _emit(app_state: AppState, event: dict[str, Any]) -> None:
+    printer = app_state.printer
+    try:
+        with app_state.client() as client:
+            response = client.request(
+                "POST", "sandbox/events", json_body={"type": event["type"], "data": event["data"]}
+            )
+    except NotFoundError as error:
+        raise NotFoundError(
+            "this API cannot emit test events",
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+            hint="use --sandbox, or send the event yourself with --to URL --secret ...",
+        ) from None
+    data = response.data if isinstance(response.data, dict) else {}
+    count = int(data.get("deliveries") or 0)
+    result = {
+        "event_id": data.get("event_id"),
+        "type": event["type"],
+        "deliveries": count,
+        "data": data.get("data", event["data"]),
+    }
+
+    def human() -> None:
+        printer.line(
+            f"{event['type']} ({result['event_id']}) queued for {count} "
+            f"webhook{'s' if count != 1 else ''}"
+        )
+        if count == 0:
+            printer.warn(f"no active webhook is subscribed to {event['type']}")
+
+    printer.data(result, human)

@@ -29,6 +29,16 @@ function __fish_apimw_nargs
             'apimw webhooks update --description' \
             'apimw webhooks update --secret-env' \
             'apimw webhooks update --secret-file' \
+            'apimw webhooks test --url' \
+            'apimw webhooks test --secret' \
+            'apimw webhooks test --secret-env' \
+            'apimw webhooks test --secret-file' \
+            'apimw webhooks test --event' \
+            'apimw webhooks test -e' \
+            'apimw webhooks test --only' \
+            'apimw webhooks test --skip' \
+            'apimw webhooks test --junit' \
+            'apimw webhooks test --requests' \
             'apimw events log --last' \
             'apimw events replay --to' \
             'apimw events replay --last' \
@@ -113,6 +123,7 @@ function __fish_apimw_is_command
         'apimw webhooks enable' \
         'apimw webhooks disable' \
         'apimw webhooks delete' \
+        'apimw webhooks test' \
         'apimw events' \
         'apimw events list' \
         'apimw events show' \
@@ -237,6 +248,7 @@ complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'update' -d 'Change 
 complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'enable' -d 'Turn deliveries on (re-enables a webhook APIMW disabled).'
 complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'disable' -d 'Turn deliveries off.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'delete' -d 'Delete a webhook (asks first on a terminal).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'test' -d 'Check that an endpoint is ready for APIMW: challenge, signatures, latency, duplicates.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw webhooks register
@@ -282,6 +294,18 @@ complete -c apimw -n '__fish_apimw_using apimw webhooks disable' -l 'help' -s 'h
 # apimw webhooks delete
 complete -c apimw -n '__fish_apimw_using apimw webhooks delete' -l 'yes' -s 'y' -d 'Do not ask for confirmation.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks delete' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw webhooks test
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'url' -x -d 'Test this URL directly; no API access needed.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'secret' -x -d 'The webhook\'s signing secret (prefer --secret-env).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'secret-env' -x -d 'Take the signing secret from $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'secret-file' -r -F -d 'Read the signing secret from FILE.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'event' -s 'e' -x -d 'Event types to send (default: the webhook\'s, or all); repeat or comma-separate.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'only' -x -d 'Run only these checks (repeatable).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'skip' -x -d 'Do not run these checks (repeatable).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'junit' -r -F -d 'Also write the results as JUnit XML.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'requests' -x -d 'Signed events timed for `latency`.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw events
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'list' -d 'List the event types you can subscribe to.'

@@ -533,3 +533,9 @@ def delete(
     printer.success(f"deleted {webhook.id}")
     if printer.json:
         printer.data({"id": webhook.id, "deleted": True})
+
+
+# The conformance suite lives in its own module; it is one of this group's commands.
+from apimw_cli.commands import webhook_test  # noqa: E402
+
+app.command("test")(webhook_test.test)

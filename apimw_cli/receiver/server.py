@@ -7,7 +7,6 @@ accepting, lets in-flight requests finish, drains forwards (bounded) and closes 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +18,9 @@ import uvicorn
 from apimw_cli.receiver.app import ReceiverApp, create_app
 from apimw_cli.receiver.events import ReceiverConfig, Sink
 from apimw_cli.receiver.recorder import Recorder
+from apimw_cli.sockets import bind, local_url
 
-__all__ = ["RunningReceiver", "bind", "receiver_url", "run_in_thread"]
+__all__ = ["RunningReceiver", "bind", "local_url", "run_in_thread"]
 
 GRACEFUL_SHUTDOWN = 3.0  # seconds for in-flight requests (passthrough, --delay) once stopping
 
@@ -36,34 +36,6 @@ class RunningReceiver:
     def endpoint(self) -> str:
         """The URL to deliver to: `url` plus `config.path` (or `/`)."""
         return self.url + (self.config.path or "/")
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """Bind the listening socket ourselves, so port 0 tells us which port it got."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on accepted sockets whose protocol
-    # says TCP. With protocol 0, Nagle and delayed ACKs added ~40 ms to keep-alive requests.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
-def receiver_url(host: str, port: int) -> str:
-    """The base URL to reach a receiver bound to host:port from this machine."""
-    bare = host.strip("[]")
-    if bare in ("", "0.0.0.0"):
-        bare = "127.0.0.1"
-    elif bare == "::":
-        bare = "::1"
-    shown = f"[{bare}]" if ":" in bare else bare
-    return f"http://{shown}:{port}"
 
 
 def _server(app: ReceiverApp) -> uvicorn.Server:
@@ -131,4 +103,4 @@ def run_in_thread(
             if time.monotonic() > deadline:
                 raise TimeoutError("the receiver did not start in time")
             time.sleep(0.005)
-        yield RunningReceiver(receiver_url(config.host, port), port, config, recorder)
+        yield RunningReceiver(local_url(config.host, port), port, config, recorder)

@@ -15,6 +15,7 @@ import uvicorn
 
 from apimw_cli.sandbox.app import create_app
 from apimw_cli.sandbox.config import SandboxConfig
+from apimw_cli.sockets import bind, local_url
 
 __all__ = ["RunningSandbox", "SandboxConfig", "bind", "run", "run_in_thread"]
 
@@ -26,26 +27,9 @@ class RunningSandbox:
     config: SandboxConfig
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Bind the listening socket ourselves, so port 0 tells us which port it got."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on accepted sockets whose protocol
-    # says TCP. With protocol 0, Nagle and delayed ACKs added ~40 ms to keep-alive requests.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
 def base_url(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    return f"http://{shown}:{port}/v1"
+    """The sandbox's API base URL, as clients on this machine reach it."""
+    return local_url(host, port) + "/v1"
 
 
 class _Server(uvicorn.Server):

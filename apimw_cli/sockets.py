@@ -22,6 +22,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Could a server bind host:port? Asks `bind` itself, so the answer (address family,
+    IPv6 brackets, SO_REUSEADDR) is the one the server will get."""
+    try:
+        bind(host, port).close()
+    except OSError:
+        return False
+    return True
+
+
 def local_url(host: str, port: int) -> str:
     """The URL that reaches a server bound to host:port from this machine (a wildcard address
     is reached through loopback)."""

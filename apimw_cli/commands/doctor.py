@@ -223,7 +223,7 @@ def _ngrok_authtoken_row(settings: Settings) -> Check:
 
 
 def _port_row(port: int) -> Check:
-    from apimw_cli.commands.listen import port_is_free  # the very check `listen` makes
+    from apimw_cli.sockets import port_is_free  # the very check `listen` makes
 
     if port == 0:
         return Check("port", "ok", "0: `listen --port 0` picks any free port")

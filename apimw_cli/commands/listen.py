@@ -102,15 +102,6 @@ def default_record_path() -> Path:
     return sessions_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
 
 
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 @contextlib.contextmanager
 def sandbox_for(app_state: AppState, view: LiveView) -> Iterator[str]:
     """The sandbox `--sandbox` names; started here, in memory, when none answers there."""
@@ -471,6 +462,8 @@ def listen(
             "no secret to verify signatures with",
             hint="pass --secret-env VAR with your webhook's secret, or --skip-verify",
         )
+    from apimw_cli.sockets import port_is_free
+
     if port and not port_is_free(host, port):
         raise ApimwError(
             f"port {port} on {host} is in use",

@@ -41,6 +41,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.types import Receive, Scope, Send
 
 from apimw_cli.catalog import VERIFICATION_TYPE
@@ -101,21 +102,20 @@ def _decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 def _parse(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or None. raw_decode on text skips json.loads' detours."""
+    """The body as a JSON object, or None.
+
+    orjson first (a third of the stdlib's cost, and this runs for every event); what it refuses
+    but Python's json accepts (UTF-16/32, NaN, integers past 64 bits, lone surrogates) goes to
+    the stdlib, so both read the same bodies the same way.
+    """
     try:
-        text = body.decode("utf-8")
-        parsed, end = _raw_decode(text)
-        if end != len(text) and text[end:].strip(" \t\r\n"):
-            return None
-    except (ValueError, RecursionError):  # not UTF-8, leading whitespace, not JSON, too deep
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
         try:
-            parsed = json.loads(body)  # the slow path handles UTF-16/32 and leading whitespace
-        except (ValueError, RecursionError):
+            parsed = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, or nested too deep
             return None
     return parsed if isinstance(parsed, dict) else None
-
-
-_raw_decode = json.JSONDecoder().raw_decode
 
 
 class _Hmac:

@@ -21,18 +21,17 @@ and a forward line, written when a forward to one target ends (after its request
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import os
 import threading
 import time
 from collections.abc import Iterator
-from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
-from apimw_cli.models import Verdict
+import orjson
+
 from apimw_cli.receiver.events import Forwarded, Received
 
 __all__ = [
@@ -59,7 +58,7 @@ def request_record(received: Received) -> dict[str, Any]:
         "method": received.method,
         "path": received.path,
         "headers": dict(received.headers),
-        "body_b64": base64.b64encode(received.body).decode("ascii"),
+        "body_b64": binascii.b2a_base64(received.body, newline=False).decode("ascii"),
         "event_type": received.event_type,
         "delivery_id": received.delivery_id,
         "kind": received.kind,
@@ -76,54 +75,18 @@ def request_record(received: Received) -> dict[str, Any]:
     }
 
 
-def _opt(value: str | None) -> str:
-    return "null" if value is None else _quote(value)
-
-
-# The receiver hands the same Verdict objects over and over (one per secret when valid): their
-# JSON is cached by identity, which is cheaper than hashing the dataclass. The cache keeps each
-# verdict alive, so an id is never reused while it is in the cache.
-_verdict_cache: dict[int, tuple[Verdict, str]] = {}
-
-
-def _verdict_json(verdict: Verdict | None) -> str:
-    if verdict is None:
-        return "null"
-    hit = _verdict_cache.get(id(verdict))
-    if hit is not None and hit[0] is verdict:
-        return hit[1]
-    text = _dumps(
-        {
-            "code": str(verdict.code),
-            "reason": verdict.reason,
-            "diagnosis": verdict.diagnosis,
-            "matched_secret": verdict.matched_secret,
-        }
-    )
-    if len(_verdict_cache) >= 256:
-        _verdict_cache.clear()
-    _verdict_cache[id(verdict)] = (verdict, text)
-    return text
-
-
 def encode_request(received: Received) -> bytes:
-    """The `request` line for `received`, newline included: `request_record` as compact JSON.
+    """The `request` line for `received`, newline included: `request_record` as compact JSON."""
+    return _line(request_record(received))
 
-    Built by hand because it runs once per request on the receiver's event loop: the base64
-    body needs no escaping and the verdicts repeat, which halves the cost of json.dumps.
-    """
-    body = binascii.b2a_base64(received.body, newline=False).decode("ascii")
-    headers_json = ",".join([_quote(k) + ":" + _quote(v) for k, v in received.headers.items()])
-    line = (
-        f'{{"schema":{SCHEMA},"record":"request","id":{_quote(received.record_id)},'
-        f'"received_at":{float(received.received_at)!r},"method":{_quote(received.method)},'
-        f'"path":{_quote(received.path)},"headers":{{{headers_json}}},'
-        f'"body_b64":"{body}","event_type":{_opt(received.event_type)},'
-        f'"delivery_id":{_opt(received.delivery_id)},"kind":{_quote(received.kind)},'
-        f'"status":{int(received.status)},"duplicate":{"true" if received.duplicate else "false"},'
-        f'"verdict":{_verdict_json(received.verdict)}}}\n'
-    )
-    return line.encode("ascii")
+
+def _line(record: dict[str, Any]) -> bytes:
+    """One JSONL line. orjson, as this runs for every request on the receiver's event loop; the
+    stdlib for what orjson refuses (a lone surrogate, from a body's JSON escapes)."""
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return _dumps(record).encode("ascii") + b"\n"
 
 
 def forward_record(forwarded: Forwarded, at: float) -> dict[str, Any]:
@@ -168,17 +131,17 @@ class Recorder:
 
     def write_forward(self, forwarded: Forwarded, at: float | None = None) -> None:
         """Append the `forward` line for `forwarded` (`at` defaults to now)."""
-        line = forward_record(forwarded, time.time() if at is None else at)
-        self._write(_dumps(line).encode("ascii") + b"\n")
+        self._write(_line(forward_record(forwarded, time.time() if at is None else at)))
 
     def _write(self, data: bytes) -> None:
         with self._lock:
             if self._fd is None:
                 raise ValueError(f"the recorder for {self.path} is closed")
-            view = memoryview(data)
-            while view:  # a regular file takes it all at once; loop in case it does not
-                written = os.write(self._fd, view)
-                view = view[written:]
+            written = os.write(self._fd, data)
+            if written < len(data):  # a regular file takes it all at once; loop if it does not
+                view = memoryview(data)[written:]
+                while view:
+                    view = view[os.write(self._fd, view) :]
 
     @property
     def closed(self) -> bool:
@@ -218,8 +181,11 @@ def read_records(path: Path | str) -> Iterator[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except ValueError:
-                continue
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                try:  # what orjson refuses but _line may have written: a lone surrogate
+                    record = json.loads(line)
+                except ValueError:
+                    continue
             if isinstance(record, dict):
                 yield record

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from apimw_cli.models import VerdictCode
 from apimw_cli.signing import SIGNATURE_HEADER, sign
 from tests.receiver.conftest import StartApp, StartReceiver
@@ -17,6 +19,27 @@ def test_valid_signature_is_accepted_and_reported_valid(receiver: Live) -> None:
     assert received.kind == "event"
     assert received.event_type == "message.sent"
     assert received.verdict is not None and received.verdict.code is VerdictCode.VALID
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type":"message.read","n":NaN}',  # orjson refuses these; Python's json reads them
+        b'{"type":"message.read","n":123456789012345678901234567890}',
+        '{"type":"message.read"}'.encode("utf-16"),
+        b'{"type":"message.read","s":"\\ud800"}',
+        b'  {"type":"message.read"}  ',
+    ],
+)
+def test_the_type_is_read_from_any_body_pythons_json_reads(receiver: Live, body: bytes) -> None:
+    received = receiver.received_for(receiver.post(body))
+    assert (received.kind, received.event_type) == ("event", "message.read")
+
+
+def test_a_body_that_is_not_a_json_object_falls_back_to_the_event_header(receiver: Live) -> None:
+    for body in (b"[1, 2]", b'{"type": "message.read"', b"\xff\xfe\x00"):
+        response = receiver.post(body, **{"X-APIMW-Event": "message.sent"})
+        assert receiver.received_for(response).event_type == "message.sent"
 
 
 def test_missing_signature_is_refused_with_401(receiver: Live) -> None:

@@ -5,13 +5,16 @@ receiver (server.run_in_thread: verifying, deduplicating, recording to a tempora
 reporting to a sink drained by another thread, as `listen` does), and drives both with the
 same client: signed ~1 KB events, each unique, over keep-alive connections.
 
-    python benchmarks/receiver.py [--events 100000] [--throughput-events 6000] [--rounds 5]
+    python benchmarks/receiver.py [--events 100000] [--throughput-events 4000] [--rounds 12]
                                   [--connections 8] [--rate 200] [--rate-seconds 10]
 
-Throughput rounds alternate between the two servers and the best round of each counts, so
-that load from elsewhere on the machine weighs on both alike. Prints throughput and p50/p99
-latency for both, p50/p99 at a fixed request rate, and the receiver's resident memory after
---events events, next to the issue's targets. It measures, it does not judge: exit 0.
+Throughput is measured in paired rounds: each round drives both servers back to back, in
+alternating order, and gives one ratio. The machine's speed drifts (on a shared VM by 2x
+within a minute), and a pair measured seconds apart sees the same speed, so the median of
+the paired ratios is the figure judged against the target; the best round of each server is
+printed beside it. Prints throughput and p50/p99 latency for both, p50/p99 at a fixed request
+rate, and the receiver's resident memory after --events events, next to the issue's targets.
+It measures, it does not judge: exit 0.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import hashlib
 import hmac
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -314,11 +318,13 @@ class Measured:
     paced: Run
     rss_mb: float
     sent: int  # events sent in all
-    cpu_us: float  # the least CPU time per request over the throughput rounds
+    cpu_us: float  # the median CPU time per request over the throughput rounds
+    rounds: list[Run]  # the throughput rounds, in order
 
 
 def measure(bare: Child, receiver: Child, args: argparse.Namespace) -> tuple[Measured, Measured]:
-    """Both servers in turn, round after round, so both see the same conditions."""
+    """Both servers back to back in each round (alternating which goes first), so both see the
+    same conditions."""
     streams = {"bare": Events(bare.port), "receiver": Events(receiver.port)}
     servers = {"bare": bare, "receiver": receiver}
 
@@ -326,10 +332,11 @@ def measure(bare: Child, receiver: Child, args: argparse.Namespace) -> tuple[Mea
         bursts: dict[str, list[Run]] = {"bare": [], "receiver": []}
         for events in streams.values():
             await closed_loop(events, args.warmup, args.connections)
-        for _ in range(args.rounds):
-            for name, events in streams.items():
+        for round_number in range(args.rounds):
+            order = ["bare", "receiver"] if round_number % 2 == 0 else ["receiver", "bare"]
+            for name in order:
                 before = servers[name].cpu_seconds()
-                run = await closed_loop(events, args.throughput_events, args.connections)
+                run = await closed_loop(streams[name], args.throughput_events, args.connections)
                 run.cpu_us = (servers[name].cpu_seconds() - before) / run.count * 1e6
                 bursts[name].append(run)
         paced = {
@@ -345,14 +352,16 @@ def measure(bare: Child, receiver: Child, args: argparse.Namespace) -> tuple[Mea
                 paced["bare"],
                 bare.rss_mb(),
                 streams["bare"].next,
-                min(run.cpu_us for run in bursts["bare"]),
+                statistics.median(run.cpu_us for run in bursts["bare"]),
+                bursts["bare"],
             ),
             Measured(
                 best(bursts["receiver"]),
                 paced["receiver"],
                 receiver.rss_mb(),
                 ours.next,
-                min(run.cpu_us for run in bursts["receiver"]),
+                statistics.median(run.cpu_us for run in bursts["receiver"]),
+                bursts["receiver"],
             ),
         )
 
@@ -369,8 +378,8 @@ def verdict(ok: bool) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="events before RSS is read")
-    parser.add_argument("--throughput-events", type=int, default=6_000, help="per round")
-    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds; best counts")
+    parser.add_argument("--throughput-events", type=int, default=4_000, help="per round")
+    parser.add_argument("--rounds", type=int, default=12, help="paired throughput rounds")
     parser.add_argument("--warmup", type=int, default=1_000)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rate", type=float, default=200.0)
@@ -396,7 +405,7 @@ def main() -> int:
         server_cpus = {available[-1]}
     print(
         f"signed {BODY_SIZE} B events over {args.connections} keep-alive connections; "
-        f"throughput: best of {args.rounds} rounds of {args.throughput_events} events each; "
+        f"throughput: {args.rounds} paired rounds of {args.throughput_events} events each; "
         f"{args.rate:g} req/s for {args.rate_seconds:g} s; RSS after {args.events} events; "
         f"{os.cpu_count()} CPUs" + (", client and servers pinned apart" if server_cpus else ""),
         flush=True,
@@ -415,7 +424,7 @@ def main() -> int:
         print(f"{label:28}{left:10.{digits}f}  {right:10.{digits}f}")
 
     print(f"\n{'':28}{'bare app':>10}  {'receiver':>10}")
-    row("throughput (req/s)", base.burst.per_second, ours.burst.per_second, 0)
+    row("best throughput (req/s)", base.burst.per_second, ours.burst.per_second, 0)
     row("server CPU per request (us)", base.cpu_us, ours.cpu_us, 0)
     row("ack latency p50 (ms)", base.burst.percentile_ms(0.5), ours.burst.percentile_ms(0.5))
     row("ack latency p99 (ms)", base.burst.percentile_ms(0.99), ours.burst.percentile_ms(0.99))
@@ -428,7 +437,13 @@ def main() -> int:
     print(f"non-200 answers: {failures}; session log: {log_mb:.0f} MB")
     print(f"receiver RSS: {start_rss:.1f} MB at start, {ours.rss_mb:.1f} MB after {sent} events")
 
-    ratio = ours.burst.per_second / base.burst.per_second if base.burst.per_second else 0.0
+    paired = [
+        ours_run.per_second / base_run.per_second
+        for base_run, ours_run in zip(base.rounds, ours.rounds, strict=True)
+    ]
+    ratio = statistics.median(paired)
+    best_ratio = ours.burst.per_second / base.burst.per_second
+    print("paired rounds, receiver/bare: " + " ".join(f"{r:.0%}" for r in paired))
     p99 = ours.paced.percentile_ms(0.99)
     short = "" if sent >= 100_000 else f" (after only {sent} events)"
     print(
@@ -437,8 +452,8 @@ def main() -> int:
     )
     print("\ntargets:")
     print(
-        f"  throughput >= {TARGET_RATIO:.0%} of the bare app: {ratio:.0%}"
-        f"  {verdict(ratio >= TARGET_RATIO)}"
+        f"  throughput >= {TARGET_RATIO:.0%} of the bare app: {ratio:.0%} (median of the paired"
+        f" rounds; best against best: {best_ratio:.0%})  {verdict(ratio >= TARGET_RATIO)}"
     )
     print(f"  p99 < {TARGET_P99_MS:g} ms at {rate}: {p99:.2f} ms  {verdict(p99 < TARGET_P99_MS)}")
     print(

@@ -179,8 +179,7 @@ def replay(
 
     Example: apimw events replay --failed --to http://localhost:3000/webhooks
     """
-    import base64
-
+    from apimw_cli.receiver.recorder import record_body
     from apimw_cli.receiver.replay import client as replay_client
     from apimw_cli.receiver.replay import replay as send
 
@@ -222,7 +221,7 @@ def replay(
     outcomes = []
     with replay_client(timeout) as http:
         for r in chosen:
-            body = base64.b64decode(str(r.get("body_b64", "")))
+            body = record_body(r)
             headers = r.get("headers") if isinstance(r.get("headers"), dict) else {}
             assert isinstance(headers, dict)
             result = send(http, to, str(r.get("id")), body, headers, secret)

@@ -10,9 +10,17 @@ import stat
 import threading
 from pathlib import Path
 
+import pytest
+
 from apimw_cli.models import Verdict, VerdictCode
 from apimw_cli.receiver.events import Forwarded, Received
-from apimw_cli.receiver.recorder import Recorder, encode_request, read_records, request_record
+from apimw_cli.receiver.recorder import (
+    Recorder,
+    encode_request,
+    read_records,
+    record_body,
+    request_record,
+)
 from apimw_cli.signing import sign
 from tests.receiver.conftest import StartApp, StartReceiver
 from tests.receiver.support import SECRET, Live, event_body, json_lines, records_of
@@ -25,7 +33,7 @@ REQUEST_KEYS = {
     "method",
     "path",
     "headers",
-    "body_b64",
+    "body",
     "event_type",
     "delivery_id",
     "kind",
@@ -54,14 +62,14 @@ def test_request_line_matches_the_schema(receiver: Live) -> None:
     response = receiver.post(body, delivery="dlv_9", **{"X-APIMW-Event": "message.sent"})
     [line] = records_of(receiver.record, "request")
     assert set(line) == REQUEST_KEYS
-    assert line["schema"] == 1
+    assert line["schema"] == 2
     assert line["id"] == receiver.received_for(response).record_id
     assert line["id"].startswith("rec_") and len(line["id"]) == 16
     int(line["id"][4:], 16)
     assert isinstance(line["received_at"], float)
     assert (line["method"], line["path"]) == ("POST", "/")
     assert line["headers"]["x-apimw-delivery"] == "dlv_9"
-    assert base64.b64decode(line["body_b64"]) == body
+    assert line["body"] == body.decode() and record_body(line) == body
     assert (line["event_type"], line["delivery_id"]) == ("message.sent", "dlv_9")
     assert (line["kind"], line["status"], line["duplicate"]) == ("event", 200, False)
     assert line["verdict"] == {
@@ -90,7 +98,7 @@ def test_forward_line_matches_the_schema(
     assert [r["record"] for r in lines] == ["request", "forward"]
     forward = lines[1]
     assert set(forward) == FORWARD_KEYS
-    assert forward["schema"] == 1
+    assert forward["schema"] == 2
     assert forward["id"] == live.received_for(response).record_id
     assert (forward["target"], forward["status"], forward["error"]) == (app.url, 202, None)
     assert isinstance(forward["ms"], float) and isinstance(forward["at"], float)
@@ -114,6 +122,41 @@ def test_encoded_line_is_the_request_record_as_json() -> None:
     line = encode_request(odd)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert json.loads(line) == request_record(odd)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"text": "caf\xc3\xa9 \\"q\\" \\u00e9 \\ud83d\\ude00", "n": "\\n"}',  # UTF-8 and escapes
+        "{}\r\n\t\x00\u2028 \U0001f600".encode(),  # control characters and line separators
+        b"\xff\xfe not UTF-8",  # kept as base64
+        b"\xed\xa0\x80",  # a UTF-8-encoded surrogate is not UTF-8 either
+        b"",
+    ],
+)
+def test_the_body_is_recorded_byte_for_byte(tmp_path: Path, body: bytes) -> None:
+    path = tmp_path / "session.jsonl"
+    with Recorder(path) as recorder:
+        recorder.write_request(dataclasses.replace(received(1), body=body))
+    assert path.read_bytes().count(b"\n") == 1  # one line, whatever the body holds
+    [record] = read_records(path)
+    assert record_body(record) == body
+    assert ("body" in record) != ("body_b64" in record)
+    assert ("body" in record) == (body != b"\xff\xfe not UTF-8" and body != b"\xed\xa0\x80")
+
+
+def test_schema_1_lines_are_read_the_same(tmp_path: Path) -> None:
+    body = b'{"type":"message.sent"}'
+    path = tmp_path / "session.jsonl"
+    old = {
+        "schema": 1,
+        "record": "request",
+        "id": "rec_1",
+        "body_b64": base64.b64encode(body).decode(),
+    }
+    path.write_text(json.dumps(old) + "\n")
+    [record] = read_records(path)
+    assert record_body(record) == body
 
 
 def test_a_lone_surrogate_is_recorded_and_read_back() -> None:

@@ -83,7 +83,8 @@ def start_listen(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ},
+        # A listen that does not stop dumps every thread's stack on SIGABRT (see stop()).
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while not (ready.exists() and ready.read_text().strip()):
@@ -91,6 +92,18 @@ def start_listen(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str
         assert time.monotonic() < deadline, "listen never became ready"
         time.sleep(0.05)
     return proc, ready.read_text().strip()
+
+
+def stop(proc: subprocess.Popen[str], sig: signal.Signals = signal.SIGINT) -> tuple[str, str]:
+    """Send `sig` and wait for listen to exit; when it hangs, fail with its threads' stacks."""
+    proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's traceback
+        out, err = proc.communicate(timeout=10)
+        tail = f"stdout: ...{out[-1500:]}\nstderr: ...{err[-6000:]}"
+        raise AssertionError(f"listen did not stop on {sig.name}:\n{tail}") from None
 
 
 def records(out: str) -> list[dict[str, Any]]:
@@ -111,8 +124,7 @@ def test_listen_receives_message_status_events_in_order_verified(
         assert sent.exit_code == 0, sent.stderr
         wait_until(lambda: len(app.requests) >= 3, what="three forwarded events")
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = stop(proc)
     assert proc.returncode == 0, err
     lines = records(out)
     events = [r for r in lines if r["record"] == "event"]
@@ -135,8 +147,7 @@ def test_listen_deletes_its_temporary_webhook_on_sigterm(
     listed = httpx.get(f"{sandbox.base_url}/webhooks", headers=bearer).json()["data"]
     assert len(listed) == 1 and "apimw listen (temporary)" in listed[0]["description"]
     assert listed[0]["verified"] in (True, None)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    out, err = stop(proc, signal.SIGTERM)
     assert proc.returncode == 0, err
     assert httpx.get(f"{sandbox.base_url}/webhooks", headers=bearer).json()["data"] == []
     assert any(r["record"] == "summary" for r in records(out))
@@ -215,8 +226,7 @@ def test_replay_sends_recorded_events_again(
     body = b'{"type":"message.received","timestamp":"2024-01-01T00:00:00Z","data":{"text":"hi"}}'
     headers = {"X-APIMW-Signature": sign(body, "whsec_s"), "X-APIMW-Delivery": "dlv_1"}
     assert httpx.post(url, content=body, headers=headers).status_code == 200
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=30)
+    stop(proc)
     verbatim = run("events", "replay", str(session), "--to", app.url, "--verbatim")
     assert verbatim.exit_code == 0, verbatim.stderr
     resigned = run("events", "replay", str(session), "--to", app.url, "--resign", "whsec_new")

@@ -4,10 +4,18 @@ no colour, a fixed terminal width."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# A test run started in the background by a non-interactive shell (`pytest &` in a script)
+# ignores SIGINT, and the commands the tests start inherit that: `listen` would never see the
+# Ctrl-C a test sends and the test would hang. A signal with a handler is reset to its default
+# in a child; an ignored one stays ignored. So: handle it here.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

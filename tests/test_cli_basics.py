@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from apimw_cli import __version__
@@ -89,3 +92,10 @@ def test_help_builds_no_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert group.commands == {}  # type: ignore[attr-defined]
     group.main(["config", "--help"], prog_name="apimw", standalone_mode=False)
     assert list(group.commands) == ["config"]  # type: ignore[attr-defined]
+
+
+def test_commands_the_tests_start_can_be_interrupted() -> None:
+    # tests/conftest.py: a run started in the background must not pass SIG_IGN on to `listen`.
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

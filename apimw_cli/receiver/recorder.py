@@ -53,7 +53,7 @@ _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
 def request_record(received: Received) -> dict[str, Any]:
-    """The schema-1 `request` line for one received request, as a dict."""
+    """The `request` line (schema 2, see above) for one received request, as a dict."""
     verdict = received.verdict
     return {
         "schema": SCHEMA,
@@ -110,7 +110,7 @@ def _line(record: dict[str, Any]) -> bytes:
 
 
 def forward_record(forwarded: Forwarded, at: float) -> dict[str, Any]:
-    """The schema-1 `forward` line for one forward outcome, as a dict."""
+    """The `forward` line (schema 2, see above) for one forward outcome, as a dict."""
     return {
         "schema": SCHEMA,
         "record": "forward",

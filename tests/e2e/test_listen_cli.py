@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +18,7 @@ from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import sign
 from tests.cli import run
+from tests.e2e.listen_process import start_listen, stop
 
 
 class App:
@@ -73,37 +71,6 @@ def api_token(base_url: str) -> str:
         json={"api_key": SANDBOX_API_KEY, "api_secret": SANDBOX_API_SECRET},
     )
     return str(answer.json()["data"]["access_token"])
-
-
-def start_listen(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    ready = tmp_path / "listen.ready"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "apimw_cli", "listen", "--port", "0", "--ready-file", str(ready),
-         *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A listen that does not stop dumps every thread's stack on SIGABRT (see stop()).
-        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not (ready.exists() and ready.read_text().strip()):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "listen never became ready"
-        time.sleep(0.05)
-    return proc, ready.read_text().strip()
-
-
-def stop(proc: subprocess.Popen[str], sig: signal.Signals = signal.SIGINT) -> tuple[str, str]:
-    """Send `sig` and wait for listen to exit; when it hangs, fail with its threads' stacks."""
-    proc.send_signal(sig)
-    try:
-        return proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's traceback
-        out, err = proc.communicate(timeout=10)
-        tail = f"stdout: ...{out[-1500:]}\nstderr: ...{err[-6000:]}"
-        raise AssertionError(f"listen did not stop on {sig.name}:\n{tail}") from None
 
 
 def records(out: str) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,8 @@ import pytest
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
 from tests.cli import run
+from tests.e2e.listen_process import start_listen
+from tests.e2e.listen_process import stop as stop_listen
 from tests.fake_ngrok import (
     ERR_108_LINE,
     kill_all,
@@ -64,25 +65,11 @@ def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -
 
 
 def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    ready = tmp_path / "ready"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "apimw_cli", "listen", "--sandbox", "--tunnel", "--port", "0",
-         "--format", "ndjson", "--ready-file", str(ready), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not (ready.exists() and ready.read_text().strip()):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "listen never became ready"
-        time.sleep(0.05)
-    return proc, ready.read_text().strip()
+    return start_listen(tmp_path, "--sandbox", "--tunnel", "--format", "ndjson", *args)
 
 
 def stop(proc: subprocess.Popen[str], sig: signal.Signals = signal.SIGINT) -> tuple[str, str]:
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    out, err = stop_listen(proc, sig)
     assert proc.returncode == 0, err
     return out, err
 

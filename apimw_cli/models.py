@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
 def _str(value: object, default: str = "") -> str:
@@ -208,6 +209,7 @@ class Received:
     duplicate: bool = False
     filtered: bool = False  # not matching --events: acknowledged, not shown or forwarded
     note: str | None = None
+    record_error: str | None = None  # why it could not be recorded (then an event gets 503)
 
 
 @dataclass(frozen=True)
@@ -220,3 +222,61 @@ class Forwarded:
     ms: float
     error: str | None = None
     response_body: bytes = field(default=b"", repr=False)
+
+
+@dataclass
+class Tally:
+    """What a listen session received, for its summary and for `--expect`."""
+
+    DISTINCT_TYPES: ClassVar[int] = 1000
+    TYPE_LENGTH: ClassVar[int] = 200
+    OTHER: ClassVar[str] = "(other)"
+
+    by_type: Counter[str] = field(default_factory=Counter)
+    invalid: int = 0
+    duplicates: int = 0
+    filtered: int = 0
+    challenges: int = 0
+    unrecorded: int = 0  # events refused (503) because the session log could not take them
+    forwarded: int = 0
+    forward_failures: int = 0
+
+    def add(self, record: Received | Forwarded) -> None:
+        if isinstance(record, Forwarded):
+            ok = record.error is None and record.status is not None and record.status < 400
+            if ok:
+                self.forwarded += 1
+            else:
+                self.forward_failures += 1
+            return
+        if record.kind == "challenge":
+            self.challenges += 1
+        elif record.kind == "invalid":
+            self.invalid += 1
+        elif record.kind == "event":
+            if record.record_error is not None:
+                self.unrecorded += 1
+            elif record.duplicate:
+                self.duplicates += 1
+            elif record.filtered:
+                self.filtered += 1
+            else:
+                name = record.event_type or "?"
+                if name not in self.by_type and (
+                    len(name) > self.TYPE_LENGTH or len(self.by_type) >= self.DISTINCT_TYPES
+                ):
+                    name = self.OTHER  # a sender can make up types: keep the tally bounded
+                self.by_type[name] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": dict(self.by_type),
+            "total": sum(self.by_type.values()),
+            "invalid_signatures": self.invalid,
+            "duplicates": self.duplicates,
+            "filtered": self.filtered,
+            "challenges": self.challenges,
+            "not_recorded": self.unrecorded,
+            "forwarded": self.forwarded,
+            "forward_failures": self.forward_failures,
+        }

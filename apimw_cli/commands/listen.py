@@ -8,16 +8,16 @@ prints. The ngrok tunnel arrives with its own issue; `--sandbox` and `--no-tunne
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import os
 import re
 import signal
 import socket
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,12 +26,13 @@ import typer
 from apimw_cli import catalog
 from apimw_cli.commands.common import AppState, secret_from_env, state
 from apimw_cli.errors import ApimwError, ExitCode, UsageError
-from apimw_cli.models import Forwarded, Received
+from apimw_cli.models import Forwarded, Received, Tally
+from apimw_cli.receiver.feed import Feed, Skipped
 from apimw_cli.settings import SANDBOX_API_BASE, write_private_file
 
 if TYPE_CHECKING:
     from apimw_cli.api.client import ApiClient
-    from apimw_cli.output.live import LiveView, Tally
+    from apimw_cli.output.live import LiveView
 
 TEMPORARY_MARKER = "apimw listen (temporary)"
 VERIFY_WAIT = 10.0
@@ -103,13 +104,14 @@ def default_record_path() -> Path:
 
 
 @contextlib.contextmanager
-def sandbox_for(app_state: AppState, view: LiveView) -> Iterator[str]:
-    """The sandbox `--sandbox` names; started here, in memory, when none answers there."""
+def sandbox_for(app_state: AppState, view: LiveView) -> Iterator[tuple[str, bool]]:
+    """The sandbox `--sandbox` names, and whether it was already running; started here, in
+    memory, when none answers there."""
     from apimw_cli.api.sandbox import is_up
 
     base = app_state.settings.api_base
     if is_up(base):
-        yield base
+        yield base, True
         return
     if base.rstrip("/") != SANDBOX_API_BASE:
         raise ApimwError(
@@ -122,7 +124,7 @@ def sandbox_for(app_state: AppState, view: LiveView) -> Iterator[str]:
     try:
         with run_in_thread(SandboxConfig(ephemeral=True)) as running:
             view.note(f"started a sandbox at {running.base_url} (in memory, stops with listen)")
-            yield running.base_url
+            yield running.base_url, False
     except OSError as exc:
         raise ApimwError(f"cannot start a sandbox at {base}: {exc}") from exc
 
@@ -426,7 +428,7 @@ def listen(
 
       apimw --sandbox listen --expect message.read --timeout 30s --format ndjson
     """
-    from apimw_cli.output.live import LiveView, Tally
+    from apimw_cli.output.live import LiveView
     from apimw_cli.receiver.events import ReceiverConfig, Respond
     from apimw_cli.receiver.server import run_in_thread
 
@@ -479,10 +481,11 @@ def listen(
     registers = (app_state.sandbox or use_tunnel) and not webhook_ref
     the_secret = given_secret or (new_secret() if registers else None)
     view = LiveView(app_state.printer, ndjson=ndjson, verbose=verbose)
-    tally = Tally()
-    # The receiver appends here; this thread drains it every few ms. (A Queue would wake this
-    # thread for every event, and each wake-up costs the receiver's thread a GIL hand-over.)
-    records: collections.deque[Received | Forwarded] = collections.deque()
+    # The receiver counts and decides (--expect) as it appends here; this thread shows what it
+    # finds every few ms. (Waking this thread per event would cost the receiver a GIL hand-over
+    # each time.) A reader that stalls makes the feed skip lines, never grow without bound.
+    feed = Feed(decide=(lambda item, t: _check(item, t, expectations)) if expectations else None)
+    tally = feed.tally
     stop = threading.Event()
     outcome: dict[str, Any] = {"outcome": "stopped"}
     started = time.monotonic()
@@ -495,14 +498,17 @@ def listen(
         with contextlib.ExitStack() as stack:
             api_base = None
             client = None
+            prune = use_tunnel and not keep_stale
             if app_state.sandbox:
-                api_base = stack.enter_context(sandbox_for(app_state, view))
+                api_base, shared = stack.enter_context(sandbox_for(app_state, view))
                 app_state.use_sandbox(api_base)
                 client = stack.enter_context(app_state.client())
+                # A sandbox that outlives listen may hold a killed session's webhook.
+                prune = shared and not keep_stale
             elif use_tunnel:
                 api_base = app_state.settings.api_base
                 client = stack.enter_context(app_state.client())
-            if client is not None and use_tunnel and not keep_stale:
+            if client is not None and prune:
                 prune_stale(client, view)
             config = ReceiverConfig(
                 host=host,
@@ -522,7 +528,7 @@ def listen(
                 record=record_path,
             )
             try:
-                running = stack.enter_context(run_in_thread(config, records.append))
+                running = stack.enter_context(run_in_thread(config, feed))
             except (OSError, RuntimeError, TimeoutError) as exc:
                 raise ApimwError(
                     f"cannot start the receiver on {host}:{port}: {exc}",
@@ -577,33 +583,37 @@ def listen(
                 stack.callback(demo_thread.join, 5)
                 stack.callback(stop.set)
             deadline = None if deadline_s is None else time.monotonic() + deadline_s
+            backlog = _BacklogReport(view, running.pending_forwards)
             try:
                 while not stop.is_set():
                     watchdog.check()
-                    if not records:
-                        if deadline is not None and time.monotonic() > deadline:
-                            outcome = {"outcome": "timeout" if expectations else "done"}
-                            break
+                    backlog.check()
+                    if feed.decided is not None:
+                        outcome = feed.decided
+                        break
+                    if deadline is not None and time.monotonic() > deadline:
+                        outcome = {"outcome": "timeout" if expectations else "done"}
+                        break
+                    batch = feed.take()
+                    if not batch:
                         stop.wait(0.05)
                         continue
-                    item = records.popleft()
-                    tally.add(item)
-                    view.show(item)
-                    if expectations:
-                        verdict = _check(item, tally, expectations)
-                        if verdict is not None:
-                            outcome = verdict
-                            break
+                    _show(view, batch, recorded=record_path is not None)
             except KeyboardInterrupt:
                 outcome = {"outcome": "interrupted"}
                 if not ndjson:
                     app_state.printer.info("")  # past the ^C the terminal echoed
+            except BrokenPipeError:  # `listen | head`: the reader is gone, so is our audience
+                _silence_stdout()
+                outcome = {"outcome": "stopped", "reason": "the output was closed"}
             stop.set()
         # The receiver has drained: show what arrived while stopping.
-        while records:
-            item = records.popleft()
-            tally.add(item)
-            view.show(item)
+        with contextlib.suppress(BrokenPipeError):
+            while batch := feed.take():
+                _show(view, batch, recorded=record_path is not None)
+    except BrokenPipeError:
+        _silence_stdout()
+        outcome = {"outcome": "stopped", "reason": "the output was closed"}
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous_term)
@@ -626,6 +636,51 @@ def listen(
         }
         write_private_file(report, (json.dumps(data, indent=2) + "\n").encode())
     _finish(outcome)
+
+
+class _BacklogReport:
+    """Says when forwarding falls behind (how far, every few seconds) and when it caught up."""
+
+    EVERY = 5.0
+    THRESHOLD = 100  # events waiting before it is worth a line
+
+    def __init__(self, view: LiveView, pending: Callable[[], int]) -> None:
+        self.view = view
+        self.pending = pending
+        self.reported = False
+        self._next = time.monotonic() + 1.0
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        waiting = self.pending()
+        if waiting >= self.THRESHOLD:
+            self.view.backlog(waiting)
+            self.reported = True
+            self._next = now + self.EVERY
+        else:
+            if self.reported and waiting == 0:
+                self.view.backlog(0)
+                self.reported = False
+            self._next = now + 1.0
+
+
+def _show(view: LiveView, batch: list[Received | Forwarded | Skipped], *, recorded: bool) -> None:
+    for item in batch:
+        if isinstance(item, Skipped):
+            view.skipped(item.events, item.forwards, recorded=recorded)
+        else:
+            view.show(item)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that writes still queued (and the flush at exit) do not
+    fail again on the closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _check(

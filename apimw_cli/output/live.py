@@ -2,101 +2,79 @@
 
 Renders the receiver's records (apimw_cli.receiver.events) for people (rich) or for programs
 (NDJSON, one schema-versioned record a line, flushed per line).
+
+Everything in a record came from outside (the sender chose the body, headers and path; the
+app chose its answer): it is shown through `Printer`'s safe pieces (`styled`, `to_json`), so
+control characters arrive as visible escapes and nothing is read as markup, and every parse of
+it is allowed to fail (it is then shown as unparseable, never raised).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from apimw_cli.models import Forwarded, Received, Verdict, VerdictCode
+from apimw_cli.models import Forwarded, Received, Tally, Verdict, VerdictCode
 from apimw_cli.output.masking import mask
-from apimw_cli.output.printer import Printer, to_json
+from apimw_cli.output.printer import Part, Printer, styled, to_json
+from apimw_cli.output.untrusted import clip, visible_lines
+
+__all__ = ["LiveView", "Tally", "parse_body", "summarize_payload", "verdict_dict"]
 
 SCHEMA = 1
+# How much of each untrusted field a line shows: a sender controls their length.
+TYPE_WIDTH = 80
+FIELD_WIDTH = 40
+PATH_WIDTH = 120
+VERBOSE_LIMIT = 64 * 1024  # characters of a body or an app's answer shown with --verbose
+INDENT = "          "
 
 
-def _e(text: object) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))
-
-
-def summarize_payload(event_type: str | None, body: bytes) -> str:
-    """A few words from the payload: who, what, which error."""
+def parse_body(body: bytes) -> tuple[Any, str | None]:
+    """The body as JSON, or (None, why not) when it cannot be read as JSON."""
+    if not body:
+        return None, "empty body"
     try:
-        event = json.loads(body)
+        return json.loads(body), None
+    except RecursionError:
+        return None, "JSON nested too deep to read"
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
     except ValueError:
-        return ""
+        return None, "not JSON"
+
+
+def _word(value: object, width: int = FIELD_WIDTH) -> str:
+    """One payload field for a summary: text or a number, else a placeholder."""
+    if isinstance(value, str):
+        return clip(value, width)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return clip(str(value), width)
+    return "?"
+
+
+def summarize_payload(event_type: str | None, event: Any) -> str:
+    """A few words from a parsed payload: who, what, which error."""
     data = event.get("data") if isinstance(event, dict) else None
     if not isinstance(data, dict):
         return ""
     if event_type == "message.received":
-        text = str(data.get("text", ""))
-        text = text if len(text) <= 40 else text[:39] + "…"
-        return f'from {data.get("from", "?")} "{text}"'
+        return f'from {_word(data.get("from"))} "{_word(data.get("text", ""))}"'
     if event_type == "message.failed":
-        error = data.get("error") if isinstance(data.get("error"), dict) else {}
-        assert isinstance(error, dict)
-        return (
-            f"to {data.get('to', '?')} {error.get('code', '')} {error.get('message', '')}".strip()
-        )
+        error = data.get("error")
+        error = error if isinstance(error, dict) else {}
+        code, message = _word(error.get("code", "")), _word(error.get("message", ""), 60)
+        return f"to {_word(data.get('to'))} {code} {message}".strip()
     if event_type and event_type.startswith("message."):
-        return f"to {data.get('to', '?')}"
+        return f"to {_word(data.get('to'))}"
     if event_type and event_type.startswith("quota."):
-        return f"{data.get('used', '?')}/{data.get('limit', '?')} {data.get('quota', '')}".strip()
+        used, limit = _word(data.get("used")), _word(data.get("limit"))
+        return f"{used}/{limit} {_word(data.get('quota', ''))}".strip()
     if event_type and event_type.startswith("account."):
-        return str(data.get("phone_number", ""))
+        return _word(data.get("phone_number", ""))
     return ""
-
-
-@dataclass
-class Tally:
-    """What the summary reports, and what `--expect` checks."""
-
-    by_type: Counter[str] = field(default_factory=Counter)
-    invalid: int = 0
-    duplicates: int = 0
-    filtered: int = 0
-    challenges: int = 0
-    forwarded: int = 0
-    forward_failures: int = 0
-
-    def add(self, record: Received | Forwarded) -> None:
-        if isinstance(record, Forwarded):
-            ok = record.error is None and record.status is not None and record.status < 400
-            if ok:
-                self.forwarded += 1
-            else:
-                self.forward_failures += 1
-            return
-        if record.kind == "challenge":
-            self.challenges += 1
-        elif record.kind == "invalid":
-            self.invalid += 1
-        elif record.kind == "event":
-            if record.duplicate:
-                self.duplicates += 1
-            elif record.filtered:
-                self.filtered += 1
-            else:
-                self.by_type[record.event_type or "?"] += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "events": dict(self.by_type),
-            "total": sum(self.by_type.values()),
-            "invalid_signatures": self.invalid,
-            "duplicates": self.duplicates,
-            "filtered": self.filtered,
-            "challenges": self.challenges,
-            "forwarded": self.forwarded,
-            "forward_failures": self.forward_failures,
-        }
 
 
 def verdict_dict(verdict: Verdict | None) -> dict[str, Any] | None:
@@ -111,6 +89,10 @@ def verdict_dict(verdict: Verdict | None) -> dict[str, Any] | None:
     }
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
 class LiveView:
     """Pretty lines on a terminal, or NDJSON with `--format ndjson`."""
 
@@ -118,15 +100,22 @@ class LiveView:
         self.printer = printer
         self.ndjson = ndjson
         self.verbose = verbose
+        self._refusing = 0  # events refused in a row because recording failed
 
     # --- NDJSON ---
     def _emit(self, record: str, **fields: Any) -> None:
-        line = to_json(
-            {"schema": SCHEMA, "record": record, "time": round(time.time(), 3), **fields},
-            indent=None,
-        )
+        data = {"schema": SCHEMA, "record": record, "time": round(time.time(), 3), **fields}
+        try:
+            line = to_json(data, indent=None)
+        except RecursionError:  # a body that parsed but is too deep to write back out
+            data["body"] = None
+            data["body_error"] = "JSON nested too deep to embed"
+            line = to_json(data, indent=None)
         self.printer.out.file.write(line + "\n")
         self.printer.out.file.flush()
+
+    def _print(self, *parts: Part) -> None:
+        self.printer.out.print(styled(*parts))
 
     # --- header ---
     def ready(
@@ -184,6 +173,34 @@ class LiveView:
         else:
             self.printer.info(message)
 
+    def skipped(self, events: int, forwards: int, *, recorded: bool) -> None:
+        """Records the view could not keep up with (stdout stalled); counted, not shown."""
+        where = "all are in the session log" if recorded else "they are counted in the summary"
+        if self.ndjson:
+            self._emit(
+                "skipped",
+                events=events,
+                forwards=forwards,
+                message=f"the reader fell behind; {where}",
+            )
+            return
+        what = [_count(n, w) for n, w in ((events, "event"), (forwards, "forward result")) if n]
+        self.printer.warn(f"{' and '.join(what)} not shown: the view fell behind; {where}")
+
+    def backlog(self, pending: int) -> None:
+        """How far forwarding is behind (0: it caught up)."""
+        message = (
+            f"forwarding is behind: {_count(pending, 'event')} waiting for your app"
+            if pending
+            else "forwarding caught up"
+        )
+        if self.ndjson:
+            self._emit("note", message=message, forward_backlog=pending)
+        elif pending:
+            self.printer.warn(message)
+        else:
+            self.printer.info(message)
+
     # --- per record ---
     def show(self, record: Received | Forwarded) -> None:
         if isinstance(record, Forwarded):
@@ -194,68 +211,121 @@ class LiveView:
     def _received(self, r: Received) -> None:
         if r.filtered:
             return
+        if r.kind == "event":
+            self._recording(r)
         if self.ndjson:
-            body: Any
-            try:
-                body = json.loads(r.body)
-            except ValueError:
-                body = None
-            self._emit(
-                "event" if r.kind != "challenge" else "challenge",
-                id=r.record_id,
-                kind=r.kind,
-                type=r.event_type,
-                delivery_id=r.delivery_id,
-                status=r.status,
-                verdict=verdict_dict(r.verdict),
-                duplicate=r.duplicate,
-                size=len(r.body),
-                path=r.path,
-                note=r.note,
-                body=body,
-            )
+            self._received_ndjson(r)
             return
-        stamp = time.strftime("%H:%M:%S", time.localtime(r.received_at))
-        out = self.printer.out
+        stamp = (time.strftime("%H:%M:%S", time.localtime(r.received_at)), "dim")
         if r.kind == "challenge":
-            out.print(f"[dim]{stamp}[/dim]  [cyan]✓ verification challenge answered[/cyan]")
+            self._print(stamp, "  ", ("✓ verification challenge answered", "cyan"))
+            if r.note:
+                self._print(INDENT, (r.note, "yellow"))
             return
         if r.kind == "rejected":
-            out.print(
-                f"[dim]{stamp}[/dim]  [yellow]{r.status}[/yellow] {_e(r.method)} {_e(r.path)}"
-                f" [dim]{_e(r.note or '')}[/dim]"
+            self._print(
+                stamp,
+                "  ",
+                (str(r.status), "yellow"),
+                f" {clip(r.method, FIELD_WIDTH)} {clip(r.path, PATH_WIDTH)} ",
+                (r.note or "", "dim"),
             )
             return
-        what = f"[bold]{_e(r.event_type or 'unknown event')}[/bold]"
-        summary = _e(summarize_payload(r.event_type, r.body))
+        what = (clip(r.event_type or "unknown event", TYPE_WIDTH), "bold")
+        parsed, problem = parse_body(r.body)
+        summary = summarize_payload(r.event_type, parsed) if problem is None else ""
+        if problem is not None and r.kind == "event":
+            summary = f"(unparseable body: {problem}, {_count(len(r.body), 'byte')})"
         if r.kind == "invalid":
-            assert r.verdict is not None
-            out.print(
-                f"[dim]{stamp}[/dim]  [red]✗ {what} {summary} — {r.status}: "
-                f"{_e(r.verdict.reason)}[/red]"
-            )
-            if r.verdict.diagnosis:
-                out.print(f"          [red]{_e(r.verdict.diagnosis)}[/red]")
+            reason = r.verdict.reason if r.verdict is not None else "invalid signature"
+            self._print(stamp, "  ", ("✗ ", "red"), what, f" {summary}",
+                        (f" — {r.status}: {reason}", "red"))  # fmt: skip
+            if r.verdict is not None and r.verdict.diagnosis:
+                self._print(INDENT, (r.verdict.diagnosis, "red"))
             return
-        badge = self._badge(r.verdict)
-        dup = " [yellow](duplicate: acknowledged, not forwarded)[/yellow]" if r.duplicate else ""
-        status = "" if r.status == 200 else f" [yellow]answered {r.status}[/yellow]"
-        out.print(f"[dim]{stamp}[/dim]  → {what} {summary} {badge}{dup}{status}")
+        if r.record_error is not None:
+            refused = f"answered {r.status}, not recorded: {r.record_error}"
+            self._print(stamp, "  ", ("✗ ", "red"), what, f" {summary} ", (refused, "red"))
+            return
+        line: list[Part] = [stamp, "  → ", what, f" {summary} ", self._badge(r.verdict)]
+        if r.duplicate:
+            line.append((" (duplicate: acknowledged, not forwarded)", "yellow"))
+        if r.status != 200:
+            line.append((f" answered {r.status}", "yellow"))
+        if r.note and r.status != 200:
+            line.append((f" {r.note}", "dim"))
+        self._print(*line)
         if self.verbose:
+            self._body(r.body, parsed, problem)
+
+    def _received_ndjson(self, r: Received) -> None:
+        body, problem = parse_body(r.body) if r.kind != "rejected" else (None, None)
+        fields: dict[str, Any] = {
+            "id": r.record_id,
+            "kind": r.kind,
+            "type": r.event_type,
+            "delivery_id": r.delivery_id,
+            "status": r.status,
+            "verdict": verdict_dict(r.verdict),
+            "duplicate": r.duplicate,
+            "size": len(r.body),
+            "path": r.path,
+            "note": r.note,
+            "body": body,
+        }
+        if problem is not None and r.body:
+            fields["body_error"] = problem
+        if r.record_error is not None:
+            fields["record_error"] = r.record_error
+        self._emit("event" if r.kind != "challenge" else "challenge", **fields)
+
+    def _recording(self, r: Received) -> None:
+        """Say once when events start being refused for lack of a log, and when that ends."""
+        if r.record_error is not None:
+            if not self._refusing:
+                self.warn_line(
+                    f"not recorded: {r.record_error}. Events are answered 503 (APIMW retries "
+                    "them) until the session log can be written again."
+                )
+            self._refusing += 1
+        elif self._refusing:
+            refused, self._refusing = self._refusing, 0
+            self.warn_line(f"recording resumed ({_count(refused, 'event')} refused meanwhile)")
+
+    def warn_line(self, message: str) -> None:
+        if self.ndjson:
+            self._emit("note", message=message)
+        else:
+            self.printer.warn(message)
+
+    def _body(self, raw: bytes, parsed: Any, problem: str | None) -> None:
+        text: str | None = None
+        if problem is None:
             try:
-                pretty = json.dumps(json.loads(r.body), indent=2, ensure_ascii=False)
-            except ValueError:
-                pretty = r.body.decode("utf-8", "replace")
-            out.print(_e(pretty), highlight=False)
+                text = json.dumps(parsed, indent=2, ensure_ascii=False)
+            except RecursionError:
+                text = None
+        if text is None:
+            text = raw.decode("utf-8", "replace")
+        self._block(text)
+
+    def _block(self, text: str, indent: str = "") -> None:
+        more = len(text) - VERBOSE_LIMIT
+        shown = visible_lines(text[:VERBOSE_LIMIT])
+        if indent:
+            shown = indent + shown.replace("\n", "\n" + indent)
+        self.printer.line(shown)
+        if more > 0:
+            self.printer.line(f"{indent}… {_count(more, 'more character')}")
 
     @staticmethod
-    def _badge(verdict: Verdict | None) -> str:
+    def _badge(verdict: Verdict | None) -> Part:
         if verdict is None or verdict.code is VerdictCode.SKIPPED:
-            return "[yellow]unverified[/yellow]"
+            return ("unverified", "yellow")
         if verdict.valid:
             which = "" if not verdict.matched_secret else f" (secret #{verdict.matched_secret + 1})"
-            return f"[green]✓ signed{which}[/green]"
-        return f"[red]{_e(verdict.reason)}[/red]"
+            return (f"✓ signed{which}", "green")
+        return (verdict.reason, "red")
 
     def _forwarded(self, f: Forwarded) -> None:
         if self.ndjson:
@@ -269,17 +339,12 @@ class LiveView:
             )
             return
         if f.error is not None:
-            self.printer.out.print(f"          [red]↳ {_e(f.target)} {_e(f.error)}[/red]")
+            self._print(INDENT, (f"↳ {f.target} {f.error}", "red"))
             return
         colour = "green" if f.status is not None and f.status < 400 else "red"
-        self.printer.out.print(
-            f"          ↳ {_e(f.target)} [{colour}]{f.status}[/{colour}] [dim]{f.ms:.0f}ms[/dim]"
-        )
+        self._print(INDENT, f"↳ {f.target} ", (str(f.status), colour), (f" {f.ms:.0f}ms", "dim"))
         if self.verbose and f.response_body:
-            self.printer.out.print(
-                "            " + _e(f.response_body[:2000].decode("utf-8", "replace")),
-                highlight=False,
-            )
+            self._block(f.response_body.decode("utf-8", "replace"), indent=INDENT + "  ")
 
     # --- the end ---
     def summary(self, tally: Tally, *, outcome: Mapping[str, Any] | None = None) -> None:
@@ -297,6 +362,8 @@ class LiveView:
             extras.append(f"{tally.invalid} invalid signature{'s' if tally.invalid != 1 else ''}")
         if tally.duplicates:
             extras.append(f"{tally.duplicates} duplicate{'s' if tally.duplicates != 1 else ''}")
+        if tally.unrecorded:
+            extras.append(f"{tally.unrecorded} refused (not recorded)")
         if tally.forwarded or tally.forward_failures:
             extras.append(f"{tally.forwarded} forwarded, {tally.forward_failures} failed")
         self.printer.info("summary: " + line + ("; " + "; ".join(extras) if extras else ""))

@@ -2,19 +2,29 @@
 
 stdout carries data, stderr everything else. Tables are rich tables on a terminal and plain
 aligned columns when piped; `json` prints exactly the data, so `jq` works.
+
+Safe by construction: the consoles read no markup and no emoji codes, and every string a
+method here is given (cells, values, lines, messages) goes out through `untrusted.visible`, so
+text from outside can neither style the terminal nor control it. Styling is ours alone, as
+`Text` spans (see `styled`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
+from apimw_cli.output.untrusted import json_text, visible, visible_lines
+
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
+
+# A piece of a styled line: plain text, or (text, rich style).
+Part = str | tuple[str, str]
 
 
 def _json_default(value: object) -> object:
@@ -24,7 +34,21 @@ def _json_default(value: object) -> object:
 
 
 def to_json(data: Any, *, indent: int | None = 2) -> str:
-    return json.dumps(data, indent=indent, default=_json_default, ensure_ascii=False)
+    """JSON for stdout: readable non-ASCII, but no raw C1, U+2028/9 or lone surrogate."""
+    return json_text(data, indent=indent, default=_json_default)
+
+
+def styled(*parts: Part) -> Text:
+    """One line from pieces, each made visible (`untrusted.visible`) and optionally styled."""
+    from rich.text import Text
+
+    text = Text()
+    for part in parts:
+        if isinstance(part, str):
+            text.append(visible(part))
+        else:
+            text.append(visible(part[0]), style=part[1])
+    return text
 
 
 class Printer:
@@ -55,6 +79,8 @@ class Printer:
             file=file,
             no_color=self.no_color,
             highlight=False,
+            markup=False,  # styling is ours, through Text; nothing from outside is markup
+            emoji=False,  # nor an emoji code
             # Piped output is read by programs: never wrap or truncate it.
             soft_wrap=not on_terminal,
             width=None if on_terminal else 10_000,
@@ -98,8 +124,8 @@ class Printer:
         for column in columns:
             table.add_column(column.upper() if not on_terminal else column, overflow="fold")
         for row in rows:
-            # Cells hold data (URLs, errors, user text): never rich markup.
-            table.add_row(*("" if cell is None else _escape(str(cell)) for cell in row))
+            # Cells hold data (URLs, errors, user text): shown as text, controls escaped.
+            table.add_row(*(_cell(cell) for cell in row))
         self.out.print(table)
 
     def fields(self, pairs: Mapping[str, Any], *, title: str | None = None) -> None:
@@ -110,32 +136,43 @@ class Printer:
         table.add_column(style="bold" if self.out.is_terminal else "")
         table.add_column(overflow="fold")
         for name, value in pairs.items():
-            table.add_row(_escape(name), "" if value is None else _escape(str(value)))
+            table.add_row(_cell(name), _cell(value))
         if title:
-            self.out.print(f"[bold]{title}[/bold]" if self.out.is_terminal else title)
+            self.out.print(styled((title, "bold")) if self.out.is_terminal else styled(title))
         self.out.print(table)
 
     def line(self, text: str = "") -> None:
-        """A plain line of data on stdout (no markup interpretation)."""
-        self.out.print(text, markup=False)
+        """A plain line of data on stdout (controls escaped, line feeds kept)."""
+        self.out.print(_block(text))
 
     # --- messages on stderr ---
     def info(self, message: str) -> None:
-        self.err.print(message, markup=False)
+        self.err.print(_block(message))
 
     def success(self, message: str) -> None:
-        self.err.print(f"[green]✓[/green] {_escape(message)}")
+        self.err.print(_block(message, ("✓ ", "green")))
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {_escape(message)}")
+        self.err.print(_block(message, ("warning: ", "yellow")))
 
     def error(self, message: str, hint: str | None = None) -> None:
-        self.err.print(f"[bold red]error:[/bold red] {_escape(message)}")
+        self.err.print(_block(message, ("error: ", "bold red")))
         if hint:
-            self.err.print(f"[cyan]hint:[/cyan] {_escape(hint)}")
+            self.err.print(_block(hint, ("hint: ", "cyan")))
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+def _cell(value: object) -> Text:
+    from rich.text import Text
 
-    return escape(text)
+    return Text("" if value is None else visible(str(value)))
+
+
+def _block(message: str, label: tuple[str, str] | None = None) -> Text:
+    """A message that may span lines (ours do; a line feed from outside is one too)."""
+    from rich.text import Text
+
+    text = Text()
+    if label is not None:
+        text.append(label[0], style=label[1])
+    text.append(visible_lines(message))
+    return text

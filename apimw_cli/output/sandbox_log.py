@@ -5,14 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from apimw_cli.output.printer import Printer, to_json
-
-
-def _e(text: object) -> str:
-    """Escape what came from outside (URLs, error texts) so rich does not read it as markup."""
-    from rich.markup import escape
-
-    return escape(str(text))
+from apimw_cli.output.printer import Part, Printer, styled, to_json
 
 
 def _short(identifier: str) -> str:
@@ -47,43 +40,75 @@ class SandboxLog:
         stamp = time.strftime("%H:%M:%S")
         line = getattr(self, f"_{kind}", None)
         if line is not None:
-            self.printer.out.print(f"[dim]{stamp}[/dim]  {line(fields)}", highlight=False)
+            # Each piece is shown as text (URLs and errors come from outside), never markup.
+            for parts in line(fields):
+                self.printer.out.print(styled((stamp, "dim"), "  ", *parts))
+                stamp = " " * len(stamp)
 
-    def _request(self, f: dict[str, Any]) -> str:
+    def _request(self, f: dict[str, Any]) -> list[list[Part]]:
         colour = "green" if f["status"] < 400 else "yellow" if f["status"] < 500 else "red"
-        request = f"[dim]{f['method']:6} {_e(f['path'])}[/dim]"
-        return f"{request} [{colour}]{f['status']}[/{colour}] [dim]{f['ms']:.0f}ms[/dim]"
+        return [
+            [
+                (f"{f['method']:6} {f['path']}", "dim"),
+                " ",
+                (str(f["status"]), colour),
+                " ",
+                (f"{f['ms']:.0f}ms", "dim"),
+            ]
+        ]
 
-    def _event(self, f: dict[str, Any]) -> str:
+    def _event(self, f: dict[str, Any]) -> list[list[Part]]:
         to = f"{f['webhooks']} webhook{'s' if f['webhooks'] != 1 else ''}"
-        line = f"[bold]{f['event_type']}[/bold] {_short(f['event_id'])} → {to}"
+        lines: list[list[Part]] = [
+            [(str(f["event_type"]), "bold"), f" {_short(f['event_id'])} → {to}"]
+        ]
         if f["webhooks"] == 0 and not self._hinted:
             self._hinted = True
-            line += (
-                "\n          [dim]no webhook is subscribed yet: try "
-                "`apimw --sandbox webhooks register --url http://localhost:3000/hooks --events all`"
-                "[/dim]"
+            lines.append(
+                [
+                    (
+                        "no webhook is subscribed yet: try `apimw --sandbox webhooks register "
+                        "--url http://localhost:3000/hooks --events all`",
+                        "dim",
+                    )
+                ]
             )
-        return line
+        return lines
 
-    def _delivery(self, f: dict[str, Any]) -> str:
-        where = f"{_short(f['webhook_id'])} {_e(f['url'])}"
+    def _delivery(self, f: dict[str, Any]) -> list[list[Part]]:
+        where = f"{_short(f['webhook_id'])} {f['url']}"
         attempt = f"attempt {f['attempt']}/5"
         if f["error"] is None:
-            return (
-                f"  [green]✓[/green] {f['event_type']} → {where} [green]200[/green] "
-                f"[dim]{f['duration_ms']}ms {attempt}[/dim]"
-            )
-        error = f"[red]{_e(f['error'])}[/red]"
-        text = f"  [red]✗[/red] {f['event_type']} → {where} {error} [dim]{attempt}[/dim]"
+            return [
+                [
+                    "  ",
+                    ("✓", "green"),
+                    f" {f['event_type']} → {where} ",
+                    ("200", "green"),
+                    (f" {f['duration_ms']}ms {attempt}", "dim"),
+                ]
+            ]
+        line: list[Part] = [
+            "  ",
+            ("✗", "red"),
+            f" {f['event_type']} → {where} ",
+            (str(f["error"]), "red"),
+            (f" {attempt}", "dim"),
+        ]
         if f.get("next_retry_in") is not None:
-            text += f" [dim]retry in {_duration(f['next_retry_in'])}[/dim]"
+            line.append((f" retry in {_duration(f['next_retry_in'])}", "dim"))
+        lines = [line]
         if f.get("disabled_reason"):
-            disabled = f"[bold red]webhook {_short(f['webhook_id'])} disabled[/bold red]"
-            text += f"\n           {disabled}: {_e(f['disabled_reason'])}"
-        return text
+            lines.append(
+                [
+                    "   ",
+                    (f"webhook {_short(f['webhook_id'])} disabled", "bold red"),
+                    f": {f['disabled_reason']}",
+                ]
+            )
+        return lines
 
-    def _verification(self, f: dict[str, Any]) -> str:
+    def _verification(self, f: dict[str, Any]) -> list[list[Part]]:
         if f["error"] is None:
-            return f"  [green]✓[/green] verification challenge answered by {_e(f['url'])}"
-        return f"  [yellow]![/yellow] verification failed for {_e(f['url'])}: {_e(f['error'])}"
+            return [["  ", ("✓", "green"), f" verification challenge answered by {f['url']}"]]
+        return [["  ", ("!", "yellow"), f" verification failed for {f['url']}: {f['error']}"]]

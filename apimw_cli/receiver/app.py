@@ -245,7 +245,8 @@ class ReceiverApp:
             duplicate: bool = False,
             filtered: bool = False,
             note: str | None = None,
-        ) -> Received:
+            locate: bool = False,
+        ) -> tuple[Received, tuple[int, int] | None]:
             received = Received(
                 record_id=record_id,
                 received_at=received_at,
@@ -262,10 +263,18 @@ class ReceiverApp:
                 filtered=filtered,
                 note=note,
             )
+            where = None
             if self.recorder is not None:
-                self.recorder.write_request(received)
+                try:
+                    where = self.recorder.write_request(received, locate=locate)
+                except OSError as exc:  # a full disk, say: refuse what cannot be kept
+                    reason = exc.strerror or str(exc) or type(exc).__name__
+                    received.record_error = reason
+                    if kind == "event":  # 5xx so APIMW delivers it again later
+                        received.status = 503
+                        received.note = f"not recorded: {reason}"
             self.sink(received)
-            return received
+            return received, where
 
         if method != "POST":
             why = f"method {method} not allowed; the receiver accepts POST"
@@ -310,6 +319,7 @@ class ReceiverApp:
         hand_on = forwarder is not None and not duplicate and not filtered
         outcome: Forwarded | None = None
         note: str | None = None
+        remember = False
         # An empty body: uvicorn writes a non-empty one in a second send(), a second TCP segment.
         reply = b""
 
@@ -333,14 +343,12 @@ class ReceiverApp:
                     reply = note.encode()
                 else:
                     status, reply = outcome.status, outcome.response_body
-                    if 200 <= status < 300:
-                        self._remember(key)
+                    remember = 200 <= status < 300
         else:
-            if not duplicate:
-                self._remember(key)
+            remember = not duplicate
             status = config.status if config.respond == Respond.FIXED else 200
 
-        report(
+        received, where = report(
             status,
             "event",
             body,
@@ -349,14 +357,25 @@ class ReceiverApp:
             duplicate=duplicate,
             filtered=filtered,
             note=note,
+            # A forward queue past its memory budget reads bodies back from the log.
+            locate=hand_on and forwarder is not None and forwarder.spilling,
         )
+        if received.record_error is not None:
+            # Not kept, so not acknowledged: not remembered either, so APIMW's retry is taken
+            # as a first delivery; and not forwarded (the retry will be).
+            if outcome is not None and forwarder is not None:
+                forwarder.report(outcome)  # the app did get it (passthrough)
+            await _answer(send, received.status, received.note or "not recorded")
+            return
+        if remember:
+            self._remember(key)
         if forwarder is not None and hand_on:
             if outcome is not None:
                 forwarder.report(outcome)
                 if len(forwarder.targets) > 1:
-                    forwarder.submit(record_id, body, raw_headers, forwarder.targets[1:])
+                    forwarder.submit(record_id, body, raw_headers, forwarder.targets[1:], where)
             else:
-                forwarder.submit(record_id, body, raw_headers)
+                forwarder.submit(record_id, body, raw_headers, None, where)
         if config.delay > 0:
             await asyncio.sleep(config.delay)
         await _send(send, status, reply, (TEXT,) if note is not None else ())
@@ -366,7 +385,7 @@ class ReceiverApp:
         parsed: dict[str, Any],
         body: bytes,
         signature: str | None,
-        report: Callable[..., Received],
+        report: Callable[..., tuple[Received, tuple[int, int] | None]],
         send: Send,
     ) -> None:
         config = self.config

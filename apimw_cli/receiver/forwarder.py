@@ -15,21 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
 from apimw_cli import __version__
 from apimw_cli.receiver.events import Forwarded, Sink
-from apimw_cli.receiver.recorder import Recorder
+from apimw_cli.receiver.recorder import Recorder, parse_line, read_line, record_body, spill_line
 
 __all__ = ["FORWARDED_BY", "FORWARDED_BY_HEADER", "Forwarder", "forward_headers"]
 
 FORWARDED_BY_HEADER = "X-APIMW-Forwarded-By"
 FORWARDED_BY = f"apimw-cli/{__version__}"
 RESPONSE_BODY_LIMIT = 64 * 1024  # bytes of the app's answer kept for `--verbose`
+# A burst faster than the app queues up; past this many jobs or body bytes in memory, new jobs
+# keep only their place in the session log (~200 bytes each) and are read back in turn.
+MEMORY_JOBS = 1_000
+MEMORY_BYTES = 16 * 1024 * 1024
 SHUTDOWN_ERROR = "not forwarded: the receiver shut down"
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
@@ -68,12 +76,62 @@ def forward_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
     return kept
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Job:
+    """One event to forward: its body and headers in memory, or where to read them back."""
+
     record_id: str
-    body: bytes
-    headers: list[tuple[bytes, bytes]]
+    body: bytes | None  # None: spilled, read back from `where`
+    headers: list[tuple[bytes, bytes]] | None
     targets: tuple[str, ...]
+    where: tuple[int, int] | None = None  # (offset, length) of its line in the log or spill
+
+
+class _Spill:
+    """Where spilled jobs are read back from: the session log, which already holds every
+    event; or, with --no-record, a private temporary file of the same line format."""
+
+    def __init__(self, recorder: Recorder | None) -> None:
+        self._recorder = recorder
+        self._file: BinaryIO | None = None
+        self._path: Path | None = recorder.path if recorder is not None else None
+
+    @property
+    def needs_copy(self) -> bool:
+        return self._recorder is None
+
+    def keep(self, record_id: str, body: bytes, headers: RawHeaders) -> tuple[int, int]:
+        """With no session log: append the event to the temporary file, return its place."""
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="apimw-forward-")  # noqa: SIM115
+        line = spill_line(record_id, body, headers)
+        offset = self._file.seek(0, os.SEEK_END)
+        self._file.write(line)
+        self._file.flush()
+        return offset, len(line)
+
+    def load(self, job: _Job) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The body and forward headers of a spilled job; OSError/ValueError if unreadable."""
+        assert job.where is not None
+        offset, length = job.where
+        if self._file is not None and self._recorder is None:
+            data = os.pread(self._file.fileno(), length, offset)
+            record = parse_line(data)
+        else:
+            assert self._path is not None
+            record = read_line(self._path, offset, length)
+        if record is None or record.get("id") != job.record_id:
+            raise ValueError("its line in the session log is gone or changed")
+        headers = record.get("headers")
+        if not isinstance(headers, dict):
+            raise ValueError("its recorded headers are unreadable")
+        raw = [(str(k).encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
+        return record_body(record), forward_headers(raw)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class Forwarder:
@@ -99,6 +157,9 @@ class Forwarder:
         self._workers: list[asyncio.Task[None]] = []
         self._busy = 0  # jobs being forwarded right now
         self._closed = False
+        self._spill = _Spill(recorder)
+        self._memory = 0  # body bytes of the queued jobs held in memory
+        self._in_memory = 0  # queued jobs held in memory
 
     # --- lifecycle ---
 
@@ -118,6 +179,11 @@ class Forwarder:
             asyncio.create_task(self._consume(), name=f"apimw-forward-{i}")
             for i in range(self.concurrency)
         ]
+
+    @property
+    def spilling(self) -> bool:
+        """Whether the next job keeps only its place in the log (the queue is past budget)."""
+        return self._in_memory >= MEMORY_JOBS or self._memory >= MEMORY_BYTES
 
     @property
     def pending(self) -> int:
@@ -149,6 +215,7 @@ class Forwarder:
                     self.report(Forwarded(job.record_id, target, None, 0.0, SHUTDOWN_ERROR))
         if self._client is not None:
             await self._client.aclose()
+        self._spill.close()
 
     # --- forwarding ---
 
@@ -158,19 +225,34 @@ class Forwarder:
         body: bytes,
         headers: RawHeaders,
         targets: Sequence[str] | None = None,
+        where: tuple[int, int] | None = None,
     ) -> None:
-        """Queue a background forward of `body` to `targets` (default: all). Never blocks."""
+        """Queue a background forward of `body` to `targets` (default: all). Never blocks.
+
+        `where` is the place of the event's line in the session log (`Recorder.write_request`
+        with `locate`): past the memory budget (`spilling`) the job keeps only that.
+        """
         chosen = self.targets if targets is None else tuple(targets)
         if not chosen:
             return
-        job = _Job(record_id, body, forward_headers(headers), chosen)
         if self._closed:
             for target in chosen:
                 self.report(Forwarded(record_id, target, None, 0.0, SHUTDOWN_ERROR))
             return
         if self._queue is None:
             raise RuntimeError("Forwarder.start() was not awaited")
-        self._queue.put_nowait(job)
+        if self.spilling:
+            if where is None and self._spill.needs_copy:
+                try:
+                    where = self._spill.keep(record_id, body, headers)
+                except OSError:
+                    where = None  # no room on disk either: keep it in memory after all
+            if where is not None:
+                self._queue.put_nowait(_Job(record_id, None, None, chosen, where))
+                return
+        self._in_memory += 1
+        self._memory += len(body)
+        self._queue.put_nowait(_Job(record_id, body, forward_headers(headers), chosen))
 
     async def forward_now(
         self, record_id: str, body: bytes, headers: RawHeaders, timeout: float | None = None
@@ -191,7 +273,8 @@ class Forwarder:
     def report(self, forwarded: Forwarded) -> None:
         """Record a forward outcome and hand it to the sink."""
         if self._recorder is not None and not self._recorder.closed:
-            self._recorder.write_forward(forwarded)
+            with contextlib.suppress(OSError):  # a full disk: `events replay --failed` redoes it
+                self._recorder.write_forward(forwarded)
         self._sink(forwarded)
 
     async def _consume(self) -> None:
@@ -199,6 +282,9 @@ class Forwarder:
         while True:
             job = await self._queue.get()
             self._busy += 1
+            if job.body is not None:
+                self._in_memory -= 1
+                self._memory -= len(job.body)
             try:
                 await self._forward_job(job)
             except Exception as exc:  # a bug (in a sink, say): say so, keep the queue moving
@@ -210,6 +296,15 @@ class Forwarder:
                 self._queue.task_done()
 
     async def _forward_job(self, job: _Job) -> None:
+        if job.body is None:
+            try:
+                body, headers = self._spill.load(job)
+            except (OSError, ValueError) as exc:
+                for target in job.targets:
+                    error = f"not forwarded: could not read it back from the session log: {exc}"
+                    self.report(Forwarded(job.record_id, target, None, 0.0, error))
+                return
+            job = _Job(job.record_id, body, headers, job.targets)
         if len(job.targets) == 1:
             outcomes = [await self._attempt(job, job.targets[0])]
         else:  # targets in parallel; each still sees the events in order
@@ -219,6 +314,7 @@ class Forwarder:
 
     async def _attempt(self, job: _Job, target: str) -> Forwarded:
         try:
+            assert job.body is not None and job.headers is not None
             return await self._send(job.record_id, target, job.body, job.headers, self.timeout)
         except asyncio.CancelledError:
             # Cancelled by drain(): report it, then let the cancellation go on.

@@ -30,7 +30,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +43,12 @@ __all__ = [
     "Recorder",
     "encode_request",
     "forward_record",
+    "parse_line",
+    "read_line",
     "read_records",
     "record_body",
     "request_record",
+    "spill_line",
 ]
 
 SCHEMA = 2
@@ -135,33 +138,52 @@ class Recorder:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._torn = False  # a failed write left part of a line that could not be removed
         self._fd: int | None = os.open(
             self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600
         )
         try:
             if _ends_torn(self.path):
-                self._write(b"\n")
+                self._write(b"\n", False)
         except BaseException:
             self.close()
             raise
 
-    def write_request(self, received: Received) -> None:
-        """Append the `request` line for `received`; returns once it is written."""
-        self._write(encode_request(received))
+    def write_request(self, received: Received, *, locate: bool = False) -> tuple[int, int] | None:
+        """Append the `request` line for `received`; returns once it is written.
+
+        With `locate`, returns where the line sits (offset, length) so it can be read back
+        (`read_line`). Raises OSError when the line could not be written whole (nothing of it
+        is left in the file then, or, if even that failed, the next line starts on its own).
+        """
+        return self._write(encode_request(received), locate)
 
     def write_forward(self, forwarded: Forwarded, at: float | None = None) -> None:
         """Append the `forward` line for `forwarded` (`at` defaults to now)."""
-        self._write(_line(forward_record(forwarded, time.time() if at is None else at)))
+        self._write(_line(forward_record(forwarded, time.time() if at is None else at)), False)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, locate: bool) -> tuple[int, int] | None:
         with self._lock:
-            if self._fd is None:
+            fd = self._fd
+            if fd is None:
                 raise ValueError(f"the recorder for {self.path} is closed")
-            written = os.write(self._fd, data)
-            if written < len(data):  # a regular file takes it all at once; loop if it does not
-                view = memoryview(data)[written:]
-                while view:
-                    view = view[os.write(self._fd, view) :]
+            if self._torn:
+                data = b"\n" + data
+            written = 0
+            try:
+                written = _os_write(fd, data)
+                while written < len(data):  # a regular file takes it all at once, unless full
+                    written += _os_write(fd, memoryview(data)[written:])
+            except OSError:
+                # All or nothing: take back the part that got in, so the next line does not
+                # start inside this one (55 of 56 readable otherwise, after a full disk).
+                self._torn = written > 0 and not _take_back(fd, written)
+                raise
+            self._torn = False
+            if not locate:
+                return None
+            end = os.lseek(fd, 0, os.SEEK_CUR)  # O_APPEND left the offset at our line's end
+            return end - len(data), len(data)
 
     @property
     def closed(self) -> bool:
@@ -181,6 +203,46 @@ class Recorder:
         self.close()
 
 
+_os_write = os.write  # tests replace it to play a full disk
+
+
+def _take_back(fd: int, written: int) -> bool:
+    """Truncate the `written` bytes a failed write appended; False when that fails too."""
+    try:
+        os.ftruncate(fd, os.fstat(fd).st_size - written)
+    except OSError:
+        return False
+    return True
+
+
+def read_line(path: Path, offset: int, length: int) -> dict[str, Any] | None:
+    """The record written at (offset, length) of `path` (see `write_request`), or None."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        data = os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+    return parse_line(data)
+
+
+def spill_line(record_id: str, body: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """A line in the format `read_line` reads, for an event kept outside the session log."""
+    fields = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
+    return _line({"id": record_id, "headers": fields, **_body_fields(body)})
+
+
+def parse_line(line: bytes) -> dict[str, Any] | None:
+    """One line of a session log as a record, or None if it is not a JSON object."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses but _line may have written: a lone surrogate
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            return None
+    return record if isinstance(record, dict) else None
+
+
 def _ends_torn(path: Path) -> bool:
     with path.open("rb") as file:
         file.seek(0, os.SEEK_END)
@@ -190,11 +252,21 @@ def _ends_torn(path: Path) -> bool:
         return file.read(1) != b"\n"
 
 
-def read_records(path: Path | str) -> Iterator[dict[str, Any]]:
+class SkippedLines:
+    """A counter `read_records` adds to: the lines it skipped as unreadable (not a JSON object)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def read_records(path: Path | str, skipped: SkippedLines | None = None) -> Iterator[dict[str, Any]]:
     """Yield the records of a session log in file order.
 
     Lines that are not a JSON object are skipped: records are only ever written whole, so such
-    a line is a torn write (typically the last line of a log whose process was killed).
+    a line is a torn write (typically the last line of a log whose process was killed), or the
+    file was edited. Pass `skipped` to count them (blank lines are not counted).
     """
     with Path(path).open("rb") as file:
         for line in file:
@@ -205,7 +277,9 @@ def read_records(path: Path | str) -> Iterator[dict[str, Any]]:
             except orjson.JSONDecodeError:
                 try:  # what orjson refuses but _line may have written: a lone surrogate
                     record = json.loads(line)
-                except ValueError:
-                    continue
+                except (ValueError, RecursionError):  # RecursionError: nested too deep
+                    record = None
             if isinstance(record, dict):
                 yield record
+            elif skipped is not None:
+                skipped.count += 1

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -19,6 +20,9 @@ from apimw_cli.receiver.app import ReceiverApp, create_app
 from apimw_cli.receiver.events import ReceiverConfig, Sink
 from apimw_cli.receiver.recorder import Recorder
 from apimw_cli.sockets import bind, local_url
+
+if TYPE_CHECKING:  # httpx is imported only when there is something to forward
+    from apimw_cli.receiver.forwarder import Forwarder
 
 __all__ = ["RunningReceiver", "bind", "local_url", "run_in_thread"]
 
@@ -31,6 +35,11 @@ class RunningReceiver:
     port: int
     config: ReceiverConfig
     recorder: Recorder | None = None
+    forwarder: Forwarder | None = None
+
+    def pending_forwards(self) -> int:
+        """Events waiting to be forwarded (queued or in flight)."""
+        return self.forwarder.pending if self.forwarder is not None else 0
 
     @property
     def endpoint(self) -> str:
@@ -103,4 +112,4 @@ def run_in_thread(
             if time.monotonic() > deadline:
                 raise TimeoutError("the receiver did not start in time")
             time.sleep(0.005)
-        yield RunningReceiver(local_url(config.host, port), port, config, recorder)
+        yield RunningReceiver(local_url(config.host, port), port, config, recorder, forwarder)

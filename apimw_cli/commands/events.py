@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from apimw_cli import catalog
 from apimw_cli.commands.common import secret_from_env, state
 from apimw_cli.errors import ApimwError, UsageError
+
+if TYPE_CHECKING:
+    from apimw_cli.output import Printer
+    from apimw_cli.receiver.replay import ReplayResult
 
 app = typer.Typer(
     help="The event catalog, and the events `apimw listen` recorded (log, replay).",
@@ -48,6 +52,13 @@ def show(
 
 
 # --- recorded sessions (written by `apimw listen`) ------------------------------------------
+#
+# A session file is input from outside (it may be torn, edited, or not ours at all): every field
+# of a record may hold any JSON value. Nothing here assumes a type; what cannot be shown is left
+# blank, and what cannot be replayed is reported and skipped.
+
+_MAX_DEPTH = 32  # JSON nested deeper than this is shown as a placeholder
+_DEEP = "…(nested too deep)"
 
 
 def _session_file(file: Path | None) -> Path:
@@ -66,24 +77,94 @@ def _session_file(file: Path | None) -> Path:
     return sessions[-1]
 
 
-def _load(file: Path) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    """The requests of a session, and the forward outcomes by request id."""
-    from apimw_cli.receiver.recorder import read_records
+def _load(
+    file: Path, printer: Printer
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """The requests of a session, and the forward outcomes by request id; warns about the lines
+    that are not records."""
+    from apimw_cli.receiver.recorder import SkippedLines, read_records
 
     requests: list[dict[str, Any]] = []
     forwards: dict[str, list[dict[str, Any]]] = {}
-    for record in read_records(file):
-        if record.get("record") == "request":
-            requests.append(record)
-        elif record.get("record") == "forward":
-            forwards.setdefault(str(record.get("id")), []).append(record)
+    skipped = SkippedLines()
+    try:
+        for record in read_records(file, skipped):
+            kind = record.get("record")
+            if kind == "request":
+                requests.append(record)
+            elif kind == "forward" and isinstance(record.get("id"), str):
+                forwards.setdefault(record["id"], []).append(record)
+    except OSError as error:
+        raise ApimwError(f"cannot read {file}: {error.strerror or error}") from None
+    if skipped.count:
+        lines = f"{skipped.count} line{'s' if skipped.count != 1 else ''}"
+        printer.warn(
+            f"skipped {lines} of {file} that {'are' if skipped.count != 1 else 'is'} not a"
+            " record (a torn write, or the file was edited)"
+        )
     return requests, forwards
 
 
+def _outcomes(
+    request: dict[str, Any], forwards: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    record_id = request.get("id")
+    return forwards.get(record_id, []) if isinstance(record_id, str) else []
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _forward_failed(outcomes: list[dict[str, Any]]) -> bool:
+    """No forward, or one with an error, a status >= 400, or no status that makes sense."""
     return not outcomes or any(
-        o.get("error") is not None or (o.get("status") or 0) >= 400 for o in outcomes
+        o.get("error") is not None or not _is_int(o.get("status")) or o["status"] >= 400
+        for o in outcomes
     )
+
+
+def _bounded(value: Any, depth: int = 0) -> Any:
+    """`value` with what is nested deeper than _MAX_DEPTH replaced by a placeholder (such JSON
+    cannot be encoded again)."""
+    if isinstance(value, dict):
+        if depth >= _MAX_DEPTH:
+            return _DEEP
+        return {k: _bounded(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        if depth >= _MAX_DEPTH:
+            return _DEEP
+        return [_bounded(v, depth + 1) for v in value]
+    return value
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A record's value as a table cell: text as is, other JSON compact and clipped."""
+    import json
+
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    text = json.dumps(_bounded(value), ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clock(value: Any) -> str:
+    """HH:MM:SS of a unix time; "" when there is none, "?" when it is not a usable number."""
+    import math
+    import time
+
+    if value is None:
+        return ""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return "?"
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(value))
+    except (OverflowError, OSError, ValueError):
+        return "?"
 
 
 @app.command("log")
@@ -97,12 +178,12 @@ def log(
     """List the events `apimw listen` recorded."""
     printer = state(ctx).printer
     session = _session_file(file)
-    requests, forwards = _load(session)
+    requests, forwards = _load(session, printer)
     if last is not None:
         requests = requests[-last:]
     rows: list[dict[str, Any]] = []
     for r in requests:
-        outcomes = forwards.get(str(r.get("id")), [])
+        verdict = r.get("verdict")
         rows.append(
             {
                 "id": r.get("id"),
@@ -110,30 +191,28 @@ def log(
                 "type": r.get("event_type"),
                 "kind": r.get("kind"),
                 "status": r.get("status"),
-                "verdict": (r.get("verdict") or {}).get("code"),
+                "verdict": verdict.get("code") if isinstance(verdict, dict) else None,
                 "duplicate": r.get("duplicate"),
                 "forwards": [
                     {"target": o.get("target"), "status": o.get("status"), "error": o.get("error")}
-                    for o in outcomes
+                    for o in _outcomes(r, forwards)
                 ],
             }
         )
 
     def human() -> None:
-        import time as _time
-
         printer.info(f"session {session}")
         printer.table(
             ["id", "time", "type", "status", "signature", "forwarded"],
             [
                 [
-                    row["id"],
-                    _time.strftime("%H:%M:%S", _time.localtime(float(row["received_at"] or 0))),
-                    row["type"] or row["kind"],
-                    row["status"],
-                    row["verdict"] or "",
+                    _shown(row["id"]),
+                    _clock(row["received_at"]),
+                    _shown(row["type"] or row["kind"]),
+                    _shown(row["status"]),
+                    _shown(row["verdict"]),
                     ", ".join(
-                        str(f["status"] if f["error"] is None else f["error"])
+                        _shown(f["status"] if f["error"] is None else f["error"])
                         for f in row["forwards"]
                     ),
                 ]
@@ -141,7 +220,66 @@ def log(
             ],
         )
 
-    printer.data(rows, human)
+    printer.data(_bounded(rows), human)
+
+
+def _replay_failure(
+    results: list[ReplayResult], to: str, timeout: float, resigned: bool
+) -> ApimwError | None:
+    """The error that ends a replay with records not sent or replays that failed, or None."""
+    from collections import Counter
+
+    unsendable = [r for r in results if r.failure == "unsendable"]
+    sent = [r for r in results if r.failure != "unsendable"]
+    failed = [r for r in sent if r.failure is not None or (r.status or 0) >= 400]
+    messages: list[str] = []
+    hints: list[str] = []
+    if unsendable:
+        messages.append(f"{len(unsendable)} of {len(results)} events could not be sent")
+        hints.append(
+            "the lines above say why: the session file holds records that cannot be sent as"
+            " they were received (was it edited?)"
+        )
+    if failed:
+        by_failure = Counter(str(r.failure) for r in failed if r.failure is not None)
+        statuses = Counter(r.status for r in failed if r.status is not None)
+        what = [
+            f"{n} {text}"
+            for failure, text in (
+                ("connect", "could not connect"),
+                ("timeout", "timed out"),
+                ("transport", "broke off"),
+            )
+            if (n := by_failure[failure])
+        ]
+        what += [f"{n} answered {status}" for status, n in sorted(statuses.items())]
+        messages.append(
+            f"of the {len(sent)} sent, {len(failed)} failed ({', '.join(what)})"
+            if unsendable
+            else f"{len(failed)} of {len(sent)} replays failed ({', '.join(what)})"
+        )
+        if by_failure["connect"]:
+            hints.append(f"is your app up? nothing accepted a connection at {to}")
+        if by_failure["timeout"]:
+            hints.append(f"your app did not answer within {timeout:g} s (--timeout)")
+        if by_failure["transport"]:
+            hints.append("the connection broke off before an answer: see your app's logs")
+        if statuses.keys() & {401, 403}:
+            hints.append(
+                "your app refused the events signed again (401/403): does it expect the"
+                " secret you gave?"
+                if resigned
+                else "your app refused the signature (401/403): the recorded events carry their"
+                " sender's signature; sign them again with the secret your app expects:"
+                " --resign-env VAR"
+            )
+        others = sorted(s for s in statuses if s not in (401, 403))
+        if others:
+            codes = ", ".join(map(str, others))
+            hints.append(f"your app answered {codes}: its logs say why")
+    if not messages:
+        return None
+    return ApimwError("; ".join(messages), hint="; ".join(hints))
 
 
 @app.command("replay")
@@ -175,11 +313,12 @@ def replay(
 ) -> None:
     """Send recorded events to your app again, byte for byte (e.g. after fixing a handler).
 
-    Without --last, --id, --failed or --all, the last event is replayed.
+    Without --last, --id, --failed or --all, the last event is replayed. An event that cannot
+    be sent as it was recorded is reported and skipped; the others are sent.
 
     Example: apimw events replay --failed --to http://localhost:3000/webhooks
     """
-    from apimw_cli.receiver.recorder import record_body
+    from apimw_cli.receiver.replay import ReplayResult, Unsendable, body_of, json_type
     from apimw_cli.receiver.replay import client as replay_client
     from apimw_cli.receiver.replay import replay as send
 
@@ -198,17 +337,27 @@ def replay(
     if secret is not None and verbatim:
         raise UsageError("--verbatim keeps the original signature: do not combine it with --resign")
     session = _session_file(file)
-    requests, forwards = _load(session)
-    events = [r for r in requests if r.get("kind") == "event" and not r.get("duplicate")]
+    requests, forwards = _load(session, printer)
+    # (position among the session's requests, record): the position names a record without a
+    # usable id.
+    events = [
+        (n, r)
+        for n, r in enumerate(requests, 1)
+        if r.get("kind") == "event" and not r.get("duplicate")
+    ]
     if record_id is not None:
-        chosen = [r for r in events if str(r.get("id", "")).startswith(record_id)]
+        chosen = [
+            (n, r)
+            for n, r in events
+            if isinstance(r.get("id"), str) and r["id"].startswith(record_id)
+        ]
         if len(chosen) != 1:
             raise UsageError(
                 f"{len(chosen)} recorded events match --id {record_id!r}",
                 hint="`apimw events log` lists the ids",
             )
     elif failed:
-        chosen = [r for r in events if _forward_failed(forwards.get(str(r.get("id")), []))]
+        chosen = [(n, r) for n, r in events if _forward_failed(_outcomes(r, forwards))]
     elif all_:
         chosen = events
     else:
@@ -217,27 +366,37 @@ def replay(
         printer.info("nothing to replay")
         printer.data([], lambda: None)
         return
-    results: list[dict[str, Any]] = []
-    outcomes = []
+    results: list[ReplayResult] = []
+    rows: list[dict[str, Any]] = []
     with replay_client(timeout) as http:
-        for r in chosen:
-            body = record_body(r)
-            headers = r.get("headers") if isinstance(r.get("headers"), dict) else {}
-            assert isinstance(headers, dict)
-            result = send(http, to, str(r.get("id")), body, headers, secret)
-            outcomes.append(result)
-            results.append(
-                {"id": result.record_id, "type": r.get("event_type"), "status": result.status,
-                 "ms": round(result.ms, 1), "error": result.error}
+        for position, r in chosen:
+            rid = r.get("id")
+            label = rid if isinstance(rid, str) else f"request #{position} of the session"
+            try:
+                if not isinstance(rid, str):
+                    raise Unsendable(f"its id is {json_type(rid)}, not text")
+                body = body_of(r)
+            except Unsendable as why:
+                result = ReplayResult(label, None, 0.0, f"not sent: {why}", "unsendable")
+            else:
+                result = send(http, to, rid, body, r.get("headers"), secret)
+            results.append(result)
+            sent = result.failure != "unsendable"
+            rows.append(
+                {"id": rid, "type": r.get("event_type"), "status": result.status,
+                 "ms": round(result.ms, 1) if sent else None, "error": result.error}
             )  # fmt: skip
-            if not printer.json:
+            if not sent:
+                printer.info(f"{label}: {result.error}")
+            elif not printer.json:
                 outcome = result.error or str(result.status)
                 printer.line(
-                    f"{result.record_id}  {r.get('event_type')}  → {outcome}  {result.ms:.0f}ms"
+                    f"{result.record_id}  {_shown(r.get('event_type'))}  → {outcome}"
+                    f"  {result.ms:.0f}ms"
                 )
     if printer.json:
-        printer.data(results)
-    bad = [o for o in outcomes if o.error is not None or (o.status or 0) >= 400]
-    if bad:
-        raise ApimwError(f"{len(bad)} of {len(results)} replays failed", hint=f"is {to} up?")
+        printer.data(_bounded(rows))
+    error = _replay_failure(results, to, timeout, resigned=secret is not None)
+    if error is not None:
+        raise error
     printer.success(f"replayed {len(results)} event{'s' if len(results) != 1 else ''} to {to}")

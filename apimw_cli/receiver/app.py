@@ -42,11 +42,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from apimw_cli.catalog import VERIFICATION_TYPE
 from apimw_cli.models import Verdict, VerdictCode
 from apimw_cli.receiver.events import Forwarded, Received, ReceiverConfig, Respond, Sink
+from apimw_cli.receiver.guard import Pending, result_or_pending
 from apimw_cli.receiver.recorder import Recorder
 from apimw_cli.signing import PREFIX, sign, verify
 
@@ -175,6 +176,10 @@ class _Disconnected(Exception):
     pass
 
 
+class _TooSlow(Exception):
+    pass
+
+
 class ReceiverApp:
     """The ASGI app; see the module docstring. Build it with `create_app`."""
 
@@ -295,6 +300,11 @@ class ReceiverApp:
             report(413, "rejected", note=why)
             await _answer(send, 413, why, *(() if too_large.drained else (CLOSE,)))
             return
+        except _TooSlow:
+            why = f"body not received whole within {config.read_timeout:g} s"
+            report(408, "rejected", note=why)
+            await _answer(send, 408, why, CLOSE)
+            return
 
         parsed = _parse(body)
         body_type = parsed.get("type") if parsed is not None else None
@@ -413,14 +423,31 @@ class ReceiverApp:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit + DISCARD_LIMIT:
             raise _TooLarge(drained=False)
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
+        message = result_or_pending(receive())  # no waiting when the body is all in
+        if not isinstance(message, Pending):
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            if not message.get("more_body", False):
+                body: bytes = message.get("body", b"")
+                if len(body) > limit:
+                    raise _TooLarge(drained=True)
+                return body  # the usual case: the whole body in one message, and no timer
+        # Still arriving: it must arrive whole within read_timeout (a trickle must not hold
+        # the connection). Only here, as asyncio.timeout costs microseconds a request.
+        try:
+            async with asyncio.timeout(self.config.read_timeout):
+                return await self._read_rest(message, receive, limit)
+        except TimeoutError:
+            raise _TooSlow from None
+
+    async def _read_rest(
+        self, message: Message | Pending[Message], receive: Receive, limit: int
+    ) -> bytes:
+        if isinstance(message, Pending):
+            message = await message
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
         body: bytes = message.get("body", b"")
-        if not message.get("more_body", False):
-            if len(body) > limit:
-                raise _TooLarge(drained=True)
-            return body  # the usual case: the whole body in one message
         chunks = [body]
         size = len(body)
         while message.get("more_body", False):

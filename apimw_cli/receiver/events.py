@@ -38,6 +38,10 @@ class ReceiverConfig:
     record: Path | None = None  # JSONL session log; None: no recording
     dedupe_size: int = 10_000  # delivery ids / body hashes remembered
     passthrough_timeout: float = 4.0  # under APIMW's 5 s, so we answer 503 ourselves in time
+    # Seconds a client has to send a request's headers, then its body: a slow or idle client
+    # must not hold a connection (the receiver faces the internet through the tunnel).
+    read_timeout: float = 10.0
+    max_connections: int = 1000  # beyond, the longest idle one is closed; see receiver/guard.py
 
 
 Sink = Callable[[Received | Forwarded], None]

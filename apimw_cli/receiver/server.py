@@ -18,6 +18,12 @@ import uvicorn
 
 from apimw_cli.receiver.app import ReceiverApp, create_app
 from apimw_cli.receiver.events import ReceiverConfig, Sink
+from apimw_cli.receiver.guard import (
+    ACCEPT_BATCH,
+    connection_cap,
+    guarded_protocol,
+    raise_fd_limit,
+)
 from apimw_cli.receiver.recorder import Recorder
 from apimw_cli.sockets import bind, local_url
 
@@ -26,6 +32,7 @@ if TYPE_CHECKING:  # httpx is imported only when there is something to forward
 
 __all__ = ["RunningReceiver", "bind", "local_url", "run_in_thread"]
 
+LISTEN_QUEUE = 2048  # as sockets.bind
 GRACEFUL_SHUTDOWN = 3.0  # seconds for in-flight requests (passthrough, --delay) once stopping
 
 
@@ -48,9 +55,18 @@ class RunningReceiver:
 
 
 def _server(app: ReceiverApp) -> uvicorn.Server:
+    config = app.config
+    cap = connection_cap(config.max_connections, raise_fd_limit())
     return uvicorn.Server(
         uvicorn.Config(
             app,
+            # Bounds slow and idle clients and the number of connections (see guard.py).
+            http=guarded_protocol(config.read_timeout, cap),
+            # Idle keep-alive connections are closed after 5 s (the guard's read_timeout
+            # takes over once a byte arrives: any byte cancels uvicorn's timer).
+            timeout_keep_alive=5,
+            # Also the listen queue, restored by run_in_thread once uvicorn has listened.
+            backlog=ACCEPT_BATCH,
             log_level="warning",
             access_log=False,
             lifespan="on",
@@ -112,4 +128,5 @@ def run_in_thread(
             if time.monotonic() > deadline:
                 raise TimeoutError("the receiver did not start in time")
             time.sleep(0.005)
+        sock.listen(LISTEN_QUEUE)  # uvicorn set it to ACCEPT_BATCH, see _server
         yield RunningReceiver(local_url(config.host, port), port, config, recorder, forwarder)

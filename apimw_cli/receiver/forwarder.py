@@ -144,6 +144,9 @@ class Forwarder:
         concurrency: int,
         sink: Sink,
         recorder: Recorder | None,
+        *,
+        memory_jobs: int | None = None,
+        memory_bytes: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -160,6 +163,8 @@ class Forwarder:
         self._spill = _Spill(recorder)
         self._memory = 0  # body bytes of the queued jobs held in memory
         self._in_memory = 0  # queued jobs held in memory
+        self.memory_jobs = MEMORY_JOBS if memory_jobs is None else memory_jobs
+        self.memory_bytes = MEMORY_BYTES if memory_bytes is None else memory_bytes
 
     # --- lifecycle ---
 
@@ -183,7 +188,7 @@ class Forwarder:
     @property
     def spilling(self) -> bool:
         """Whether the next job keeps only its place in the log (the queue is past budget)."""
-        return self._in_memory >= MEMORY_JOBS or self._memory >= MEMORY_BYTES
+        return self._in_memory >= self.memory_jobs or self._memory >= self.memory_bytes
 
     @property
     def pending(self) -> int:

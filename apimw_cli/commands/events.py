@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from apimw_cli import catalog
-from apimw_cli.commands.common import secret_from_env, state
+from apimw_cli.commands.common import check_http_url, secret_from_env, state
 from apimw_cli.errors import ApimwError, UsageError
 
 if TYPE_CHECKING:
@@ -323,8 +323,7 @@ def replay(
     from apimw_cli.receiver.replay import replay as send
 
     printer = state(ctx).printer
-    if not to.startswith(("http://", "https://")):
-        raise UsageError(f"--to {to!r} is not an http(s) URL")
+    check_http_url(to, "--to")
     if (
         sum(
             x is not None and x is not False

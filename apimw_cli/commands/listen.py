@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from apimw_cli import catalog
-from apimw_cli.commands.common import AppState, secret_from_env, state
+from apimw_cli.commands.common import AppState, check_http_url, secret_from_env, state
 from apimw_cli.errors import ApimwError, ExitCode, UsageError
 from apimw_cli.models import Forwarded, Received, Tally
 from apimw_cli.receiver.feed import Feed, Skipped
@@ -472,8 +472,7 @@ def listen(
             hint="stop what uses it, or pick another with --port (0: any free port)",
         )
     for target in forward_to or []:
-        if not target.startswith(("http://", "https://")):
-            raise UsageError(f"--forward-to {target!r} is not an http(s) URL")
+        check_http_url(target, "--forward-to")
     record_path = None if no_record else (record or default_record_path())
 
     from apimw_cli.commands.webhooks import new_secret

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from apimw_cli import catalog
-from apimw_cli.commands.common import secret_from_env, state
+from apimw_cli.commands.common import check_http_url, secret_from_env, state
 from apimw_cli.errors import ApimwError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -143,8 +143,7 @@ def trigger(
             "--secret signs events sent with --to; the API signs with each webhook's own secret"
         )
     if to is not None:
-        if not to.startswith(("http://", "https://")):
-            raise UsageError(f"--to {to!r} is not an http(s) URL")
+        check_http_url(to, "--to")
         if not key:
             raise UsageError("--to needs the webhook secret to sign with: --secret or --secret-env")
     event = build_event(event_type, file, assignments)

@@ -5,7 +5,8 @@ hot path (read, verify, deduplicate, record, answer) stays a few dozen microseco
 
 Per request, in this order:
 1. Only POST (else 405), only `config.path` when set (else 404), body within `config.max_body`
-   (else 413, read as a stream, never buffered past the limit).
+   (else 413, read as a stream, never buffered past the limit) and whole within
+   `config.read_timeout` (else 408).
 2. A `webhook.verification` body is answered at once: 200 with the challenge as text/plain. A
    signature on it is checked and reported, but the challenge is answered either way.
 3. The signature is verified against `config.secrets` (`skip_verify`: verdict SKIPPED). Invalid
@@ -16,7 +17,13 @@ Per request, in this order:
    remembered (they play an endpoint that failed, so APIMW's retry is a first delivery).
 5. Events not matching `config.events` are answered and marked filtered, not forwarded.
 6. The request is recorded (one line, written before the answer), reported to the sink, handed
-   to the forwarder, and answered according to `config.respond` after `config.delay`.
+   to the forwarder, and answered according to `config.respond` after `config.delay`. An event
+   the log cannot take (a full disk) is answered 503 with the reason, neither remembered nor
+   forwarded: APIMW delivers it again, and nothing was acknowledged that is not on disk.
+
+Nothing a sender puts in a request raises here: a body that is not JSON (or too deep to parse)
+is an event without a parsed type, header bytes are read as latin-1, and rendering is not
+this module's business (the sink gets the raw bytes).
 
 Status by mode for an accepted event: a `fail_rate` hit: 500 (not forwarded); FIXED:
 `config.status` (forwarded in the background); ACK: 200 (forwarded in the background);

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import hashlib
 import hmac
@@ -85,25 +84,25 @@ def serve_bare() -> None:
 
 
 def serve_receiver(record: Path | None) -> None:
-    from apimw_cli.receiver.events import Forwarded, Received, ReceiverConfig
+    from apimw_cli.receiver.events import Received, ReceiverConfig
+    from apimw_cli.receiver.feed import Feed
     from apimw_cli.receiver.server import run_in_thread
 
-    # The sink `listen` is advised to use: a deque the renderer drains a few times a second.
-    # (A queue.SimpleQueue wakes the renderer thread on every event, and each wake-up makes the
-    # server's thread wait for the GIL.)
-    reports: collections.deque[Received | Forwarded] = collections.deque()
+    # The sink `listen` uses: a Feed (tally and --expect on the receiver's thread, a bounded
+    # buffer) that the renderer drains a few times a second.
+    feed = Feed()
     stop = threading.Event()
     counts = {"received": 0}
 
     def render() -> None:
         while not stop.wait(RENDER_INTERVAL):
-            while reports:
-                counts["received"] += isinstance(reports.popleft(), Received)
+            while batch := feed.take():
+                counts["received"] += sum(isinstance(item, Received) for item in batch)
 
     renderer = threading.Thread(target=render, daemon=True)
     renderer.start()
     config = ReceiverConfig(port=0, path=PATH, secrets=(SECRET,), record=record)
-    with run_in_thread(config, reports.append) as running:
+    with run_in_thread(config, feed) as running:
         print(f"PORT {running.port}", flush=True)
         sys.stdin.read()
     stop.set()

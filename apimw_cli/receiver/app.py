@@ -418,8 +418,14 @@ class ReceiverApp:
         if challenge is None:
             text = ""
             note = "the verification request carries no challenge value"
+        elif isinstance(challenge, str):
+            text = challenge
         else:
-            text = challenge if isinstance(challenge, str) else json.dumps(challenge)
+            try:
+                text = json.dumps(challenge)
+            except (ValueError, RecursionError):  # a sender's value, nested past echoing
+                text = ""
+                note = "the challenge value is nested too deep to echo"
         report(200, "challenge", body, event_type=VERIFICATION_TYPE, verdict=verdict, note=note)
         await _answer(send, 200, text)
 

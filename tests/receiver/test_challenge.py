@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from apimw_cli.models import VerdictCode
 from apimw_cli.receiver.events import Respond
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import SECRET, Live
+from tests.receiver.support import SECRET, Live, event_body
 
 CHALLENGE = b'{"type":"webhook.verification","challenge":"ch_4f2a9"}'
 
@@ -57,3 +59,13 @@ def test_challenge_is_not_forwarded(start_receiver: StartReceiver, start_app: St
     assert live.post(event).status_code == 200
     app.wait_hits(1)
     assert app.bodies() == [event]
+
+
+@pytest.mark.parametrize("depth", [10, 1000, 1020])
+def test_a_challenge_nested_past_echoing_is_answered_not_raised(receiver: Live, depth: int) -> None:
+    nested = b"[" * depth + b"]" * depth
+    answer = receiver.post(
+        b'{"type":"webhook.verification","challenge":' + nested + b"}", secret=None
+    )
+    assert answer.status_code == 200
+    assert receiver.post(event_body(n=1)).status_code == 200

@@ -52,6 +52,20 @@ def event_body(event_type: str = "message.sent", n: int = 0, **data: Any) -> byt
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
+def received(n: int = 0) -> Received:
+    """A `Received` event as the receiver reports it (for recorder and view tests)."""
+    return Received(
+        record_id=f"rec_{n:012x}",
+        received_at=1700000000.0 + n,
+        method="POST",
+        path="/",
+        headers={"content-type": "application/json"},
+        body=event_body(n=n),
+        status=200,
+        kind="event",
+    )
+
+
 def signed_headers(
     body: bytes, secret: str | None = SECRET, delivery: str | None = None, **extra: str
 ) -> dict[str, str]:

@@ -11,23 +11,9 @@ from pathlib import Path
 import pytest
 
 from apimw_cli.receiver import recorder as recorder_module
-from apimw_cli.receiver.events import Received
 from apimw_cli.receiver.recorder import Recorder, read_records, record_body
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import event_body
-
-
-def received(n: int) -> Received:
-    return Received(
-        record_id=f"rec_{n:012x}",
-        received_at=1700000000.0 + n,
-        method="POST",
-        path="/",
-        headers={"content-type": "application/json"},
-        body=event_body(n=n),
-        status=200,
-        kind="event",
-    )
+from tests.receiver.support import event_body, received
 
 
 class Disk:

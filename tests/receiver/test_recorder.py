@@ -23,7 +23,7 @@ from apimw_cli.receiver.recorder import (
 )
 from apimw_cli.signing import sign
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import SECRET, Live, event_body, json_lines, records_of
+from tests.receiver.support import SECRET, Live, event_body, json_lines, received, records_of
 
 REQUEST_KEYS = {
     "schema",
@@ -42,19 +42,6 @@ REQUEST_KEYS = {
     "verdict",
 }
 FORWARD_KEYS = {"schema", "record", "id", "target", "status", "ms", "error", "at"}
-
-
-def received(n: int = 0) -> Received:
-    return Received(
-        record_id=f"rec_{n:012x}",
-        received_at=1700000000.0 + n,
-        method="POST",
-        path="/",
-        headers={"content-type": "application/json"},
-        body=event_body(n=n),
-        status=200,
-        kind="event",
-    )
 
 
 def test_request_line_matches_the_schema(receiver: Live) -> None:

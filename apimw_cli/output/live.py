@@ -19,7 +19,7 @@ from typing import Any
 from apimw_cli.models import Forwarded, Received, Tally, Verdict, VerdictCode
 from apimw_cli.output.masking import mask
 from apimw_cli.output.printer import Part, Printer, styled, to_json
-from apimw_cli.output.untrusted import clip, visible_lines
+from apimw_cli.output.untrusted import clip, visible, visible_lines
 
 __all__ = ["LiveView", "Tally", "parse_body", "summarize_payload", "verdict_dict"]
 
@@ -44,6 +44,20 @@ def parse_body(body: bytes) -> tuple[Any, str | None]:
         return None, "not UTF-8 text"
     except ValueError:
         return None, "not JSON"
+
+
+def _indented(data: Any, limit: int) -> tuple[str, bool]:
+    """`data` as JSON indented by 2, and whether that is all of it: encoding stops once past
+    `limit` characters, as indenting can make a body's text far longer than the body (1 MB of
+    numbers nested 300 deep is 300 MB indented)."""
+    chunks: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(data):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            return "".join(chunks), False
+    return "".join(chunks), True
 
 
 def _word(value: object, width: int = FIELD_WIDTH) -> str:
@@ -106,10 +120,14 @@ class LiveView:
     def _emit(self, record: str, **fields: Any) -> None:
         data = {"schema": SCHEMA, "record": record, "time": round(time.time(), 3), **fields}
         try:
-            line = to_json(data, indent=None)
+            line = to_json(data, indent=None, allow_nan=False)
         except RecursionError:  # a body that parsed but is too deep to write back out
             data["body"] = None
             data["body_error"] = "JSON nested too deep to embed"
+            line = to_json(data, indent=None)
+        except ValueError:  # Python reads NaN, Infinity and 1e999, but they are not JSON
+            data["body"] = None
+            data["body_error"] = "NaN or Infinity in the body, which JSON cannot carry"
             line = to_json(data, indent=None)
         self.printer.out.file.write(line + "\n")
         self.printer.out.file.flush()
@@ -300,23 +318,25 @@ class LiveView:
 
     def _body(self, raw: bytes, parsed: Any, problem: str | None) -> None:
         text: str | None = None
+        whole = True
         if problem is None:
             try:
-                text = json.dumps(parsed, indent=2, ensure_ascii=False)
+                text, whole = _indented(parsed, VERBOSE_LIMIT + 1)
             except RecursionError:
                 text = None
         if text is None:
-            text = raw.decode("utf-8", "replace")
-        self._block(text)
+            text, whole = raw.decode("utf-8", "replace"), True
+        self._block(text, whole=whole)
 
-    def _block(self, text: str, indent: str = "") -> None:
+    def _block(self, text: str, indent: str = "", *, whole: bool = True) -> None:
         more = len(text) - VERBOSE_LIMIT
         shown = visible_lines(text[:VERBOSE_LIMIT])
         if indent:
             shown = indent + shown.replace("\n", "\n" + indent)
         self.printer.line(shown)
         if more > 0:
-            self.printer.line(f"{indent}… {_count(more, 'more character')}")
+            rest = _count(more, "more character") if whole else "more not shown"
+            self.printer.line(f"{indent}… {rest}")
 
     @staticmethod
     def _badge(verdict: Verdict | None) -> Part:
@@ -353,7 +373,8 @@ class LiveView:
             self._emit("summary", **data, **(outcome or {}))
             return
         total = data["total"]
-        parts = [f"{n} {t}" for t, n in sorted(tally.by_type.items())]
+        # Event types come from outside: one line each here too (`info` keeps line feeds).
+        parts = [f"{n} {visible(t)}" for t, n in sorted(tally.by_type.items())]
         line = f"{total} event{'s' if total != 1 else ''}" + (
             f" ({', '.join(parts)})" if parts else ""
         )

@@ -33,9 +33,9 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-def to_json(data: Any, *, indent: int | None = 2) -> str:
+def to_json(data: Any, *, indent: int | None = 2, allow_nan: bool = True) -> str:
     """JSON for stdout: readable non-ASCII, but no raw C1, U+2028/9 or lone surrogate."""
-    return json_text(data, indent=indent, default=_json_default)
+    return json_text(data, indent=indent, default=_json_default, allow_nan=allow_nan)
 
 
 def styled(*parts: Part) -> Text:
@@ -115,14 +115,16 @@ class Printer:
 
         on_terminal = self.out.is_terminal
         table = Table(
-            title=title if on_terminal else None,
+            title=visible(title) if on_terminal and title else None,
             box=box.SIMPLE_HEAD if on_terminal else None,
             show_edge=False,
             pad_edge=False,
             header_style="bold" if on_terminal else "",
         )
         for column in columns:
-            table.add_column(column.upper() if not on_terminal else column, overflow="fold")
+            # Titles and headers are shown as text too: a caller may build them from data.
+            header = column if on_terminal else column.upper()
+            table.add_column(visible(header), overflow="fold")
         for row in rows:
             # Cells hold data (URLs, errors, user text): shown as text, controls escaped.
             table.add_row(*(_cell(cell) for cell in row))

@@ -58,15 +58,18 @@ def _json_escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
-def json_text(data: Any, *, indent: int | None = None, default: Any = str) -> str:
+def json_text(
+    data: Any, *, indent: int | None = None, default: Any = str, allow_nan: bool = True
+) -> str:
     """`data` as JSON (one line without `indent`, no final newline) that is safe on a terminal
     and in any UTF-8 stream: non-ASCII stays readable, but DEL, C1, U+2028/U+2029 and lone
     surrogates are written as `\\u` escapes, which every JSON reader decodes back to the same
     text.
 
-    Raises RecursionError for data nested too deep to encode.
+    Raises RecursionError for data nested too deep to encode, and ValueError for a NaN or an
+    infinity when not `allow_nan` (Python writes them as NaN/Infinity, which are not JSON).
     """
-    text = json.dumps(data, ensure_ascii=False, indent=indent, default=default)
+    text = json.dumps(data, ensure_ascii=False, indent=indent, default=default, allow_nan=allow_nan)
     if _JSON_UNSAFE.search(text) is None:
         return text
     return _JSON_UNSAFE.sub(_json_escape, text)

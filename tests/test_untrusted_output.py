@@ -212,7 +212,7 @@ def test_json_text_escapes_what_terminals_and_streams_choke_on(data: Any) -> Non
         assert "\\u2028\\u2029" in text and "\\u009b2J\\u0085\\u007f" in text
     if isinstance(data, dict) and "é" in data:
         assert "é" in text and "日本 🎉" in text  # non-ASCII stays readable
-        assert "\u202e" in text  # bidi controls are valid JSON text; the view escapes them
+        assert "\\u202e\\u2066" in text  # bidi controls escaped too: NDJSON gets watched live
 
 
 def test_json_text_raises_recursion_error_when_too_deep() -> None:
@@ -358,3 +358,21 @@ def test_printer_never_writes_a_control(
             printer.error(message, hint=message)
             assert_no_raw_control(shown(name, out))
             assert_no_raw_control(shown(name, err))
+
+
+def test_a_verbose_body_cannot_forge_an_event_line() -> None:
+    from apimw_cli.models import Received
+    from apimw_cli.output.live import LiveView
+
+    out = io.StringIO()
+    view = LiveView(Printer(stdout=out, stderr=io.StringIO()), ndjson=False, verbose=True)
+    forged = b"not json\n12:00:00  \xe2\x86\x92 message.received \xe2\x9c\x93 signed"
+    view.show(Received("rec_1", 0.0, "POST", "/", {}, forged, 200, "event", "message.sent"))
+    lines = out.getvalue().splitlines()
+    assert sum(line.startswith(("0", "1", "2")) for line in lines) == 1, lines
+
+
+def test_ndjson_escapes_bidi_controls() -> None:
+    from apimw_cli.output.untrusted import json_text
+
+    assert json_text({"t": "a\u202eb\u2066"}) == '{"t": "a\\u202eb\\u2066"}'

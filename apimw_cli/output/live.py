@@ -326,7 +326,8 @@ class LiveView:
                 text = None
         if text is None:
             text, whole = raw.decode("utf-8", "replace"), True
-        self._block(text, whole=whole)
+        # Indented: a line of the body can never pass for one of ours (they start with a time).
+        self._block(text, INDENT, whole=whole)
 
     def _block(self, text: str, indent: str = "", *, whole: bool = True) -> None:
         more = len(text) - VERBOSE_LIMIT

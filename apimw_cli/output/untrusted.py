@@ -22,8 +22,8 @@ _UNSAFE_CHAR = re.compile(f"[\x00-\x1f{_NOT_C0}]")
 _UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_NOT_C0}]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
-# In JSON, C0 is always escaped by the encoder; these it leaves raw.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# In JSON, C0 is always escaped by the encoder; the rest (bidi controls too) it leaves raw.
+_JSON_UNSAFE = re.compile(f"[{_NOT_C0}]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -62,9 +62,9 @@ def json_text(
     data: Any, *, indent: int | None = None, default: Any = str, allow_nan: bool = True
 ) -> str:
     """`data` as JSON (one line without `indent`, no final newline) that is safe on a terminal
-    and in any UTF-8 stream: non-ASCII stays readable, but DEL, C1, U+2028/U+2029 and lone
-    surrogates are written as `\\u` escapes, which every JSON reader decodes back to the same
-    text.
+    and in any UTF-8 stream: non-ASCII stays readable, but DEL, C1, U+2028/U+2029, bidi
+    controls and lone surrogates are written as `\\u` escapes, which every JSON reader decodes
+    back to the same text.
 
     Raises RecursionError for data nested too deep to encode, and ValueError for a NaN or an
     infinity when not `allow_nan` (Python writes them as NaN/Infinity, which are not JSON).

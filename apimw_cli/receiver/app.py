@@ -498,7 +498,8 @@ class ReceiverApp:
 
 
 async def _answer(send: Send, status: int, text: str, *extra: tuple[bytes, bytes]) -> None:
-    await _send(send, status, text.encode("utf-8"), (TEXT, *extra))
+    # surrogatepass: a challenge is echoed as sent, even one with a lone surrogate in it.
+    await _send(send, status, text.encode("utf-8", "surrogatepass"), (TEXT, *extra))
 
 
 async def _send(

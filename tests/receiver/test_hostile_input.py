@@ -450,8 +450,7 @@ JSON_BODIES = st.one_of(
             b'{"type":"message.received","data":{"from":"\\ud800","text":"\\udfff\\ud800"}}',
             b'{"type":"\\u001b]2;x\\u0007\\u009b2J\\u2028\\u202e"}',
             b'"\\ud800"',
-            # A lone surrogate in a challenge is a known receiver bug: see
-            # test_a_challenge_with_a_lone_surrogate (xfail) below.
+            b'{"type":"webhook.verification","challenge":"a\\ud800"}',
             b'{"type":"webhook.verification","challenge":"\\u001b]2;x\\u0007\\n\\u009b"}',
             b'{"type":"webhook.verification","challenge":{"a":["\\u009b"]}}',
             b'{"type":"webhook.verification"}',
@@ -961,17 +960,11 @@ def test_event_types_stay_on_one_line_in_the_summary(tmp_path: Path) -> None:
         h.valid_event_still_recorded([(reported[0], body)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="receiver bug (apimw_cli/receiver/app.py, _challenge -> _answer): a challenge string "
-    "with a lone surrogate (from a JSON escape) cannot be encoded as UTF-8, so the app raises "
-    "UnicodeEncodeError after reporting the challenge as answered 200: the sender gets a 500 "
-    "and uvicorn logs a traceback; no signature is needed to trigger it",
-)
 def test_a_challenge_with_a_lone_surrogate(tmp_path: Path) -> None:
     body = b'{"type":"webhook.verification","challenge":"a\\ud800"}'
     with harness(tmp_path) as h:
         answer, reported = h.send(body)  # asserts the answer is the status reported
         assert answer.status == 200 and reported[0].kind == "challenge"
+        assert answer.body == "a\ud800".encode("utf-8", "surrogatepass")  # echoed as sent
         check_rendering(reported)
         h.valid_event_still_recorded()

@@ -210,6 +210,8 @@ class Received:
     filtered: bool = False  # not matching --events: acknowledged, not shown or forwarded
     note: str | None = None
     record_error: str | None = None  # why it could not be recorded (then an event gets 503)
+    attempt: int = 1  # how many times this delivery reached the receiver, this one included
+    previous_status: int | None = None  # what the receiver answered the attempt before
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import sys
@@ -33,6 +34,7 @@ from apimw_cli.settings import SANDBOX_API_BASE, write_private_file
 if TYPE_CHECKING:
     from apimw_cli.api.client import ApiClient
     from apimw_cli.output.live import LiveView
+    from apimw_cli.receiver.server import RunningReceiver
 
 TEMPORARY_MARKER = "apimw listen (temporary)"
 VERIFY_WAIT = 10.0
@@ -606,6 +608,9 @@ def listen(
                 _silence_stdout()
                 outcome = {"outcome": "stopped", "reason": "the output was closed"}
             stop.set()
+            # APIMW already got its 200 for what is queued: forward it before stopping.
+            with contextlib.suppress(BrokenPipeError):
+                _finish_forwards(view, feed, running, recorded=record_path is not None)
         # The receiver has drained: show what arrived while stopping.
         with contextlib.suppress(BrokenPipeError):
             while batch := feed.take():
@@ -620,8 +625,17 @@ def listen(
         outcome["missing"] = {
             p: {"received": r, "expected": e} for p, (r, e) in missing(tally, expectations).items()
         }
+    if outcome["outcome"] == "done" and tally.forward_failures:
+        outcome = {"outcome": "forward_failure", "failed": tally.forward_failures}
     outcome["duration_s"] = round(time.monotonic() - started, 3)
     view.summary(tally, outcome=outcome)
+    if tally.forward_failures and record_path is not None and forward_to:
+        targets = " ".join(f"--to {shlex.quote(t)}" for t in forward_to[:1])
+        view.note(
+            f"{tally.forward_failures} forward(s) failed or were not sent; to send them again: "
+            f"apimw events replay --failed {targets} {shlex.quote(str(record_path))}",
+            replay=True,
+        )
     if report is not None:
         data = {
             **outcome,
@@ -682,6 +696,39 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+FINISH_LIMIT = 30.0  # seconds listen waits for acknowledged forwards once stopping
+
+
+def _finish_forwards(
+    view: LiveView, feed: Feed, running: RunningReceiver, *, recorded: bool
+) -> None:
+    """Wait (bounded, saying so) for the forwards of events APIMW already got a 200 for; a
+    second Ctrl-C gives up on them (they are then reported as not forwarded)."""
+    pending = running.pending_forwards()
+    if not pending:
+        return
+    deadline = time.monotonic() + FINISH_LIMIT
+    view.note(
+        f"finishing {pending} forward(s) already acknowledged to APIMW "
+        f"(up to {FINISH_LIMIT:.0f} s; Ctrl-C again to stop without them)",
+        finishing=pending,
+    )
+    next_word = time.monotonic() + 5.0
+    try:
+        while (pending := running.pending_forwards()) and time.monotonic() < deadline:
+            _show(view, feed.take(), recorded=recorded)
+            if time.monotonic() >= next_word:
+                left = deadline - time.monotonic()
+                view.note(f"{pending} forward(s) to go, {left:.0f} s left", finishing=pending)
+                next_word += 5.0
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        view.note(f"stopping without {running.pending_forwards()} forward(s)", finishing=0)
+    if running.pending_forwards():
+        running.abandon_forwards()
+    _show(view, feed.take(), recorded=recorded)
+
+
 def _check(
     item: Received | Forwarded, tally: Tally, expectations: dict[str, int]
 ) -> dict[str, Any] | None:
@@ -713,8 +760,13 @@ def _finish(outcome: dict[str, Any]) -> None:
         error = ListenFailed(f"an event had an invalid signature: {outcome['reason']}")
         error.exit_code = ExitCode.SIGNATURE
         raise error
-    if kind == "forward_failure":
+    if kind == "forward_failure" and "target" in outcome:
         raise ListenFailed(f"forwarding to {outcome['target']} failed: {outcome['error']}")
+    if kind == "forward_failure":
+        raise ListenFailed(
+            f"{outcome['failed']} forward(s) failed",
+            hint="the lines marked ↳ say why; `apimw events log` lists them",
+        )
 
 
 def _report_verification(client: ApiClient, webhook: Any, view: LiveView) -> None:

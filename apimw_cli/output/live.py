@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,6 +104,14 @@ def verdict_dict(verdict: Verdict | None) -> dict[str, Any] | None:
     }
 
 
+def short_id(identifier: str) -> str:
+    """`dlv_3f2a9c1b`: an id's prefix and 8 characters, enough to match lines by eye."""
+    prefix, sep, rest = identifier.partition("_")
+    if sep and prefix.isalnum() and len(prefix) <= 8 and rest:
+        return f"{prefix}_{rest[:8]}"
+    return clip(identifier, 16)
+
+
 def _count(n: int, what: str) -> str:
     return f"{n:,} {what}{'' if n == 1 else 's'}"
 
@@ -115,6 +124,8 @@ class LiveView:
         self.ndjson = ndjson
         self.verbose = verbose
         self._refusing = 0  # events refused in a row because recording failed
+        # Each forward result line names its event as the event line did (bounded memory).
+        self._labels: OrderedDict[str, str] = OrderedDict()
 
     # --- NDJSON ---
     def _emit(self, record: str, **fields: Any) -> None:
@@ -256,25 +267,42 @@ class LiveView:
             summary = f"(unparseable body: {problem}, {_count(len(r.body), 'byte')})"
         if r.kind == "invalid":
             reason = r.verdict.reason if r.verdict is not None else "invalid signature"
+            tag = (f" [{self._label(r)}]", "dim")
             self._print(stamp, "  ", ("✗ ", "red"), what, f" {summary}",
-                        (f" — {r.status}: {reason}", "red"))  # fmt: skip
+                        (f" — {r.status}: {reason}", "red"), tag)  # fmt: skip
             if r.verdict is not None and r.verdict.diagnosis:
                 self._print(INDENT, (r.verdict.diagnosis, "red"))
             return
         if r.record_error is not None:
             refused = f"answered {r.status}, not recorded: {r.record_error}"
-            self._print(stamp, "  ", ("✗ ", "red"), what, f" {summary} ", (refused, "red"))
+            self._print(stamp, "  ", ("✗ ", "red"), what, f" {summary} ", (refused, "red"),
+                        (f" [{self._label(r)}]", "dim"))  # fmt: skip
             return
+        label = self._label(r)
         line: list[Part] = [stamp, "  → ", what, f" {summary} ", self._badge(r.verdict)]
-        if r.duplicate:
-            line.append((" (duplicate: acknowledged, not forwarded)", "yellow"))
+        if r.duplicate and r.previous_status == 200:
+            line.append((f" (duplicate, attempt {r.attempt}: acknowledged before, not forwarded)",
+                         "yellow"))  # fmt: skip
+        elif r.duplicate:
+            line.append((f" (retry {r.attempt}: forwarded before, not again)", "yellow"))
+        elif r.attempt > 1:
+            line.append((f" (retry {r.attempt})", "yellow"))
         if r.status != 200:
             line.append((f" answered {r.status}", "yellow"))
         if r.note and r.status != 200:
             line.append((f" {r.note}", "dim"))
+        line.append((f" [{label}]", "dim"))
         self._print(*line)
         if self.verbose:
             self._body(r.body, parsed, problem)
+
+    def _label(self, r: Received) -> str:
+        label = short_id(r.delivery_id or r.record_id)
+        labels = self._labels
+        labels[r.record_id] = label
+        if len(labels) > 10_000:
+            labels.popitem(last=False)
+        return label
 
     def _received_ndjson(self, r: Received) -> None:
         body, problem = parse_body(r.body) if r.kind != "rejected" else (None, None)
@@ -286,6 +314,7 @@ class LiveView:
             "status": r.status,
             "verdict": verdict_dict(r.verdict),
             "duplicate": r.duplicate,
+            "attempt": r.attempt,
             "size": len(r.body),
             "path": r.path,
             "note": r.note,
@@ -359,11 +388,13 @@ class LiveView:
                 error=f.error,
             )
             return
+        label = (f" [{self._labels.get(f.record_id) or short_id(f.record_id)}]", "dim")
         if f.error is not None:
-            self._print(INDENT, (f"↳ {f.target} {f.error}", "red"))
+            self._print(INDENT, (f"↳ {f.target} {f.error}", "red"), label)
             return
         colour = "green" if f.status is not None and f.status < 400 else "red"
-        self._print(INDENT, f"↳ {f.target} ", (str(f.status), colour), (f" {f.ms:.0f}ms", "dim"))
+        self._print(INDENT, "↳ ", (str(f.status), colour), f" POST {f.target} ",
+                    (f"{f.ms:.0f}ms", "dim"), label)  # fmt: skip
         if self.verbose and f.response_body:
             self._block(f.response_body.decode("utf-8", "replace"), indent=INDENT + "  ")
 

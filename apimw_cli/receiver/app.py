@@ -46,6 +46,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -208,7 +209,7 @@ class ReceiverApp:
         self._rng = rng
         self._matches = _event_matcher(config.events)
         self._signatures = _Signatures(config.secrets)
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: OrderedDict[str, _Seen] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -258,6 +259,7 @@ class ReceiverApp:
             filtered: bool = False,
             note: str | None = None,
             locate: bool = False,
+            prior: _Seen | None = None,
         ) -> tuple[Received, tuple[int, int] | None]:
             received = Received(
                 record_id=record_id,
@@ -274,6 +276,8 @@ class ReceiverApp:
                 duplicate=duplicate,
                 filtered=filtered,
                 note=note,
+                attempt=1 if prior is None else prior.attempts + 1,
+                previous_status=None if prior is None else prior.status,
             )
             where = None
             if self.recorder is not None:
@@ -330,7 +334,8 @@ class ReceiverApp:
 
         delivery_id = headers.get(DELIVERY_HEADER)
         key = "id:" + delivery_id if delivery_id else "sha256:" + hashlib.sha256(body).hexdigest()
-        duplicate = self._check_seen(key)
+        prior = self._lookup(key)
+        duplicate = prior is not None and prior.handled
         filtered = self._matches is not None and not self._matches(event_type)
         forwarder = self.forwarder
         hand_on = forwarder is not None and not duplicate and not filtered
@@ -362,7 +367,7 @@ class ReceiverApp:
                     status, reply = outcome.status, outcome.response_body
                     remember = 200 <= status < 300
         else:
-            remember = not duplicate
+            remember = True  # handed on (a duplicate was already)
             status = config.status if config.respond == Respond.FIXED else 200
 
         received, where = report(
@@ -376,16 +381,17 @@ class ReceiverApp:
             note=note,
             # A forward queue past its memory budget reads bodies back from the log.
             locate=hand_on and forwarder is not None and forwarder.spilling,
+            prior=prior,
         )
         if received.record_error is not None:
             # Not kept, so not acknowledged: not remembered either, so APIMW's retry is taken
             # as a first delivery; and not forwarded (the retry will be).
             if outcome is not None and forwarder is not None:
                 forwarder.report(outcome)  # the app did get it (passthrough)
+            self._remember(key, prior, handled=False, status=received.status)
             await _answer(send, received.status, received.note or "not recorded")
             return
-        if remember:
-            self._remember(key)
+        self._remember(key, prior, handled=remember, status=status)
         if forwarder is not None and hand_on:
             if outcome is not None:
                 forwarder.report(outcome)
@@ -479,22 +485,36 @@ class ReceiverApp:
             raise _TooLarge(drained=True)
         return b"".join(chunks)
 
-    def _check_seen(self, key: str) -> bool:
-        seen = self._seen
-        if key in seen:
-            seen.move_to_end(key)
-            return True
-        return False
+    def _lookup(self, key: str) -> _Seen | None:
+        seen = self._seen.get(key)
+        if seen is not None:
+            self._seen.move_to_end(key)
+        return seen
 
-    def _remember(self, key: str) -> None:
+    def _remember(self, key: str, prior: _Seen | None, *, handled: bool, status: int) -> None:
+        """Count this attempt of a delivery; `handled`: it was handed on (so a later attempt is
+        a duplicate, not forwarded again)."""
         size = self.config.dedupe_size
         if size <= 0:
             return
+        if prior is not None:
+            prior.attempts += 1
+            prior.handled = prior.handled or handled
+            prior.status = status
+            return
         seen = self._seen
-        seen[key] = None
-        seen.move_to_end(key)
+        seen[key] = _Seen(1, handled, status)
         while len(seen) > size:
             seen.popitem(last=False)
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What the receiver knows of one delivery (by X-APIMW-Delivery, else the body's hash)."""
+
+    attempts: int  # times it arrived this session
+    handled: bool  # handed on (forwarded, or would be): later attempts are duplicates
+    status: int  # what APIMW got the last time
 
 
 async def _answer(send: Send, status: int, text: str, *extra: tuple[bytes, bytes]) -> None:

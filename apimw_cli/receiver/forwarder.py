@@ -163,6 +163,8 @@ class Forwarder:
         self._spill = _Spill(recorder)
         self._memory = 0  # body bytes of the queued jobs held in memory
         self._in_memory = 0  # queued jobs held in memory
+        # Set (from any thread) when the user gave up waiting: drain reports, does not wait.
+        self.abandoned = False
         self.memory_jobs = MEMORY_JOBS if memory_jobs is None else memory_jobs
         self.memory_bytes = MEMORY_BYTES if memory_bytes is None else memory_bytes
 
@@ -209,7 +211,7 @@ class Forwarder:
         queue = self._queue
         if queue is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(queue.join(), timeout)
+                await asyncio.wait_for(queue.join(), 0 if self.abandoned else timeout)
             for worker in self._workers:
                 worker.cancel()
             await asyncio.gather(*self._workers, return_exceptions=True)

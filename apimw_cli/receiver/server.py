@@ -48,6 +48,11 @@ class RunningReceiver:
         """Events waiting to be forwarded (queued or in flight)."""
         return self.forwarder.pending if self.forwarder is not None else 0
 
+    def abandon_forwards(self) -> None:
+        """Stop without waiting for pending forwards (each is still reported as not sent)."""
+        if self.forwarder is not None:
+            self.forwarder.abandoned = True
+
     @property
     def endpoint(self) -> str:
         """The URL to deliver to: `url` plus `config.path` (or `/`)."""

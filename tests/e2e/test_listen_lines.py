@@ -1,0 +1,153 @@
+"""Every live line names its event, retries are called retries, and stopping is honest: the
+forwards APIMW already got a 200 for are finished (or the way to send them again is given)."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from apimw_cli.models import Forwarded, Received
+from apimw_cli.output.live import LiveView, short_id
+from apimw_cli.output.printer import Printer
+from apimw_cli.receiver.events import ReceiverConfig, Respond
+from tests.e2e.listen_process import start_listen, stop
+from tests.receiver.support import (
+    SECRET,
+    AppBehaviour,
+    LocalApp,
+    event_body,
+    live_receiver,
+    signed_headers,
+    wait_for,
+)
+
+
+def render(*records: Received | Forwarded) -> list[str]:
+    out = io.StringIO()
+    view = LiveView(Printer(stdout=out, stderr=io.StringIO()), ndjson=False)
+    for record in records:
+        view.show(record)
+    return out.getvalue().splitlines()
+
+
+def event(n: int, delivery: str | None, **fields: object) -> Received:
+    values: dict[str, object] = {
+        "record_id": f"rec_{n:012x}", "received_at": 0.0, "method": "POST", "path": "/",
+        "headers": {}, "body": event_body(n=n), "status": 200, "kind": "event",
+        "event_type": "message.sent", "delivery_id": delivery, **fields,
+    }  # fmt: skip
+    return Received(**values)  # type: ignore[arg-type]
+
+
+def test_forward_lines_carry_their_events_label_even_interleaved() -> None:
+    lines = render(
+        event(1, "dlv_aaaaaaaa1111"),
+        event(2, "dlv_bbbbbbbb2222"),
+        Forwarded("rec_000000000002", "http://fast/h", 200, 3.0),
+        Forwarded("rec_000000000001", "http://slow/h", None, 2000.0, "timed out after 2s"),
+        Forwarded("rec_000000000001", "http://fast/h", 200, 3.0),
+    )
+    assert lines[0].endswith("[dlv_aaaaaaaa]") and lines[1].endswith("[dlv_bbbbbbbb]")
+    assert "fast" in lines[2] and lines[2].endswith("[dlv_bbbbbbbb]")
+    assert "timed out" in lines[3] and lines[3].endswith("[dlv_aaaaaaaa]")
+    assert lines[4].endswith("[dlv_aaaaaaaa]")
+
+
+def test_an_event_without_a_delivery_id_is_named_by_its_record_id() -> None:
+    lines = render(event(7, None), Forwarded("rec_000000000007", "http://app/h", 200, 1.0))
+    assert lines[0].endswith(f"[{short_id('rec_000000000007')}]")
+    assert lines[1].endswith(f"[{short_id('rec_000000000007')}]")
+
+
+def test_a_retry_after_a_500_is_a_retry_and_shows_what_apimw_got() -> None:
+    config = ReceiverConfig(port=0, secrets=(SECRET,), respond=Respond.FIXED, status=500)
+    with live_receiver(config) as live:
+        body = event_body(n=1)
+        first = live.post(body, delivery="dlv_retry0001")
+        second = live.post(body, delivery="dlv_retry0001")
+        assert first.status_code == second.status_code == 500
+        retried = live.received_for(second)
+        assert (retried.attempt, retried.duplicate, retried.previous_status) == (2, True, 500)
+    line = render(retried)[0]
+    assert "retry 2" in line and "answered 500" in line and "acknowledged" not in line
+
+
+def test_a_true_duplicate_says_it_was_acknowledged_before() -> None:
+    config = ReceiverConfig(port=0, secrets=(SECRET,))
+    with live_receiver(config) as live:
+        body = event_body(n=1)
+        live.post(body, delivery="dlv_dup00001")
+        again = live.received_for(live.post(body, delivery="dlv_dup00001"))
+    assert (again.attempt, again.duplicate, again.previous_status) == (2, True, 200)
+    assert "acknowledged before" in render(again)[0]
+
+
+def test_a_failed_attempt_is_forwarded_again_and_numbered() -> None:
+    with LocalApp(AppBehaviour(statuses=[500])) as app:
+        config = ReceiverConfig(
+            port=0, secrets=(SECRET,), respond=Respond.PASSTHROUGH, forward_to=(app.url,)
+        )
+        with live_receiver(config) as live:
+            body = event_body(n=1)
+            assert live.post(body, delivery="dlv_pass0001").status_code == 500
+            retry = live.post(body, delivery="dlv_pass0001")
+            assert retry.status_code == 200
+            report = live.received_for(retry)
+    assert (report.attempt, report.duplicate) == (2, False)
+    assert "(retry 2)" in render(report)[0]
+    assert len(app.hits) == 2
+
+
+def test_stopping_finishes_the_forwards_already_acknowledged(tmp_path: Path) -> None:
+    with LocalApp(AppBehaviour(delay=lambda n: 0.3)) as app:
+        proc, url = start_listen(
+            tmp_path, "--no-tunnel", "--secret", SECRET, "--forward-to", app.url,
+            "--record", str(tmp_path / "s.jsonl"), "--format", "ndjson",
+        )  # fmt: skip
+        with httpx.Client() as client:
+            for n in range(10):
+                body = event_body(n=n)
+                answer = client.post(url, content=body, headers=signed_headers(body))
+                assert answer.status_code == 200
+        out, err = stop(proc, signal.SIGINT)
+        assert proc.returncode == 0, err
+        assert len(app.hits) == 10
+    records = [json.loads(line) for line in out.splitlines()]
+    assert any(r.get("finishing") for r in records if r["record"] == "note")
+    summary = records[-1]
+    assert summary["record"] == "summary" and summary["forwarded"] == 10
+    assert summary["forward_failures"] == 0
+
+
+def test_a_timeout_run_with_failed_forwards_exits_1_and_gives_the_replay_command(
+    tmp_path: Path,
+) -> None:
+    with LocalApp(AppBehaviour(status=500)) as app:
+        ready = tmp_path / "ready"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "apimw_cli", "listen", "--no-tunnel", "--port", "0",
+             "--secret", SECRET, "--forward-to", app.url, "--timeout", "3s",
+             "--ready-file", str(ready), "--record", str(tmp_path / "s.jsonl")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: ready.exists() and ready.read_text().strip(), 30, "ready")
+            url = ready.read_text().strip()
+            with httpx.Client() as client:
+                for n in range(4):
+                    body = event_body(n=n)
+                    client.post(url, content=body, headers=signed_headers(body))
+            _out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 1, err
+    assert "4 forward(s) failed" in err
+    assert "apimw events replay --failed --to" in err and "s.jsonl" in err

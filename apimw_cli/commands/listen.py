@@ -419,6 +419,17 @@ def listen(
     report: Annotated[
         Path | None, typer.Option("--report", dir_okay=False, help="Write a JSON report here.")
     ] = None,
+    print_secret: Annotated[
+        bool,
+        typer.Option(
+            "--print-secret",
+            help="Print the signing secret listen's webhooks use (stable per profile) and exit.",
+        ),
+    ] = False,
+    rotate_secret: Annotated[
+        bool,
+        typer.Option("--rotate-secret", help="Replace that secret with a new one, print it, exit."),
+    ] = False,
 ) -> None:
     """Receive webhooks on your machine: verify, show, forward and record them.
 
@@ -437,6 +448,9 @@ def listen(
     app_state = state(ctx)
     if sandbox:
         app_state.use_sandbox()
+    if print_secret or rotate_secret:
+        _print_secret(app_state, rotate=rotate_secret)
+        return
     if output_format not in ("pretty", "ndjson"):
         raise UsageError(f"--format {output_format!r}: use pretty or ndjson")
     ndjson = output_format == "ndjson" or app_state.printer.json
@@ -477,11 +491,19 @@ def listen(
         check_http_url(target, "--forward-to")
     record_path = None if no_record else (record or default_record_path())
 
-    from apimw_cli.commands.webhooks import new_secret
-
     registers = (app_state.sandbox or use_tunnel) and not webhook_ref
-    the_secret = given_secret or (new_secret() if registers else None)
-    view = LiveView(app_state.printer, ndjson=ndjson, verbose=verbose)
+    stable = registers and not given_secret
+    the_secret = given_secret
+    if stable:
+        from apimw_cli.listen_secret import stable_secret
+
+        the_secret = stable_secret(app_state.settings)
+    view = LiveView(
+        app_state.printer,
+        ndjson=ndjson,
+        verbose=verbose,
+        signature_hint=_signature_hint(app_state, stable, secret_env),
+    )
     # The receiver counts and decides (--expect) as it appends here; this thread shows what it
     # finds every few ms. (Waking this thread per event would cost the receiver a GIL hand-over
     # each time.) A reader that stalls makes the feed skip lines, never grow without bound.
@@ -568,6 +590,11 @@ def listen(
                 verifying=not config.skip_verify,
                 api=api_base,
             )
+            if stable and not ndjson:
+                app_state.printer.info(
+                    "The signing secret is this profile's own, the same every session: give it "
+                    "to your app once (`apimw listen --print-secret`)."
+                )
             if record_path is not None and not ndjson:
                 app_state.printer.info(f"recording to {record_path}")
             if ready_file is not None:
@@ -694,6 +721,32 @@ def _silence_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+def _print_secret(app_state: AppState, *, rotate: bool) -> None:
+    """--print-secret / --rotate-secret: the stable secret alone on stdout (for `.env`)."""
+    from apimw_cli import listen_secret
+
+    settings = app_state.settings
+    value = listen_secret.rotate(settings) if rotate else listen_secret.stable_secret(settings)
+    app_state.printer.line(value)
+    if rotate:
+        app_state.printer.info(
+            "a new secret: webhooks registered from now on use it; update your app's copy"
+        )
+
+
+def _signature_hint(app_state: AppState, stable: bool, secret_env: str | None) -> str:
+    """What to say, once, when the app answers 401/403 to a forward."""
+    if stable:
+        where = " --sandbox" if app_state.sandbox else ""
+        return (
+            "your app rejected the signature: give it the secret that "
+            f"`apimw listen{where} --print-secret` prints (the same every session)"
+        )
+    if secret_env:
+        return f"your app rejected the signature: does it expect the secret in ${secret_env}?"
+    return "your app rejected the signature: does it expect the secret given with --secret?"
 
 
 FINISH_LIMIT = 30.0  # seconds listen waits for acknowledged forwards once stopping

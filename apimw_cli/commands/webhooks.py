@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ import typer
 from apimw_cli import catalog
 from apimw_cli.commands.common import AppState, interactive, secret_from_env, state
 from apimw_cli.errors import UsageError
+from apimw_cli.listen_secret import new_secret
 from apimw_cli.output import mask
 from apimw_cli.settings import write_private_file
 
@@ -71,10 +71,6 @@ def check_url(url: str, app_state: AppState) -> str:
         hint="to receive webhooks on a local port, run `apimw listen --forward-to "
         f"{url}`: it gives you a public HTTPS URL and registers it",
     )
-
-
-def new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
 
 
 def read_secret(from_stdin: bool, env_var: str | None) -> str | None:

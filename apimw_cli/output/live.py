@@ -119,10 +119,18 @@ def _count(n: int, what: str) -> str:
 class LiveView:
     """Pretty lines on a terminal, or NDJSON with `--format ndjson`."""
 
-    def __init__(self, printer: Printer, *, ndjson: bool, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        printer: Printer,
+        *,
+        ndjson: bool,
+        verbose: bool = False,
+        signature_hint: str | None = None,
+    ) -> None:
         self.printer = printer
         self.ndjson = ndjson
         self.verbose = verbose
+        self.signature_hint = signature_hint  # said once, when the app answers 401/403
         self._refusing = 0  # events refused in a row because recording failed
         # Each forward result line names its event as the event line did (bounded memory).
         self._labels: OrderedDict[str, str] = OrderedDict()
@@ -378,6 +386,9 @@ class LiveView:
         return (verdict.reason, "red")
 
     def _forwarded(self, f: Forwarded) -> None:
+        if f.status in (401, 403) and self.signature_hint:
+            hint, self.signature_hint = self.signature_hint, None
+            self.warn_line(hint)
         if self.ndjson:
             self._emit(
                 "forward",

@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 DIR = Path(os.environ.get("FAKE_NGROK_DIR", "."))
 STDOUT_LOCK = threading.Lock()
 
+ERROR_EXIT_DELAY = 0.3  # seconds between an error line and the exit, as real ngrok
+
 ERR_4018 = (
     "authentication failed: Usage of ngrok requires a verified account and authtoken.\\n\\n"
     "Sign up for an account: https://dashboard.ngrok.com/signup\\n"
@@ -347,15 +349,21 @@ def main(argv: list[str]) -> int:
     if kind == "exit":
         return 1
     token = option(argv, "--authtoken") or authtoken_from_config(option(argv, "--config"))
+    # After its error line the real agent takes a moment to shut down. pyngrok stops reading
+    # once the process has exited, so an agent that exits at once can lose that line to it
+    # under load (a flaky test, never a real ngrok's behaviour).
     if kind == "fail":
         emit(str(mode["error_line"]).replace("{authtoken}", token or ""))
+        time.sleep(ERROR_EXIT_DELAY)
         return 1
     if not token:
         emit(error_line(ERR_4018))
+        time.sleep(ERROR_EXIT_DELAY)
         return 1
     valid = mode.get("valid_authtokens")
     if valid is not None and token not in valid:
         emit(error_line(ERR_107.replace("{authtoken}", token)))
+        time.sleep(ERROR_EXIT_DELAY)
         return 1
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Api)

@@ -226,7 +226,7 @@ def test_bearer_token_is_sent() -> None:
         def token(self) -> str:
             return "at_1"
 
-        def renew(self, rejected: str) -> str:
+        def renew(self, rejected: str, code: str) -> str:
             raise AssertionError("no renewal expected")
 
     recorder = Recorder(envelope({}))
@@ -243,8 +243,8 @@ def test_expired_token_triggers_exactly_one_renewal() -> None:
         def token(self) -> str:
             return "at_old"
 
-        def renew(self, rejected: str) -> str:
-            assert rejected == "at_old"
+        def renew(self, rejected: str, code: str) -> str:
+            assert (rejected, code) == ("at_old", "EXPIRED_TOKEN")
             self.renewals += 1
             return "at_new"
 
@@ -262,18 +262,29 @@ def test_expired_token_triggers_exactly_one_renewal() -> None:
     ]
 
 
-def test_other_401_codes_do_not_renew() -> None:
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (401, "INVALID_CREDENTIALS"),
+        (401, "UNAUTHORIZED"),
+        (403, "FORBIDDEN"),
+        (400, "INVALID_TOKEN"),
+    ],
+)
+def test_other_refusals_do_not_renew(status: int, code: str) -> None:
     class Tokens:
         def token(self) -> str:
             return "at_1"
 
-        def renew(self, rejected: str) -> str:
-            raise AssertionError("must not renew on INVALID_TOKEN")
+        def renew(self, rejected: str, code: str) -> str:
+            raise AssertionError(f"must not renew on {code}")
 
-    client, _, _ = make_client(Recorder(error(401, "INVALID_TOKEN")))
+    recorder = Recorder(error(status, code))
+    client, _, _ = make_client(recorder)
     client.tokens = Tokens()
-    with pytest.raises(AuthenticationError):
-        client.request("GET", "x")
+    with pytest.raises(ApiError):
+        client.request("POST", "x")
+    assert len(recorder.requests) == 1
 
 
 def test_as_list_accepts_a_plain_list() -> None:

@@ -4,6 +4,10 @@
 before expiry. Refresh tokens are single-use, so reading the old one, refreshing and saving the
 new one happen under the store's file lock: a concurrent apimw process either waits and reuses
 our new token, or refreshes before us and we reuse its.
+
+A cached token can also die before its time: the sandbox was restarted in memory or reset (it
+signs with a new key), or the token was revoked. When the API refuses it (`renew`), the cache is
+thrown away and the key and secret log in afresh, once; the client then sends the request again.
 """
 
 from __future__ import annotations
@@ -89,6 +93,20 @@ def whoami(client: ApiClient) -> Identity:
     return Identity.from_api(data)
 
 
+def _fixed_token_refused(code: str) -> AuthenticationError:
+    """A token given as is (APIMW_TOKEN) cannot be renewed: say what to do instead."""
+    what = {
+        "EXPIRED_TOKEN": "has expired",
+        "REVOKED_TOKEN": "has been revoked",
+    }.get(code, "was refused")
+    return AuthenticationError(
+        f"the access token in APIMW_TOKEN {what}",
+        status=401,
+        code=code,
+        hint="get a new token, or use APIMW_API_KEY and APIMW_API_SECRET instead",
+    )
+
+
 class Authenticator:
     """Hands out a valid access token, renewing it through the store's lock when needed."""
 
@@ -101,6 +119,7 @@ class Authenticator:
         api_secret: str | None = None,
         store: TokenStore | None = None,
         clock: Callable[[], float] = time.time,
+        note: Callable[[str], None] | None = None,
     ) -> None:
         if token is None and not (api_key and api_secret):
             raise CredentialsError("an API key and secret, or a token, are needed")
@@ -110,6 +129,8 @@ class Authenticator:
         self._secret = api_secret
         self._store: TokenStore = store or MemoryTokenStore()
         self._clock = clock
+        # Where a token renewal after a refusal is told (`--debug`); never given a secret.
+        self._note: Callable[[str], None] = note or (lambda _message: None)
         self._current: TokenSet | None = None
 
     def _fresh(self, tokens: TokenSet | None) -> bool:
@@ -128,21 +149,34 @@ class Authenticator:
                 self._current = self._renew_locked(cached)
         return self._current.access_token
 
-    def renew(self, rejected: str) -> str:
-        """The API said `rejected` expired: get a new token (exactly once per call)."""
+    def renew(self, rejected: str, code: str) -> str:
+        """The API refused `rejected` with `code` (a TOKEN_REJECTED code): get a new token.
+
+        Called at most once per request. EXPIRED_TOKEN is what refresh tokens are for. A token
+        the API does not accept at all (INVALID_TOKEN: another server instance, a sandbox that
+        was restarted or reset; REVOKED_TOKEN) says its refresh token is no better: the cache is
+        discarded and the key and secret log in again.
+        """
         if self._fixed_token is not None:
-            raise AuthenticationError(
-                "the access token in APIMW_TOKEN has expired",
-                status=401,
-                code="EXPIRED_TOKEN",
-                hint="get a new token, or use APIMW_API_KEY and APIMW_API_SECRET instead",
-            )
+            raise _fixed_token_refused(code)
         with self._store.lock():
             cached = self._store.load()
             if cached is not None and cached.access_token != rejected and self._fresh(cached):
                 self._current = cached  # another process renewed it meanwhile
-            else:
+                self._note(
+                    f"the API refused the access token ({code}); using the one another "
+                    "apimw process just cached"
+                )
+            elif code == "EXPIRED_TOKEN":
                 self._current = self._renew_locked(cached)
+                self._note("the API said the access token expired; renewed it")
+            else:
+                self._store.clear()
+                self._current = self._renew_locked(None)
+                self._note(
+                    f"the API refused the cached access token ({code}); "
+                    "discarded the token cache and logged in again with the API key"
+                )
         return self._current.access_token
 
     def _renew_locked(self, cached: TokenSet | None) -> TokenSet:

@@ -5,7 +5,13 @@ Retry rules (shared/apimw-api.md asks for exponential backoff):
   from the body or the `Retry-After` header, else exponential backoff; jitter on top.
 - 5xx, timeouts, dropped connections: retried only for idempotent methods.
 - A connection that could not even be opened is retried for any method: nothing was sent.
-At most MAX_RETRIES retries. This module never prints: waits are announced through `notify`.
+At most MAX_RETRIES retries.
+
+Token refusals: EXPIRED_TOKEN, INVALID_TOKEN and REVOKED_TOKEN come with a 401
+(shared/apimw-api.md), and a 401 means the request was not applied for want of valid
+credentials (RFC 9110, 15.5.2; the sandbox checks the token before anything else). So, whatever
+the method, the token provider renews the token once and the request is sent once more; a
+second refusal is the error. This module never prints: waits are announced through `notify`.
 """
 
 from __future__ import annotations
@@ -40,12 +46,22 @@ REQUEST_ID_HEADERS = ("X-Request-Id", "X-Request-ID", "Request-Id", "X-Correlati
 USER_AGENT = f"apimw-cli/{__version__}"
 
 
+# The 401 codes that say "this access token is no good" (shared/apimw-api.md): expired, never
+# valid here (another server, a sandbox restarted in memory or reset), or revoked.
+TOKEN_REJECTED = frozenset({"EXPIRED_TOKEN", "INVALID_TOKEN", "REVOKED_TOKEN"})
+
+
 class TokenProvider(Protocol):
-    """Supplies bearer tokens; `renew` is called once after a 401 EXPIRED_TOKEN."""
+    """Supplies bearer tokens; `renew` is called once after a 401 with a TOKEN_REJECTED code."""
 
     def token(self) -> str: ...
 
-    def renew(self, rejected: str) -> str: ...
+    def renew(self, rejected: str, code: str) -> str: ...
+
+
+def token_rejected(error: ApiError) -> bool:
+    """Did the API refuse the bearer token itself (so it did nothing with the request)?"""
+    return isinstance(error, AuthenticationError) and error.code in TOKEN_REJECTED
 
 
 @dataclass(frozen=True)
@@ -225,17 +241,28 @@ class ApiClient:
     ) -> Response:
         """Send one API call (with retries) and return its unwrapped `data`.
 
-        With `auth`, a 401 EXPIRED_TOKEN triggers exactly one token renewal and one more try.
+        With `auth`, a 401 EXPIRED_TOKEN, INVALID_TOKEN or REVOKED_TOKEN triggers exactly one
+        token renewal and one more try, whatever the method: the API refused the token, so it
+        did not act on the request.
         """
         method = method.upper()
         token = self.tokens.token() if auth and self.tokens else None
         try:
             return self._send_with_retries(method, path, json_body, params, token)
         except AuthenticationError as exc:
-            if token is None or self.tokens is None or exc.code != "EXPIRED_TOKEN":
+            if token is None or self.tokens is None or not token_rejected(exc):
                 raise
-            token = self.tokens.renew(token)
+            assert exc.code is not None
+            token = self.tokens.renew(token, exc.code)
+        try:
             return self._send_with_retries(method, path, json_body, params, token)
+        except AuthenticationError as exc:
+            if token_rejected(exc):
+                exc.hint = (
+                    "the API refused a freshly obtained token too: check the API address "
+                    "(`apimw config show`) and try again"
+                )
+            raise
 
     def _send_with_retries(
         self,

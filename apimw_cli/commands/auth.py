@@ -149,13 +149,44 @@ def login(
     printer.data(result, human if not printer.json else None)
 
 
+def _forget_sandbox_tokens(ctx: typer.Context) -> None:
+    """`--sandbox logout`: the sandbox's credentials are fixed and public, so only its cached
+    tokens are forgotten (locally: they are worth nothing, and the sandbox may be gone)."""
+    app = state(ctx)
+    settings = app.settings
+    printer = app.printer
+    store = settings.token_store(settings.credentials())
+    with store.lock():
+        had_tokens = store.load() is not None or store.path.exists()
+        store.clear()
+    result = {
+        "profile": "sandbox",
+        "api_base": settings.api_base,
+        "forgotten": had_tokens,
+        "revoked": False,
+    }
+
+    def human() -> None:
+        if had_tokens:
+            printer.success(f"forgot the sandbox's cached tokens for {settings.api_base}")
+        else:
+            printer.info(f"no cached sandbox tokens for {settings.api_base}; nothing to forget")
+        printer.info("the sandbox's credentials are fixed: `--sandbox` keeps working")
+
+    printer.data(result, human if not printer.json else None)
+
+
 def logout(ctx: typer.Context) -> None:
-    """Forget a profile's credentials and revoke its cached token."""
+    """Forget a profile's credentials and revoke its cached token.
+
+    With --sandbox, forget the sandbox's cached tokens (its credentials are fixed).
+    """
     app = state(ctx)
     settings = app.settings
     printer = app.printer
     if app.sandbox:
-        raise UsageError("the sandbox has no login to forget")
+        _forget_sandbox_tokens(ctx)
+        return
     stored = settings.config.profile(settings.profile)
     key, secret = stored.get("api_key"), stored.get("api_secret")
     revoked = False

@@ -54,6 +54,9 @@ class AppState:
             return False
         return True
 
+    def _debug_note(self, message: str) -> None:
+        self.printer.info(f"debug: {message}")
+
     def use_sandbox(self, api_base: str | None = None) -> None:
         """Switch this invocation to the sandbox (`listen --sandbox` = `--sandbox listen`)."""
         self.sandbox = True
@@ -81,6 +84,8 @@ class AppState:
                 api_key=creds.api_key,
                 api_secret=creds.api_secret,
                 store=None if creds.token else settings.token_store(creds),
+                # A refused cached token is renewed silently; --debug tells (never a secret).
+                note=self._debug_note if self.debug else None,
             )
         return client
 

@@ -193,10 +193,23 @@ def _send(printer: Printer, event: dict[str, Any], url: str, secret: str, timeou
             f"{url} answered {outcome.status}"
             if outcome.error is None
             else f"could not deliver to {url}: {outcome.error}",
-            hint="APIMW expects 200 within 5 seconds; a 401 may mean the secret differs"
-            if outcome.error is None
-            else "is your app running?",
+            hint=_failure_hint(outcome.status, outcome.error, url),
         )
+
+
+def _failure_hint(status: int | None, error: str | None, url: str) -> str:
+    """A hint that fits the failure: the secret for a 401/403, the app's log for a 5xx."""
+    if error is not None:
+        if "refused" in error:
+            return f"nothing accepted a connection at {url}: is your app running, on that port?"
+        if "timed out" in error:
+            return "your app did not answer in time (APIMW waits 5 seconds)"
+        return "see your app's logs"
+    if status in (401, 403):
+        return "your app rejected the signature: does it use the secret given to --secret(-env)?"
+    if status is not None and status >= 500:
+        return f"your app failed ({status}): its logs say why"
+    return "APIMW counts any answer but 200 within 5 seconds as a failure, and retries"
 
 
 def _emit(app_state: AppState, event: dict[str, Any]) -> None:

@@ -186,6 +186,18 @@ def test_wrong_secret_is_rejected_by_the_endpoint_and_exits_1(receiver: Receiver
     assert result.exit_code == 1
     assert json.loads(result.stdout)["status"] == 401
     assert "401" in result.stderr
+    assert "rejected the signature" in result.stderr
+
+
+def test_hints_fit_the_failure() -> None:
+    from apimw_cli.commands.trigger import _failure_hint
+
+    assert "logs" in _failure_hint(500, None, "http://app/") and "secret" not in _failure_hint(
+        500, None, "http://app/"
+    )
+    assert "secret" in _failure_hint(403, None, "http://app/")
+    assert "running" in _failure_hint(None, "connection refused", "http://app/")
+    assert "in time" in _failure_hint(None, "timed out", "http://app/")
 
 
 def test_receiver_down_exits_1() -> None:
@@ -193,6 +205,7 @@ def test_receiver_down_exits_1() -> None:
     assert result.exit_code == 1
     assert json.loads(result.stdout)["error"] == "connection refused"
     assert "could not deliver" in result.stderr
+    assert "is your app running" in result.stderr
 
 
 def test_to_without_a_secret_is_a_usage_error() -> None:

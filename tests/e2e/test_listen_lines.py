@@ -151,3 +151,49 @@ def test_a_timeout_run_with_failed_forwards_exits_1_and_gives_the_replay_command
     assert proc.returncode == 1, err
     assert "4 forward(s) failed" in err
     assert "apimw events replay --failed --to" in err and "s.jsonl" in err
+
+
+def _interleaved_session(tmp_path: Path, fmt: str) -> tuple[str, set[str]]:
+    slow = LocalApp(AppBehaviour(delay=lambda n: 0.4 if n % 2 == 0 else 0.0))
+    fast = LocalApp()
+    with slow, fast:
+        proc, url = start_listen(
+            tmp_path, "--no-tunnel", "--secret", SECRET, "--forward-to", slow.url,
+            "--forward-to", fast.url, "--concurrency", "4", "--no-record", "--format", fmt,
+        )  # fmt: skip
+        with httpx.Client() as client:
+            for n in range(12):
+                body = event_body(n=n)
+                headers = signed_headers(body, delivery=f"dlv_{n:02d}interleave")
+                assert client.post(url, content=body, headers=headers).status_code == 200
+        slow.wait_hits(12, timeout=20)
+        fast.wait_hits(12, timeout=20)
+        out, err = stop(proc, signal.SIGTERM)
+        assert proc.returncode == 0, err
+    return out, {slow.url, fast.url}
+
+
+def test_interleaved_forwards_are_matched_to_their_events_in_the_live_view(
+    tmp_path: Path,
+) -> None:
+    out, targets = _interleaved_session(tmp_path, "pretty")
+    lines = out.splitlines()
+    events = {line.rsplit("[", 1)[1].rstrip("]") for line in lines if "→ message.sent" in line}
+    forwards = [line for line in lines if "↳" in line]
+    assert len(events) == 12 and len(forwards) == 24
+    for line in forwards:
+        assert line.rsplit("[", 1)[1].rstrip("]") in events, line
+    # Each event has one result per target, wherever they were printed.
+    for label in events:
+        mine = [line for line in forwards if line.endswith(f"[{label}]")]
+        assert len(mine) == 2
+        assert {t for t in targets for m in mine if f" {t} " in m} == targets
+
+
+def test_interleaved_forwards_are_matched_to_their_events_in_ndjson(tmp_path: Path) -> None:
+    out, _ = _interleaved_session(tmp_path, "ndjson")
+    records = [json.loads(line) for line in out.splitlines()]
+    ids = {r["id"]: r["delivery_id"] for r in records if r["record"] == "event"}
+    forwards = [r for r in records if r["record"] == "forward"]
+    assert len(ids) == 12 and len(forwards) == 24
+    assert {f["id"] for f in forwards} == set(ids)

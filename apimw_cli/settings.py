@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,9 +51,159 @@ OutputFormat = Literal["table", "json"]
 OUTPUT_FORMATS: tuple[str, ...] = ("table", "json")
 
 
+# --- validators ---------------------------------------------------------------------------
+# Each setting names its parser where it is declared (SETTINGS below). A parser turns the text
+# given to `apimw config set` or found in the environment into the setting's value, or raises
+# UsageError saying what is wrong and, when the text is close to a valid value, which one it
+# probably meant. `Settings.resolve` turns that into a ConfigError naming the variable.
+
+Parser = Callable[["Setting", str], Any]
+
+# The regions the ngrok agent accepts for --region (its points of presence).
+NGROK_REGIONS: tuple[str, ...] = ("us", "us-cal-1", "eu", "ap", "au", "sa", "jp", "in")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to `word` (difflib), or None when none is close."""
+    import difflib
+
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`: did you mean 'x'?` for the candidate closest to `word`, or "" when none is close."""
+    guess = closest(word, candidates)
+    return f": did you mean {guess!r}?" if guess else ""
+
+
+def text(setting: Setting, raw: str) -> str:
+    """Any text on one line (a path, a token): not empty, no control characters."""
+    if not raw.strip():
+        raise UsageError(
+            f"{setting.name} cannot be empty",
+            hint=f"`apimw config unset {setting.name}` removes it",
+        )
+    if _CONTROL.search(raw):
+        raise UsageError(f"{setting.name} cannot contain control characters, got {raw!r}")
+    return raw
+
+
+def positive_number(setting: Setting, raw: str) -> float:
+    """A finite number above 0 (a timeout in seconds)."""
+    import math
+
+    try:
+        value = float(raw)
+    except ValueError:
+        bare = raw.strip().removesuffix("s").strip()
+        guess = f": did you mean {bare!r}?" if bare and _is_number(bare) else ""
+        raise UsageError(
+            f"{setting.name} must be a number, got {raw!r}{guess}",
+            hint="a number of seconds, for example 30",
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{setting.name} must be a positive number, got {raw!r}")
+    return value
+
+
+def _is_number(raw: str) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def http_url(setting: Setting, raw: str) -> str:
+    """An absolute http(s) URL with a host (and a valid port, if any)."""
+    if _is_http_url(raw):
+        return raw
+    stripped = raw.strip()
+    scheme, sep, rest = stripped.partition("://")
+    if not sep:  # api.apimw.com/v1
+        guesses = ["https://" + stripped]
+    else:  # htps://..., HTTPS://..., or spaces around it
+        near = closest(scheme.lower(), ("http", "https"))
+        guesses = [f"{near}://{rest}"] if near else []
+        guesses.append(stripped)
+    guess = next((g for g in guesses if g != raw and _is_http_url(g)), None)
+    raise UsageError(
+        f"{setting.name} must be an http(s) URL with a host, got {raw!r}"
+        + (f": did you mean {guess!r}?" if guess else ""),
+        hint=f"for example {DEFAULT_API_BASE}",
+    )
+
+
+def _is_http_url(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() for c in value) or _CONTROL.search(value):
+        return False
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, a bracket that does not close
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port_ok
+
+
+def choice(setting: Setting, raw: str) -> str:
+    """One of `setting.choices`, in any case (the CLI's own options ignore case too)."""
+    word = raw.strip().lower()
+    if word in setting.choices:
+        return word
+    raise UsageError(
+        f"{setting.name} must be one of {', '.join(setting.choices)}, got {raw!r}"
+        + did_you_mean(word, setting.choices)
+    )
+
+
+def boolean(setting: Setting, raw: str) -> bool:
+    """true/false, yes/no, on/off or 1/0, in any case."""
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise UsageError(
+        f"{setting.name} must be true or false, got {raw!r}" + did_you_mean(word, (*_TRUE, *_FALSE))
+    )
+
+
+def event_patterns(setting: Setting, raw: str) -> list[str]:
+    """Comma-separated event types or globs (`message.*`, `all`), each matching a type of the
+    catalog. The patterns are kept as written, so a glob also covers types added later."""
+    from apimw_cli import catalog
+
+    patterns = [item.strip() for item in raw.split(",") if item.strip()]
+    if not patterns:
+        raise UsageError(
+            f"{setting.name} needs at least one event type",
+            hint=f"for example message.received,message.failed or all; "
+            f"`apimw config unset {setting.name}` removes it",
+        )
+    for pattern in patterns:
+        if not catalog.expand([pattern]):
+            guess = catalog.suggest(pattern)
+            raise UsageError(
+                f"{setting.name} has an unknown event type {pattern!r}"
+                + (f": did you mean {guess!r}?" if guess else ""),
+                hint="`apimw events list` shows them all; globs (message.*) and `all` work too",
+            )
+    return patterns
+
+
 @dataclass(frozen=True)
 class Setting:
-    """A setting users can see in `config show`; `settable` ones via `config set`."""
+    """A setting users can see in `config show`; `settable` ones via `config set`.
+
+    `parse` validates and converts a value given as text (see the validators above);
+    `choices` are the values of a `choice` setting.
+    """
 
     name: str
     help: str
@@ -61,27 +211,48 @@ class Setting:
     default: Any = None
     secret: bool = False
     settable: bool = True
-    kind: Literal["str", "float", "list", "choice"] = "str"
+    parse: Parser = text
     choices: tuple[str, ...] = ()
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("api_base", "API base URL", env="APIMW_API_BASE", default=DEFAULT_API_BASE),
+    Setting(
+        "api_base",
+        "API base URL",
+        env="APIMW_API_BASE",
+        default=DEFAULT_API_BASE,
+        parse=http_url,
+    ),
     Setting(
         "output",
         "default output format",
         env="APIMW_OUTPUT",
         default="table",
-        kind="choice",
+        parse=choice,
         choices=OUTPUT_FORMATS,
     ),
     Setting(
-        "timeout", "API read timeout in seconds", env="APIMW_TIMEOUT", default=30.0, kind="float"
+        "timeout",
+        "API read timeout in seconds",
+        env="APIMW_TIMEOUT",
+        default=30.0,
+        parse=positive_number,
     ),
-    Setting("default_events", "events `listen` subscribes to", env="APIMW_EVENTS", kind="list"),
+    Setting(
+        "default_events",
+        "events `listen` subscribes to",
+        env="APIMW_EVENTS",
+        parse=event_patterns,
+    ),
     Setting("ngrok_authtoken", "ngrok authtoken", env="NGROK_AUTHTOKEN", secret=True),
     Setting("ngrok_path", "path of the ngrok binary", env="APIMW_NGROK_PATH"),
-    Setting("ngrok_region", "ngrok region (us, eu, ap, ...)", env="APIMW_NGROK_REGION"),
+    Setting(
+        "ngrok_region",
+        "ngrok region (us, eu, ap, ...)",
+        env="APIMW_NGROK_REGION",
+        parse=choice,
+        choices=NGROK_REGIONS,
+    ),
     Setting("api_key", "API key (written by `apimw login`)", env=ENV_API_KEY, settable=False),
     Setting(
         "api_secret",
@@ -100,29 +271,44 @@ def lookup(name: str) -> Setting:
         return SETTINGS_BY_NAME[name]
     except KeyError:
         known = ", ".join(s.name for s in SETTINGS if s.settable)
-        raise UsageError(f"unknown setting {name!r}", hint=f"known settings: {known}") from None
+        raise UsageError(
+            f"unknown setting {name!r}" + did_you_mean(name, SETTINGS_BY_NAME),
+            hint=f"known settings: {known}",
+        ) from None
 
 
 def parse_value(setting: Setting, raw: str) -> Any:
     """Turn a string from the command line or the environment into the setting's type."""
-    if setting.kind == "float":
-        try:
-            value = float(raw)
-        except ValueError:
-            raise UsageError(f"{setting.name} must be a number, got {raw!r}") from None
-        if value <= 0:
-            raise UsageError(f"{setting.name} must be positive, got {raw!r}")
-        return value
-    if setting.kind == "list":
-        return [item.strip() for item in raw.split(",") if item.strip()]
-    if setting.kind == "choice" and raw not in setting.choices:
-        raise UsageError(f"{setting.name} must be one of {', '.join(setting.choices)}, got {raw!r}")
-    if setting.name == "api_base" and not raw.startswith(("http://", "https://")):
-        raise UsageError(
-            f"api_base must be an http(s) URL, got {raw!r}",
-            hint=f"for example {DEFAULT_API_BASE}",
+    return setting.parse(setting, raw)
+
+
+def default_event_patterns(settings: Settings) -> list[str]:
+    """The event patterns `listen` subscribes to without --events: `default_events` from the
+    environment (APIMW_EVENTS) or the profile, validated; [] when it is not set (all events).
+
+    Raises ConfigError naming where an invalid value comes from (the variable, or the profile).
+    """
+    setting = lookup("default_events")
+    resolved = settings.resolve(setting.name)  # a bad APIMW_EVENTS: ConfigError naming it
+    value = resolved.value
+    if value is None:
+        return []
+    if resolved.source.startswith("env "):
+        return list(value)
+    # Flags never set it, so it comes from the profile: a file that may have been edited.
+    if isinstance(value, str):
+        raw = value
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        raw = ",".join(value)
+    else:
+        raise ConfigError(
+            f"{setting.name} in {resolved.source} must be a list of event types",
+            hint=f"`apimw config set {setting.name} message.received,message.failed` fixes it",
         )
-    return raw
+    try:
+        return list(parse_value(setting, raw))
+    except UsageError as exc:
+        raise ConfigError(f"{resolved.source}: {exc.message}", hint=exc.hint) from None
 
 
 @dataclass(frozen=True)

@@ -88,8 +88,8 @@ __apimw_spec() {
             opts=('--help' '-h')
             ;;
         'apimw events show')
-            opts=('--help' '-h')
-            args=(1)
+            opts=('--raw' '--help' '-h')
+            args=(1 1)
             ;;
         'apimw events log')
             opts=('--last' '--help' '-h')
@@ -100,7 +100,7 @@ __apimw_spec() {
             args=(1)
             ;;
         'apimw listen')
-            opts=('--forward-to' '-f' '--events' '-e' '--sandbox' '--demo' '--no-tunnel' '--tunnel' '--domain' '--webhook' '--keep-stale' '--host' '--port' '--path' '--secret' '--secret-env' '--skip-verify' '--respond' '--delay' '--fail-rate' '--max-body' '--forward-timeout' '--concurrency' '--verbose' '-v' '--format' '--record' '--no-record' '--ready-file' '--expect' '--timeout' '--report' '--help' '-h')
+            opts=('--forward-to' '-f' '--events' '-e' '--sandbox' '--demo' '--no-tunnel' '--tunnel' '--domain' '--webhook' '--keep-stale' '--host' '--port' '--path' '--secret' '--secret-env' '--skip-verify' '--respond' '--delay' '--fail-rate' '--max-body' '--forward-timeout' '--concurrency' '--verbose' '-v' '--format' '--record' '--no-record' '--ready-file' '--expect' '--timeout' '--report' '--print-secret' '--rotate-secret' '--help' '-h')
             ;;
         'apimw doctor')
             opts=('--port' '--forward-to' '-f' '--sandbox' '--help' '-h')
@@ -164,6 +164,9 @@ __apimw_values() {
             __apimw_files "$2"
             ;;
         'apimw webhooks test --junit')
+            __apimw_files "$2"
+            ;;
+        'apimw events show #2')
             __apimw_files "$2"
             ;;
         'apimw events log #1')

@@ -309,7 +309,7 @@ complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'help' -s 'h' -
 
 # apimw events
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'list' -d 'List the event types you can subscribe to.'
-complete -c apimw -n '__fish_apimw_using apimw events' -a 'show' -d 'Print a realistic sample payload (what the sandbox sends).'
+complete -c apimw -n '__fish_apimw_using apimw events' -a 'show' -d 'Show a recorded request (headers, body, signature, forwards), or a sample payload.'
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'log' -d 'List the events `apimw listen` recorded.'
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'replay' -d 'Send recorded events to your app again, byte for byte (e.g.'
 complete -c apimw -n '__fish_apimw_using apimw events' -l 'help' -s 'h' -d 'Show this message and exit.'
@@ -318,7 +318,9 @@ complete -c apimw -n '__fish_apimw_using apimw events' -l 'help' -s 'h' -d 'Show
 complete -c apimw -n '__fish_apimw_using apimw events list' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw events show
+complete -c apimw -n '__fish_apimw_using apimw events show' -l 'raw' -d 'With an id: write the exact body bytes, nothing else.'
 complete -c apimw -n '__fish_apimw_using apimw events show' -l 'help' -s 'h' -d 'Show this message and exit.'
+complete -c apimw -n '__fish_apimw_using apimw events show' -F
 
 # apimw events log
 complete -c apimw -n '__fish_apimw_using apimw events log' -l 'last' -x -d 'Only the last N.'
@@ -368,6 +370,8 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'ready-file' -r -F -d 
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'expect' -x -d 'Exit 0 once these arrived (CI).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'timeout' -x -d 'Give up after this long (30s, 2m).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'report' -r -F -d 'Write a JSON report here.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'print-secret' -d 'Print the signing secret listen\'s webhooks use (stable per profile) and exit.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'rotate-secret' -d 'Replace that secret with a new one, print it, exit.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw doctor

@@ -36,6 +36,8 @@ def _display(setting: Setting, value: Any, reveal: bool = False) -> Any:
         return mask(str(value))
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return value
 
 
@@ -50,6 +52,9 @@ def set_(
     ],
 ) -> None:
     """Set a setting in the current profile.
+
+    The value is checked first (an event type, a URL, a number, one of a few choices), with
+    the closest valid value suggested for a typo.
 
     Example: apimw config set output json
     """

@@ -35,20 +35,61 @@ def list_(ctx: typer.Context) -> None:
     printer.data(rows, human)
 
 
+_RECORD_PREFIX = "rec_"
+
+
 @app.command("show")
 def show(
     ctx: typer.Context,
-    event_type: Annotated[str, typer.Argument(metavar="TYPE", help="An event type.")],
+    what: Annotated[
+        str,
+        typer.Argument(
+            metavar="TYPE_OR_ID",
+            help="An event type (prints a sample payload), or the id of a recorded request"
+            " (rec_..., or a unique prefix of it).",
+        ),
+    ],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="With an id: a session file [default: the latest session]."),
+    ] = None,
+    raw: Annotated[
+        bool,
+        typer.Option("--raw", help="With an id: write the exact body bytes, nothing else."),
+    ] = False,
 ) -> None:
-    """Print a realistic sample payload (what the sandbox sends)."""
+    """Show a recorded request (headers, body, signature, forwards), or a sample payload.
+
+    Examples:
+
+      apimw events show message.received    # a sample payload
+
+      apimw events show rec_3f2a            # from the latest session
+
+      apimw events show rec_3f2a --raw > body.json
+    """
     printer = state(ctx).printer
-    if catalog.get(event_type) is None:
-        guess = catalog.suggest(event_type)
+    if what.startswith(_RECORD_PREFIX):
+        _show_recorded(printer, what, file, raw)
+        return
+    if catalog.get(what) is None:
+        guess = catalog.suggest(what)
+        if guess:
+            raise UsageError(
+                f"unknown event type {what!r}: did you mean {guess!r}?",
+                hint="`apimw events list` shows them all",
+            )
         raise UsageError(
-            f"unknown event type {event_type!r}" + (f": did you mean {guess!r}?" if guess else ""),
-            hint="`apimw events list` shows them all",
+            f"{what!r} is neither an event type nor the id of a recorded request (rec_...)",
+            hint="`apimw events list` shows the event types, `apimw events log` the recorded ids",
         )
-    printer.data(catalog.sample(event_type))
+    if file is not None or raw:
+        raise UsageError(
+            f"{'a session file' if file is not None else '--raw'} goes with a recorded request's"
+            f" id (rec_...), not with an event type",
+            hint=f"`apimw events show {what}` prints a sample payload",
+        )
+    printer.data(catalog.sample(what))
 
 
 # --- recorded sessions (written by `apimw listen`) ------------------------------------------
@@ -152,8 +193,9 @@ def _shown(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _clock(value: Any) -> str:
-    """HH:MM:SS of a unix time; "" when there is none, "?" when it is not a usable number."""
+def _clock(value: Any, layout: str = "%H:%M:%S") -> str:
+    """HH:MM:SS (or `layout`) of a unix time, local; "" when there is none, "?" when it is not
+    a usable number."""
     import math
     import time
 
@@ -162,9 +204,237 @@ def _clock(value: Any) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         return "?"
     try:
-        return time.strftime("%H:%M:%S", time.localtime(value))
+        return time.strftime(layout, time.localtime(value))
     except (OverflowError, OSError, ValueError):
         return "?"
+
+
+def _body(record: dict[str, Any]) -> tuple[bytes | None, str | None]:
+    """The exact body bytes of a request record, or None and why they cannot be had."""
+    from apimw_cli.receiver.replay import Unsendable, body_of
+
+    try:
+        return body_of(record), None
+    except Unsendable as why:
+        return None, str(why)
+
+
+# --- one recorded request: `events show rec_...` ---------------------------------------------
+
+
+def _find_request(
+    requests: list[dict[str, Any]], wanted: str, session: Path, latest: bool
+) -> dict[str, Any]:
+    """The one request whose id is `wanted`, or else starts with it; a usage error otherwise."""
+    exact = [r for r in requests if r.get("id") == wanted]
+    matches = exact or [
+        r for r in requests if isinstance(r.get("id"), str) and r["id"].startswith(wanted)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    where = f"the latest session ({session})" if latest else str(session)
+    if matches:
+        ids = list(dict.fromkeys(str(r["id"]) for r in matches))
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        raise UsageError(
+            f"{len(matches)} recorded requests in {where} match {wanted!r}: {shown}",
+            hint="give more of the id"
+            if len(ids) > 1
+            else "the file holds that id more than once (was it edited?)",
+        )
+    import difflib
+
+    ids = [r["id"] for r in requests if isinstance(r.get("id"), str)]
+    close = difflib.get_close_matches(wanted, ids, n=1, cutoff=0.75)
+    log = "apimw events log" + ("" if latest else f" {session}")
+    hint = f"`{log}` lists the ids"
+    if latest:
+        hint += "; for an older session, name its file (`apimw events show ID FILE`)"
+    raise UsageError(
+        f"no recorded request {wanted!r} in {where}"
+        + (f": did you mean {close[0]!r}?" if close else ""),
+        hint=hint,
+    )
+
+
+def _json_body(text: str) -> tuple[Any, str | None]:
+    """(the parsed JSON, None), or (None, why it is not shown indented)."""
+    import json
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({key for key, _ in pairs}) != len(pairs):
+            raise _NotShownIndented("it has a duplicate key")
+        return dict(pairs)
+
+    def no_constant(name: str) -> Any:
+        raise ValueError(name)  # NaN, Infinity: not JSON
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant), None
+    except _NotShownIndented as why:
+        return None, str(why)
+    except RecursionError:
+        return None, "it is nested too deep"
+    except ValueError:
+        return None, ""
+
+
+class _NotShownIndented(ValueError):
+    """JSON that indenting would change (a duplicate key would be lost)."""
+
+
+def _recorded_data(
+    record: dict[str, Any], outcomes: list[dict[str, Any]], session: Path
+) -> dict[str, Any]:
+    """Everything recorded about one request, as `-o json` gives it; the body as recorded."""
+    body, problem = _body(record)
+    if isinstance(record.get("body"), str) or "body_b64" not in record:
+        as_recorded = {"body": record.get("body")}
+    else:
+        as_recorded = {"body_b64": record.get("body_b64")}
+    return {
+        "session": str(session),
+        "id": record.get("id"),
+        "received_at": record.get("received_at"),
+        "method": record.get("method"),
+        "path": record.get("path"),
+        "event_type": record.get("event_type"),
+        "delivery_id": record.get("delivery_id"),
+        "kind": record.get("kind"),
+        "status": record.get("status"),
+        "duplicate": record.get("duplicate"),
+        "verdict": record.get("verdict"),
+        "headers": record.get("headers"),
+        **as_recorded,
+        "size": None if body is None else len(body),
+        "body_error": problem,
+        "forwards": [
+            {
+                "target": o.get("target"),
+                "status": o.get("status"),
+                "ms": o.get("ms"),
+                "error": o.get("error"),
+                "at": o.get("at"),
+            }
+            for o in outcomes
+        ],
+    }
+
+
+def _show_recorded(printer: Printer, wanted: str, file: Path | None, raw: bool) -> None:
+    import sys
+
+    session = _session_file(file)
+    requests, forwards = _load(session, printer)
+    record = _find_request(requests, wanted, session, latest=file is None)
+    if raw:
+        body, problem = _body(record)
+        if body is None:
+            raise ApimwError(
+                f"{_shown(record.get('id'))}: {problem}",
+                hint="the session file holds a body that cannot be read (was it edited?)",
+            )
+        sys.stdout.flush()
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
+        return
+    outcomes = _outcomes(record, forwards)
+    data = _recorded_data(record, outcomes, session)
+    printer.data(_bounded(data), lambda: _show_human(printer, record, data))
+
+
+def _show_human(printer: Printer, record: dict[str, Any], data: dict[str, Any]) -> None:
+    verdict = data["verdict"] if isinstance(data["verdict"], dict) else {}
+    signature = _shown(verdict.get("code")) if verdict else _shown(data["verdict"])
+    matched = verdict.get("matched_secret")
+    if isinstance(matched, int) and not isinstance(matched, bool) and matched > 0:
+        signature += f" (secret #{matched + 1})"
+    reason = _shown(verdict.get("reason"))
+    if reason:
+        signature += f": {reason}" if signature else reason
+    fields = {
+        "received": _clock(data["received_at"], "%Y-%m-%d %H:%M:%S"),
+        "request": " ".join(_shown(data[k]) for k in ("method", "path") if data[k] is not None),
+        "type": _shown(data["event_type"]),
+        "delivery": _shown(data["delivery_id"]),
+        "kind": _shown(data["kind"]),
+        "answered": _shown(data["status"]),
+        "duplicate": "yes (a redelivery: not forwarded)"
+        if data["duplicate"] is True
+        else _shown(data["duplicate"])
+        if data["duplicate"] not in (False, None)
+        else "",
+        "signature": signature,
+        "diagnosis": _shown(verdict.get("diagnosis")),
+    }
+    printer.info(f"session {data['session']}")
+    printer.fields({k: v for k, v in fields.items() if v}, title=_shown(data["id"]) or "request")
+
+    headers = data["headers"]
+    printer.line()
+    if isinstance(headers, dict):
+        printer.line(f"headers ({len(headers)})")
+        printer.table(["name", "value"], [[name, _shown(value)] for name, value in headers.items()])
+    else:
+        from apimw_cli.receiver.replay import json_type
+
+        printer.line(f"headers: {json_type(headers)}, not an object: {_shown(headers)}")
+
+    printer.line()
+    _show_body(printer, record, data)
+
+    printer.line()
+    outcomes = data["forwards"]
+    if not outcomes:
+        printer.line("forwards: none")
+        return
+    printer.line(f"forwards ({len(outcomes)})")
+    printer.table(
+        ["target", "status", "ms", "error"],
+        [
+            [
+                _shown(o["target"]),
+                _shown(o["status"]),
+                f"{o['ms']:.1f}" if isinstance(o["ms"], float) else _shown(o["ms"]),
+                _shown(o["error"]),
+            ]
+            for o in outcomes
+        ],
+    )
+
+
+def _show_body(printer: Printer, record: dict[str, Any], data: dict[str, Any]) -> None:
+    from apimw_cli.output.untrusted import json_text
+
+    body, problem = _body(record)
+    if body is None:
+        printer.line(f"body: cannot be read: {problem}")
+        return
+    size = f"{len(body)} byte{'s' if len(body) != 1 else ''}"
+    if not body:
+        printer.line(f"body: empty ({size})")
+        return
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        printer.line(
+            f"body ({size}, not UTF-8: invalid bytes shown as \\xNN; --raw writes them as they are)"
+        )
+        printer.line(body.decode("utf-8", "backslashreplace"))
+        return
+    parsed, why = _json_body(text)
+    if why is None:
+        try:
+            pretty = json_text(parsed, indent=2)
+        except RecursionError:
+            why = "it is nested too deep"
+        else:
+            printer.line(f"body ({size}, JSON)")
+            printer.line(pretty)
+            return
+    note = f"JSON shown as received: {why}" if why else "text"
+    printer.line(f"body ({size}, {note})")
+    printer.line(text)
 
 
 @app.command("log")
@@ -193,6 +463,8 @@ def log(
                 "status": r.get("status"),
                 "verdict": verdict.get("code") if isinstance(verdict, dict) else None,
                 "duplicate": r.get("duplicate"),
+                "delivery_id": r.get("delivery_id"),
+                "size": None if (body := _body(r)[0]) is None else len(body),
                 "forwards": [
                     {"target": o.get("target"), "status": o.get("status"), "error": o.get("error")}
                     for o in _outcomes(r, forwards)

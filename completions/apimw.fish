@@ -342,7 +342,7 @@ complete -c apimw -n '__fish_apimw_using apimw events replay' -F
 
 # apimw listen
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'forward-to' -s 'f' -x -d 'Your app\'s URL; events are POSTed there (repeatable).'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'events' -s 'e' -x -d 'Event types to subscribe to, show and forward; globs work [default: all].'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'events' -s 'e' -x -d 'Event types to subscribe to, show and forward; globs work [default: the default_events setting...'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'sandbox' -d 'Use the local sandbox (started here if needed).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'demo' -d 'With --sandbox: generate realistic traffic.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-tunnel' -d 'Local receiver only (behind your own tunnel or proxy).'

@@ -310,7 +310,8 @@ def listen(
             "--events",
             "-e",
             metavar="TYPES",
-            help="Event types to subscribe to, show and forward; globs work [default: all].",
+            help="Event types to subscribe to, show and forward; globs work "
+            "[default: the default_events setting, else all].",
         ),
     ] = None,
     sandbox: Annotated[
@@ -467,6 +468,10 @@ def listen(
     expectations = parse_expectations(expect or [])
     deadline_s = parse_duration(timeout) if timeout else None
     patterns = [p.strip() for value in (events or []) for p in value.split(",") if p.strip()]
+    if not patterns:  # default_events (APIMW_EVENTS or the profile), validated; [] is all
+        from apimw_cli.settings import default_event_patterns
+
+        patterns = default_event_patterns(app_state.settings)
     subscribe = catalog.expand(patterns) if patterns else list(catalog.EVENT_NAMES)
     if patterns and not subscribe:
         guess = catalog.suggest(patterns[0])

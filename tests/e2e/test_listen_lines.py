@@ -11,12 +11,15 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from apimw_cli.models import Forwarded, Received
 from apimw_cli.output.live import LiveView, short_id
 from apimw_cli.output.printer import Printer
 from apimw_cli.receiver.events import ReceiverConfig, Respond
+from apimw_cli.sandbox.server import RunningSandbox
 from tests.e2e.listen_process import start_listen, stop
+from tests.e2e.test_listen_cli import api_token
 from tests.receiver.support import (
     SECRET,
     AppBehaviour,
@@ -197,3 +200,30 @@ def test_interleaved_forwards_are_matched_to_their_events_in_ndjson(tmp_path: Pa
     forwards = [r for r in records if r["record"] == "forward"]
     assert len(ids) == 12 and len(forwards) == 24
     assert {f["id"] for f in forwards} == set(ids)
+
+
+def test_listen_subscribes_to_default_events_without_events(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APIMW_EVENTS", "message.read")
+    proc, _ = start_listen(tmp_path, "--sandbox", "--format", "ndjson")
+    try:
+        token = api_token(sandbox.base_url)
+        listed = httpx.get(
+            f"{sandbox.base_url}/webhooks", headers={"Authorization": f"Bearer {token}"}
+        ).json()["data"]
+    finally:
+        stop(proc, signal.SIGTERM)
+    assert [w["events"] for w in listed] == [["message.read"]]
+
+
+def test_an_invalid_default_events_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APIMW_EVENTS", "message.recieved")
+    done = subprocess.run(
+        [sys.executable, "-m", "apimw_cli", "listen", "--no-tunnel", "--skip-verify"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode in (2, 3), done.stderr
+    assert "APIMW_EVENTS" in done.stderr and "message.received" in done.stderr

@@ -227,3 +227,28 @@ def test_an_invalid_default_events_names_the_variable(
     )  # fmt: skip
     assert done.returncode in (2, 3), done.stderr
     assert "APIMW_EVENTS" in done.stderr and "message.received" in done.stderr
+
+
+def test_a_second_ctrl_c_stops_without_the_queued_forwards_and_says_how_to_resend(
+    tmp_path: Path,
+) -> None:
+    with LocalApp(AppBehaviour(hang=True)) as app:
+        proc, url = start_listen(
+            tmp_path, "--no-tunnel", "--secret", SECRET, "--forward-to", app.url,
+            "--record", str(tmp_path / "s.jsonl"), "--format", "ndjson",
+        )  # fmt: skip
+        with httpx.Client() as client:
+            for n in range(5):
+                body = event_body(n=n)
+                assert client.post(url, content=body, headers=signed_headers(body)).status_code
+        app.wait_hits(1)
+        assert proc.stdout is not None
+        proc.send_signal(signal.SIGINT)
+        wait_for(lambda: "finishing" in proc.stdout.readline(), 20, "the finishing note")  # type: ignore[union-attr]
+        out, err = stop(proc, signal.SIGINT)
+    assert proc.returncode == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    summary = next(r for r in records if r["record"] == "summary")
+    assert summary["forward_failures"] == 5 and summary["forwarded"] == 0
+    replay = [r for r in records if r["record"] == "note" and r.get("replay")]
+    assert replay and "apimw events replay --failed --to" in replay[0]["message"]

@@ -18,8 +18,9 @@ Per request, in this order:
 5. Events not matching `config.events` are answered and marked filtered, not forwarded.
 6. The request is recorded (one line, written before the answer), reported to the sink, handed
    to the forwarder, and answered according to `config.respond` after `config.delay`. An event
-   the log cannot take (a full disk) is answered 503 with the reason, neither remembered nor
-   forwarded: APIMW delivers it again, and nothing was acknowledged that is not on disk.
+   the log cannot take (a full disk) is answered 503 with the reason and not forwarded (nor
+   counted as handed on): APIMW delivers it again, and nothing acknowledged is off the disk.
+   Each delivery's attempts are counted, so a retry is reported as one (`Received.attempt`).
 
 Nothing a sender puts in a request raises here: a body that is not JSON (or too deep to parse)
 is an event without a parsed type, header bytes are read as latin-1, and rendering is not
@@ -384,8 +385,8 @@ class ReceiverApp:
             prior=prior,
         )
         if received.record_error is not None:
-            # Not kept, so not acknowledged: not remembered either, so APIMW's retry is taken
-            # as a first delivery; and not forwarded (the retry will be).
+            # Not kept, so not acknowledged: counted as an attempt but not as handed on, so
+            # APIMW's retry is forwarded like a first delivery (this one is not).
             if outcome is not None and forwarder is not None:
                 forwarder.report(outcome)  # the app did get it (passthrough)
             self._remember(key, prior, handled=False, status=received.status)

@@ -27,18 +27,10 @@ from apimw_cli.sandbox.server import SandboxConfig, run_in_thread
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings, TokenStore
 from tests.cli import run
 from tests.fakeapi import API_KEY, API_SECRET, BASE, FakeApi, envelope, error
-from tests.test_auth import SingleUseRefreshServer
+from tests.test_auth import Clock, SingleUseRefreshServer
 
 ENV = {"APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}
 CODES = sorted(TOKEN_REJECTED)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ class DeliveryWorker:
         self._log = log or (lambda _kind, _fields: None)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = False
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[str] = set()  # delivery ids with an attempt under way
@@ -102,6 +103,11 @@ class DeliveryWorker:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the loop and wait for the thread. Attempts cut short are sent after a restart."""
+        # The flag as well as the cancel: on Python 3.11, asyncio.wait_for can swallow a
+        # cancellation that lands as its wait ends, and the loop would run on (past join's
+        # timeout, into a closed store).
+        self._stopping = True
+        self.wake()
         if self._loop is not None and self._task is not None:
             self._loop.call_soon_threadsafe(self._task.cancel)
         if self._thread is not None:
@@ -181,7 +187,7 @@ class DeliveryWorker:
     # --- the loop ---
     async def _run(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
             self._wake.clear()
             now = self.clock.now()
             self._apply_timers(now)
@@ -212,7 +218,8 @@ class DeliveryWorker:
             wait = 1.0
         assert self._wake is not None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            async with asyncio.timeout(wait):
+                await self._wake.wait()
 
     def _start(self, delivery: DueDelivery) -> None:
         self._in_flight.add(delivery.id)

@@ -429,3 +429,19 @@ def test_pending_retries_resume_after_restart(tmp_path: Path, receiver: MakeRece
     assert {a["event_id"] for a in attempts} == {answer["event_id"]}, report
     assert any(t > 0 for t in arrivals), "no attempt arrived after the restart: " + report
     assert len({d.delivery_id for d in hook.deliveries()}) == 1, report
+
+
+def test_the_worker_stops_even_when_its_cancellation_is_lost(tmp_path: Path) -> None:
+    # Python 3.11's asyncio.wait_for can swallow a cancellation that lands as its wait ends;
+    # the worker must stop all the same, before the store is closed under it.
+    from apimw_cli.sandbox.clock import Clock
+    from apimw_cli.sandbox.delivery import DeliveryWorker
+    from apimw_cli.sandbox.store import Store
+
+    store = Store(tmp_path / "sandbox.db")
+    worker = DeliveryWorker(store, Clock())
+    worker.start()
+    worker._task = None  # as if the cancel never reached the loop
+    worker.stop(timeout=5)
+    assert worker._thread is not None and not worker._thread.is_alive()
+    store.close()

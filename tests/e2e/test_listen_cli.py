@@ -77,7 +77,7 @@ def records(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def test_listen_receives_message_status_events_in_order_verified(
+def test_listen_receives_message_status_events_verified_and_forwards_them(
     sandbox: RunningSandbox, app: App, tmp_path: Path
 ) -> None:
     proc, _ = start_listen(
@@ -95,13 +95,13 @@ def test_listen_receives_message_status_events_in_order_verified(
     assert proc.returncode == 0, err
     lines = records(out)
     events = [r for r in lines if r["record"] == "event"]
-    assert [e["type"] for e in events][:3] == ["message.sent", "message.delivered", "message.read"]
+    # The sandbox has several attempts in flight per webhook (APIMW promises no order), so
+    # the three may arrive in any order; the app gets them in the order listen received them.
+    statuses = {"message.sent", "message.delivered", "message.read"}
+    assert {e["type"] for e in events[:3]} == statuses
     assert all(e["verdict"]["valid"] for e in events)
-    assert [json.loads(body)["type"] for _, _, body in app.requests][:3] == [
-        "message.sent",
-        "message.delivered",
-        "message.read",
-    ]
+    forwarded = [json.loads(body)["type"] for _, _, body in app.requests][:3]
+    assert forwarded == [e["type"] for e in events[:3]]
     assert lines[-1]["record"] == "summary"
     assert lines[-1]["events"]["message.read"] == 1
 

@@ -120,7 +120,7 @@ def _is_number(raw: str) -> bool:
 
 def http_url(setting: Setting, raw: str) -> str:
     """An absolute http(s) URL with a host (and a valid port, if any)."""
-    if _is_http_url(raw):
+    if is_http_url(raw):
         return raw
     stripped = raw.strip()
     scheme, sep, rest = stripped.partition("://")
@@ -130,7 +130,7 @@ def http_url(setting: Setting, raw: str) -> str:
         near = closest(scheme.lower(), ("http", "https"))
         guesses = [f"{near}://{rest}"] if near else []
         guesses.append(stripped)
-    guess = next((g for g in guesses if g != raw and _is_http_url(g)), None)
+    guess = next((g for g in guesses if g != raw and is_http_url(g)), None)
     raise UsageError(
         f"{setting.name} must be an http(s) URL with a host, got {raw!r}"
         + (f": did you mean {guess!r}?" if guess else ""),
@@ -138,7 +138,8 @@ def http_url(setting: Setting, raw: str) -> str:
     )
 
 
-def _is_http_url(value: str) -> bool:
+def is_http_url(value: str) -> bool:
+    """An absolute http(s) URL with a host, a valid port if any, no spaces or controls."""
     from urllib.parse import urlsplit
 
     if any(c.isspace() for c in value) or _CONTROL.search(value):

@@ -112,22 +112,17 @@ def secret_from_env(variable: str, option: str) -> str:
 
 def check_http_url(value: str, option: str) -> None:
     """A usage error unless `value` is an http(s) URL with a host (where events can go)."""
-    from urllib.parse import urlsplit
-
     from apimw_cli.errors import UsageError
+    from apimw_cli.settings import is_http_url
 
-    try:
-        parts = urlsplit(value)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:  # a port that is not a number, a bracket that does not close
-        parts, port_ok = None, False
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise UsageError(
-            f"{option} {value!r} is not an http(s) URL",
-            hint="for example http://localhost:3000/webhooks",
-        )
-    if any(c.isspace() or ord(c) < 0x20 for c in value):
+    if is_http_url(value):
+        return
+    if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in value):
         raise UsageError(f"{option} {value!r}: a URL cannot contain spaces or control characters")
+    raise UsageError(
+        f"{option} {value!r} is not an http(s) URL",
+        hint="for example http://localhost:3000/webhooks",
+    )
 
 
 def interactive() -> bool:

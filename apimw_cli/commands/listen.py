@@ -508,6 +508,7 @@ def listen(
         ndjson=ndjson,
         verbose=verbose,
         signature_hint=_signature_hint(app_state, stable, secret_env),
+        recorded=record_path is not None,
     )
     # The receiver counts and decides (--expect) as it appends here; this thread shows what it
     # finds every few ms. (Waking this thread per event would cost the receiver a GIL hand-over
@@ -631,7 +632,7 @@ def listen(
                     if not batch:
                         stop.wait(0.05)
                         continue
-                    _show(view, batch, recorded=record_path is not None)
+                    _show(view, batch)
             except KeyboardInterrupt:
                 outcome = {"outcome": "interrupted"}
                 if not ndjson:
@@ -642,11 +643,11 @@ def listen(
             stop.set()
             # APIMW already got its 200 for what is queued: forward it before stopping.
             with contextlib.suppress(BrokenPipeError):
-                _finish_forwards(view, feed, running, recorded=record_path is not None)
+                _finish_forwards(view, feed, running)
         # The receiver has drained: show what arrived while stopping.
         with contextlib.suppress(BrokenPipeError):
             while batch := feed.take():
-                _show(view, batch, recorded=record_path is not None)
+                _show(view, batch)
     except BrokenPipeError:
         _silence_stdout()
         outcome = {"outcome": "stopped", "reason": "the output was closed"}
@@ -711,10 +712,10 @@ class _BacklogReport:
             self._next = now + 1.0
 
 
-def _show(view: LiveView, batch: list[Received | Forwarded | Skipped], *, recorded: bool) -> None:
+def _show(view: LiveView, batch: list[Received | Forwarded | Skipped]) -> None:
     for item in batch:
         if isinstance(item, Skipped):
-            view.skipped(item.events, item.forwards, recorded=recorded)
+            view.skipped(item.events, item.forwards)
         else:
             view.show(item)
 
@@ -757,9 +758,7 @@ def _signature_hint(app_state: AppState, stable: bool, secret_env: str | None) -
 FINISH_LIMIT = 30.0  # seconds listen waits for acknowledged forwards once stopping
 
 
-def _finish_forwards(
-    view: LiveView, feed: Feed, running: RunningReceiver, *, recorded: bool
-) -> None:
+def _finish_forwards(view: LiveView, feed: Feed, running: RunningReceiver) -> None:
     """Wait (bounded, saying so) for the forwards of events APIMW already got a 200 for; a
     second Ctrl-C gives up on them (they are then reported as not forwarded)."""
     pending = running.pending_forwards()
@@ -774,7 +773,7 @@ def _finish_forwards(
     next_word = time.monotonic() + 5.0
     try:
         while (pending := running.pending_forwards()) and time.monotonic() < deadline:
-            _show(view, feed.take(), recorded=recorded)
+            _show(view, feed.take())
             if time.monotonic() >= next_word:
                 left = deadline - time.monotonic()
                 view.note(f"{pending} forward(s) to go, {left:.0f} s left", finishing=pending)
@@ -784,7 +783,7 @@ def _finish_forwards(
         view.note(f"stopping without {running.pending_forwards()} forward(s)", finishing=0)
     if running.pending_forwards():
         running.abandon_forwards()
-    _show(view, feed.take(), recorded=recorded)
+    _show(view, feed.take())
 
 
 def _check(

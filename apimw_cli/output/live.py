@@ -20,7 +20,7 @@ from typing import Any
 from apimw_cli.models import Forwarded, Received, Tally, Verdict, VerdictCode
 from apimw_cli.output.masking import mask
 from apimw_cli.output.printer import Part, Printer, styled, to_json
-from apimw_cli.output.untrusted import clip, visible, visible_lines
+from apimw_cli.output.untrusted import clip, visible
 
 __all__ = ["LiveView", "Tally", "parse_body", "summarize_payload", "verdict_dict"]
 
@@ -126,10 +126,12 @@ class LiveView:
         ndjson: bool,
         verbose: bool = False,
         signature_hint: str | None = None,
+        recorded: bool = True,
     ) -> None:
         self.printer = printer
         self.ndjson = ndjson
         self.verbose = verbose
+        self.recorded = recorded  # whether a session log has every event (said when skipping)
         self.signature_hint = signature_hint  # said once, when the app answers 401/403
         self._refusing = 0  # events refused in a row because recording failed
         # Each forward result line names its event as the event line did (bounded memory).
@@ -210,9 +212,9 @@ class LiveView:
         else:
             self.printer.info(message)
 
-    def skipped(self, events: int, forwards: int, *, recorded: bool) -> None:
+    def skipped(self, events: int, forwards: int) -> None:
         """Records the view could not keep up with (stdout stalled); counted, not shown."""
-        where = "all are in the session log" if recorded else "they are counted in the summary"
+        where = "all are in the session log" if self.recorded else "they are counted in the summary"
         if self.ndjson:
             self._emit(
                 "skipped",
@@ -368,10 +370,10 @@ class LiveView:
 
     def _block(self, text: str, indent: str = "", *, whole: bool = True) -> None:
         more = len(text) - VERBOSE_LIMIT
-        shown = visible_lines(text[:VERBOSE_LIMIT])
+        shown = text[:VERBOSE_LIMIT]
         if indent:
             shown = indent + shown.replace("\n", "\n" + indent)
-        self.printer.line(shown)
+        self.printer.line(shown)  # which shows controls as escapes, keeping line feeds
         if more > 0:
             rest = _count(more, "more character") if whole else "more not shown"
             self.printer.line(f"{indent}… {rest}")

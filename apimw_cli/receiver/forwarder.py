@@ -20,7 +20,6 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 import httpx
@@ -93,8 +92,7 @@ class _Spill:
 
     def __init__(self, recorder: Recorder | None) -> None:
         self._recorder = recorder
-        self._file: BinaryIO | None = None
-        self._path: Path | None = recorder.path if recorder is not None else None
+        self._file: BinaryIO | None = None  # the temporary file, once needed
 
     @property
     def needs_copy(self) -> bool:
@@ -114,12 +112,11 @@ class _Spill:
         """The body and forward headers of a spilled job; OSError/ValueError if unreadable."""
         assert job.where is not None
         offset, length = job.where
-        if self._file is not None and self._recorder is None:
-            data = os.pread(self._file.fileno(), length, offset)
-            record = parse_line(data)
+        if self._recorder is not None:
+            record = read_line(self._recorder.path, offset, length)
         else:
-            assert self._path is not None
-            record = read_line(self._path, offset, length)
+            assert self._file is not None
+            record = parse_line(os.pread(self._file.fileno(), length, offset))
         if record is None or record.get("id") != job.record_id:
             raise ValueError("its line in the session log is gone or changed")
         headers = record.get("headers")

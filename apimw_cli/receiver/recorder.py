@@ -238,7 +238,7 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         try:  # what orjson refuses but _line may have written: a lone surrogate
             record = json.loads(line)
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             return None
     return record if isinstance(record, dict) else None
 
@@ -272,14 +272,8 @@ def read_records(path: Path | str, skipped: SkippedLines | None = None) -> Itera
         for line in file:
             if not line.strip():
                 continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                try:  # what orjson refuses but _line may have written: a lone surrogate
-                    record = json.loads(line)
-                except (ValueError, RecursionError):  # RecursionError: nested too deep
-                    record = None
-            if isinstance(record, dict):
+            record = parse_line(line)
+            if record is not None:
                 yield record
             elif skipped is not None:
                 skipped.count += 1

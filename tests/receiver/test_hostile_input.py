@@ -190,7 +190,7 @@ def check_summary(records: Sequence[Record]) -> None:
                 assert text.count("\n") == 1, ascii(text)
 
             def notices(view: LiveView) -> None:
-                view.skipped(3, 1, recorded=True)
+                view.skipped(3, 1)
                 view.backlog(2)
                 view.backlog(0)
 

@@ -1,7 +1,7 @@
 """The event types APIMW sends, with descriptions and realistic sample payloads.
 
 The sandbox sends these samples and `apimw events show` prints them, so what a developer reads
-is what their endpoint will get. Shapes follow shared/apimw-api.md ([doc] and [contract]).
+is what their endpoint will get. Shapes follow docs/apimw-api.md ([doc] and [contract]).
 """
 
 from __future__ import annotations

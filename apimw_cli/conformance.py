@@ -3,7 +3,7 @@
 Pure check logic: every request goes through a `Sender` (apimw_cli/receiver/probe.py sends
 them with httpx; tests may pass anything callable), and the results are plain data that the
 command renders as a table, JSON or JUnit XML. What the checks demand comes from
-shared/apimw-api.md ("Deliveries"): 200 within 5 seconds, signatures verified (401 on a
+docs/apimw-api.md ("Deliveries"): 200 within 5 seconds, signatures verified (401 on a
 mismatch), duplicates answered 200, the verification challenge echoed, HTTPS.
 """
 

@@ -1,7 +1,7 @@
 """Plain, frozen data shared by every layer. No I/O here.
 
 `from_api` constructors are tolerant: the real API may add or omit fields
-(shared/apimw-api.md), so unknown keys are ignored and missing ones get neutral values.
+(docs/apimw-api.md), so unknown keys are ignored and missing ones get neutral values.
 """
 
 from __future__ import annotations

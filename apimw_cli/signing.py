@@ -1,7 +1,7 @@
 """X-APIMW-Signature: sign a delivery body and check a received signature.
 
 APIMW signs the raw request body bytes with HMAC-SHA256 keyed by the webhook secret (UTF-8) and
-sends `sha256=<lowercase hex>` (shared/apimw-api.md, "Deliveries"). Pure functions, no I/O, so
+sends `sha256=<lowercase hex>` (docs/apimw-api.md, "Deliveries"). Pure functions, no I/O, so
 the receiver, the sandbox and `apimw verify` all share one definition.
 
 When a signature does not match, `verify` tries the usual ways a correct signature gets broken

@@ -1,4 +1,4 @@
-"""X-APIMW-Signature signing and verification (shared/apimw-api.md, "Deliveries")."""
+"""X-APIMW-Signature signing and verification (docs/apimw-api.md, "Deliveries")."""
 
 from __future__ import annotations
 

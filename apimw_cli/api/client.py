@@ -1,6 +1,6 @@
 """One HTTP client for the APIMW API: envelopes, typed errors, retries and rate limits.
 
-Retry rules (shared/apimw-api.md asks for exponential backoff):
+Retry rules (docs/apimw-api.md asks for exponential backoff):
 - 429: always retried (the request was refused, not processed), waiting `error.retry_after`
   from the body or the `Retry-After` header, else exponential backoff; jitter on top.
 - 5xx, timeouts, dropped connections: retried only for idempotent methods.
@@ -8,7 +8,7 @@ Retry rules (shared/apimw-api.md asks for exponential backoff):
 At most MAX_RETRIES retries.
 
 Token refusals: EXPIRED_TOKEN, INVALID_TOKEN and REVOKED_TOKEN come with a 401
-(shared/apimw-api.md), and a 401 means the request was not applied for want of valid
+(docs/apimw-api.md), and a 401 means the request was not applied for want of valid
 credentials (RFC 9110, 15.5.2; the sandbox checks the token before anything else). So, whatever
 the method, the token provider renews the token once and the request is sent once more; a
 second refusal is the error. This module never prints: waits are announced through `notify`.
@@ -46,7 +46,7 @@ REQUEST_ID_HEADERS = ("X-Request-Id", "X-Request-ID", "Request-Id", "X-Correlati
 USER_AGENT = f"apimw-cli/{__version__}"
 
 
-# The 401 codes that say "this access token is no good" (shared/apimw-api.md): expired, never
+# The 401 codes that say "this access token is no good" (docs/apimw-api.md): expired, never
 # valid here (another server, a sandbox restarted in memory or reset), or revoked.
 TOKEN_REJECTED = frozenset({"EXPIRED_TOKEN", "INVALID_TOKEN", "REVOKED_TOKEN"})
 

@@ -1,4 +1,4 @@
-"""The sandbox's HTTP API (starlette), faithful to shared/apimw-api.md.
+"""The sandbox's HTTP API (starlette), faithful to docs/apimw-api.md.
 
 Every answer is an APIMW envelope, errors included (404, 405, bad JSON, oversized bodies), and
 carries the rate-limit headers. Handlers do only quick SQLite work: deliveries run elsewhere.

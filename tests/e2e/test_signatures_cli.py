@@ -8,7 +8,7 @@ from pathlib import Path
 from apimw_cli.signing import sign
 from tests.cli import run
 
-# The known-answer vector of shared/apimw-api.md ("Deliveries").
+# The known-answer vector of docs/apimw-api.md ("Deliveries").
 SECRET = "whsec_test_secret"
 BODY = (
     '{"type":"message.sent","timestamp":"2024-01-15T10:30:00Z","data":{"message_id":"wamid.TEST",'

@@ -1,4 +1,4 @@
-"""A fake ngrok v3 agent for offline tests (stdlib only; see shared/ngrok-agent.md).
+"""A fake ngrok v3 agent for offline tests (stdlib only; see docs/ngrok-agent.md).
 
 pyngrok runs it (through the per-test wrapper that `make_fake_agent` writes) as
 `<wrapper> start --none --log stdout --config P [--authtoken T] [--region R]`. It:

@@ -1,7 +1,7 @@
 """Helpers shared by the sandbox tests: polling, envelopes, a recording webhook receiver.
 
 Everything here talks to the sandbox over real HTTP and knows it only through its contract
-(apimw_cli/sandbox/SPEC.md and shared/apimw-api.md).
+(apimw_cli/sandbox/SPEC.md and docs/apimw-api.md).
 """
 
 from __future__ import annotations

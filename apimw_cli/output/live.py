@@ -105,10 +105,11 @@ def verdict_dict(verdict: Verdict | None) -> dict[str, Any] | None:
 
 
 def short_id(identifier: str) -> str:
-    """`dlv_3f2a9c1b`: an id's prefix and 8 characters, enough to match lines by eye."""
+    """`dlv_3f2a9c1b`: an id's prefix and 8 characters, enough to match lines by eye. Record
+    ids count up (receiver/app.py), so theirs are the last 8: the first are the same."""
     prefix, sep, rest = identifier.partition("_")
     if sep and prefix.isalnum() and len(prefix) <= 8 and rest:
-        return f"{prefix}_{rest[:8]}"
+        return f"{prefix}_{rest[-8:] if prefix == 'rec' else rest[:8]}"
     return clip(identifier, 16)
 
 

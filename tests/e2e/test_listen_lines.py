@@ -252,3 +252,11 @@ def test_a_second_ctrl_c_stops_without_the_queued_forwards_and_says_how_to_resen
     assert summary["forward_failures"] == 5 and summary["forwarded"] == 0
     replay = [r for r in records if r["record"] == "note" and r.get("replay")]
     assert replay and "apimw events replay --failed --to" in replay[0]["message"]
+
+
+def test_consecutive_record_ids_get_distinct_labels() -> None:
+    from apimw_cli.receiver.app import new_record_id
+
+    first, second = new_record_id(), new_record_id()
+    assert short_id(first) != short_id(second)
+    assert short_id("dlv_3f2a9c1b77aa") == "dlv_3f2a9c1b"

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-import socketserver
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,78 +25,13 @@ from apimw_cli.receiver.events import ReceiverConfig
 from apimw_cli.receiver.recorder import SkippedLines, read_records
 from apimw_cli.signing import sign
 from tests.cli import run
-from tests.receiver.support import SECRET, event_body, free_port, live_receiver
+from tests.receiver.support import SECRET, RawApp, RawRequest, event_body, free_port, live_receiver
 
 # What replay leaves out (httpx writes its own) or adds.
 HOP_BY_HOP = {"host", "content-length", "connection", "accept-encoding"}
 
 
 # --------------------------------------------------------------------------- a raw app
-
-
-@dataclass(frozen=True)
-class RawRequest:
-    """One request as it arrived: the header lines' bytes and the body."""
-
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-    def header(self, name: bytes) -> bytes | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-
-class RawApp:
-    """An HTTP/1.1 app on loopback that keeps every request's raw header bytes; answers the
-    statuses in `statuses` in turn, then 200, and closes each connection."""
-
-    def __init__(self, statuses: Sequence[int] = ()) -> None:
-        self.requests: list[RawRequest] = []
-        self.statuses = list(statuses)
-        self.lock = threading.Lock()
-        app = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                if not self.rfile.readline(65536).strip():  # the request line
-                    return
-                headers: list[tuple[bytes, bytes]] = []
-                while True:
-                    line = self.rfile.readline(65536)
-                    if line in (b"\r\n", b"\n", b""):
-                        break
-                    name, _, value = line.rstrip(b"\r\n").partition(b":")
-                    headers.append((name, value.strip(b" \t")))
-                length = int(dict((k.lower(), v) for k, v in headers).get(b"content-length", 0))
-                body = self.rfile.read(length)
-                with app.lock:
-                    app.requests.append(RawRequest(headers, body))
-                    status = app.statuses.pop(0) if app.statuses else 200
-                self.wfile.write(
-                    b"HTTP/1.1 %d X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok" % status
-                )
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-
-    def bodies(self) -> list[bytes]:
-        with self.lock:
-            return [r.body for r in self.requests]
-
-    def __enter__(self) -> RawApp:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

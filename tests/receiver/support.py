@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import socket
+import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -292,3 +293,75 @@ def records_of(path: Path, kind: str) -> list[dict[str, Any]]:
 
 def headers_map(hit: Hit) -> Mapping[str, str]:
     return {k.lower(): v for k, v in hit.headers}
+
+
+# --------------------------------------------------------------------------- a raw app
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """One request as it arrived: the header lines' bytes and the body."""
+
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+class RawApp:
+    """An HTTP/1.1 app on loopback that keeps every request's raw header bytes; answers the
+    statuses in `statuses` in turn, then 200, or `reply` verbatim (any bytes, valid HTTP or
+    not) when set; and closes each connection."""
+
+    def __init__(self, statuses: Sequence[int] = ()) -> None:
+        self.requests: list[RawRequest] = []
+        self.statuses = list(statuses)
+        self.reply: bytes | None = None
+        self.lock = threading.Lock()
+        app = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                if not self.rfile.readline(65536).strip():  # the request line
+                    return
+                headers: list[tuple[bytes, bytes]] = []
+                while True:
+                    line = self.rfile.readline(65536)
+                    if line in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = line.rstrip(b"\r\n").partition(b":")
+                    headers.append((name, value.strip(b" \t")))
+                length = int(dict((k.lower(), v) for k, v in headers).get(b"content-length", 0))
+                body = self.rfile.read(length)
+                with app.lock:
+                    app.requests.append(RawRequest(headers, body))
+                    status = app.statuses.pop(0) if app.statuses else 200
+                    reply = app.reply
+                if reply is None:
+                    reply = b"HTTP/1.1 %d X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    reply %= status
+                self.wfile.write(reply)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+
+    def bodies(self) -> list[bytes]:
+        with self.lock:
+            return [r.body for r in self.requests]
+
+    def __enter__(self) -> RawApp:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -22,9 +22,7 @@ import itertools
 import json
 import re
 import socket
-import socketserver
 import string
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
@@ -43,7 +41,15 @@ from apimw_cli.output.printer import Printer
 from apimw_cli.receiver.events import ReceiverConfig
 from apimw_cli.receiver.recorder import read_records, record_body
 from apimw_cli.signing import SIGNATURE_HEADER, sign
-from tests.receiver.support import SECRET, Live, LocalApp, event_body, live_receiver, wait_for
+from tests.receiver.support import (
+    SECRET,
+    Live,
+    LocalApp,
+    RawApp,
+    event_body,
+    live_receiver,
+    wait_for,
+)
 
 Record = Received | Forwarded
 
@@ -663,44 +669,6 @@ def test_any_method_and_path(tmp_path: Path) -> None:
         check()
 
 
-class RawReplyApp:
-    """A forward target that reads one request per connection and writes `reply` (any bytes,
-    valid HTTP or not), then closes."""
-
-    def __init__(self) -> None:
-        self.reply = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-        app = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                length = 0
-                while True:
-                    line = self.rfile.readline(65536)
-                    if line in (b"\r\n", b"\n", b""):
-                        break
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value.strip())
-                self.rfile.read(length)
-                self.wfile.write(app.reply)
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-
-    def __enter__(self) -> RawReplyApp:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _http_reply(
     status: int, reason: bytes, headers: list[tuple[bytes, bytes]], body: bytes
 ) -> bytes:
@@ -736,7 +704,7 @@ REPLIES = st.one_of(
 
 def test_any_answer_from_the_forward_target(tmp_path: Path) -> None:
     with (
-        RawReplyApp() as app,
+        RawApp() as app,
         harness(tmp_path, forward_to=(app.url,), forward_timeout=5.0) as h,
     ):
 

@@ -8,6 +8,7 @@ prints. The ngrok tunnel arrives with its own issue; `--sandbox` and `--no-tunne
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -618,6 +619,7 @@ def listen(
                 stack.callback(stop.set)
             deadline = None if deadline_s is None else time.monotonic() + deadline_s
             backlog = _BacklogReport(view, running.pending_forwards)
+            screen = _Screen(view, feed)
             try:
                 while not stop.is_set():
                     watchdog.check()
@@ -628,11 +630,8 @@ def listen(
                     if deadline is not None and time.monotonic() > deadline:
                         outcome = {"outcome": "timeout" if expectations else "done"}
                         break
-                    batch = feed.take()
-                    if not batch:
+                    if not screen.catch_up():
                         stop.wait(0.05)
-                        continue
-                    _show(view, batch)
             except KeyboardInterrupt:
                 outcome = {"outcome": "interrupted"}
                 if not ndjson:
@@ -643,11 +642,11 @@ def listen(
             stop.set()
             # APIMW already got its 200 for what is queued: forward it before stopping.
             with contextlib.suppress(BrokenPipeError):
-                _finish_forwards(view, feed, running)
+                _finish_forwards(view, screen, running)
         # The receiver has drained: show what arrived while stopping.
         with contextlib.suppress(BrokenPipeError):
-            while batch := feed.take():
-                _show(view, batch)
+            while screen.catch_up():
+                pass
     except BrokenPipeError:
         _silence_stdout()
         outcome = {"outcome": "stopped", "reason": "the output was closed"}
@@ -712,12 +711,30 @@ class _BacklogReport:
             self._next = now + 1.0
 
 
-def _show(view: LiveView, batch: list[Received | Forwarded | Skipped]) -> None:
-    for item in batch:
-        if isinstance(item, Skipped):
-            view.skipped(item.events, item.forwards)
-        else:
-            view.show(item)
+class _Screen:
+    """Shows what the feed holds. Items taken but not yet shown stay here, so a Ctrl-C in the
+    middle of a batch loses none of it: the rest is shown while stopping."""
+
+    def __init__(self, view: LiveView, feed: Feed) -> None:
+        self.view = view
+        self.feed = feed
+        self._taken: collections.deque[Received | Forwarded | Skipped] = collections.deque()
+
+    def catch_up(self) -> bool:
+        """Show what is waiting (one batch); False when there was nothing."""
+        taken = self._taken
+        if not taken:
+            taken.extend(self.feed.take())
+            if not taken:
+                return False
+        while taken:
+            item = taken[0]
+            if isinstance(item, Skipped):
+                self.view.skipped(item.events, item.forwards)
+            else:
+                self.view.show(item)
+            taken.popleft()  # only once shown
+        return True
 
 
 def _silence_stdout() -> None:
@@ -758,7 +775,7 @@ def _signature_hint(app_state: AppState, stable: bool, secret_env: str | None) -
 FINISH_LIMIT = 30.0  # seconds listen waits for acknowledged forwards once stopping
 
 
-def _finish_forwards(view: LiveView, feed: Feed, running: RunningReceiver) -> None:
+def _finish_forwards(view: LiveView, screen: _Screen, running: RunningReceiver) -> None:
     """Wait (bounded, saying so) for the forwards of events APIMW already got a 200 for; a
     second Ctrl-C gives up on them (they are then reported as not forwarded)."""
     pending = running.pending_forwards()
@@ -773,7 +790,7 @@ def _finish_forwards(view: LiveView, feed: Feed, running: RunningReceiver) -> No
     next_word = time.monotonic() + 5.0
     try:
         while (pending := running.pending_forwards()) and time.monotonic() < deadline:
-            _show(view, feed.take())
+            screen.catch_up()
             if time.monotonic() >= next_word:
                 left = deadline - time.monotonic()
                 view.note(f"{pending} forward(s) to go, {left:.0f} s left", finishing=pending)
@@ -783,7 +800,7 @@ def _finish_forwards(view: LiveView, feed: Feed, running: RunningReceiver) -> No
         view.note(f"stopping without {running.pending_forwards()} forward(s)", finishing=0)
     if running.pending_forwards():
         running.abandon_forwards()
-    _show(view, feed.take())
+    screen.catch_up()
 
 
 def _check(

@@ -260,3 +260,29 @@ def test_consecutive_record_ids_get_distinct_labels() -> None:
     first, second = new_record_id(), new_record_id()
     assert short_id(first) != short_id(second)
     assert short_id("dlv_3f2a9c1b77aa") == "dlv_3f2a9c1b"
+
+
+def test_a_ctrl_c_in_the_middle_of_a_batch_loses_none_of_it() -> None:
+    from apimw_cli.commands.listen import _Screen
+    from apimw_cli.receiver.feed import Feed
+
+    shown: list[str] = []
+
+    class View(LiveView):
+        interrupt_at = 2
+
+        def show(self, record: Received | Forwarded) -> None:
+            if len(shown) == self.interrupt_at:
+                self.interrupt_at = -1
+                raise KeyboardInterrupt
+            shown.append(record.record_id)
+
+    feed = Feed()
+    for n in range(5):
+        feed(event(n, None))
+    screen = _Screen(View(Printer(stdout=io.StringIO()), ndjson=True), feed)
+    with pytest.raises(KeyboardInterrupt):
+        screen.catch_up()
+    while screen.catch_up():
+        pass
+    assert shown == [f"rec_{n:012x}" for n in range(5)]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from apimw_cli.errors import UsageError
+
 
 @dataclass(frozen=True)
 class EventType:
@@ -182,3 +184,25 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
         else:
             merged[key] = value
     return merged
+
+
+def parse_events(values: list[str]) -> list[str]:
+    """Event names from repeated and comma-separated values; `all` and globs expand.
+
+    A typo fails before any request, with the closest known name.
+    """
+    names: list[str] = []
+    for value in values:
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            expanded = expand([item])
+            if not expanded:
+                guess = suggest(item)
+                raise UsageError(
+                    f"unknown event type {item!r}"
+                    + (f": did you mean {guess!r}?" if guess else ""),
+                    hint="`apimw events list` shows them all; `all` subscribes to every one",
+                )
+            names.extend(n for n in expanded if n not in names)
+    return names

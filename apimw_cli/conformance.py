@@ -22,7 +22,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from apimw_cli import catalog
-from apimw_cli.signing import SIGNATURE_HEADER, sign
+from apimw_cli.protocol import SIGNATURE_HEADER
+from apimw_cli.signing import sign
 
 __all__ = [
     "CHECKS",

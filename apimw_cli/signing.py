@@ -17,8 +17,8 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 
 from apimw_cli.models import Verdict, VerdictCode
+from apimw_cli.protocol import SIGNATURE_HEADER
 
-SIGNATURE_HEADER = "X-APIMW-Signature"
 PREFIX = "sha256="
 
 _HEX_LEN = 64  # hex digits in a SHA-256 digest

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from apimw_cli.models import Verdict, VerdictCode
-from apimw_cli.signing import PREFIX, SIGNATURE_HEADER, sign, verify
+from apimw_cli.protocol import SIGNATURE_HEADER
+from apimw_cli.signing import PREFIX, sign, verify
 
 # Known-answer vector, copied from the API notes rather than computed, so that sign() and
 # verify() cannot both be wrong in the same way.

@@ -3,7 +3,8 @@ resolution of what users type (an id, a unique id prefix, or an exact URL) to on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -144,3 +145,16 @@ __all__ = [
     "resolve",
     "update",
 ]
+
+
+def wait_for_verification(
+    client: ApiClient, webhook: Webhook, timeout: float, sleep: Callable[[float], None] = time.sleep
+) -> Webhook:
+    """Poll until the API reports the challenge's outcome (if it reports it at all)."""
+    if "verified" not in webhook.raw or webhook.verified is not None:
+        return webhook
+    deadline = time.monotonic() + timeout
+    while webhook.verified is None and time.monotonic() < deadline:
+        sleep(0.2)
+        webhook = get(client, webhook.id)
+    return webhook

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from apimw_cli.receiver.server import RunningReceiver
 
 TEMPORARY_MARKER = "apimw listen (temporary)"
-VERIFY_WAIT = 10.0
 
 
 class ListenFailed(ApimwError):
@@ -845,9 +844,10 @@ def _finish(outcome: dict[str, Any]) -> None:
 
 def _report_verification(client: ApiClient, webhook: Any, view: LiveView) -> None:
     """Wait (briefly) for APIMW to say whether our receiver answered the challenge."""
-    from apimw_cli.commands.webhooks import wait_for_verification
+    from apimw_cli.api.webhooks import wait_for_verification
+    from apimw_cli.protocol import VERIFICATION_WAIT
 
-    checked = wait_for_verification(client, webhook, VERIFY_WAIT)
+    checked = wait_for_verification(client, webhook, VERIFICATION_WAIT)
     if checked.verified is True:
         view.note(f"webhook {webhook.id} verified", verified=True)
     elif checked.verified is False:

@@ -157,8 +157,9 @@ def trigger(
 def _send(printer: Printer, event: dict[str, Any], url: str, secret: str, timeout: float) -> None:
     import secrets
 
+    from apimw_cli.protocol import SIGNATURE_HEADER
     from apimw_cli.receiver.replay import client, replay
-    from apimw_cli.signing import SIGNATURE_HEADER, sign
+    from apimw_cli.signing import sign
 
     body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     delivery = f"dlv_test_{secrets.token_hex(10)}"

@@ -98,7 +98,6 @@ def test(
       apimw webhooks test --url https://example.com/hooks --secret-env S --junit report.xml
     """
     from apimw_cli import conformance
-    from apimw_cli.commands.webhooks import parse_events
 
     app_state = state(ctx)
     printer = app_state.printer
@@ -114,7 +113,7 @@ def test(
     if not checks:
         raise UsageError("--only/--skip leave no check to run")
     the_secret = _secret(secret, secret_env, secret_file)
-    events = parse_events(event) if event else []
+    events = catalog.parse_events(event) if event else []
 
     if url is not None:
         parts = urlsplit(url)

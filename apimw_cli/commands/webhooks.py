@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
@@ -15,10 +14,10 @@ from apimw_cli.commands.common import AppState, interactive, secret_from_env, st
 from apimw_cli.errors import UsageError
 from apimw_cli.listen_secret import new_secret
 from apimw_cli.output import mask
+from apimw_cli.protocol import VERIFICATION_WAIT, is_loopback
 from apimw_cli.settings import write_private_file
 
 if TYPE_CHECKING:
-    from apimw_cli.api.client import ApiClient
     from apimw_cli.models import Delivery, Webhook
 
 app = typer.Typer(
@@ -28,33 +27,8 @@ app = typer.Typer(
     add_completion=False,
 )
 
-LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
-VERIFY_WAIT = 8.0  # seconds to wait for the API to report the verification challenge
-
 
 # --- helpers shared by the commands --------------------------------------------------------
-
-
-def parse_events(values: list[str]) -> list[str]:
-    """Event names from repeated and comma-separated values; `all` and globs expand.
-
-    A typo fails before any request, with the closest known name.
-    """
-    names: list[str] = []
-    for value in values:
-        for item in (part.strip() for part in value.split(",")):
-            if not item:
-                continue
-            expanded = catalog.expand([item])
-            if not expanded:
-                guess = catalog.suggest(item)
-                raise UsageError(
-                    f"unknown event type {item!r}"
-                    + (f": did you mean {guess!r}?" if guess else ""),
-                    hint="`apimw events list` shows them all; `all` subscribes to every one",
-                )
-            names.extend(n for n in expanded if n not in names)
-    return names
 
 
 def check_url(url: str, app_state: AppState) -> str:
@@ -63,8 +37,9 @@ def check_url(url: str, app_state: AppState) -> str:
         raise UsageError(f"--url {url!r} is not an absolute http(s) URL")
     if parts.scheme == "https":
         return url
-    local_api = app_state.sandbox or (urlsplit(app_state.settings.api_base).hostname in LOOPBACK)
-    if parts.hostname in LOOPBACK and local_api:
+    api_host = urlsplit(app_state.settings.api_base).hostname or ""
+    local_api = app_state.sandbox or is_loopback(api_host)
+    if is_loopback(parts.hostname or "") and local_api:
         return url  # the sandbox delivers to loopback over plain http
     raise UsageError(
         f"APIMW only delivers to HTTPS URLs, not {url!r}",
@@ -85,19 +60,6 @@ def read_secret(from_stdin: bool, env_var: str | None) -> str | None:
     if env_var:
         return secret_from_env(env_var, "--secret-env")
     return None
-
-
-def wait_for_verification(client: ApiClient, webhook: Webhook, timeout: float) -> Webhook:
-    """Poll until the API reports the challenge's outcome (if it reports it at all)."""
-    from apimw_cli.api import webhooks
-
-    if "verified" not in webhook.raw or webhook.verified is not None:
-        return webhook
-    deadline = time.monotonic() + timeout
-    while webhook.verified is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-        webhook = webhooks.get(client, webhook.id)
-    return webhook
 
 
 def events_cell(events: tuple[str, ...]) -> str:
@@ -224,7 +186,7 @@ def register(
 
     app_state = state(ctx)
     printer = app_state.printer
-    names = parse_events(events or list(app_state.settings.get("default_events") or []))
+    names = catalog.parse_events(events or list(app_state.settings.get("default_events") or []))
     if not names:
         raise UsageError("no events given", hint="pass --events message.received (or 'all')")
     url = check_url(url, app_state)
@@ -242,7 +204,7 @@ def register(
             description=description,
         )
         if wait and not inactive:
-            webhook = wait_for_verification(client, webhook, VERIFY_WAIT)
+            webhook = webhooks.wait_for_verification(client, webhook, VERIFICATION_WAIT)
     printer.success(f"registered {webhook.id}")
     secret_view, extras = hand_over_secret(secret, given is None, secret_file)
     show_webhook(app_state, webhook, secret_view, extras)
@@ -266,7 +228,7 @@ def list_(
     if active and inactive:
         raise UsageError("--active and --inactive exclude each other")
     if event is not None:
-        event = parse_events([event])[0] if "*" not in event else event
+        event = catalog.parse_events([event])[0] if "*" not in event else event
     app_state = state(ctx)
     printer = app_state.printer
     with app_state.client() as client:
@@ -427,7 +389,7 @@ def update(
     if url is not None:
         changes["url"] = check_url(url, app_state)
     if events:
-        changes["events"] = parse_events(events)
+        changes["events"] = catalog.parse_events(events)
     if description is not None:
         changes["description"] = description
     secret: str | None = None
@@ -446,8 +408,8 @@ def update(
         webhook = webhooks.resolve(client, webhook_ref)
         if add_event or remove_event:
             current = list(webhook.events)
-            added = parse_events(add_event or [])
-            removed = set(parse_events(remove_event or []))
+            added = catalog.parse_events(add_event or [])
+            removed = set(catalog.parse_events(remove_event or []))
             updated = [
                 e for e in current + [a for a in added if a not in current] if e not in removed
             ]

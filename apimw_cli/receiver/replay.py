@@ -21,7 +21,8 @@ from typing import Any, Literal
 import httpx
 
 from apimw_cli import __version__
-from apimw_cli.signing import SIGNATURE_HEADER, sign
+from apimw_cli.protocol import SIGNATURE_HEADER
+from apimw_cli.signing import sign
 
 # Hop-by-hop and framing headers: httpx writes its own.
 _DROP = frozenset(

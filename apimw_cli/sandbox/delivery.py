@@ -24,9 +24,10 @@ from typing import Any
 import httpx
 
 from apimw_cli import catalog
+from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.sandbox.clock import DELIVERED_AFTER, FAILED_AFTER, READ_AFTER, Clock
 from apimw_cli.sandbox.store import DueDelivery, Store
-from apimw_cli.signing import SIGNATURE_HEADER, sign
+from apimw_cli.signing import sign
 
 USER_AGENT = "APIMW-Webhooks/1.0"
 # Attempts in flight: at most PER_WEBHOOK per webhook (a hanging endpoint holds no more than

@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 from apimw_cli import catalog
+from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
-from apimw_cli.signing import SIGNATURE_HEADER, verify
+from apimw_cli.signing import verify
 from tests.cli import run
 
 SECRET = "whsec_trigger-tests-0123456789abcdef"

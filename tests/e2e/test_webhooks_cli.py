@@ -28,9 +28,10 @@ from typer.testing import Result
 
 from apimw_cli import catalog
 from apimw_cli.output import mask
+from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.sandbox.server import RunningSandbox, SandboxConfig, run_in_thread
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
-from apimw_cli.signing import SIGNATURE_HEADER, verify
+from apimw_cli.signing import verify
 from tests.cli import run
 
 T = TypeVar("T")

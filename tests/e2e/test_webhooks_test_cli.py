@@ -23,10 +23,11 @@ from typer.testing import Result
 
 from apimw_cli import catalog, conformance
 from apimw_cli.conformance import Outcome, Reply, Target
+from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.receiver.events import ReceiverConfig
 from apimw_cli.receiver.server import run_in_thread as run_receiver
 from apimw_cli.sandbox.server import RunningSandbox
-from apimw_cli.signing import SIGNATURE_HEADER, verify
+from apimw_cli.signing import verify
 from tests.cli import run
 
 SECRET = "whsec_conformance-tests-secret-0123456789"

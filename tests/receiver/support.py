@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 
 import httpx
 
+from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.receiver.events import Forwarded, Received, ReceiverConfig
 from apimw_cli.receiver.server import RunningReceiver, run_in_thread
-from apimw_cli.signing import SIGNATURE_HEADER, sign
+from apimw_cli.signing import sign
 
 T = TypeVar("T")
 

@@ -38,9 +38,10 @@ from hypothesis import strategies as st
 from apimw_cli.models import Forwarded, Received, Tally
 from apimw_cli.output.live import LiveView
 from apimw_cli.output.printer import Printer
+from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.receiver.events import ReceiverConfig
 from apimw_cli.receiver.recorder import read_records, record_body
-from apimw_cli.signing import SIGNATURE_HEADER, sign
+from apimw_cli.signing import sign
 from tests.receiver.support import (
     SECRET,
     Live,

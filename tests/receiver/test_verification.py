@@ -7,7 +7,8 @@ import json
 import pytest
 
 from apimw_cli.models import VerdictCode
-from apimw_cli.signing import SIGNATURE_HEADER, sign
+from apimw_cli.protocol import SIGNATURE_HEADER
+from apimw_cli.signing import sign
 from tests.receiver.conftest import StartApp, StartReceiver
 from tests.receiver.support import OLD_SECRET, SECRET, Live, event_body
 

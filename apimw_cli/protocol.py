@@ -102,7 +102,12 @@ LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
 
 def is_loopback(host: str) -> bool:
     """`localhost` (and `*.localhost`), or any loopback address, bracketed or not."""
-    bare = host.strip("[]").lower().rstrip(".")
+    bare = host.lower()
+    if bare.startswith("[") or bare.endswith("]"):
+        if not (bare.startswith("[") and bare.endswith("]")):
+            return False  # half a bracket is no host at all
+        bare = bare[1:-1]
+    bare = bare.rstrip(".")
     if bare in LOOPBACK_NAMES or bare.endswith(".localhost"):
         return True
     try:

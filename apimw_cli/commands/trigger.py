@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     from apimw_cli.commands.common import AppState
     from apimw_cli.output import Printer
 
-USER_AGENT = "APIMW-Webhooks/1.0"  # what APIMW (and the sandbox) send
-TEST_HEADER = "X-APIMW-Test"
 ENVELOPE_KEYS = frozenset({"type", "timestamp", "data"})
 
 
@@ -157,20 +155,14 @@ def trigger(
 def _send(printer: Printer, event: dict[str, Any], url: str, secret: str, timeout: float) -> None:
     import secrets
 
-    from apimw_cli.protocol import SIGNATURE_HEADER
+    from apimw_cli.conformance import headers_for
     from apimw_cli.receiver.replay import client, replay
     from apimw_cli.signing import sign
 
     body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     delivery = f"dlv_test_{secrets.token_hex(10)}"
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "X-APIMW-Event": str(event["type"]),
-        "X-APIMW-Delivery": delivery,
-        SIGNATURE_HEADER: sign(body, secret),
-        TEST_HEADER: "apimw-cli",
-    }
+    # APIMW's delivery headers and the test marker, as `webhooks test` sends them.
+    headers = headers_for(str(event["type"]), delivery, sign(body, secret))
     with client(timeout) as http:
         outcome = replay(http, url, delivery, body, headers)
     result = {

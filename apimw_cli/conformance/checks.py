@@ -1,138 +1,32 @@
-"""The conformance suite behind `apimw webhooks test`: is an endpoint ready for APIMW?
+"""The seven checks of `apimw webhooks test`, each a pure function of a target and a sender.
 
-Pure check logic: every request goes through a `Sender` (apimw_cli/receiver/probe.py sends
-them with httpx; tests may pass anything callable), and the results are plain data that the
-command renders as a table, JSON or JUnit XML. What the checks demand comes from
-docs/apimw-api.md ("Deliveries"): 200 within 5 seconds, signatures verified (401 on a
-mismatch), duplicates answered 200, the verification challenge echoed, HTTPS.
+What they demand comes from docs/apimw-api.md ("Deliveries"): 200 within 5 seconds, signatures
+verified (401 on a mismatch), duplicates answered 200, the verification challenge echoed, HTTPS.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import secrets
-import time
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from apimw_cli import catalog
-from apimw_cli.protocol import SIGNATURE_HEADER
+from apimw_cli.conformance.results import CheckResult, Outcome, Reply, Sender, Target
+from apimw_cli.protocol import (
+    SIGNATURE_HEADER,
+    TEST_HEADER,
+    delivery_headers,
+    echoes_challenge,
+    is_loopback,
+)
 from apimw_cli.signing import sign
 
-__all__ = [
-    "CHECKS",
-    "LATENCY_LIMIT",
-    "TEST_HEADER",
-    "CheckResult",
-    "Outcome",
-    "Reply",
-    "Sender",
-    "Target",
-    "failed",
-    "junit_xml",
-    "run",
-    "select",
-]
-
 LATENCY_LIMIT = 5.0  # seconds: APIMW counts a slower answer as a failed attempt
-USER_AGENT = "APIMW-Webhooks/1.0"
-TEST_HEADER = "X-APIMW-Test"
-TEST_HEADER_VALUE = "apimw-cli"
+TEST_HEADER_VALUE = "apimw-cli"  # the value of TEST_HEADER names the tool that sent the request
 UNKNOWN_TYPE = "apimw.conformance.unknown"  # no endpoint subscribes to it: a "future" type
-
-CHECKS: tuple[str, ...] = (
-    "challenge",
-    "accepts",
-    "latency",
-    "rejects-forged",
-    "idempotent",
-    "unknown-type",
-    "https",
-)
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-class Outcome(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    WARN = "warn"  # worth fixing, but does not fail the run
-    SKIP = "skip"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What one request got: a status (None when no answer came) and how long it took."""
-
-    status: int | None
-    body: bytes = b""
-    seconds: float = 0.0
-    error: str | None = None  # no answer: timeout, refused connection, TLS failure, ...
-    tls_error: bool = False  # the certificate (or the TLS handshake) failed
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 200
-
-
-Sender = Callable[[bytes, Mapping[str, str]], Reply]
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    secret: str
-    events: tuple[str, ...]  # types for `accepts` (and `latency`); catalog names
-    requests: int = 5  # signed events for `latency`
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    check: str
-    outcome: Outcome
-    observed: str = ""  # the status code(s) seen, e.g. "200" or "401 401 401"
-    latency_ms: float | None = None  # the slowest request of the check
-    hint: str | None = None  # what to fix, on fail or warn
-    detail: str = ""  # what was sent and seen
-    statuses: tuple[int | None, ...] = field(default=(), repr=False)
-    seconds: float = 0.0  # the check's whole run time
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "result": self.outcome.value,
-            "status": list(self.statuses),
-            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
-            "detail": self.detail,
-            "hint": self.hint,
-        }
-
-
-def select(only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[str]:
-    """The checks to run, in suite order; raises ValueError naming unknown checks."""
-    only_list = _names(only)
-    skip_list = _names(skip)
-    unknown = [n for n in only_list + skip_list if n not in CHECKS]
-    if unknown:
-        raise ValueError(
-            f"unknown check {', '.join(repr(n) for n in unknown)}; "
-            f"the checks are: {', '.join(CHECKS)}"
-        )
-    wanted = set(only_list) if only_list else set(CHECKS)
-    return [c for c in CHECKS if c in wanted and c not in set(skip_list)]
-
-
-def _names(values: Iterable[str]) -> list[str]:
-    return [p.strip() for v in values for p in v.split(",") if p.strip()]
-
-
-def failed(results: Iterable[CheckResult]) -> list[CheckResult]:
-    return [r for r in results if r.outcome is Outcome.FAIL]
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -150,13 +44,8 @@ def headers_for(
     event_type: str, delivery: str | None = None, signature: str | None = None
 ) -> dict[str, str]:
     """The headers APIMW sends with a delivery, plus the one marking it as a test."""
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "X-APIMW-Event": event_type,
-        "X-APIMW-Delivery": delivery or delivery_id(),
-        TEST_HEADER: TEST_HEADER_VALUE,
-    }
+    headers = delivery_headers(event_type, delivery or delivery_id())
+    headers[TEST_HEADER] = TEST_HEADER_VALUE
     if signature is not None:
         headers[SIGNATURE_HEADER] = signature
     return headers
@@ -233,7 +122,7 @@ def check_challenge(target: Target, send: Sender) -> CheckResult:
         return _result(
             "challenge", Outcome.FAIL, [reply], hint=hint, detail=f"answered {reply.status}"
         )
-    if _echoes(reply.body, challenge):
+    if echoes_challenge(reply.body, challenge):
         return _result("challenge", Outcome.PASS, [reply], detail="challenge echoed")
     return _result(
         "challenge",
@@ -242,19 +131,6 @@ def check_challenge(target: Target, send: Sender) -> CheckResult:
         hint=hint,
         detail="200, but the body is not the challenge value",
     )
-
-
-def _echoes(body: bytes, challenge: str) -> bool:
-    text = body.decode("utf-8", "replace").strip()
-    if text == challenge:
-        return True
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return False
-    if isinstance(parsed, str):
-        return parsed == challenge
-    return isinstance(parsed, dict) and parsed.get("challenge") == challenge
 
 
 def check_accepts(target: Target, send: Sender) -> CheckResult:
@@ -318,8 +194,8 @@ def check_latency(target: Target, send: Sender) -> CheckResult:
     )
 
 
-def check_rejects_forged(target: Target, send: Sender) -> CheckResult:
-    event_type = target.events[0] if target.events else "message.received"
+def _forged_cases(target: Target, event_type: str) -> list[tuple[str, bytes, dict[str, str]]]:
+    """(name, body, headers) of three deliveries whose signature does not hold."""
     wrong_key = "whsec_" + secrets.token_urlsafe(24)
 
     body, headers = _event(target, event_type)
@@ -333,11 +209,16 @@ def check_rejects_forged(target: Target, send: Sender) -> CheckResult:
     payload["data"] = {**payload.get("data", {}), "forged": True}
     altered = _encode(payload)  # signed before the change: headers3 keeps the old signature
 
-    cases = (
+    return [
         ("wrong signature", body, wrong),
         ("missing signature", body2, missing),
         ("body altered after signing", altered, headers3),
-    )
+    ]
+
+
+def check_rejects_forged(target: Target, send: Sender) -> CheckResult:
+    event_type = target.events[0] if target.events else "message.received"
+    cases = _forged_cases(target, event_type)
     replies: list[Reply] = []
     accepted: list[str] = []
     odd: list[str] = []
@@ -421,16 +302,6 @@ def check_unknown_type(target: Target, send: Sender) -> CheckResult:
     )
 
 
-def is_loopback(host: str) -> bool:
-    bare = host.strip("[]").lower()
-    if bare in _LOOPBACK_NAMES or bare.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(bare).is_loopback
-    except ValueError:
-        return False
-
-
 def check_https(target: Target, send: Sender) -> CheckResult:
     parts = urlsplit(target.url)
     host = parts.hostname or ""
@@ -470,81 +341,3 @@ def check_https(target: Target, send: Sender) -> CheckResult:
             detail=_no_answer(reply),
         )
     return _result("https", Outcome.PASS, [reply], detail="HTTPS with a valid certificate")
-
-
-_RUNNERS: dict[str, Callable[[Target, Sender], CheckResult]] = {
-    "challenge": check_challenge,
-    "accepts": check_accepts,
-    "latency": check_latency,
-    "rejects-forged": check_rejects_forged,
-    "idempotent": check_idempotent,
-    "unknown-type": check_unknown_type,
-    "https": check_https,
-}
-
-
-def run(
-    target: Target,
-    send: Sender,
-    checks: Sequence[str] = CHECKS,
-    *,
-    progress: Callable[[CheckResult], None] | None = None,
-) -> list[CheckResult]:
-    """Every check in suite order; those not in `checks` come back as SKIP rows."""
-    results: list[CheckResult] = []
-    for name in CHECKS:
-        if name in checks:
-            started = time.perf_counter()
-            result = _RUNNERS[name](target, send)
-            result = replace(result, seconds=time.perf_counter() - started)
-        else:
-            result = CheckResult(name, Outcome.SKIP, detail="not selected")
-        results.append(result)
-        if progress is not None:
-            progress(result)
-    return results
-
-
-def junit_xml(results: Sequence[CheckResult], url: str) -> bytes:
-    """JUnit XML: one testcase per check; failures carry the hint, skips are <skipped/>."""
-    suite = ET.Element(
-        "testsuite",
-        {
-            "name": "apimw webhooks test",
-            "tests": str(len(results)),
-            "failures": str(len(failed(results))),
-            "errors": "0",
-            "skipped": str(sum(1 for r in results if r.outcome is Outcome.SKIP)),
-            "time": f"{sum(r.seconds for r in results):.3f}",
-        },
-    )
-    properties = ET.SubElement(suite, "properties")
-    ET.SubElement(properties, "property", {"name": "url", "value": url})
-    for r in results:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            {
-                "classname": "apimw.webhooks.test",
-                "name": r.check,
-                "time": f"{r.seconds:.3f}",
-            },
-        )
-        if r.outcome is Outcome.FAIL:
-            failure = ET.SubElement(
-                case, "failure", {"message": r.hint or r.detail, "type": r.check}
-            )
-            failure.text = f"{r.detail}\nstatus: {r.observed or '-'}\nhint: {r.hint or ''}"
-        elif r.outcome is Outcome.SKIP:
-            ET.SubElement(case, "skipped", {"message": r.detail})
-        elif r.outcome is Outcome.WARN:
-            out = ET.SubElement(case, "system-out")
-            out.text = f"warning: {r.detail}; {r.hint or ''}"
-        else:
-            out = ET.SubElement(case, "system-out")
-            out.text = r.detail
-    root = ET.Element("testsuites")
-    root.append(suite)
-    ET.indent(root)
-    xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return xml

@@ -1,0 +1,18 @@
+"""The self-check through the public URL: does the tunnel still reach our receiver?"""
+
+from __future__ import annotations
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """Does `url` reach our receiver through the tunnel?
+
+    The receiver answers a GET with 405; ngrok answers for a tunnel that is gone (404 with an
+    `Ngrok-Error-Code`) or an unreachable upstream (502/504). Any answer of ours means healthy.
+    """
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=timeout, trust_env=False, follow_redirects=False)
+    except httpx.HTTPError:
+        return False
+    return response.status_code < 500 and "ngrok-error-code" not in response.headers

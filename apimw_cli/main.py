@@ -16,7 +16,15 @@ from apimw_cli import __version__
 if TYPE_CHECKING:
     from apimw_cli.commands.common import AppState
 from apimw_cli.errors import ApimwError, ExitCode
-from apimw_cli.settings import DEFAULT_API_BASE, SANDBOX_API_BASE
+from apimw_cli.settings import (
+    DEFAULT_API_BASE,
+    DEFAULT_TIMEOUT,
+    ENV_API_BASE,
+    ENV_NO_COLOR,
+    ENV_OUTPUT,
+    ENV_PROFILE,
+    SANDBOX_API_BASE,
+)
 
 
 def _report(state: AppState | None, error: ApimwError) -> None:
@@ -174,24 +182,28 @@ def root(
     ctx: typer.Context,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", "-p", help="Config profile to use [env: APIMW_PROFILE]."),
+        typer.Option("--profile", "-p", help=f"Config profile to use [env: {ENV_PROFILE}]."),
     ] = None,
     api_base: Annotated[
         str | None,
         typer.Option(
             "--api-base",
-            help=f"API base URL [env: APIMW_API_BASE; default: {DEFAULT_API_BASE}].",
+            help=f"API base URL [env: {ENV_API_BASE}; default: {DEFAULT_API_BASE}].",
         ),
     ] = None,
     output: Annotated[
         OutputChoice | None,
         typer.Option(
-            "--output", "-o", help="Output format [env: APIMW_OUTPUT].", case_sensitive=False
+            "--output", "-o", help=f"Output format [env: {ENV_OUTPUT}].", case_sensitive=False
         ),
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", help="API read timeout in seconds (default 30).", min=0.1),
+        typer.Option(
+            "--timeout",
+            help=f"API read timeout in seconds (default {DEFAULT_TIMEOUT:g}).",
+            min=0.1,
+        ),
     ] = None,
     sandbox: Annotated[
         bool,
@@ -202,7 +214,7 @@ def root(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     no_color: Annotated[
-        bool, typer.Option("--no-color", help="No colours (also: NO_COLOR=1).")
+        bool, typer.Option("--no-color", help=f"No colours (also: {ENV_NO_COLOR}=1).")
     ] = False,
     version: Annotated[
         bool,
@@ -229,6 +241,7 @@ def root(
         no_color=no_color,
         sandbox=sandbox,
         transport=previous.transport,
+        sleep=previous.sleep,
     )
 
 

@@ -1,0 +1,187 @@
+"""Where every setting comes from: flag > environment > profile > default, with provenance."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from apimw_cli.errors import ConfigError, CredentialsError, UsageError
+from apimw_cli.settings.files import ConfigFile, TokenStore, config_dir
+from apimw_cli.settings.names import (
+    CONFIG_FILE_NAME,
+    DEFAULT_PROFILE,
+    ENV_API_KEY,
+    ENV_API_SECRET,
+    ENV_PROFILE,
+    ENV_SANDBOX_API_KEY,
+    ENV_SANDBOX_API_SECRET,
+    ENV_SANDBOX_URL,
+    ENV_TOKEN,
+    SANDBOX_API_BASE,
+    SANDBOX_API_KEY,
+    SANDBOX_API_SECRET,
+    OutputFormat,
+)
+from apimw_cli.settings.schema import lookup, parse_value
+
+# Profile names become file names (the token cache): keep them tame.
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+# With --sandbox: setting -> (the variable that overrides it, the sandbox's fixed value).
+_SANDBOX_VALUES: dict[str, tuple[str, str]] = {
+    "api_base": (ENV_SANDBOX_URL, SANDBOX_API_BASE),
+    "api_key": (ENV_SANDBOX_API_KEY, SANDBOX_API_KEY),
+    "api_secret": (ENV_SANDBOX_API_SECRET, SANDBOX_API_SECRET),
+}
+
+
+@dataclass(frozen=True)
+class Value:
+    """A resolved setting and where it came from (shown by `apimw config show`)."""
+
+    value: Any
+    source: str
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What authenticates API calls: a bare token, or a key and secret to exchange."""
+
+    source: str
+    token: str | None = None
+    api_key: str | None = None
+    api_secret: str | None = None
+
+
+class Settings:
+    """Resolves every setting for one invocation, remembering where each value came from."""
+
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        flags: Mapping[str, Any] | None = None,
+        sandbox: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self.flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        self.sandbox = sandbox
+        if profile is not None:
+            self.profile, self.profile_source = profile, "flag --profile"
+        elif self.env.get(ENV_PROFILE):
+            self.profile, self.profile_source = self.env[ENV_PROFILE], f"env {ENV_PROFILE}"
+        else:
+            self.profile, self.profile_source = DEFAULT_PROFILE, "default"
+        if not _PROFILE_NAME.fullmatch(self.profile):
+            raise UsageError(
+                f"invalid profile name {self.profile!r} ({self.profile_source})",
+                hint="use letters, digits, '.', '_' and '-', starting with a letter or digit",
+            )
+        self.config_dir = config_dir(self.env)
+        self.config = ConfigFile(self.config_dir / CONFIG_FILE_NAME)
+
+    def _profile_label(self) -> str:
+        return f"profile {self.profile!r} ({self.config.path})"
+
+    def resolve(self, name: str) -> Value:
+        setting = lookup(name)
+        if name in self.flags:
+            return Value(self.flags[name], f"flag --{name.replace('_', '-')}")
+        if self.sandbox and name in ("api_base", "api_key", "api_secret", "token"):
+            return self._sandbox_value(name)
+        if setting.env and self.env.get(setting.env):
+            raw = self.env[setting.env]
+            try:
+                return Value(parse_value(setting, raw), f"env {setting.env}")
+            except UsageError as exc:
+                raise ConfigError(f"{setting.env}: {exc.message}", hint=exc.hint) from None
+        stored = self.config.profile(self.profile)
+        if name in stored:
+            return Value(stored[name], self._profile_label())
+        return Value(setting.default, "default" if setting.default is not None else "unset")
+
+    def _sandbox_value(self, name: str) -> Value:
+        # Live credentials from the environment or a profile never go to the sandbox.
+        if name not in _SANDBOX_VALUES:
+            return Value(None, "sandbox (--sandbox)")
+        variable, fixed = _SANDBOX_VALUES[name]
+        given = self.env.get(variable)
+        if given:
+            return Value(given, f"sandbox (env {variable})")
+        return Value(fixed, "sandbox (--sandbox)")
+
+    def get(self, name: str) -> Any:
+        return self.resolve(name).value
+
+    @property
+    def api_base(self) -> str:
+        return str(self.get("api_base")).rstrip("/")
+
+    @property
+    def output(self) -> OutputFormat:
+        value = self.get("output")
+        return "json" if value == "json" else "table"
+
+    def credentials(self) -> Credentials:
+        token = self.resolve("token")
+        if token.value:
+            return Credentials(source=token.source, token=str(token.value))
+        key, secret = self.resolve("api_key"), self.resolve("api_secret")
+        if key.value and secret.value:
+            return Credentials(
+                source=key.source, api_key=str(key.value), api_secret=str(secret.value)
+            )
+        if key.value or secret.value:
+            missing = ENV_API_SECRET if key.value else ENV_API_KEY
+            raise CredentialsError(
+                f"incomplete credentials: the API key comes from {key.source} "
+                f"but the secret from {secret.source}",
+                hint=f"set {missing} too, or run `apimw login`",
+            )
+        raise CredentialsError(
+            "no APIMW credentials",
+            hint=f"run `apimw login`, set {ENV_API_KEY} and {ENV_API_SECRET} (or {ENV_TOKEN}), "
+            "or try `--sandbox` with a local `apimw sandbox`",
+        )
+
+    def token_store(self, credentials: Credentials) -> TokenStore:
+        """One cache per profile and API identity, so sandbox and live tokens never mix."""
+        import hashlib
+
+        identity = f"{self.api_base}\0{credentials.api_key or ''}"
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        name = "sandbox" if self.sandbox else self.profile
+        return TokenStore(self.config_dir / "tokens" / f"{name}-{digest}.json")
+
+
+def default_event_patterns(settings: Settings) -> list[str]:
+    """The event patterns `listen` subscribes to without --events: `default_events` from the
+    environment (APIMW_EVENTS) or the profile, validated; [] when it is not set (all events).
+
+    Raises ConfigError naming where an invalid value comes from (the variable, or the profile).
+    """
+    setting = lookup("default_events")
+    resolved = settings.resolve(setting.name)  # a bad APIMW_EVENTS: ConfigError naming it
+    value = resolved.value
+    if value is None:
+        return []
+    if resolved.source.startswith("env "):
+        return list(value)
+    # Flags never set it, so it comes from the profile: a file that may have been edited.
+    if isinstance(value, str):
+        raw = value
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        raw = ",".join(value)
+    else:
+        raise ConfigError(
+            f"{setting.name} in {resolved.source} must be a list of event types",
+            hint=f"`apimw config set {setting.name} message.received,message.failed` fixes it",
+        )
+    try:
+        return list(parse_value(setting, raw))
+    except UsageError as exc:
+        raise ConfigError(f"{resolved.source}: {exc.message}", hint=exc.hint) from None

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from apimw_cli import __version__
-from tests.cli import run
+from tests.support.cli import run
 
 
 def test_help_lists_command_groups_with_descriptions() -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from apimw_cli.settings import SANDBOX_API_BASE, SANDBOX_API_KEY, Settings
-from tests.cli import run
+from tests.support.cli import run
 
 
 def show(*args: str, env: dict[str, str] | None = None) -> dict[str, dict[str, object]]:

@@ -23,7 +23,7 @@ from apimw_cli.settings import (
     lookup,
     parse_value,
 )
-from tests.cli import run
+from tests.support.cli import run
 
 
 def refused(name: str, raw: str) -> UsageError:

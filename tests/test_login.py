@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.cli import run
 from tests.fakeapi import API_KEY, API_SECRET, FakeApi, error
+from tests.support.cli import run
 
 
 def login(api: FakeApi, secret: str = API_SECRET, *extra: str) -> object:

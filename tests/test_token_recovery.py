@@ -25,8 +25,8 @@ from apimw_cli.errors import AuthenticationError, ExitCode
 from apimw_cli.models import TokenSet
 from apimw_cli.sandbox.server import SandboxConfig, run_in_thread
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings, TokenStore
-from tests.cli import run
 from tests.fakeapi import API_KEY, API_SECRET, BASE, FakeApi, envelope, error
+from tests.support.cli import run
 from tests.test_auth import Clock, SingleUseRefreshServer
 
 ENV = {"APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}

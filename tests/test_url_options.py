@@ -7,7 +7,7 @@ import pytest
 
 from apimw_cli.commands.common import check_http_url
 from apimw_cli.errors import UsageError
-from tests.cli import run
+from tests.support.cli import run
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,8 @@ from apimw_cli.output import mask
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import SANDBOX_API_SECRET
 from tests import fakeapi
-from tests.cli import run
 from tests.fake_ngrok import make_fake_agent
+from tests.support.cli import run
 
 TOKEN = "2fakeAuthtoken0123456789abcdefghijklmnop"
 UNREACHABLE = "http://127.0.0.1:9/webhooks"  # the discard port: connections are refused

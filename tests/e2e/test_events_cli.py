@@ -7,7 +7,7 @@ import json
 import pytest
 
 from apimw_cli import catalog
-from tests.cli import run
+from tests.support.cli import run
 
 
 def test_list_table_shows_every_type_with_its_description() -> None:

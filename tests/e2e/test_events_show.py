@@ -20,8 +20,8 @@ from typer.testing import Result
 
 from apimw_cli.receiver.events import ReceiverConfig
 from apimw_cli.settings import sessions_dir
-from tests.cli import run
 from tests.receiver.support import SECRET, LocalApp, event_body, live_receiver, records_of
+from tests.support.cli import run
 
 NOT_UTF8 = b"\xff\xfe\x00 not \x1b[2J UTF-8 \x80\xc3("
 NOT_JSON = "plain text\twith a tab\nand a second line"

@@ -17,8 +17,8 @@ import pytest
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import sign
-from tests.cli import run
 from tests.e2e.listen_process import start_listen, stop
+from tests.support.cli import run
 
 
 class App:

@@ -40,7 +40,7 @@ import pytest
 from apimw_cli.receiver.recorder import read_records, record_body
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import sign
-from tests.cli import run
+from tests.support.cli import run
 
 SECRET = "whsec_hostile_e2e"
 SECRET_VAR = "APIMW_TEST_LISTEN_SECRET"  # the isolated env drops APIMW_*: the test sets it

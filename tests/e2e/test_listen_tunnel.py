@@ -17,7 +17,6 @@ import pytest
 
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
-from tests.cli import run
 from tests.e2e.listen_process import start_listen
 from tests.e2e.listen_process import stop as stop_listen
 from tests.fake_ngrok import (
@@ -29,6 +28,7 @@ from tests.fake_ngrok import (
     recorded_argv,
     recorded_pids,
 )
+from tests.support.cli import run
 
 TOKEN = "2fakeAuthtoken0123456789abcdefghijklmnop"
 

@@ -6,7 +6,7 @@ import json
 import time
 
 from apimw_cli.sandbox.server import RunningSandbox
-from tests.cli import run
+from tests.support.cli import run
 
 
 def wait_for_status(message_id: str, wanted: str, timeout: float = 10.0) -> dict[str, object]:

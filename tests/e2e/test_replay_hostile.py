@@ -24,8 +24,8 @@ from typer.testing import Result
 from apimw_cli.receiver.events import ReceiverConfig
 from apimw_cli.receiver.recorder import SkippedLines, read_records
 from apimw_cli.signing import sign
-from tests.cli import run
 from tests.receiver.support import SECRET, RawApp, RawRequest, event_body, free_port, live_receiver
+from tests.support.cli import run
 
 # What replay leaves out (httpx writes its own) or adds.
 HOP_BY_HOP = {"host", "content-length", "connection", "accept-encoding"}

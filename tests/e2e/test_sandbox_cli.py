@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
-from tests.cli import run
+from tests.support.cli import run
 
 
 def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 20.0) -> str:

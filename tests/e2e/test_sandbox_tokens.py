@@ -23,7 +23,7 @@ import pytest
 from apimw_cli.sandbox.server import RunningSandbox, SandboxConfig, run_in_thread
 from apimw_cli.settings import SANDBOX_API_BASE, SANDBOX_API_SECRET, Settings
 from apimw_cli.sockets import port_is_free
-from tests.cli import run
+from tests.support.cli import run
 
 DEFAULT_PORT = 8787
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from apimw_cli.signing import sign
-from tests.cli import run
+from tests.support.cli import run
 
 # The known-answer vector of docs/apimw-api.md ("Deliveries").
 SECRET = "whsec_test_secret"

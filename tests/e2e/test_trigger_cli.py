@@ -20,7 +20,7 @@ from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import verify
-from tests.cli import run
+from tests.support.cli import run
 
 SECRET = "whsec_trigger-tests-0123456789abcdef"
 UNREACHABLE = "http://127.0.0.1:9/webhooks"  # the discard port: connections are refused

@@ -32,7 +32,7 @@ from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.sandbox.server import RunningSandbox, SandboxConfig, run_in_thread
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import verify
-from tests.cli import run
+from tests.support.cli import run
 
 T = TypeVar("T")
 

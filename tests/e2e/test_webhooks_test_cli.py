@@ -28,7 +28,7 @@ from apimw_cli.receiver.events import ReceiverConfig
 from apimw_cli.receiver.server import run_in_thread as run_receiver
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.signing import verify
-from tests.cli import run
+from tests.support.cli import run
 
 SECRET = "whsec_conformance-tests-secret-0123456789"
 SLOW_LIMIT = 0.1  # the latency limit while testing the slow receiver

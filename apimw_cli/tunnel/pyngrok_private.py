@@ -2,7 +2,8 @@
 
 Checked against pyngrok 9.1.0 (pyproject pins `pyngrok>=9.1,<10`). pyngrok does not promise these
 names: before raising the pin, re-read the pyngrok source for each one below.
-`tests/tunnel/test_pyngrok_private.py` fails loudly when one disappears from the installed pyngrok.
+`tests/tunnel/test_pyngrok_private.py` fails loudly when one disappears from the installed pyngrok;
+docs/ngrok-agent.md says what else we rely on in pyngrok 9.1.
 
 - `pyngrok.process._current_processes` (dict: ngrok_path -> NgrokProcess). pyngrok holds its
   process lock for the whole start, so the public `ngrok.get_ngrok_process()`/`ngrok.kill()`

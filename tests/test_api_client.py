@@ -230,8 +230,7 @@ def test_bearer_token_is_sent() -> None:
             raise AssertionError("no renewal expected")
 
     recorder = Recorder(envelope({}))
-    client, _, _ = make_client(recorder)
-    client.tokens = Tokens()
+    client, _, _ = make_client(recorder, authenticator=lambda _client: Tokens())
     client.request("GET", "x")
     assert recorder.requests[0].headers["Authorization"] == "Bearer at_1"
 
@@ -250,9 +249,8 @@ def test_expired_token_triggers_exactly_one_renewal() -> None:
 
     expired = error(401, "EXPIRED_TOKEN")
     recorder = Recorder(expired, expired, envelope({}))
-    client, _, _ = make_client(recorder)
     tokens = Tokens()
-    client.tokens = tokens
+    client, _, _ = make_client(recorder, authenticator=lambda _client: tokens)
     with pytest.raises(AuthenticationError):
         client.request("GET", "x")
     assert tokens.renewals == 1
@@ -280,8 +278,7 @@ def test_other_refusals_do_not_renew(status: int, code: str) -> None:
             raise AssertionError(f"must not renew on {code}")
 
     recorder = Recorder(error(status, code))
-    client, _, _ = make_client(recorder)
-    client.tokens = Tokens()
+    client, _, _ = make_client(recorder, authenticator=lambda _client: Tokens())
     with pytest.raises(ApiError):
         client.request("POST", "x")
     assert len(recorder.requests) == 1

@@ -41,11 +41,14 @@ def store(tmp_path: Path) -> TokenStore:
 
 
 def authenticated(api: FakeApi, store: TokenStore, clock: Clock) -> ApiClient:
-    client = ApiClient(BASE, transport=api.transport(), sleep=lambda _s: None)
-    client.tokens = Authenticator(
-        client, api_key=API_KEY, api_secret=API_SECRET, store=store, clock=clock
+    return ApiClient(
+        BASE,
+        authenticator=lambda client: Authenticator(
+            client, api_key=API_KEY, api_secret=API_SECRET, store=store, clock=clock
+        ),
+        transport=api.transport(),
+        sleep=lambda _s: None,
     )
-    return client
 
 
 def test_first_call_exchanges_key_and_secret_and_caches(api: FakeApi, store: TokenStore) -> None:
@@ -110,8 +113,13 @@ def test_renew_reuses_a_token_another_process_already_renewed(
 
 
 def test_wrong_credentials_fail_with_a_hint(api: FakeApi, store: TokenStore) -> None:
-    client = ApiClient(BASE, transport=api.transport())
-    client.tokens = Authenticator(client, api_key=API_KEY, api_secret="sk_wrong", store=store)
+    client = ApiClient(
+        BASE,
+        authenticator=lambda c: Authenticator(
+            c, api_key=API_KEY, api_secret="sk_wrong", store=store
+        ),
+        transport=api.transport(),
+    )
     with pytest.raises(AuthenticationError) as caught:
         whoami(client)
     assert caught.value.code == "INVALID_CREDENTIALS"
@@ -121,8 +129,9 @@ def test_wrong_credentials_fail_with_a_hint(api: FakeApi, store: TokenStore) -> 
 
 def test_fixed_token_that_expired_says_how_to_fix(api: FakeApi) -> None:
     api.expired_access.add("at_fixed")
-    client = ApiClient(BASE, transport=api.transport())
-    client.tokens = Authenticator(client, token="at_fixed")
+    client = ApiClient(
+        BASE, authenticator=lambda c: Authenticator(c, token="at_fixed"), transport=api.transport()
+    )
     with pytest.raises(AuthenticationError, match="APIMW_TOKEN") as caught:
         whoami(client)
     assert "APIMW_API_KEY" in (caught.value.hint or "")

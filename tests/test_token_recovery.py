@@ -44,16 +44,29 @@ def store(tmp_path: Path) -> TokenStore:
 
 
 def authenticated(api: FakeApi, store: TokenStore, notes: list[str] | None = None) -> ApiClient:
-    client = ApiClient(BASE, transport=api.transport(), sleep=lambda _s: None)
-    client.tokens = Authenticator(
-        client,
-        api_key=API_KEY,
-        api_secret=API_SECRET,
-        store=store,
-        clock=Clock(),
-        note=None if notes is None else notes.append,
+    return ApiClient(
+        BASE,
+        authenticator=lambda client: Authenticator(
+            client,
+            api_key=API_KEY,
+            api_secret=API_SECRET,
+            store=store,
+            clock=Clock(),
+            note=None if notes is None else notes.append,
+        ),
+        transport=api.transport(),
+        sleep=lambda _s: None,
     )
-    return client
+
+
+def key_and_secret_client(api: FakeApi) -> ApiClient:
+    """A client logging in with the key and secret, without a token cache."""
+    return ApiClient(
+        BASE,
+        authenticator=lambda client: Authenticator(client, api_key=API_KEY, api_secret=API_SECRET),
+        transport=api.transport(),
+        sleep=lambda _s: None,
+    )
 
 
 def bearers(api: FakeApi, route: str) -> list[str]:
@@ -161,8 +174,7 @@ def test_a_post_refused_for_its_token_is_sent_once_more() -> None:
     api = FakeApi()
     created = envelope({"id": "whk_1", "url": "https://x.test/h", "events": ["message.sent"]}, 201)
     api.script("POST webhooks", error(401, "INVALID_TOKEN"), created)
-    client = ApiClient(BASE, transport=api.transport(), sleep=lambda _s: None)
-    client.tokens = Authenticator(client, api_key=API_KEY, api_secret=API_SECRET)
+    client = key_and_secret_client(api)
     answer = client.request("POST", "webhooks", json_body={"url": "https://x.test/h"})
     assert answer.data["id"] == "whk_1"
     assert api.count("POST webhooks") == 2
@@ -172,8 +184,7 @@ def test_a_post_refused_for_its_token_is_sent_once_more() -> None:
 def test_a_post_is_not_resent_for_other_failures() -> None:
     api = FakeApi()
     api.script("POST webhooks", error(500, "INTERNAL_ERROR"), envelope({}))
-    client = ApiClient(BASE, transport=api.transport(), sleep=lambda _s: None)
-    client.tokens = Authenticator(client, api_key=API_KEY, api_secret=API_SECRET)
+    client = key_and_secret_client(api)
     with pytest.raises(Exception, match="INTERNAL_ERROR"):
         client.request("POST", "webhooks", json_body={})
     assert api.count("POST webhooks") == 1

@@ -15,11 +15,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, Unpack
 
-from apimw_cli.api.client import ApiClient
+from apimw_cli.api.client import ApiClient, ClientOptions
 from apimw_cli.errors import ApiError, AuthenticationError, CredentialsError, ServerError
 from apimw_cli.models import Identity, TokenSet
+
+if TYPE_CHECKING:
+    from apimw_cli.settings import Credentials, Settings
 
 # Renew this long before the stated expiry, so a token never dies mid-request.
 EXPIRY_MARGIN = 60.0
@@ -203,3 +206,30 @@ class Authenticator:
             self._store.clear()
         self._current = None
         return cached
+
+
+def authenticated_client(
+    settings: Settings,
+    credentials: Credentials | None,
+    *,
+    note: Callable[[str], None] | None = None,
+    **options: Unpack[ClientOptions],
+) -> ApiClient:
+    """An ApiClient for `settings.api_base`, authenticated with `credentials` (None: it sends
+    no token). A key and secret log in through the profile's token cache; a bare token is used
+    as is. `note` hears about token renewals after a refusal (`--debug`)."""
+    if credentials is None:
+        return ApiClient(settings.api_base, **options)
+    store = None if credentials.token else settings.token_store(credentials)
+
+    def authenticator(client: ApiClient) -> Authenticator:
+        return Authenticator(
+            client,
+            token=credentials.token,
+            api_key=credentials.api_key,
+            api_secret=credentials.api_secret,
+            store=store,
+            note=note,
+        )
+
+    return ApiClient(settings.api_base, authenticator=authenticator, **options)

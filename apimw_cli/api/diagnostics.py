@@ -17,29 +17,29 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from apimw_cli.api.auth import authenticated_client
 from apimw_cli.api.client import ApiClient
 from apimw_cli.errors import ApiError, ServerError
 from apimw_cli.models import Identity
+from apimw_cli.protocol import LOOPBACK_ADDRESSES
 
 if TYPE_CHECKING:
-    from apimw_cli.api.client import TokenProvider
+    from apimw_cli.settings import Credentials, Settings
 
 CONNECT_TIMEOUT = 2.0  # seconds
 READ_TIMEOUT = 3.0  # seconds
 
-LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
 
-
-def api_client(
-    base_url: str,
+def probe_client(
+    settings: Settings,
+    credentials: Credentials | None,
     *,
-    tokens: TokenProvider | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> ApiClient:
-    """An ApiClient for probing: short timeouts, no retries."""
-    return ApiClient(
-        base_url,
-        tokens=tokens,
+    """An ApiClient for probing, authenticated like any other: short timeouts, no retries."""
+    return authenticated_client(
+        settings,
+        credentials,
         timeout=READ_TIMEOUT,
         connect_timeout=CONNECT_TIMEOUT,
         transport=transport,

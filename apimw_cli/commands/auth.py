@@ -10,12 +10,11 @@ import typer
 from apimw_cli.commands.common import interactive, state
 from apimw_cli.errors import ApiError, ApimwError, UsageError
 from apimw_cli.output import mask
+from apimw_cli.protocol import WEBHOOKS_PERMISSION
 from apimw_cli.settings import ENV_API_KEY, ENV_API_SECRET, ENV_TOKEN, Credentials
 
 if TYPE_CHECKING:
     from apimw_cli.models import Identity
-
-WEBHOOKS_PERMISSION = "webhooks:manage"
 
 
 def _identity_dict(identity: Identity) -> dict[str, Any]:
@@ -111,17 +110,16 @@ def login(
         printer.warn(f"API keys usually start with 'ak_'; got {mask(key)}")
     identity: Identity | None = None
     if verify:
-        from apimw_cli.api.auth import Authenticator, whoami
+        from apimw_cli.api.auth import whoami
 
-        with app.client(auth=False) as client:
-            store = settings.token_store(
-                Credentials(source="login", api_key=key, api_secret=secret)
-            )
-            authenticator = Authenticator(client, api_key=key, api_secret=secret, store=store)
+        given = Credentials(source="login", api_key=key, api_secret=secret)
+        with app.client(credentials=given) as client:
+            store = settings.token_store(given)
             with store.lock():
                 store.clear()  # new credentials: tokens of the old ones no longer apply
-            client.tokens = authenticator
-            authenticator.token()  # raises on wrong credentials: nothing is saved then
+            tokens = client.tokens
+            assert tokens is not None  # credentials were given
+            tokens.token()  # raises on wrong credentials: nothing is saved then
             try:
                 identity = whoami(client)
             except ApiError as exc:

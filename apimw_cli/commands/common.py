@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from apimw_cli.settings import Settings
 
 if TYPE_CHECKING:
     from apimw_cli.api.client import ApiClient
+    from apimw_cli.settings import Credentials
 
 
 @dataclass
@@ -30,6 +32,8 @@ class AppState:
     sandbox: bool = False
     # Only for tests: an httpx transport to use instead of the network.
     transport: Any = field(default=None, repr=False)
+    # Only for tests: how the API client waits before a retry (a no-op skips the backoff).
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     @cached_property
     def settings(self) -> Settings:
@@ -64,30 +68,27 @@ class AppState:
             self.api_base = api_base
         self.__dict__.pop("settings", None)  # resolve again, with the sandbox's address
 
-    def client(self, *, auth: bool = True) -> AbstractContextManager[ApiClient]:
-        """An API client for the resolved base URL, authenticated unless `auth` is False."""
-        from apimw_cli.api.auth import Authenticator
-        from apimw_cli.api.client import ApiClient
+    def client(self, *, auth: bool = True, credentials: Credentials | None = None) -> ApiClient:
+        """An API client for the resolved base URL: authenticated with `credentials` (by
+        default the settings' ones), or anonymous when `auth` is False."""
+        from apimw_cli.api.auth import authenticated_client
 
         settings = self.settings
-        client = ApiClient(
-            settings.api_base,
-            timeout=float(settings.get("timeout")),
+        _ = settings.api_base  # a bad address is reported before missing credentials
+        timeout = float(settings.get("timeout"))
+        notify = self.printer.warn
+        if auth and credentials is None:
+            credentials = settings.credentials()
+        return authenticated_client(
+            settings,
+            credentials if auth else None,
+            # A refused cached token is renewed silently; --debug tells (never a secret).
+            note=self._debug_note if self.debug else None,
+            timeout=timeout,
             transport=self.transport,
-            notify=self.printer.warn,
+            notify=notify,
+            sleep=self.sleep,
         )
-        if auth:
-            creds = settings.credentials()
-            client.tokens = Authenticator(
-                client,
-                token=creds.token,
-                api_key=creds.api_key,
-                api_secret=creds.api_secret,
-                store=None if creds.token else settings.token_store(creds),
-                # A refused cached token is renewed silently; --debug tells (never a secret).
-                note=self._debug_note if self.debug else None,
-            )
-        return client
 
 
 def state(ctx: typer.Context) -> AppState:

@@ -19,6 +19,7 @@ import typer
 from apimw_cli.commands.common import AppState, state
 from apimw_cli.errors import ApimwError, AuthenticationError, ConfigError, NetworkError
 from apimw_cli.output import mask
+from apimw_cli.protocol import LOOPBACK_ADDRESSES, WEBHOOKS_PERMISSION, is_loopback
 from apimw_cli.settings import SANDBOX_API_BASE, Credentials, Settings
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "warn", "fail"]
 
-WEBHOOKS_PERMISSION = "webhooks:manage"
 LISTEN_HOST = "127.0.0.1"  # `apimw listen`'s default --host
 SKEW_WARN = 30.0  # seconds
 SKEW_FAIL = 300.0
@@ -74,19 +74,9 @@ def _credentials_row(settings: Settings) -> tuple[Check, Credentials | None]:
 
 
 def _probe_api(app: AppState, creds: Credentials | None) -> ApiProbe:
-    from apimw_cli.api.auth import Authenticator
-    from apimw_cli.api.diagnostics import api_client, probe_api
+    from apimw_cli.api.diagnostics import probe_api, probe_client
 
-    settings = app.settings
-    with api_client(settings.api_base, transport=app.transport) as client:
-        if creds is not None:
-            client.tokens = Authenticator(
-                client,
-                token=creds.token,
-                api_key=creds.api_key,
-                api_secret=creds.api_secret,
-                store=None if creds.token else settings.token_store(creds),
-            )
+    with probe_client(app.settings, creds, transport=app.transport) as client:
         return probe_api(client)
 
 
@@ -264,7 +254,7 @@ def _docker_hint(url: str, host: str) -> str | None:
             f"localhost, and publish your app's container port (docker run -p {port_text}:"
             f"{port_text})"
         )
-    if host not in ("localhost", "127.0.0.1", "::1"):
+    if not is_loopback(host):
         return None
     if _in_container():
         return (
@@ -299,13 +289,7 @@ def _down(url: str, host: str, detail: str, probe: UrlProbe) -> Check:
 
 
 def _forward_row(url: str) -> Check:
-    from apimw_cli.api.diagnostics import (
-        LOOPBACK_ADDRESSES,
-        probe_loopback,
-        probe_url,
-        resolve_localhost,
-        with_host,
-    )
+    from apimw_cli.api.diagnostics import probe_loopback, probe_url, resolve_localhost, with_host
 
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()

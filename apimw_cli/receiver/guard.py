@@ -7,7 +7,7 @@ the process's file descriptors, and then APIMW's deliveries cannot connect at al
 
 - A connection gets `read_timeout` seconds to send a request's headers, when it opens and again
   after each response; then it is closed (with a 408 if part of a request had arrived). The
-  body is bounded by the app (`ReceiverApp._read_body`), once uvicorn has handed it the request.
+  body is bounded by the app (`body.read_body`), once uvicorn has handed it the request.
 - Past `connection_cap` connections, a new one evicts the connection that has waited longest
   without a request in progress; a request the app is processing is never cut off. When every
   connection is busy, the new one gets a 503.

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from apimw_cli.output.masking import mask
 from apimw_cli.tunnel.pyngrok_private import PYNGROK_LOGGERS
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("apimw_cli.tunnel.pyngrok")  # pyngrok's records, forwarded at DEBUG
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
@@ -66,8 +66,8 @@ def route_pyngrok_logging() -> None:
 
     The `pyngrok` logger stops propagating to the root logger's handlers (and to logging's
     last-resort stderr output, which would print the agent's error lines raw); its records
-    are forwarded at DEBUG to our logger. A logger's filters only see the records created on
-    that very logger, so every pyngrok logger gets the mask.
+    are forwarded at DEBUG to `apimw_cli.tunnel.pyngrok`. A logger's filters only see the
+    records created on that very logger, so every pyngrok logger gets the mask.
     """
     names = set(PYNGROK_LOGGERS) | {
         name for name in logging.root.manager.loggerDict if name.startswith("pyngrok.")

@@ -3,7 +3,9 @@ no agent process behind."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from pyngrok import installer
 from pyngrok.exception import PyngrokError
 
 from apimw_cli.errors import ExitCode, TunnelError
+from apimw_cli.settings import ENV_NGROK_PATH
 from apimw_cli.tunnel import Tunnel, TunnelSettings
 from tests.fake_ngrok import (
     ERR_105_LINE,
@@ -23,6 +26,7 @@ from tests.fake_ngrok import (
     recorded_pids,
 )
 from tests.tunnel.conftest import AUTHTOKEN, MakeTunnel, agent_of
+from tests.tunnel.support import wait_for
 
 
 def open_fails(tunnel: Tunnel, port: int = 9) -> TunnelError:
@@ -87,7 +91,7 @@ def test_missing_ngrok_path_fails_before_any_download(
 
     assert "not found" in error.message and str(tmp_path / "nowhere" / "ngrok") in error.message
     assert error.hint is not None
-    assert "apimw config set ngrok_path" in error.hint and "APIMW_NGROK_PATH" in error.hint
+    assert "apimw config set ngrok_path" in error.hint and ENV_NGROK_PATH in error.hint
     assert capfd.readouterr().out == ""
 
 
@@ -128,7 +132,7 @@ def test_download_impossible_says_how_to_install_and_prints_nothing(
     assert "could not be downloaded" in info.value.message
     assert info.value.hint is not None
     assert "https://ngrok.com/download" in info.value.hint
-    assert "APIMW_NGROK_PATH" in info.value.hint
+    assert ENV_NGROK_PATH in info.value.hint
     assert isinstance(info.value.__cause__, PyngrokError)
     assert capfd.readouterr().out == ""
 
@@ -229,3 +233,24 @@ def test_binary_that_is_not_ngrok_is_reported(make_tunnel: MakeTunnel, tmp_path:
     error = open_fails(make_tunnel(ngrok_path=str(binary)))
 
     assert error.message.startswith(f"cannot run the ngrok agent {binary}")
+
+
+def test_ctrl_c_while_the_agent_starts_propagates_and_leaves_no_orphan(
+    make_tunnel: MakeTunnel,
+) -> None:
+    tunnel = make_tunnel("silent", startup_timeout=30)
+    main = threading.get_ident()
+
+    def press_ctrl_c_once_the_agent_runs() -> None:
+        wait_for(lambda: recorded_pids(agent_of(tunnel)), what="the agent to start")
+        signal.pthread_kill(main, signal.SIGINT)  # the main thread waits for the outcome
+
+    interrupt = threading.Thread(target=press_ctrl_c_once_the_agent_runs, daemon=True)
+    interrupt.start()
+
+    with pytest.raises(KeyboardInterrupt):
+        tunnel.open(9)
+
+    interrupt.join(5)
+    assert tunnel.public_url is None
+    assert_no_agent_left(tunnel)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from apimw_cli.settings import ENV_NGROK_AUTHTOKEN, ENV_NGROK_PATH
+
 AUTHTOKEN_URL = "https://dashboard.ngrok.com/get-started/your-authtoken"
 SIGNUP_URL = "https://dashboard.ngrok.com/signup"
 AGENTS_URL = "https://dashboard.ngrok.com/agents"
@@ -12,8 +14,10 @@ DOMAINS_URL = "https://dashboard.ngrok.com/domains"
 DOWNLOAD_URL = "https://ngrok.com/download"
 CONFIG_FILE_NAME = "ngrok.yml"
 
-HOW_TO_SET_TOKEN = "`apimw config set ngrok_authtoken <token>` or the NGROK_AUTHTOKEN variable"
-HOW_TO_SET_PATH = "`apimw config set ngrok_path /path/to/ngrok` or APIMW_NGROK_PATH"
+HOW_TO_SET_TOKEN = (
+    f"`apimw config set ngrok_authtoken <token>` or the {ENV_NGROK_AUTHTOKEN} variable"
+)
+HOW_TO_SET_PATH = f"`apimw config set ngrok_path /path/to/ngrok` or {ENV_NGROK_PATH}"
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,9 @@
-"""Helpers for the tunnel tests: an HTTP client without proxies, and polling."""
+"""Helpers for the tunnel tests: an HTTP client that ignores proxy settings."""
 
 from __future__ import annotations
 
 import http.client
-import time
-from collections.abc import Callable
-from typing import TypeVar
 from urllib.parse import urlsplit
-
-T = TypeVar("T")
 
 
 def request(
@@ -28,15 +23,3 @@ def request(
         return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
-
-
-def wait_for(predicate: Callable[[], T | None], timeout: float = 5.0, what: str = "condition") -> T:
-    """Poll `predicate` until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
-        time.sleep(0.01)

@@ -25,8 +25,8 @@ from tests.fake_ngrok import (
     recorded_argv,
     recorded_pids,
 )
+from tests.support.waiting import wait_for
 from tests.tunnel.conftest import AUTHTOKEN, MakeTunnel, agent_of
-from tests.tunnel.support import wait_for
 
 
 def open_fails(tunnel: Tunnel, port: int = 9) -> TunnelError:

@@ -17,8 +17,9 @@ from tests.fake_ngrok import (
     pid_running,
     recorded_pids,
 )
+from tests.support.waiting import wait_for
 from tests.tunnel.conftest import MakeTunnel, agent_of
-from tests.tunnel.support import request, wait_for
+from tests.tunnel.support import request
 
 ROOT = Path(__file__).resolve().parents[2]
 

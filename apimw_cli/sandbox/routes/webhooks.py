@@ -1,0 +1,147 @@
+"""`/v1/webhooks`: register, list, show, change and delete webhooks, and list their attempts.
+
+A new url is verified in the background (the worker sends the challenge); the answer does not
+wait for it, so `verified` is null until then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from apimw_cli.sandbox.context import V1, Sandbox, authenticate, sandbox_of
+from apimw_cli.sandbox.envelopes import invalid, not_found, ok
+from apimw_cli.sandbox.store.webhooks import CHANGEABLE
+from apimw_cli.sandbox.validation import (
+    check_description,
+    check_events,
+    check_secret,
+    check_unknown,
+    check_url,
+    optional,
+    read_json,
+    whole_number,
+)
+
+
+def find_webhook(sandbox: Sandbox, webhook_id: str) -> dict[str, Any]:
+    webhook = sandbox.store.webhooks.get(webhook_id)
+    if webhook is None:
+        raise not_found("webhook", webhook_id)
+    return webhook
+
+
+async def create_webhook(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    authenticate(request)
+    body = await read_json(request)
+    check_unknown(body, CHANGEABLE)
+    if "url" not in body:
+        raise invalid("url", "is required")
+    url = check_url(body["url"])
+    if "events" not in body:
+        raise invalid("events", "is required")
+    events = check_events(body["events"])
+    secret = check_secret(body.get("secret"))
+    active = optional(body, "active", bool, "true or false")
+    description = check_description(body)
+    webhook = sandbox.store.webhooks.create(
+        url=url,
+        events=events,
+        secret=secret,
+        active=True if active is None else active,
+        description=description,
+        now=sandbox.clock.now(),
+    )
+    sandbox.worker.start_verification(webhook["id"], url, secret)
+    return ok(webhook, status=201)
+
+
+async def list_webhooks(request: Request) -> Response:
+    """A plain list, or with `page`/`per_page` the paginated shape the real API may use."""
+    authenticate(request)
+    webhooks = sandbox_of(request).store.webhooks.all()
+    if "page" not in request.query_params and "per_page" not in request.query_params:
+        return ok(webhooks)
+    page = whole_number(request, "page", 1, 1_000_000)
+    per_page = whole_number(request, "per_page", 20, 100)
+    chunk = webhooks[(page - 1) * per_page : page * per_page]
+    pagination = {
+        "page": page,
+        "per_page": per_page,
+        "total": len(webhooks),
+        "total_pages": max(1, -(-len(webhooks) // per_page)),
+        "has_more": page * per_page < len(webhooks),
+    }
+    return ok({"webhooks": chunk, "pagination": pagination})
+
+
+async def get_webhook(request: Request) -> Response:
+    authenticate(request)
+    return ok(find_webhook(sandbox_of(request), request.path_params["webhook_id"]))
+
+
+def _changes(body: dict[str, Any]) -> dict[str, Any]:
+    """The checked fields of a PATCH body, only those present."""
+    changes: dict[str, Any] = {}
+    if "url" in body:
+        changes["url"] = check_url(body["url"])
+    if "events" in body:
+        changes["events"] = check_events(body["events"])
+    if "secret" in body:
+        changes["secret"] = check_secret(body["secret"])
+    if "active" in body:
+        active = optional(body, "active", bool, "true or false")
+        if active is None:
+            raise invalid("active", "must be true or false")
+        changes["active"] = active
+    if "description" in body:
+        changes["description"] = check_description(body)
+    return changes
+
+
+async def update_webhook(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    authenticate(request)
+    webhook = find_webhook(sandbox, request.path_params["webhook_id"])
+    body = await read_json(request)
+    check_unknown(body, CHANGEABLE)
+    changes = _changes(body)
+    sandbox.store.webhooks.update(webhook["id"], changes, sandbox.clock.now())
+    if "url" in changes and changes["url"] != webhook["url"]:
+        sandbox.worker.start_verification(
+            webhook["id"], changes["url"], sandbox.store.webhooks.secret(webhook["id"])
+        )
+    if changes.get("active"):
+        sandbox.worker.wake()  # held deliveries may go now
+    return ok(find_webhook(sandbox, webhook["id"]))
+
+
+async def delete_webhook(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    authenticate(request)
+    webhook_id = request.path_params["webhook_id"]
+    if not sandbox.store.webhooks.delete(webhook_id):
+        raise not_found("webhook", webhook_id)
+    return ok({"id": webhook_id, "deleted": True})
+
+
+async def list_deliveries(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    authenticate(request)
+    webhook = find_webhook(sandbox, request.path_params["webhook_id"])
+    limit = whole_number(request, "limit", 100, 1000)
+    return ok(sandbox.store.deliveries.attempts(webhook["id"], limit))
+
+
+ROUTES = [
+    Route(f"{V1}/webhooks", list_webhooks, methods=["GET"]),
+    Route(f"{V1}/webhooks", create_webhook, methods=["POST"]),
+    Route(f"{V1}/webhooks/{{webhook_id}}", get_webhook, methods=["GET"]),
+    Route(f"{V1}/webhooks/{{webhook_id}}", update_webhook, methods=["PATCH"]),
+    Route(f"{V1}/webhooks/{{webhook_id}}", delete_webhook, methods=["DELETE"]),
+    Route(f"{V1}/webhooks/{{webhook_id}}/deliveries", list_deliveries, methods=["GET"]),
+]

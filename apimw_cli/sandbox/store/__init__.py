@@ -1,0 +1,33 @@
+"""The sandbox's state in SQLite: one connection, one part per concern.
+
+`store.tokens` (signing key, refresh tokens, revocations), `store.webhooks`, `store.deliveries`
+(events, deliveries, attempts) and `store.messages` (messages and their status timers) share the
+connection and take turns on it. A restart finds pending retries and message timers where they
+were.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from apimw_cli.sandbox.store.database import Database
+from apimw_cli.sandbox.store.deliveries import AttemptOutcome, Deliveries, DueDelivery
+from apimw_cli.sandbox.store.messages import Messages
+from apimw_cli.sandbox.store.tokens import Tokens
+from apimw_cli.sandbox.store.webhooks import Webhooks
+
+__all__ = ["AttemptOutcome", "DueDelivery", "Store"]
+
+
+class Store:
+    """The sandbox's tables; `path` None keeps them in memory."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.database = Database(path)
+        self.tokens = Tokens(self.database)
+        self.webhooks = Webhooks(self.database)
+        self.deliveries = Deliveries(self.database)
+        self.messages = Messages(self.database)
+
+    def close(self) -> None:
+        self.database.close()

@@ -1,0 +1,179 @@
+"""The sandbox's one SQLite connection, its schema, and the lock its two threads share.
+
+Every write commits at once (WAL, synchronous=NORMAL), so a restart finds pending retries and
+message timers where they were.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhooks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret TEXT,
+    active INTEGER NOT NULL,
+    description TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    verified INTEGER,
+    verification_error TEXT,
+    failure_count INTEGER NOT NULL DEFAULT 0,
+    disabled_reason TEXT,
+    last_delivery_at REAL,
+    last_delivery_status INTEGER
+);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token TEXT PRIMARY KEY, expires_at REAL NOT NULL, spent INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS revoked_tokens (jti TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, type TEXT NOT NULL, body BLOB NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    next_at REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at);
+CREATE TABLE IF NOT EXISTS attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    duration_ms INTEGER NOT NULL,
+    delivered_at REAL NOT NULL,
+    next_retry_at REAL
+);
+CREATE INDEX IF NOT EXISTS attempts_webhook ON attempts (webhook_id, seq);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    to_number TEXT NOT NULL,
+    type TEXT NOT NULL,
+    text TEXT NOT NULL,
+    status TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    delivered_at REAL,
+    read_at REAL,
+    failed_at REAL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS timers (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    due_at REAL NOT NULL,
+    message_id TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at);
+"""
+
+# A delivery is pending (due at next_at), sending (an attempt is in flight), delivered or failed.
+PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class FairLock:
+    """A first-come, first-served lock.
+
+    threading.Lock is not fair: the delivery thread, which releases and retakes the store
+    hundreds of times a second, kept winning it back while an API request waited (up to
+    ~150 ms). Tickets make each waiter's turn come after at most the current holder.
+    Not reentrant: locked methods never call each other.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while self._serving != ticket:
+                self._cond.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class Database:
+    """The connection (one, used by the API's loop and the delivery worker's) and its lock."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.lock = FairLock()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.connection = sqlite3.connect(
+            ":memory:" if path is None else str(path),
+            check_same_thread=False,
+            isolation_level=None,  # autocommit; multi-statement changes use explicit transactions
+        )
+        self.connection.row_factory = sqlite3.Row
+        if path is not None:
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.executescript(SCHEMA)
+        # Attempts cut short by a stop or a crash are sent again: deliveries are at least once.
+        self.connection.execute(
+            "UPDATE deliveries SET state = ? WHERE state = ?", (PENDING, SENDING)
+        )
+
+    def close(self) -> None:
+        with self.lock:
+            self.connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Several statements that land together or not at all (the caller holds the lock)."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.connection
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+
+
+class Table:
+    """One concern's tables (tokens, webhooks, deliveries, messages) on the shared connection."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.db = database.connection
+
+
+def locked(method: F) -> F:
+    """One connection, two threads (the API's loop and the delivery worker's): take turns."""
+
+    @functools.wraps(method)
+    def wrapper(self: Table, *args: Any, **kwargs: Any) -> Any:
+        with self.database.lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)

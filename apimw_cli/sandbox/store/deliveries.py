@@ -1,0 +1,205 @@
+"""Events, their deliveries to webhooks, and the record of every attempt."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from apimw_cli.sandbox.clock import iso
+from apimw_cli.sandbox.store.database import (
+    DELIVERED,
+    FAILED,
+    PENDING,
+    SENDING,
+    Table,
+    locked,
+    new_id,
+)
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A delivery whose next attempt is due, with all it needs to be sent."""
+
+    id: str
+    event_id: str
+    event_type: str
+    body: bytes
+    webhook_id: str
+    url: str
+    secret: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    attempt: int
+    next_at: float | None
+    disabled_reason: str | None
+
+
+class Deliveries(Table):
+    @locked
+    def enqueue_event(self, event_type: str, body: bytes, now: float) -> tuple[str, int]:
+        """Store an event and a delivery for each active webhook subscribed to its type."""
+        event_id = new_id("evt")
+        targets = [
+            row["id"]
+            for row in self.db.execute("SELECT id, events FROM webhooks WHERE active = 1")
+            if event_type in json.loads(row["events"])
+        ]
+        with self.database.transaction() as db:
+            db.execute(
+                "INSERT INTO events (id, type, body, created_at) VALUES (?, ?, ?, ?)",
+                (event_id, event_type, body, now),
+            )
+            db.executemany(
+                "INSERT INTO deliveries (id, event_id, webhook_id, state, next_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(new_id("dlv"), event_id, target, PENDING, now) for target in targets],
+            )
+        return event_id, len(targets)
+
+    @locked
+    def claim_due(
+        self, now: float, limit: int, *, exclude_webhooks: Collection[str] = ()
+    ) -> list[DueDelivery]:
+        """Due attempts, oldest first, marked as sending (so the next call skips them).
+
+        Deliveries of inactive webhooks wait; `exclude_webhooks` are those with no free slot.
+        """
+        not_in = ""
+        params: list[Any] = [PENDING, now]
+        if exclude_webhooks:
+            not_in += f" AND d.webhook_id NOT IN ({','.join('?' * len(exclude_webhooks))})"
+            params.extend(exclude_webhooks)
+        sql = (
+            "SELECT d.id, d.event_id, d.webhook_id, d.attempts, e.type, e.body, w.url, w.secret"  # noqa: S608 - only placeholders are interpolated
+            " FROM deliveries d JOIN events e ON e.id = d.event_id"
+            " JOIN webhooks w ON w.id = d.webhook_id"
+            f" WHERE d.state = ? AND d.next_at <= ? AND w.active = 1{not_in}"
+            " ORDER BY d.next_at LIMIT ?"
+        )
+        rows = self.db.execute(sql, (*params, limit)).fetchall()
+        if rows:
+            self.db.executemany(
+                "UPDATE deliveries SET state = ? WHERE id = ?", [(SENDING, r["id"]) for r in rows]
+            )
+        return [_due(row) for row in rows]
+
+    @locked
+    def release(self, delivery_id: str) -> None:
+        """Put a claimed delivery back, unattempted."""
+        self.db.execute(
+            "UPDATE deliveries SET state = ? WHERE id = ? AND state = ?",
+            (PENDING, delivery_id, SENDING),
+        )
+
+    @locked
+    def next_due_at(self) -> float | None:
+        """When the next delivery or message timer is due (index lookups only: called often)."""
+        due = self.db.execute(
+            "SELECT MIN(next_at) AS t FROM deliveries WHERE state = ?", (PENDING,)
+        ).fetchone()["t"]
+        timer = self.db.execute("SELECT MIN(due_at) AS t FROM timers").fetchone()["t"]
+        candidates = [t for t in (due, timer) if t is not None]
+        return min(candidates) if candidates else None
+
+    @locked
+    def record_attempt(
+        self,
+        delivery: DueDelivery,
+        *,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: int,
+        now: float,
+        retry_in: float | None,
+    ) -> AttemptOutcome:
+        """Store one attempt and its consequences: next retry, or the webhook disabled.
+
+        `error` None means success; `retry_in` None after a failure means attempts are exhausted.
+        """
+        attempt = delivery.attempts + 1
+        success = error is None
+        next_at = None if success or retry_in is None else now + retry_in
+        disabled_reason = None
+        if not success and retry_in is None:
+            disabled_reason = (
+                f"disabled after {attempt} failed attempts to deliver {delivery.event_type} "
+                f"({delivery.event_id}); last error: {error}"
+            )
+        state = DELIVERED if success else PENDING if next_at is not None else FAILED
+        with self.database.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET attempts = ?, state = ?, next_at = ? WHERE id = ?",
+                (attempt, state, next_at, delivery.id),
+            )
+            db.execute(
+                "INSERT INTO attempts (delivery_id, webhook_id, event_id, event_type, attempt,"
+                " status_code, error, duration_ms, delivered_at, next_retry_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    delivery.id,
+                    delivery.webhook_id,
+                    delivery.event_id,
+                    delivery.event_type,
+                    attempt,
+                    status_code,
+                    error,
+                    duration_ms,
+                    now,
+                    next_at,
+                ),
+            )
+            db.execute(
+                "UPDATE webhooks SET last_delivery_at = ?, last_delivery_status = ?,"
+                " failure_count = CASE WHEN ? THEN 0 ELSE failure_count + 1 END WHERE id = ?",
+                (now, status_code, success, delivery.webhook_id),
+            )
+            if disabled_reason is not None:
+                db.execute(
+                    "UPDATE webhooks SET active = 0, disabled_reason = ?, updated_at = ?"
+                    " WHERE id = ?",
+                    (disabled_reason, now, delivery.webhook_id),
+                )
+        return AttemptOutcome(attempt, next_at, disabled_reason)
+
+    @locked
+    def attempts(self, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """A webhook's attempts as the API lists them, newest first."""
+        rows = self.db.execute(
+            "SELECT * FROM attempts WHERE webhook_id = ? ORDER BY seq DESC LIMIT ?",
+            (webhook_id, limit),
+        ).fetchall()
+        return [_attempt(row) for row in rows]
+
+
+def _due(row: sqlite3.Row) -> DueDelivery:
+    return DueDelivery(
+        id=row["id"],
+        event_id=row["event_id"],
+        event_type=row["type"],
+        body=bytes(row["body"]),
+        webhook_id=row["webhook_id"],
+        url=row["url"],
+        secret=row["secret"],
+        attempts=row["attempts"],
+    )
+
+
+def _attempt(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["delivery_id"],
+        "event_id": row["event_id"],
+        "event_type": row["event_type"],
+        "attempt": row["attempt"],
+        "status_code": row["status_code"],
+        "error": row["error"],
+        "duration_ms": row["duration_ms"],
+        "delivered_at": iso(row["delivered_at"]),
+        "next_retry_at": iso(row["next_retry_at"]),
+    }

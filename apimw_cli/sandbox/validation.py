@@ -1,0 +1,181 @@
+"""Reading and checking request bodies and query parameters; every refusal is a 400 that names
+the field first ("url: must ...")."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+from apimw_cli import catalog
+from apimw_cli.protocol import is_loopback
+from apimw_cli.sandbox.context import sandbox_of
+from apimw_cli.sandbox.envelopes import Problem, invalid
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+MAX_MESSAGE = 4096
+MAX_URL = 2048
+MAX_DESCRIPTION = 500
+MAX_SECRET = 256
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, refusing oversized, non-UTF-8 and malformed bodies."""
+    raw = await _read_body(request, sandbox_of(request).config.max_body)
+    if not raw.strip():
+        raise invalid("body", "a JSON object is required")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid("body", "not valid UTF-8") from None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise invalid(
+            "body", f"malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise invalid("body", "must be a JSON object")
+    return parsed
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The raw body, stopping as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise invalid("body", f"larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise invalid("body", f"larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def whole_number(request: Request, name: str, default: int, largest: int) -> int:
+    """A query parameter from 1 to `largest`."""
+    raw = request.query_params.get(name, str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= largest:
+        raise invalid(name, f"must be a whole number from 1 to {largest}")
+    return int(raw)
+
+
+def check_unknown(body: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise invalid(unknown[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def require_str(body: Mapping[str, Any], name: str, *, max_len: int | None = None) -> str:
+    value = body.get(name)
+    if value is None:
+        raise invalid(name, "is required")
+    if not isinstance(value, str):
+        raise invalid(name, "must be a string")
+    if not value.strip():
+        raise invalid(name, "must not be empty")
+    if max_len is not None and len(value) > max_len:
+        raise invalid(name, f"must be at most {max_len} characters")
+    return value
+
+
+def optional(body: Mapping[str, Any], name: str, kind: type, what: str) -> Any:
+    """`body[name]` when present and of `kind` (a bool is not an int here), None when absent."""
+    if name not in body or body[name] is None:
+        return None
+    value = body[name]
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise invalid(name, f"must be {what}")
+    return value
+
+
+def check_phone(body: Mapping[str, Any], name: str, message: str) -> str:
+    """An E.164 number; APIMW answers a bad one with its own code, not VALIDATION_ERROR."""
+    value = body.get(name)
+    if not isinstance(value, str) or not E164.match(value):
+        raise Problem(400, "INVALID_PHONE_NUMBER", f"{name}: {message}")
+    return value
+
+
+def check_event_type(name: str, value: str) -> str:
+    """A type from the catalog; the refusal suggests the closest one."""
+    if catalog.get(value) is None:
+        guess = catalog.suggest(value)
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        raise invalid(name, f"unknown event type {value!r}{hint}")
+    return value
+
+
+# --- webhook fields ------------------------------------------------------------------------------
+
+
+def check_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise invalid("url", "must be a string")
+    if len(value) > MAX_URL:
+        raise invalid("url", f"must be at most {MAX_URL} characters")
+    parts = urlsplit(value)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise invalid("url", "must be an absolute https:// URL")
+    if parts.scheme == "http" and not _plain_http_allowed(host):
+        raise invalid(
+            "url",
+            "must use HTTPS (plain http is accepted only for localhost, 127.0.0.1 and [::1])",
+        )
+    return value
+
+
+def _plain_http_allowed(host: str) -> bool:
+    """`localhost` or a loopback address. protocol.is_loopback also takes other names for this
+    machine (`*.localhost`, `localhost.localdomain`); the sandbox keeps to the names its error
+    message lists."""
+    return is_loopback(host) and (host == "localhost" or _is_address(host))
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def check_events(value: Any) -> list[str]:
+    """A non-empty list of known event types, duplicates dropped, order kept."""
+    if not isinstance(value, list):
+        raise invalid("events", "must be a list of event types")
+    if not value:
+        raise invalid("events", "must not be empty")
+    events: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise invalid("events", "must hold strings")
+        check_event_type("events", item)
+        if item not in events:
+            events.append(item)
+    return events
+
+
+def check_secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise invalid("secret", "must be a non-empty string")
+    if len(value) > MAX_SECRET:
+        raise invalid("secret", f"must be at most {MAX_SECRET} characters")
+    return value
+
+
+def check_description(body: Mapping[str, Any]) -> str | None:
+    description: str | None = optional(body, "description", str, "a string")
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise invalid("description", f"must be at most {MAX_DESCRIPTION} characters")
+    return description

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +19,9 @@ from apimw_cli.settings import (
     SANDBOX_API_SECRET,
     write_private_file,
 )
+
+if TYPE_CHECKING:
+    from apimw_cli.sandbox.config import SandboxConfig
 
 app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
@@ -97,38 +101,14 @@ def sandbox(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from apimw_cli.output.sandbox_log import SandboxLog
     from apimw_cli.sandbox.config import SandboxConfig
-    from apimw_cli.sandbox.server import base_url, bind, run
 
-    app_state = state(ctx)
-    printer = app_state.printer
-    secret = SANDBOX_API_SECRET
-    if api_secret_env is not None:
-        secret = os.environ.get(api_secret_env, "")
-        if not secret:
-            raise UsageError(f"--api-secret-env: the variable {api_secret_env} is not set or empty")
+    secret = _accepted_secret(api_secret_env)
     if ephemeral and (reset or data_dir is not None):
         raise UsageError("--ephemeral keeps nothing on disk: drop --data-dir and --reset")
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        raise ApimwError(
-            f"cannot listen on {host}:{port}: {exc.strerror}",
-            hint="another sandbox may be running there; pick another --port, or --port 0",
-        ) from None
-    actual_port = sock.getsockname()[1]
-    url = base_url(host, actual_port)
-    log = SandboxLog(printer, requests=not quiet)
-
-    def ready() -> None:
-        if ready_file is not None:
-            write_private_file(ready_file, (url + "\n").encode())
-        log("ready", {"base_url": url, "api_key": api_key, "db": str(db or ":memory:")})
-
     config = SandboxConfig(
         host=host,
-        port=actual_port,
+        port=port,
         data_dir=data_dir,
         ephemeral=ephemeral,
         time_scale=time_scale,
@@ -137,31 +117,65 @@ def sandbox(
         api_key=api_key,
         api_secret=secret,
         demo=demo,
-        log=log,
-        on_ready=ready,
     )
+    _serve(state(ctx), config, ready_file=ready_file, reset=reset, quiet=quiet)
+
+
+def _accepted_secret(api_secret_env: str | None) -> str:
+    """The API secret to accept: the sandbox's own, or the one in --api-secret-env's variable."""
+    if api_secret_env is None:
+        return SANDBOX_API_SECRET
+    secret = os.environ.get(api_secret_env, "")
+    if not secret:
+        raise UsageError(f"--api-secret-env: the variable {api_secret_env} is not set or empty")
+    return secret
+
+
+def _serve(
+    app_state: AppState,
+    config: SandboxConfig,
+    *,
+    ready_file: Path | None,
+    reset: bool,
+    quiet: bool,
+) -> None:
+    """Listen, announce, serve until Ctrl-C or SIGTERM, then remove the ready file."""
+    from apimw_cli.output.sandbox_log import SandboxLog
+    from apimw_cli.sandbox.server import base_url, bind, run
+
+    printer = app_state.printer
+    try:
+        sock = bind(config.host, config.port)
+    except OSError as exc:
+        raise ApimwError(
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror}",
+            hint="another sandbox may be running there; pick another --port, or --port 0",
+        ) from None
+    actual_port = sock.getsockname()[1]
+    url = base_url(config.host, actual_port)
+    log = SandboxLog(printer, requests=not quiet)
     db = config.db_path()
+
+    def ready() -> None:
+        if ready_file is not None:
+            write_private_file(ready_file, (url + "\n").encode())
+        log("ready", {"base_url": url, "api_key": config.api_key, "db": str(db or ":memory:")})
+
+    config = replace(config, port=actual_port, log=log, on_ready=ready)
     if reset and db is not None:
         for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
             path.unlink(missing_ok=True)
     if not printer.json:
-        _banner(app_state, url, api_key, secret, db, time_scale, demo)
+        _banner(app_state, url, config, db)
     stopped_by = run(config, sock)
     if ready_file is not None:
         ready_file.unlink(missing_ok=True)
     printer.info(f"sandbox stopped{f' ({stopped_by})' if stopped_by else ''}")
 
 
-def _banner(
-    app_state: AppState,
-    url: str,
-    api_key: str,
-    secret: str,
-    db: Path | None,
-    time_scale: float,
-    demo: bool,
-) -> None:
+def _banner(app_state: AppState, url: str, config: SandboxConfig, db: Path | None) -> None:
     printer = app_state.printer
+    secret, time_scale = config.api_secret, config.time_scale
     shown_secret = secret if secret == SANDBOX_API_SECRET else mask(secret)
     use = "apimw --sandbox whoami"
     if url != SANDBOX_API_BASE:
@@ -169,11 +183,13 @@ def _banner(
     printer.fields(
         {
             "API": url,
-            "API key": api_key,
+            "API key": config.api_key,
             "API secret": shown_secret,
             "data": str(db) if db is not None else "in memory (--ephemeral)",
             "retries": "1m, 5m, 30m, 2h" + (f" ÷ {time_scale:g}" if time_scale != 1 else ""),
-            "traffic": "demo: a message every few seconds" if demo else "POST /v1/sandbox/events",
+            "traffic": (
+                "demo: a message every few seconds" if config.demo else "POST /v1/sandbox/events"
+            ),
             "try": use,
         },
         title="APIMW sandbox",

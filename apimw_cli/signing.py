@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from secrets import token_urlsafe
 
 from apimw_cli.models import Verdict, VerdictCode
 from apimw_cli.protocol import SIGNATURE_HEADER
@@ -23,7 +24,7 @@ PREFIX = "sha256="
 
 _HEX_LEN = 64  # hex digits in a SHA-256 digest
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
-_SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # how the secrets we generate begin (and the usual form elsewhere)
 # Re-serialising a big body many times would make a failed check slow; other tries are linear.
 _JSON_DIAGNOSIS_LIMIT = 1024 * 1024
 
@@ -38,6 +39,11 @@ def sign(body: bytes, secret: str) -> str:
         # An empty key still yields an HMAC, which would look like a real signature.
         raise ValueError("the webhook secret must not be empty")
     return PREFIX + _hexdigest(body, secret)
+
+
+def new_secret() -> str:
+    """A fresh webhook signing secret: `whsec_` and 256 random bits."""
+    return SECRET_PREFIX + token_urlsafe(32)
 
 
 def _matches(body: bytes, secret: str, hex_sig: str) -> bool:
@@ -234,18 +240,18 @@ def _diagnose_mismatch(
             " trimmed; verify the bytes exactly as received, without stripping them."
         )
 
-    unprefixed = {s: s[len(_SECRET_PREFIX) :] for _, s in usable if s.startswith(_SECRET_PREFIX)}
+    unprefixed = {s: s[len(SECRET_PREFIX) :] for _, s in usable if s.startswith(SECRET_PREFIX)}
     hit = secret_match(unprefixed)
     if hit is not None:
         return (
-            f"The signature matches the secret without its '{_SECRET_PREFIX}' prefix{hit[1]};"
+            f"The signature matches the secret without its '{SECRET_PREFIX}' prefix{hit[1]};"
             " the webhook was registered without it, so use the secret exactly as registered."
         )
-    prefixed = {s: _SECRET_PREFIX + s for _, s in usable if not s.startswith(_SECRET_PREFIX)}
+    prefixed = {s: SECRET_PREFIX + s for _, s in usable if not s.startswith(SECRET_PREFIX)}
     hit = secret_match(prefixed)
     if hit is not None:
         return (
-            f"The signature matches the secret with a '{_SECRET_PREFIX}' prefix{hit[1]};"
+            f"The signature matches the secret with a '{SECRET_PREFIX}' prefix{hit[1]};"
             " the prefix is part of the key, so configure the full secret including it."
         )
 

@@ -20,15 +20,12 @@ from typing import Any, Literal
 
 import httpx
 
-from apimw_cli import __version__
-from apimw_cli.protocol import SIGNATURE_HEADER
+from apimw_cli.protocol import REPLAYED_BY_HEADER, SIGNATURE_HEADER
+from apimw_cli.receiver.relay import RELAYED_BY, not_relayed
 from apimw_cli.signing import sign
 
-# Hop-by-hop and framing headers: httpx writes its own.
-_DROP = frozenset(
-    {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
-     "proxy-connection", "accept-encoding"}
-)  # fmt: skip
+_REPLAYED_BY = (REPLAYED_BY_HEADER.encode("ascii"), RELAYED_BY.encode("ascii"))
+_SIGNATURE = SIGNATURE_HEADER.lower()
 
 # RFC 9110 token: what a header name may be.
 _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
@@ -122,20 +119,21 @@ def _header(name: str, value: object) -> tuple[bytes, bytes]:
 def replay_headers(headers: object, body: bytes, resign: str | None) -> list[tuple[bytes, bytes]]:
     """The recorded headers as wire bytes, marked as a replay; with `resign`, a fresh signature.
 
-    Hop-by-hop and framing headers are left out (httpx writes its own). Raises Unsendable for
+    Left out as when forwarding (relay.py): hop-by-hop and framing headers (httpx writes its
+    own), the names a `Connection` header lists, and Accept-Encoding. Raises Unsendable for
     headers that are not an object, or a header that cannot be sent as it was received.
     """
     if not isinstance(headers, dict):
         raise Unsendable(f"its headers are {json_type(headers)}, not an object")
+    # A value that is not text cannot list names; such a Connection header is left out anyway.
+    dropped = not_relayed([(str(n), v) for n, v in headers.items() if isinstance(v, str)])
     out: list[tuple[bytes, bytes]] = []
     for name, value in headers.items():
         lower = str(name).lower()
-        if lower in _DROP:
-            continue
-        if resign is not None and lower == SIGNATURE_HEADER.lower():
+        if lower in dropped or (resign is not None and lower == _SIGNATURE):
             continue
         out.append(_header(str(name), value))
-    out.append((b"X-APIMW-Replayed-By", f"apimw-cli/{__version__}".encode("ascii")))
+    out.append(_REPLAYED_BY)
     if resign is not None:
         out.append((SIGNATURE_HEADER.encode("ascii"), sign(body, resign).encode("ascii")))
     return out

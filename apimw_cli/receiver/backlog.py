@@ -1,0 +1,148 @@
+"""The forwarder's queue of background forwards, kept within a memory budget.
+
+A burst faster than the app queues up. Past `memory_jobs` jobs or `memory_bytes` body bytes in
+memory, a new job keeps only its place in the session log (~200 bytes) and is read back in
+turn; with --no-record a private temporary file of the same line format stands in for the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from apimw_cli.receiver.recorder import Recorder, parse_line, read_line, record_body, spill_line
+from apimw_cli.receiver.relay import forward_headers
+
+__all__ = ["Backlog", "Job", "RawHeaders"]
+
+RawHeaders = Sequence[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One event to forward: its body and headers in memory, or where to read them back."""
+
+    record_id: str
+    body: bytes | None  # None: spilled, read back from `where`
+    headers: list[tuple[bytes, bytes]] | None  # as forwarded (`forward_headers`)
+    targets: tuple[str, ...]
+    where: tuple[int, int] | None = None  # (offset, length) of its line in the log or spill
+
+
+class _Spill:
+    """Where spilled jobs are read back from: the session log, which already holds every
+    event; or, with --no-record, a private temporary file of the same line format."""
+
+    def __init__(self, recorder: Recorder | None) -> None:
+        self._recorder = recorder
+        self._file: BinaryIO | None = None  # the temporary file, once needed
+
+    @property
+    def needs_copy(self) -> bool:
+        return self._recorder is None
+
+    def keep(self, record_id: str, body: bytes, headers: RawHeaders) -> tuple[int, int]:
+        """With no session log: append the event to the temporary file, return its place."""
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="apimw-forward-")  # noqa: SIM115
+        line = spill_line(record_id, body, headers)
+        offset = self._file.seek(0, os.SEEK_END)
+        self._file.write(line)
+        self._file.flush()
+        return offset, len(line)
+
+    def load(self, job: Job) -> Job:
+        """The job with its body and forward headers; OSError/ValueError if unreadable."""
+        assert job.where is not None
+        offset, length = job.where
+        if self._recorder is not None:
+            record = read_line(self._recorder.path, offset, length)
+        else:
+            assert self._file is not None
+            record = parse_line(os.pread(self._file.fileno(), length, offset))
+        if record is None or record.get("id") != job.record_id:
+            raise ValueError("its line in the session log is gone or changed")
+        headers = record.get("headers")
+        if not isinstance(headers, dict):
+            raise ValueError("its recorded headers are unreadable")
+        raw = [(str(k).encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
+        return Job(job.record_id, record_body(record), forward_headers(raw), job.targets)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class Backlog:
+    """A FIFO of `Job`s within the memory budget; create it on the loop that uses it."""
+
+    def __init__(self, recorder: Recorder | None, memory_jobs: int, memory_bytes: int) -> None:
+        self.memory_jobs = memory_jobs
+        self.memory_bytes = memory_bytes
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._spill = _Spill(recorder)
+        self._memory = 0  # body bytes of the queued jobs held in memory
+        self._in_memory = 0  # queued jobs held in memory
+
+    @property
+    def spilling(self) -> bool:
+        """Whether the next job keeps only its place in the log (the queue is past budget)."""
+        return self._in_memory >= self.memory_jobs or self._memory >= self.memory_bytes
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+    def put(
+        self,
+        record_id: str,
+        body: bytes,
+        headers: RawHeaders,
+        targets: tuple[str, ...],
+        where: tuple[int, int] | None,
+    ) -> None:
+        """Queue a job; past the budget keep only `where` (its line in the session log), or
+        with no log its line in the spill file. Never blocks."""
+        if self.spilling:
+            if where is None and self._spill.needs_copy:
+                try:
+                    where = self._spill.keep(record_id, body, headers)
+                except OSError:
+                    where = None  # no room on disk either: keep it in memory after all
+            if where is not None:
+                self._queue.put_nowait(Job(record_id, None, None, targets, where))
+                return
+        self._in_memory += 1
+        self._memory += len(body)
+        self._queue.put_nowait(Job(record_id, body, forward_headers(headers), targets))
+
+    async def get(self) -> Job:
+        """The next job, as queued (a spilled one still to `load`); call `task_done` after."""
+        job = await self._queue.get()
+        if job.body is not None:
+            self._in_memory -= 1
+            self._memory -= len(job.body)
+        return job
+
+    def load(self, job: Job) -> Job:
+        """A spilled job read back with its body and headers; OSError/ValueError if it cannot be."""
+        return job if job.body is not None else self._spill.load(job)
+
+    def task_done(self) -> None:
+        self._queue.task_done()
+
+    async def join(self) -> None:
+        """Until every job got has been marked done."""
+        await self._queue.join()
+
+    def leftover(self) -> Iterator[Job]:
+        """Empty the queue, job by job (at shutdown: to report what was not forwarded)."""
+        while not self._queue.empty():
+            yield self._queue.get_nowait()
+
+    def close(self) -> None:
+        self._spill.close()

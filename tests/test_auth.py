@@ -18,7 +18,7 @@ from apimw_cli.api.auth import Authenticator, whoami
 from apimw_cli.api.client import ApiClient
 from apimw_cli.errors import AuthenticationError
 from apimw_cli.models import TokenSet
-from apimw_cli.settings import TokenStore
+from apimw_cli.settings import ENV_API_KEY, ENV_API_SECRET, ENV_TOKEN, TokenStore
 from tests.fakeapi import API_KEY, API_SECRET, BASE, FakeApi
 
 
@@ -132,9 +132,9 @@ def test_fixed_token_that_expired_says_how_to_fix(api: FakeApi) -> None:
     client = ApiClient(
         BASE, authenticator=lambda c: Authenticator(c, token="at_fixed"), transport=api.transport()
     )
-    with pytest.raises(AuthenticationError, match="APIMW_TOKEN") as caught:
+    with pytest.raises(AuthenticationError, match=ENV_TOKEN) as caught:
         whoami(client)
-    assert "APIMW_API_KEY" in (caught.value.hint or "")
+    assert ENV_API_KEY in (caught.value.hint or "")
 
 
 def test_cache_file_and_its_new_directories_are_private(api: FakeApi, tmp_path: Path) -> None:
@@ -232,7 +232,7 @@ def test_two_processes_refreshing_at_once_share_one_refresh(
     refresh_server: SingleUseRefreshServer, isolated_env: Path
 ) -> None:
     base = f"http://127.0.0.1:{refresh_server.server_address[1]}/v1"
-    env = {**os.environ, "APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}
+    env = {**os.environ, ENV_API_KEY: API_KEY, ENV_API_SECRET: API_SECRET}
     # Seed the cache the CLI will use with an expired token and a valid refresh token.
     from apimw_cli.settings import Settings
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from apimw_cli import __version__
+from apimw_cli.settings import ENV_TOKEN
 from tests.support.cli import run
 
 
@@ -63,7 +64,7 @@ def test_network_failure_exits_6(monkeypatch: object) -> None:
         "--timeout",
         "1",
         "whoami",
-        env={"APIMW_TOKEN": "at_x"},
+        env={ENV_TOKEN: "at_x"},
     )
     assert result.exit_code == 6
     assert "could not connect" in result.stderr

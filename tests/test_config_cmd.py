@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from apimw_cli.settings import SANDBOX_API_BASE, SANDBOX_API_KEY, Settings
+from apimw_cli.settings import (
+    ENV_API_BASE,
+    ENV_API_KEY,
+    ENV_API_SECRET,
+    ENV_NGROK_AUTHTOKEN,
+    ENV_PROFILE,
+    ENV_TIMEOUT,
+    SANDBOX_API_BASE,
+    SANDBOX_API_KEY,
+    Settings,
+)
 from tests.support.cli import run
 
 
@@ -74,11 +84,11 @@ def test_precedence_flag_over_env_over_profile_over_default() -> None:
     run("config", "set", "api_base", "https://profile.test/v1")
     assert show()["api_base"]["value"] == "https://profile.test/v1"
     assert str(show()["api_base"]["source"]).startswith("profile 'default'")
-    env = {"APIMW_API_BASE": "https://env.test/v1"}
+    env = {ENV_API_BASE: "https://env.test/v1"}
     assert show(env=env)["api_base"] == {
         "name": "api_base",
         "value": "https://env.test/v1",
-        "source": "env APIMW_API_BASE",
+        "source": f"env {ENV_API_BASE}",
     }
     flagged = show("--api-base", "https://flag.test/v1", env=env)["api_base"]
     assert flagged == {
@@ -90,8 +100,8 @@ def test_precedence_flag_over_env_over_profile_over_default() -> None:
 
 def test_show_masks_secrets() -> None:
     env = {
-        "NGROK_AUTHTOKEN": "2abcdefghijklmnopqrstuvwxyz123456",
-        "APIMW_API_SECRET": "sk_live_0123456789abcdefghij",
+        ENV_NGROK_AUTHTOKEN: "2abcdefghijklmnopqrstuvwxyz123456",
+        ENV_API_SECRET: "sk_live_0123456789abcdefghij",
     }
     result = run("config", "show", env=env)
     assert "2abcdefghijklmnop" not in result.stdout
@@ -100,7 +110,7 @@ def test_show_masks_secrets() -> None:
 
 
 def test_get_reveals_a_secret_only_when_asked() -> None:
-    env = {"NGROK_AUTHTOKEN": "2abcdefghijklmnopqrstuvwxyz123456"}
+    env = {ENV_NGROK_AUTHTOKEN: "2abcdefghijklmnopqrstuvwxyz123456"}
     assert "klmnop" not in run("config", "get", "ngrok_authtoken", env=env).stdout
     revealed = run("config", "get", "ngrok_authtoken", "--reveal", env=env).stdout.strip()
     assert revealed == "2abcdefghijklmnopqrstuvwxyz123456"
@@ -117,13 +127,13 @@ def test_corrupt_config_names_the_file_and_line(isolated_env: Path) -> None:
 
 
 def test_invalid_env_value_is_a_config_error() -> None:
-    result = run("whoami", env={"APIMW_TIMEOUT": "soon"})
+    result = run("whoami", env={ENV_TIMEOUT: "soon"})
     assert result.exit_code == 3
-    assert "APIMW_TIMEOUT" in result.stderr
+    assert ENV_TIMEOUT in result.stderr
 
 
 def test_sandbox_uses_sandbox_address_and_credentials_not_live_ones() -> None:
-    env = {"APIMW_API_KEY": "ak_live_real", "APIMW_API_SECRET": "sk_live_real"}
+    env = {ENV_API_KEY: "ak_live_real", ENV_API_SECRET: "sk_live_real"}
     settings = Settings(sandbox=True, env=env)
     assert settings.api_base == SANDBOX_API_BASE
     creds = settings.credentials()
@@ -145,7 +155,7 @@ def test_invalid_profile_name_is_refused() -> None:
 
 def test_profile_env_selects_the_profile() -> None:
     run("-p", "ci", "config", "set", "ngrok_region", "ap")
-    result = run("config", "get", "ngrok_region", env={"APIMW_PROFILE": "ci"})
+    result = run("config", "get", "ngrok_region", env={ENV_PROFILE: "ci"})
     assert result.stdout.strip() == "ap"
 
 

@@ -14,6 +14,8 @@ import pytest
 from apimw_cli.errors import ConfigError, UsageError
 from apimw_cli.main import OutputChoice
 from apimw_cli.settings import (
+    ENV_EVENTS,
+    ENV_TIMEOUT,
     NGROK_REGIONS,
     SETTINGS,
     Setting,
@@ -211,19 +213,19 @@ def test_an_unknown_setting_far_from_any_gets_the_list_only() -> None:
 
 
 def test_an_invalid_env_value_is_a_config_error_naming_the_variable() -> None:
-    result = run("config", "get", "default_events", env={"APIMW_EVENTS": "message.recieved"})
+    result = run("config", "get", "default_events", env={ENV_EVENTS: "message.recieved"})
 
     assert result.exit_code == 3
-    assert "APIMW_EVENTS: " in result.stderr
+    assert f"{ENV_EVENTS}: " in result.stderr
     assert "did you mean 'message.received'?" in result.stderr
 
 
 def test_config_show_marks_the_invalid_env_value_and_shows_the_rest() -> None:
-    result = run("-o", "json", "config", "show", env={"APIMW_TIMEOUT": "30s"})
+    result = run("-o", "json", "config", "show", env={ENV_TIMEOUT: "30s"})
     assert result.exit_code == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)["settings"]}
     assert rows["timeout"]["source"] == (
-        "error: APIMW_TIMEOUT: timeout must be a number, got '30s': did you mean '30'?"
+        f"error: {ENV_TIMEOUT}: timeout must be a number, got '30s': did you mean '30'?"
     )
     assert rows["output"]["source"] == "flag --output"
 
@@ -236,15 +238,15 @@ def test_default_event_patterns_is_empty_when_unset() -> None:
 
 
 def test_default_event_patterns_from_the_environment() -> None:
-    settings = Settings(env={"APIMW_EVENTS": "message.*, quota.exceeded"})
+    settings = Settings(env={ENV_EVENTS: "message.*, quota.exceeded"})
     assert default_event_patterns(settings) == ["message.*", "quota.exceeded"]
 
 
 def test_default_event_patterns_refuses_an_invalid_env_value_naming_the_variable() -> None:
-    settings = Settings(env={"APIMW_EVENTS": "message.sent,mesage.read"})
+    settings = Settings(env={ENV_EVENTS: "message.sent,mesage.read"})
     with pytest.raises(ConfigError) as caught:
         default_event_patterns(settings)
-    assert caught.value.message.startswith("APIMW_EVENTS: ")
+    assert caught.value.message.startswith(f"{ENV_EVENTS}: ")
     assert "unknown event type 'mesage.read': did you mean 'message.read'?" in (
         caught.value.message
     )

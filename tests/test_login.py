@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from apimw_cli.settings import ENV_API_KEY, ENV_API_SECRET
 from tests.fakeapi import API_KEY, API_SECRET, FakeApi, error
 from tests.support.cli import run
 
@@ -50,7 +51,7 @@ def test_login_without_a_terminal_or_secret_refuses_with_a_hint() -> None:
 
 
 def test_login_takes_credentials_from_env() -> None:
-    env = {"APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}
+    env = {ENV_API_KEY: API_KEY, ENV_API_SECRET: API_SECRET}
     result = run("-o", "json", "login", env=env, api=FakeApi())
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["user"]["email"] == "dev@example.com"
@@ -75,7 +76,7 @@ def test_whoami_uses_the_stored_profile() -> None:
 
 def test_whoami_warns_when_webhooks_manage_is_missing() -> None:
     api = FakeApi(permissions=["messages:send"])
-    env = {"APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}
+    env = {ENV_API_KEY: API_KEY, ENV_API_SECRET: API_SECRET}
     result = run("whoami", env=env, api=api)
     assert result.exit_code == 0
     assert "lack 'webhooks:manage'" in result.stderr
@@ -85,7 +86,7 @@ def test_whoami_warns_when_webhooks_manage_is_missing() -> None:
 def test_whoami_shows_a_visible_rate_limit_wait() -> None:
     api = FakeApi()
     api.script("GET auth/me", error(429, "RATE_LIMIT_EXCEEDED", retry_after=0))
-    env = {"APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}
+    env = {ENV_API_KEY: API_KEY, ENV_API_SECRET: API_SECRET}
     result = run("whoami", env=env, api=api)
     assert result.exit_code == 0, result.stderr
     assert "rate limited, retrying in" in result.stderr

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from apimw_cli.settings import ENV_SANDBOX_URL
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
@@ -73,7 +75,7 @@ def test_readme_example_runs(
             from apimw_cli.sandbox.server import SandboxConfig, run_in_thread
 
             config = SandboxConfig(port=0, ephemeral=True, time_scale=60.0, rate_limit=0)
-            env["APIMW_SANDBOX_URL"] = stack.enter_context(run_in_thread(config)).base_url
+            env[ENV_SANDBOX_URL] = stack.enter_context(run_in_thread(config)).base_url
         script = "set -euo pipefail\n" + "\n".join(commands) + "\n"
         result = subprocess.run(
             ["bash", "-c", script],

@@ -24,12 +24,20 @@ from apimw_cli.api.client import TOKEN_REJECTED, ApiClient
 from apimw_cli.errors import AuthenticationError, ExitCode
 from apimw_cli.models import TokenSet
 from apimw_cli.sandbox.server import SandboxConfig, run_in_thread
-from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings, TokenStore
+from apimw_cli.settings import (
+    ENV_API_KEY,
+    ENV_API_SECRET,
+    ENV_TOKEN,
+    SANDBOX_API_KEY,
+    SANDBOX_API_SECRET,
+    Settings,
+    TokenStore,
+)
 from tests.fakeapi import API_KEY, API_SECRET, BASE, FakeApi, envelope, error
 from tests.support.cli import run
 from tests.test_auth import Clock, SingleUseRefreshServer
 
-ENV = {"APIMW_API_KEY": API_KEY, "APIMW_API_SECRET": API_SECRET}
+ENV = {ENV_API_KEY: API_KEY, ENV_API_SECRET: API_SECRET}
 CODES = sorted(TOKEN_REJECTED)
 
 
@@ -195,10 +203,10 @@ def test_a_post_is_not_resent_for_other_failures() -> None:
 def test_a_fixed_token_cannot_be_renewed_and_says_what_to_do(code: str) -> None:
     api = FakeApi()
     api.script("GET auth/me", error(401, code))
-    result = run("whoami", env={"APIMW_TOKEN": "at_given"}, api=api)
+    result = run("whoami", env={ENV_TOKEN: "at_given"}, api=api)
     assert result.exit_code == 3
-    assert "APIMW_TOKEN" in result.stderr
-    assert "APIMW_API_KEY" in result.stderr
+    assert ENV_TOKEN in result.stderr
+    assert ENV_API_KEY in result.stderr
     assert api.count("POST auth/token") == 0
     assert api.count("GET auth/me") == 1
 

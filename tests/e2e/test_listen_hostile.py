@@ -38,7 +38,7 @@ import httpx
 import pytest
 
 from apimw_cli.receiver.recorder import read_records, record_body
-from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
+from apimw_cli.settings import ENV_SANDBOX_URL, SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import sign
 from tests.support.cli import run
 
@@ -345,7 +345,7 @@ def sandbox_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
             assert time.monotonic() < deadline, "the sandbox never became ready"
             time.sleep(0.02)
         base_url = ready.read_text().strip()
-        monkeypatch.setenv("APIMW_SANDBOX_URL", base_url)
+        monkeypatch.setenv(ENV_SANDBOX_URL, base_url)
         yield SandboxProcess(proc, base_url, records, lock)
     finally:
         proc.send_signal(signal.SIGTERM)

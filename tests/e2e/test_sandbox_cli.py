@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
+from apimw_cli.settings import ENV_DATA_DIR, ENV_SANDBOX_URL, SANDBOX_API_KEY, SANDBOX_API_SECRET
 from tests.support.cli import run
 
 
@@ -49,7 +49,7 @@ def launch_sandbox(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "APIMW_DATA_DIR": str(tmp_path / "data")},
+        env={**os.environ, ENV_DATA_DIR: str(tmp_path / "data")},
     )
     return proc, wait_for_file(ready, proc), ready
 
@@ -96,7 +96,7 @@ def test_banner_shows_address_and_credentials(
     out, _ = proc.communicate(timeout=20)
     assert url in out
     assert SANDBOX_API_KEY in out and SANDBOX_API_SECRET in out
-    assert f"APIMW_SANDBOX_URL={url}" in out  # not the default port: says how to reach it
+    assert f"{ENV_SANDBOX_URL}={url}" in out  # not the default port: says how to reach it
 
 
 def test_json_output_is_ndjson_records(tmp_path: Path, procs: list[subprocess.Popen[str]]) -> None:

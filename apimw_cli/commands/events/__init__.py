@@ -1,5 +1,6 @@
 """`apimw events`: the event catalog and realistic sample payloads, and the events `apimw listen`
-recorded (log, show, replay). One submodule per command; apimw_cli/records.py reads the sessions."""
+recorded (log, show, replay). One submodule per command; receiver/sessions.py reads the
+recorded sessions and display.py shows their values."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from apimw_cli import records
 from apimw_cli.commands.common import state
-from apimw_cli.records import clock, shown
+from apimw_cli.commands.events.display import bounded, clock, shown
+from apimw_cli.receiver import sessions
 
 
 def log(
@@ -21,11 +21,11 @@ def log(
 ) -> None:
     """List the events `apimw listen` recorded."""
     printer = state(ctx).printer
-    session = records.session_file(file)
-    requests, forwards = records.load(session, printer.warn)
+    session = sessions.session_file(file)
+    requests, forwards = sessions.load(session, printer.warn)
     if last is not None:
         requests = requests[-last:]
-    rows: list[dict[str, Any]] = [records.log_row(r, forwards) for r in requests]
+    rows: list[dict[str, Any]] = [sessions.log_row(r, forwards) for r in requests]
 
     def human() -> None:
         printer.info(f"session {session}")
@@ -47,4 +47,4 @@ def log(
             ],
         )
 
-    printer.data(records.bounded(rows), human)
+    printer.data(bounded(rows), human)

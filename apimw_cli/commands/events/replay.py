@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from apimw_cli import records
 from apimw_cli.commands.common import check_http_url, secret_from_env, state
+from apimw_cli.commands.events.display import bounded, shown
 from apimw_cli.errors import ApimwError, UsageError
-from apimw_cli.records import Record, shown
+from apimw_cli.receiver import sessions
+from apimw_cli.receiver.sessions import Record
 
 if TYPE_CHECKING:
     from apimw_cli.output import Printer
@@ -59,9 +60,9 @@ def replay(
     secret = secret_from_env(resign_env, "--resign-env") if resign_env else resign
     if secret is not None and verbatim:
         raise UsageError("--verbatim keeps the original signature: do not combine it with --resign")
-    session = records.session_file(file)
-    requests, forwards = records.load(session, printer.warn)
-    chosen = records.choose_events(
+    session = sessions.session_file(file)
+    requests, forwards = sessions.load(session, printer.warn)
+    chosen = sessions.choose_events(
         requests, forwards, last=last, record_id=record_id, failed=failed, every=all_
     )
     if not chosen:
@@ -70,7 +71,7 @@ def replay(
         return
     results, rows = _send_all(printer, chosen, to, secret, timeout)
     if printer.json:
-        printer.data(records.bounded(rows))
+        printer.data(bounded(rows))
     error = _replay_failure(results, to, timeout, resigned=secret is not None)
     if error is not None:
         raise error

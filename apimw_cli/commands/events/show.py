@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from apimw_cli import catalog, records
+from apimw_cli import catalog
 from apimw_cli.commands.common import state
+from apimw_cli.commands.events.display import bounded, clock, json_body, shown
 from apimw_cli.errors import ApimwError, UsageError
-from apimw_cli.records import RECORD_PREFIX, Record, clock, shown
+from apimw_cli.receiver import sessions
+from apimw_cli.receiver.sessions import RECORD_PREFIX, Record
 
 if TYPE_CHECKING:
     from apimw_cli.output import Printer
@@ -70,20 +72,20 @@ def show(
 
 
 def _show_recorded(printer: Printer, wanted: str, file: Path | None, raw: bool) -> None:
-    session = records.session_file(file)
-    requests, forwards = records.load(session, printer.warn)
-    record = records.find_request(requests, wanted, session, latest=file is None)
+    session = sessions.session_file(file)
+    requests, forwards = sessions.load(session, printer.warn)
+    record = sessions.find_request(requests, wanted, session, latest=file is None)
     if raw:
         _write_raw_body(record)
         return
-    data = records.recorded_data(record, records.outcomes(record, forwards), session)
-    printer.data(records.bounded(data), lambda: _show_human(printer, record, data))
+    data = sessions.recorded_data(record, sessions.outcomes(record, forwards), session)
+    printer.data(bounded(data), lambda: _show_human(printer, record, data))
 
 
 def _write_raw_body(record: Record) -> None:
     import sys
 
-    body, problem = records.body(record)
+    body, problem = sessions.body(record)
     if body is None:
         raise ApimwError(
             f"{shown(record.get('id'))}: {problem}",
@@ -166,7 +168,7 @@ def _show_forwards(printer: Printer, outcomes: list[dict[str, Any]]) -> None:
 def _show_body(printer: Printer, record: Record) -> None:
     from apimw_cli.output.untrusted import json_text
 
-    body, problem = records.body(record)
+    body, problem = sessions.body(record)
     if body is None:
         printer.line(f"body: cannot be read: {problem}")
         return
@@ -182,7 +184,7 @@ def _show_body(printer: Printer, record: Record) -> None:
         )
         printer.line(body.decode("utf-8", "backslashreplace"))
         return
-    parsed, why = records.json_body(text)
+    parsed, why = json_body(text)
     if why is None:
         try:
             pretty = json_text(parsed, indent=2)

@@ -7,8 +7,9 @@ Per request, in this order:
 1. Only POST (else 405), only `config.path` when set (else 404), body within `config.max_body`
    (else 413, read as a stream, never buffered past the limit) and whole within
    `config.read_timeout` (else 408).
-2. A `webhook.verification` body is answered at once: 200 with the challenge as text/plain. A
-   signature on it is checked and reported, but the challenge is answered either way.
+2. A `webhook.verification` body is answered at once: 200 with the challenge as text/plain, our
+   contract in docs/apimw-api.md ("Webhooks"). A signature on it is checked and reported, but
+   the challenge is answered either way.
 3. The signature is verified against `config.secrets` (`skip_verify`: verdict SKIPPED). Invalid
    or missing: 401, never forwarded.
 4. Duplicates (same X-APIMW-Delivery, else same SHA-256 of the raw body) are answered as a new
@@ -42,7 +43,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
@@ -130,19 +131,7 @@ class ReceiverApp:
         event_type = body_type if isinstance(body_type, str) else headers.get(_EVENT)
         signature = headers.get(_SIGNATURE)
         if body_type == VERIFICATION_TYPE and parsed is not None:
-            text, verdict, note = challenge_answer(
-                parsed, body, signature, self._signatures, config.skip_verify
-            )
-            self._reporter.report(
-                arrival,
-                200,
-                "challenge",
-                body,
-                event_type=VERIFICATION_TYPE,
-                verdict=verdict,
-                note=note,
-            )
-            await answer(send, 200, text)
+            await self._challenge(arrival, parsed, body, signature, send)
             return
 
         checked = SKIPPED if config.skip_verify else self._signatures.check(body, signature)
@@ -153,6 +142,29 @@ class ReceiverApp:
             await answer(send, 401, checked.reason)
             return
         await self._deliveries.handle(arrival, body, raw_headers, event_type, checked, send)
+
+    async def _challenge(
+        self,
+        arrival: Arrival,
+        parsed: dict[str, Any],
+        body: bytes,
+        signature: str | None,
+        send: Send,
+    ) -> None:
+        """Step 2: answer the challenge (challenge.py) and report it."""
+        text, verdict, note = challenge_answer(
+            parsed, body, signature, self._signatures, self.config.skip_verify
+        )
+        self._reporter.report(
+            arrival,
+            200,
+            "challenge",
+            body,
+            event_type=VERIFICATION_TYPE,
+            verdict=verdict,
+            note=note,
+        )
+        await answer(send, 200, text)
 
     async def _reject(
         self, arrival: Arrival, send: Send, status: int, why: str, *extra: tuple[bytes, bytes]

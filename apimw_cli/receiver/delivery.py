@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from starlette.types import Send
 
-from apimw_cli.models import Forwarded, Verdict
+from apimw_cli.models import Forwarded, Received, Verdict
 from apimw_cli.protocol import DELIVERY_HEADER
 from apimw_cli.receiver.events import ReceiverConfig, Respond
 from apimw_cli.receiver.report import Arrival, Reporter
-from apimw_cli.receiver.seen import SeenDeliveries, delivery_key
+from apimw_cli.receiver.seen import Seen, SeenDeliveries, delivery_key
 from apimw_cli.receiver.wire import TEXT, answer, send_response
 
 if TYPE_CHECKING:  # httpx is imported only when there is something to forward
@@ -68,6 +68,7 @@ class DeliveryHandler:
         verdict: Verdict,
         send: Send,
     ) -> None:
+        """Answer one event and report it; `verdict` is its signature's (VALID or SKIPPED)."""
         config = self.config
         key = delivery_key(arrival.headers.get(_DELIVERY), body)
         prior = self._seen.lookup(key)
@@ -115,12 +116,7 @@ class DeliveryHandler:
             prior=prior,
         )
         if received.record_error is not None:
-            # Not kept, so not acknowledged: counted as an attempt but not as handed on, so
-            # APIMW's retry is forwarded like a first delivery (this one is not).
-            if outcome is not None and forwarder is not None:
-                forwarder.report(outcome)  # the app did get it (passthrough)
-            self._seen.remember(key, prior, handled=False, status=received.status)
-            await answer(send, received.status, received.note or "not recorded")
+            await self._refuse_unrecorded(received, key, prior, outcome, send)
             return
         self._seen.remember(key, prior, handled=remember, status=status)
         if forwarder is not None and hand_on:
@@ -128,6 +124,22 @@ class DeliveryHandler:
         if config.delay > 0:
             await asyncio.sleep(config.delay)
         await send_response(send, status, reply, _TEXT_ONLY if note is not None else ())
+
+    async def _refuse_unrecorded(
+        self,
+        received: Received,
+        key: str,
+        prior: Seen | None,
+        outcome: Forwarded | None,
+        send: Send,
+    ) -> None:
+        """An event the log could not take. Not kept, so not acknowledged: counted as an attempt
+        but not as handed on, so APIMW's retry is forwarded like a first delivery (this one is
+        not)."""
+        if outcome is not None and self.forwarder is not None:
+            self.forwarder.report(outcome)  # the app did get it (passthrough)
+        self._seen.remember(key, prior, handled=False, status=received.status)
+        await answer(send, received.status, received.note or "not recorded")
 
 
 def _passthrough_answer(outcome: Forwarded) -> tuple[int, bytes, str | None]:

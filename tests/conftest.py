@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from apimw_cli.settings import ENV_CONFIG_DIR, ENV_DATA_DIR
+
 # A test run started in the background by a non-interactive shell (`pytest &` in a script)
 # ignores SIGINT, and the commands the tests start inherit that: `listen` would never see the
 # Ctrl-C a test sends and the test would hang. A signal with a handler is reset to its default
@@ -27,8 +29,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("APIMW_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("APIMW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv(ENV_CONFIG_DIR, str(tmp_path / "config"))
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path / "data"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("TERM", "dumb")

@@ -25,7 +25,13 @@ from typer.testing import Result
 from apimw_cli.commands import doctor as doctor_module
 from apimw_cli.output import mask
 from apimw_cli.sandbox.server import RunningSandbox
-from apimw_cli.settings import SANDBOX_API_SECRET
+from apimw_cli.settings import (
+    ENV_API_BASE,
+    ENV_API_KEY,
+    ENV_API_SECRET,
+    ENV_NGROK_PATH,
+    SANDBOX_API_SECRET,
+)
 from tests import fakeapi
 from tests.fake_ngrok import make_fake_agent
 from tests.support.cli import run
@@ -45,7 +51,7 @@ def no_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fake ngrok agent as ngrok_path, and an authtoken: the ngrok rows are ok."""
     path = make_fake_agent(tmp_path)
-    monkeypatch.setenv("APIMW_NGROK_PATH", str(path))
+    monkeypatch.setenv(ENV_NGROK_PATH, str(path))
     monkeypatch.setenv("NGROK_AUTHTOKEN", TOKEN)
     return path
 
@@ -114,9 +120,9 @@ def identity(permissions: list[str]) -> dict[str, Any]:
 @pytest.fixture
 def fake_api(monkeypatch: pytest.MonkeyPatch) -> fakeapi.FakeApi:
     """The fake API at the transport, with valid credentials in the environment."""
-    monkeypatch.setenv("APIMW_API_BASE", fakeapi.BASE)
-    monkeypatch.setenv("APIMW_API_KEY", fakeapi.API_KEY)
-    monkeypatch.setenv("APIMW_API_SECRET", fakeapi.API_SECRET)
+    monkeypatch.setenv(ENV_API_BASE, fakeapi.BASE)
+    monkeypatch.setenv(ENV_API_KEY, fakeapi.API_KEY)
+    monkeypatch.setenv(ENV_API_SECRET, fakeapi.API_SECRET)
     return fakeapi.FakeApi()
 
 
@@ -197,7 +203,7 @@ def test_no_credentials_fails_the_credentials_row_and_exits_1(
 def test_refused_credentials_fail_the_credentials_row(
     fake_api: fakeapi.FakeApi, monkeypatch: pytest.MonkeyPatch, agent: Path
 ) -> None:
-    monkeypatch.setenv("APIMW_API_SECRET", "sk_live_wrongsecret0000000000000000")
+    monkeypatch.setenv(ENV_API_SECRET, "sk_live_wrongsecret0000000000000000")
 
     result = doctor(sandbox=False, api=fake_api)
 
@@ -258,7 +264,7 @@ def test_unreachable_api_fails(agent: Path) -> None:
 def test_missing_ngrok_path_fails_and_says_how_to_fix_it(
     sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("APIMW_NGROK_PATH", str(tmp_path / "nowhere" / "ngrok"))
+    monkeypatch.setenv(ENV_NGROK_PATH, str(tmp_path / "nowhere" / "ngrok"))
     monkeypatch.setenv("NGROK_AUTHTOKEN", TOKEN)
 
     result = run("--api-base", sandbox.base_url, "-o", "json", "doctor", "--port", "0")
@@ -274,7 +280,7 @@ def test_missing_ngrok_path_fails_and_says_how_to_fix_it(
 def test_ngrok_problems_only_warn_with_sandbox(
     sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("APIMW_NGROK_PATH", str(tmp_path / "nowhere" / "ngrok"))
+    monkeypatch.setenv(ENV_NGROK_PATH, str(tmp_path / "nowhere" / "ngrok"))
 
     result = doctor()  # and no NGROK_AUTHTOKEN
 

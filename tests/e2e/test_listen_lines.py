@@ -18,6 +18,7 @@ from apimw_cli.output.live import LiveView, short_id
 from apimw_cli.output.printer import Printer
 from apimw_cli.receiver.events import ReceiverConfig, Respond
 from apimw_cli.sandbox.server import RunningSandbox
+from apimw_cli.settings import ENV_EVENTS
 from tests.e2e.listen_process import start_listen, stop
 from tests.e2e.test_listen_cli import api_token
 from tests.receiver.support import (
@@ -205,7 +206,7 @@ def test_interleaved_forwards_are_matched_to_their_events_in_ndjson(tmp_path: Pa
 def test_listen_subscribes_to_default_events_without_events(
     sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("APIMW_EVENTS", "message.read")
+    monkeypatch.setenv(ENV_EVENTS, "message.read")
     proc, _ = start_listen(tmp_path, "--sandbox", "--format", "ndjson")
     try:
         token = api_token(sandbox.base_url)
@@ -220,13 +221,13 @@ def test_listen_subscribes_to_default_events_without_events(
 def test_an_invalid_default_events_names_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("APIMW_EVENTS", "message.recieved")
+    monkeypatch.setenv(ENV_EVENTS, "message.recieved")
     done = subprocess.run(
         [sys.executable, "-m", "apimw_cli", "listen", "--no-tunnel", "--skip-verify"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode in (2, 3), done.stderr
-    assert "APIMW_EVENTS" in done.stderr and "message.received" in done.stderr
+    assert ENV_EVENTS in done.stderr and "message.received" in done.stderr
 
 
 def test_a_second_ctrl_c_stops_without_the_queued_forwards_and_says_how_to_resend(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from apimw_cli.sandbox.server import RunningSandbox
+from apimw_cli.settings import ENV_CONFIG_DIR
 from tests.e2e.listen_process import start_listen, stop
 from tests.receiver.support import wait_for
 
@@ -82,7 +83,7 @@ def test_print_secret_is_stable_private_and_rotates(sandbox: RunningSandbox) -> 
     assert first.returncode == 0 and first.stdout == again.stdout
     secret = first.stdout.strip()
     assert secret.startswith("whsec_") and len(secret) > 40 and first.stderr == ""
-    files = list(Path(os.environ["APIMW_CONFIG_DIR"]).glob("secrets/*"))
+    files = list(Path(os.environ[ENV_CONFIG_DIR]).glob("secrets/*"))
     assert files and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
     profile = apimw("listen", "--print-secret").stdout.strip()
     assert profile.startswith("whsec_") and profile != secret  # one per profile, one sandbox

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from apimw_cli.sandbox.server import RunningSandbox
-from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
+from apimw_cli.settings import ENV_NGROK_PATH, SANDBOX_API_KEY, SANDBOX_API_SECRET
 from tests.e2e.listen_process import start_listen
 from tests.e2e.listen_process import stop as stop_listen
 from tests.fake_ngrok import (
@@ -36,7 +36,7 @@ TOKEN = "2fakeAuthtoken0123456789abcdefghijklmnop"
 @pytest.fixture
 def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = make_fake_agent(tmp_path)
-    monkeypatch.setenv("APIMW_NGROK_PATH", str(path))
+    monkeypatch.setenv(ENV_NGROK_PATH, str(path))
     monkeypatch.setenv("NGROK_AUTHTOKEN", TOKEN)
     yield path
     kill_all(path)
@@ -180,7 +180,7 @@ def test_a_failing_agent_exits_7_and_leaves_no_process(
     sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     failing = make_fake_agent(tmp_path, mode="fail", error_line=ERR_108_LINE)
-    monkeypatch.setenv("APIMW_NGROK_PATH", str(failing))
+    monkeypatch.setenv(ENV_NGROK_PATH, str(failing))
     monkeypatch.setenv("NGROK_AUTHTOKEN", TOKEN)
     try:
         result = run("--sandbox", "listen", "--tunnel", "--port", "0")

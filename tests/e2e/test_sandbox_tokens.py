@@ -21,7 +21,7 @@ import filelock
 import pytest
 
 from apimw_cli.sandbox.server import RunningSandbox, SandboxConfig, run_in_thread
-from apimw_cli.settings import SANDBOX_API_BASE, SANDBOX_API_SECRET, Settings
+from apimw_cli.settings import ENV_SANDBOX_URL, SANDBOX_API_BASE, SANDBOX_API_SECRET, Settings
 from apimw_cli.sockets import port_is_free
 from tests.support.cli import run
 
@@ -162,7 +162,7 @@ def test_whoami_after_sandbox_reset(
     data = str(tmp_path / "sandbox-data")
     proc, url = sandboxes.start("--port", "0", "--data-dir", data)
     port = url.split(":")[-1].split("/")[0]
-    monkeypatch.setenv("APIMW_SANDBOX_URL", url)
+    monkeypatch.setenv(ENV_SANDBOX_URL, url)
     whoami()
     first = cached_access_token()
     sandboxes.stop(proc)
@@ -186,7 +186,7 @@ def test_ephemeral_then_persistent_then_ephemeral_on_one_address(
     ephemeral = SandboxConfig(port=0, ephemeral=True, rate_limit=0)
     with run_in_thread(ephemeral) as running:
         port = running.port
-        monkeypatch.setenv("APIMW_SANDBOX_URL", running.base_url)
+        monkeypatch.setenv(ENV_SANDBOX_URL, running.base_url)
         whoami()
         hook = ("--sandbox", "webhooks", "register", "--url", "http://localhost:3000/hooks")
         registered = run(*hook, "--events", "message.sent")
@@ -206,7 +206,7 @@ def test_a_post_after_a_restart_is_done_once(monkeypatch: pytest.MonkeyPatch) ->
     """The first try of the POST was refused for its token: the retry does not make a twin."""
     with run_in_thread(SandboxConfig(port=0, ephemeral=True, rate_limit=0)) as running:
         port = running.port
-        monkeypatch.setenv("APIMW_SANDBOX_URL", running.base_url)
+        monkeypatch.setenv(ENV_SANDBOX_URL, running.base_url)
         whoami()
     with run_in_thread(SandboxConfig(port=port, ephemeral=True, rate_limit=0)):
         result = run(
@@ -224,7 +224,7 @@ def test_recovery_is_silent_and_debug_tells_without_a_secret(
     seen: list[str] = []
     with run_in_thread(SandboxConfig(port=0, ephemeral=True, rate_limit=0)) as running:
         port = running.port
-        monkeypatch.setenv("APIMW_SANDBOX_URL", running.base_url)
+        monkeypatch.setenv(ENV_SANDBOX_URL, running.base_url)
         whoami()
         seen.append(str(cached_access_token()))
     with run_in_thread(SandboxConfig(port=port, ephemeral=True, rate_limit=0)):
@@ -272,7 +272,7 @@ def test_sandbox_logout_json_and_with_nothing_cached(sandbox: RunningSandbox) ->
 def test_sandbox_logout_after_a_restart_then_whoami(monkeypatch: pytest.MonkeyPatch) -> None:
     with run_in_thread(SandboxConfig(port=0, ephemeral=True, rate_limit=0)) as running:
         port = running.port
-        monkeypatch.setenv("APIMW_SANDBOX_URL", running.base_url)
+        monkeypatch.setenv(ENV_SANDBOX_URL, running.base_url)
         whoami()
     with run_in_thread(SandboxConfig(port=port, ephemeral=True, rate_limit=0)):
         assert run("--sandbox", "logout").exit_code == 0

@@ -30,7 +30,7 @@ from apimw_cli import catalog
 from apimw_cli.output import mask
 from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.sandbox.server import RunningSandbox, SandboxConfig, run_in_thread
-from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
+from apimw_cli.settings import ENV_SANDBOX_URL, SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import verify
 from tests.support.cli import run
 
@@ -172,7 +172,7 @@ def shared_sandbox(
 ) -> RunningSandbox:
     """One sandbox for the tests that look only at webhooks they made themselves (starting
     and stopping one per test would double the runtime); `sandbox` is a fresh one."""
-    monkeypatch.setenv("APIMW_SANDBOX_URL", module_sandbox.base_url)
+    monkeypatch.setenv(ENV_SANDBOX_URL, module_sandbox.base_url)
     return module_sandbox
 
 
@@ -193,7 +193,7 @@ def fast_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSandbox]:
     """A sandbox whose five attempts take about a quarter of a second."""
     config = SandboxConfig(port=0, ephemeral=True, time_scale=36000.0, rate_limit=0)
     with run_in_thread(config) as running:
-        monkeypatch.setenv("APIMW_SANDBOX_URL", running.base_url)
+        monkeypatch.setenv(ENV_SANDBOX_URL, running.base_url)
         yield running
 
 
@@ -520,7 +520,7 @@ def two_webhooks(
 ) -> tuple[str, str]:
     """The ids of the active and the inactive webhook of `listing_sandbox`, the only two."""
     running, active, inactive = listing_sandbox
-    monkeypatch.setenv("APIMW_SANDBOX_URL", running.base_url)
+    monkeypatch.setenv(ENV_SANDBOX_URL, running.base_url)
     return active, inactive
 
 
@@ -885,7 +885,7 @@ def test_rate_limited_run_succeeds_after_waiting(
 ) -> None:
     config = SandboxConfig(port=0, ephemeral=True, rate_limit=3, rate_window=2.0)
     with run_in_thread(config) as running:
-        monkeypatch.setenv("APIMW_SANDBOX_URL", running.base_url)
+        monkeypatch.setenv(ENV_SANDBOX_URL, running.base_url)
         results = []
         for _ in range(8):
             result = cli("webhooks", "list")

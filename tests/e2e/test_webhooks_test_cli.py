@@ -168,7 +168,7 @@ def test_a_faulty_receiver_fails_exactly_its_check(
     fault: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if fault == "slow":
-        monkeypatch.setattr(conformance, "LATENCY_LIMIT", SLOW_LIMIT)
+        monkeypatch.setattr(conformance.checks, "LATENCY_LIMIT", SLOW_LIMIT)
     with receiver(fault) as (url, _):
         result = suite(url)
     assert result.exit_code == 1, result.stdout + result.stderr

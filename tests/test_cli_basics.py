@@ -58,6 +58,7 @@ def test_debug_adds_the_traceback() -> None:
 
 
 def test_network_failure_exits_6(monkeypatch: object) -> None:
+    waits: list[float] = []  # the client's retry waits, recorded instead of slept
     result = run(
         "--api-base",
         "http://127.0.0.1:9/v1",
@@ -65,8 +66,10 @@ def test_network_failure_exits_6(monkeypatch: object) -> None:
         "1",
         "whoami",
         env={ENV_TOKEN: "at_x"},
+        sleep=waits.append,
     )
     assert result.exit_code == 6
+    assert len(waits) == 3  # a refused connection is retried, whatever the method
     assert "could not connect" in result.stderr
 
 

@@ -87,9 +87,11 @@ def test_whoami_shows_a_visible_rate_limit_wait() -> None:
     api = FakeApi()
     api.script("GET auth/me", error(429, "RATE_LIMIT_EXCEEDED", retry_after=0))
     env = {ENV_API_KEY: API_KEY, ENV_API_SECRET: API_SECRET}
-    result = run("whoami", env=env, api=api)
+    waits: list[float] = []  # the client's retry waits, recorded instead of slept
+    result = run("whoami", env=env, api=api, sleep=waits.append)
     assert result.exit_code == 0, result.stderr
     assert "rate limited, retrying in" in result.stderr
+    assert len(waits) == 1
 
 
 def test_logout_revokes_and_forgets(isolated_env: Path) -> None:
@@ -112,8 +114,10 @@ def test_logout_works_offline_and_still_forgets(isolated_env: Path) -> None:
         raise httpx.ConnectError("network is unreachable")
 
     api.script("POST auth/revoke", offline, offline, offline, offline)
-    result = run("logout", api=api)
+    waits: list[float] = []  # the client's retry waits, recorded instead of slept
+    result = run("logout", api=api, sleep=waits.append)
     assert result.exit_code == 0
+    assert len(waits) == 3  # the revoke was tried four times before giving up
     assert "could not revoke" in result.stderr
     assert "api_secret" not in (isolated_env / "config.toml").read_text()
 

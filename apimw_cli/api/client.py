@@ -149,16 +149,25 @@ class ApiClient:
         did not act on the request.
         """
         method = method.upper()
+
+        def send(token: str | None) -> Response:
+            return retry.with_retries(
+                lambda: self._send_once(method, path, json_body, params, token),
+                max_retries=self._max_retries,
+                sleep=self._sleep,
+                notify=self._notify,
+            )
+
         token = self._tokens.token() if auth and self._tokens else None
         try:
-            return self._send_with_retries(method, path, json_body, params, token)
+            return send(token)
         except AuthenticationError as exc:
             if token is None or self._tokens is None or not token_rejected(exc):
                 raise
             assert exc.code is not None
             token = self._tokens.renew(token, exc.code)
         try:
-            return self._send_with_retries(method, path, json_body, params, token)
+            return send(token)
         except AuthenticationError as exc:
             if token_rejected(exc):
                 exc.hint = (
@@ -166,21 +175,6 @@ class ApiClient:
                     "(`apimw config show`) and try again"
                 )
             raise
-
-    def _send_with_retries(
-        self,
-        method: str,
-        path: str,
-        json_body: Any,
-        params: Mapping[str, Any] | None,
-        token: str | None,
-    ) -> Response:
-        return retry.with_retries(
-            lambda: self._send_once(method, path, json_body, params, token),
-            max_retries=self._max_retries,
-            sleep=self._sleep,
-            notify=self._notify,
-        )
 
     def _send_once(
         self,

@@ -144,6 +144,7 @@ __all__ = [
     "list_webhooks",
     "resolve",
     "update",
+    "wait_for_verification",
 ]
 
 

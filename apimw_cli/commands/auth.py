@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from apimw_cli.commands.common import interactive, state
+from apimw_cli.commands.common import AppState, interactive, state
 from apimw_cli.errors import ApiError, ApimwError, UsageError
 from apimw_cli.output import mask
 from apimw_cli.protocol import WEBHOOKS_PERMISSION
@@ -64,6 +64,26 @@ def _read_secret(from_stdin: bool) -> str:
     return secret
 
 
+def _check_credentials(app: AppState, key: str, secret: str) -> Identity | None:
+    """Log in with `key` and `secret` (raises when the API refuses them) and say who they are
+    (None, with a warning, when auth/me fails). Their tokens replace the profile's cached ones."""
+    from apimw_cli.api.auth import whoami
+
+    given = Credentials(source="login", api_key=key, api_secret=secret)
+    with app.client(credentials=given) as client:
+        store = app.settings.token_store(given)
+        with store.lock():
+            store.clear()  # new credentials: tokens of the old ones no longer apply
+        tokens = client.tokens
+        assert tokens is not None  # credentials were given
+        tokens.token()  # raises on wrong credentials: nothing is saved then
+        try:
+            return whoami(client)
+        except ApiError as exc:
+            app.printer.warn(f"credentials work, but auth/me failed: {exc.message}")
+            return None
+
+
 def login(
     ctx: typer.Context,
     api_key: Annotated[
@@ -108,22 +128,7 @@ def login(
         raise UsageError("the API key and secret look swapped (key sk_..., secret ak_...)")
     if not key.startswith("ak_"):
         printer.warn(f"API keys usually start with 'ak_'; got {mask(key)}")
-    identity: Identity | None = None
-    if verify:
-        from apimw_cli.api.auth import whoami
-
-        given = Credentials(source="login", api_key=key, api_secret=secret)
-        with app.client(credentials=given) as client:
-            store = settings.token_store(given)
-            with store.lock():
-                store.clear()  # new credentials: tokens of the old ones no longer apply
-            tokens = client.tokens
-            assert tokens is not None  # credentials were given
-            tokens.token()  # raises on wrong credentials: nothing is saved then
-            try:
-                identity = whoami(client)
-            except ApiError as exc:
-                printer.warn(f"credentials work, but auth/me failed: {exc.message}")
+    identity = _check_credentials(app, key, secret) if verify else None
     changes: dict[str, Any] = {"api_key": key, "api_secret": secret}
     if app.api_base:
         changes["api_base"] = app.api_base

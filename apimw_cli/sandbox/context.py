@@ -34,8 +34,9 @@ def sandbox_of(request: Request) -> Sandbox:
     return state
 
 
-def authenticate(request: Request) -> tokens.Claims:
-    """The claims of the request's bearer token; a 401 when it is missing, bad or revoked."""
+def authenticate(request: Request) -> Sandbox:
+    """The sandbox, once the request's bearer token checks out; a 401 when the token is
+    missing, bad, expired or revoked."""
     sandbox = sandbox_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -47,4 +48,4 @@ def authenticate(request: Request) -> tokens.Claims:
         raise Problem(401, exc.code, exc.message) from None
     if sandbox.store.tokens.is_revoked(claims.jti):
         raise Problem(401, "REVOKED_TOKEN", "the access token has been revoked")
-    return claims
+    return sandbox

@@ -44,6 +44,13 @@ async def read_json(request: Request) -> dict[str, Any]:
     return parsed
 
 
+async def read_fields(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
+    """The body as a JSON object with no field outside `allowed`."""
+    body = await read_json(request)
+    check_unknown(body, allowed)
+    return body
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The raw body, stopping as soon as it is known to exceed `limit` bytes."""
     declared = request.headers.get("content-length")

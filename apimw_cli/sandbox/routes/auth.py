@@ -13,7 +13,7 @@ from apimw_cli.protocol import WEBHOOKS_PERMISSION
 from apimw_cli.sandbox import tokens
 from apimw_cli.sandbox.context import V1, Sandbox, authenticate, sandbox_of
 from apimw_cli.sandbox.envelopes import Problem, ok
-from apimw_cli.sandbox.validation import check_unknown, read_json, require_str
+from apimw_cli.sandbox.validation import read_fields, require_str
 
 PERMISSIONS = [WEBHOOKS_PERMISSION, "messages:send", "messages:read"]
 
@@ -35,8 +35,7 @@ def issue_tokens(sandbox: Sandbox) -> dict[str, Any]:
 
 async def auth_token(request: Request) -> Response:
     sandbox = sandbox_of(request)
-    body = await read_json(request)
-    check_unknown(body, frozenset({"api_key", "api_secret"}))
+    body = await read_fields(request, frozenset({"api_key", "api_secret"}))
     key = require_str(body, "api_key")
     secret = require_str(body, "api_secret")
     good_key = hmac.compare_digest(key.encode(), sandbox.config.api_key.encode())
@@ -48,8 +47,7 @@ async def auth_token(request: Request) -> Response:
 
 async def auth_refresh(request: Request) -> Response:
     sandbox = sandbox_of(request)
-    body = await read_json(request)
-    check_unknown(body, frozenset({"refresh_token"}))
+    body = await read_fields(request, frozenset({"refresh_token"}))
     token = require_str(body, "refresh_token")
     if not sandbox.store.tokens.spend_refresh_token(token, sandbox.clock.now()):
         raise Problem(
@@ -61,8 +59,7 @@ async def auth_refresh(request: Request) -> Response:
 async def auth_revoke(request: Request) -> Response:
     """Revoke an access or a refresh token; an unknown token is not an error."""
     sandbox = sandbox_of(request)
-    body = await read_json(request)
-    check_unknown(body, frozenset({"token"}))
+    body = await read_fields(request, frozenset({"token"}))
     token = require_str(body, "token")
     if token.startswith("rt_"):
         sandbox.store.tokens.spend_refresh_token(token, sandbox.clock.now())

@@ -6,23 +6,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from apimw_cli.sandbox.context import V1, authenticate, sandbox_of
+from apimw_cli.sandbox.context import V1, authenticate
 from apimw_cli.sandbox.envelopes import not_found, ok
 from apimw_cli.sandbox.validation import (
     MAX_MESSAGE,
     check_phone,
-    check_unknown,
     optional,
-    read_json,
+    read_fields,
     require_str,
 )
 
 
 async def send_message(request: Request) -> Response:
-    sandbox = sandbox_of(request)
-    authenticate(request)
-    body = await read_json(request)
-    check_unknown(body, frozenset({"to", "message", "preview_url"}))
+    sandbox = authenticate(request)
+    body = await read_fields(request, frozenset({"to", "message", "preview_url"}))
     to = check_phone(body, "to", "must be an E.164 phone number like +14155550123")
     text = require_str(body, "message", max_len=MAX_MESSAGE)
     optional(body, "preview_url", bool, "true or false")
@@ -38,8 +35,7 @@ async def send_message(request: Request) -> Response:
 
 
 async def get_message(request: Request) -> Response:
-    sandbox = sandbox_of(request)
-    authenticate(request)
+    sandbox = authenticate(request)
     message_id = request.path_params["message_id"]
     message = sandbox.store.messages.get(message_id)
     if message is None:

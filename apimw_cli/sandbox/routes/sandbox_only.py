@@ -16,19 +16,16 @@ from apimw_cli.sandbox.validation import (
     MAX_MESSAGE,
     check_event_type,
     check_phone,
-    check_unknown,
     optional,
-    read_json,
+    read_fields,
     require_str,
 )
 
 
 async def sandbox_inbound(request: Request) -> Response:
     """A customer's message: a message.received event."""
-    sandbox = sandbox_of(request)
-    authenticate(request)
-    body = await read_json(request)
-    check_unknown(body, frozenset({"from", "text", "name"}))
+    sandbox = authenticate(request)
+    body = await read_fields(request, frozenset({"from", "text", "name"}))
     sender = check_phone(body, "from", "must be an E.164 phone number")
     text = require_str(body, "text", max_len=MAX_MESSAGE)
     name = optional(body, "name", str, "a string") or "Sandbox Customer"
@@ -45,10 +42,8 @@ async def sandbox_inbound(request: Request) -> Response:
 
 async def sandbox_event(request: Request) -> Response:
     """Any catalog event: its sample data with the request's `data` merged over it."""
-    sandbox = sandbox_of(request)
-    authenticate(request)
-    body = await read_json(request)
-    check_unknown(body, frozenset({"type", "data"}))
+    sandbox = authenticate(request)
+    body = await read_fields(request, frozenset({"type", "data"}))
     event_type = check_event_type("type", require_str(body, "type"))
     override = optional(body, "data", dict, "an object") or {}
     data = catalog.deep_merge(catalog.sample_data(event_type), override)

@@ -12,17 +12,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from apimw_cli.sandbox.context import V1, Sandbox, authenticate, sandbox_of
+from apimw_cli.sandbox.context import V1, Sandbox, authenticate
 from apimw_cli.sandbox.envelopes import invalid, not_found, ok
 from apimw_cli.sandbox.store.webhooks import CHANGEABLE
 from apimw_cli.sandbox.validation import (
     check_description,
     check_events,
     check_secret,
-    check_unknown,
     check_url,
     optional,
-    read_json,
+    read_fields,
     whole_number,
 )
 
@@ -35,10 +34,8 @@ def find_webhook(sandbox: Sandbox, webhook_id: str) -> dict[str, Any]:
 
 
 async def create_webhook(request: Request) -> Response:
-    sandbox = sandbox_of(request)
-    authenticate(request)
-    body = await read_json(request)
-    check_unknown(body, CHANGEABLE)
+    sandbox = authenticate(request)
+    body = await read_fields(request, CHANGEABLE)
     if "url" not in body:
         raise invalid("url", "is required")
     url = check_url(body["url"])
@@ -62,8 +59,7 @@ async def create_webhook(request: Request) -> Response:
 
 async def list_webhooks(request: Request) -> Response:
     """A plain list, or with `page`/`per_page` the paginated shape the real API may use."""
-    authenticate(request)
-    webhooks = sandbox_of(request).store.webhooks.all()
+    webhooks = authenticate(request).store.webhooks.all()
     if "page" not in request.query_params and "per_page" not in request.query_params:
         return ok(webhooks)
     page = whole_number(request, "page", 1, 1_000_000)
@@ -80,8 +76,7 @@ async def list_webhooks(request: Request) -> Response:
 
 
 async def get_webhook(request: Request) -> Response:
-    authenticate(request)
-    return ok(find_webhook(sandbox_of(request), request.path_params["webhook_id"]))
+    return ok(find_webhook(authenticate(request), request.path_params["webhook_id"]))
 
 
 def _changes(body: dict[str, Any]) -> dict[str, Any]:
@@ -104,11 +99,9 @@ def _changes(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update_webhook(request: Request) -> Response:
-    sandbox = sandbox_of(request)
-    authenticate(request)
+    sandbox = authenticate(request)
     webhook = find_webhook(sandbox, request.path_params["webhook_id"])
-    body = await read_json(request)
-    check_unknown(body, CHANGEABLE)
+    body = await read_fields(request, CHANGEABLE)
     changes = _changes(body)
     sandbox.store.webhooks.update(webhook["id"], changes, sandbox.clock.now())
     if "url" in changes and changes["url"] != webhook["url"]:
@@ -121,8 +114,7 @@ async def update_webhook(request: Request) -> Response:
 
 
 async def delete_webhook(request: Request) -> Response:
-    sandbox = sandbox_of(request)
-    authenticate(request)
+    sandbox = authenticate(request)
     webhook_id = request.path_params["webhook_id"]
     if not sandbox.store.webhooks.delete(webhook_id):
         raise not_found("webhook", webhook_id)
@@ -130,8 +122,7 @@ async def delete_webhook(request: Request) -> Response:
 
 
 async def list_deliveries(request: Request) -> Response:
-    sandbox = sandbox_of(request)
-    authenticate(request)
+    sandbox = authenticate(request)
     webhook = find_webhook(sandbox, request.path_params["webhook_id"])
     limit = whole_number(request, "limit", 100, 1000)
     return ok(sandbox.store.deliveries.attempts(webhook["id"], limit))

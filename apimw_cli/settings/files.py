@@ -12,7 +12,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from apimw_cli.errors import ConfigError
 from apimw_cli.settings.names import ENV_CONFIG_DIR, ENV_DATA_DIR
@@ -22,24 +22,25 @@ if TYPE_CHECKING:
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    override = env.get(ENV_CONFIG_DIR)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs  # only when a command needs files: keeps `--help` fast
-
-    return Path(platformdirs.user_config_dir("apimw", appauthor=False))
+    """Where apimw keeps its config file and token cache."""
+    return _app_dir(env, ENV_CONFIG_DIR, "config")
 
 
 def data_dir(env: Mapping[str, str] | None = None) -> Path:
     """Where apimw keeps data: the sandbox's database, recorded listen sessions."""
+    return _app_dir(env, ENV_DATA_DIR, "data")
+
+
+def _app_dir(env: Mapping[str, str] | None, variable: str, kind: Literal["config", "data"]) -> Path:
+    """$variable if set, else the platform's config or data directory for apimw."""
     env = os.environ if env is None else env
-    override = env.get(ENV_DATA_DIR)
+    override = env.get(variable)
     if override:
         return Path(override).expanduser()
-    import platformdirs
+    import platformdirs  # only when a command needs files: keeps `--help` fast
 
-    return Path(platformdirs.user_data_dir("apimw", appauthor=False))
+    find = platformdirs.user_config_dir if kind == "config" else platformdirs.user_data_dir
+    return Path(find("apimw", appauthor=False))
 
 
 def sessions_dir() -> Path:

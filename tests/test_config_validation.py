@@ -1,4 +1,4 @@
-"""Every setting's validator (declared with it in settings.py), as `apimw config set` and the
+"""Every setting's validator (declared with it in settings/schema.py), as `apimw config set` and the
 environment use them: what they accept, what they refuse, and the "did you mean" for a typo in
 a value or in a setting's name; and `default_event_patterns`, what `listen` subscribes to
 without --events."""

@@ -12,6 +12,9 @@ import pytest
 
 from apimw_cli.settings import ENV_CONFIG_DIR, ENV_DATA_DIR
 
+# The sandbox and endpoint fixtures, one meaning per name, for every test directory.
+pytest_plugins = ["tests.support.sandbox"]
+
 # A test run started in the background by a non-interactive shell (`pytest &` in a script)
 # ignores SIGINT, and the commands the tests start inherit that: `listen` would never see the
 # Ctrl-C a test sends and the test would hang. A signal with a handler is reset to its default

@@ -130,7 +130,7 @@ def fake_api(monkeypatch: pytest.MonkeyPatch) -> fakeapi.FakeApi:
 
 
 def test_all_checks_pass_with_sandbox_agent_authtoken_and_live_target(
-    sandbox: RunningSandbox, agent: Path, live_target: str
+    running_sandbox: RunningSandbox, agent: Path, live_target: str
 ) -> None:
     result = doctor("--forward-to", live_target)
 
@@ -148,7 +148,7 @@ def test_all_checks_pass_with_sandbox_agent_authtoken_and_live_target(
 
 
 def test_json_output_is_a_list_of_check_status_detail_hint(
-    sandbox: RunningSandbox, agent: Path
+    running_sandbox: RunningSandbox, agent: Path
 ) -> None:
     data = rows(doctor())
 
@@ -157,7 +157,7 @@ def test_json_output_is_a_list_of_check_status_detail_hint(
     assert {r["status"] for r in data} <= {"ok", "warn", "fail"}
 
 
-def test_table_output_has_a_row_per_check(sandbox: RunningSandbox, agent: Path) -> None:
+def test_table_output_has_a_row_per_check(running_sandbox: RunningSandbox, agent: Path) -> None:
     result = run("--sandbox", "doctor", "--port", str(free_port()))
 
     assert result.exit_code == 0, result.stderr
@@ -175,7 +175,7 @@ def test_table_output_has_a_row_per_check(sandbox: RunningSandbox, agent: Path) 
     assert "all 7 checks passed" in result.stderr
 
 
-def test_no_secret_in_output(sandbox: RunningSandbox, agent: Path) -> None:
+def test_no_secret_in_output(running_sandbox: RunningSandbox, agent: Path) -> None:
     outputs = [run("--sandbox", *fmt, "doctor", "--port", "0") for fmt in ([], ["-o", "json"])]
 
     for result in outputs:
@@ -189,9 +189,9 @@ def test_no_secret_in_output(sandbox: RunningSandbox, agent: Path) -> None:
 
 
 def test_no_credentials_fails_the_credentials_row_and_exits_1(
-    sandbox: RunningSandbox, agent: Path
+    running_sandbox: RunningSandbox, agent: Path
 ) -> None:
-    result = run("--api-base", sandbox.base_url, "-o", "json", "doctor", "--port", "0")
+    result = run("--api-base", running_sandbox.base_url, "-o", "json", "doctor", "--port", "0")
 
     assert result.exit_code == 1
     credentials = row(result, "credentials")
@@ -262,12 +262,12 @@ def test_unreachable_api_fails(agent: Path) -> None:
 
 
 def test_missing_ngrok_path_fails_and_says_how_to_fix_it(
-    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    running_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ENV_NGROK_PATH, str(tmp_path / "nowhere" / "ngrok"))
     monkeypatch.setenv("NGROK_AUTHTOKEN", TOKEN)
 
-    result = run("--api-base", sandbox.base_url, "-o", "json", "doctor", "--port", "0")
+    result = run("--api-base", running_sandbox.base_url, "-o", "json", "doctor", "--port", "0")
 
     assert result.exit_code == 1
     agent_row = row(result, "ngrok agent")
@@ -278,7 +278,7 @@ def test_missing_ngrok_path_fails_and_says_how_to_fix_it(
 
 
 def test_ngrok_problems_only_warn_with_sandbox(
-    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    running_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ENV_NGROK_PATH, str(tmp_path / "nowhere" / "ngrok"))
 
@@ -293,7 +293,7 @@ def test_ngrok_problems_only_warn_with_sandbox(
 
 
 def test_port_in_use_fails_with_a_hint_to_pick_another(
-    sandbox: RunningSandbox, agent: Path
+    running_sandbox: RunningSandbox, agent: Path
 ) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -308,7 +308,7 @@ def test_port_in_use_fails_with_a_hint_to_pick_another(
     assert "--port" in port_row["hint"]
 
 
-def test_forward_target_down_fails(sandbox: RunningSandbox, agent: Path) -> None:
+def test_forward_target_down_fails(running_sandbox: RunningSandbox, agent: Path) -> None:
     result = doctor("--forward-to", UNREACHABLE)
 
     assert result.exit_code == 1
@@ -319,7 +319,7 @@ def test_forward_target_down_fails(sandbox: RunningSandbox, agent: Path) -> None
 
 
 def test_forward_target_answering_an_error_status_counts_as_reachable(
-    sandbox: RunningSandbox, agent: Path
+    running_sandbox: RunningSandbox, agent: Path
 ) -> None:
     with app_on() as port:
         result = doctor("--forward-to", f"http://127.0.0.1:{port}/no/such/path")
@@ -330,7 +330,7 @@ def test_forward_target_answering_an_error_status_counts_as_reachable(
 
 
 def test_localhost_answering_only_on_127_0_0_1_suggests_that_address(
-    sandbox: RunningSandbox, agent: Path
+    running_sandbox: RunningSandbox, agent: Path
 ) -> None:
     with app_on("127.0.0.1") as port:
         result = doctor("--forward-to", f"http://localhost:{port}/webhooks")
@@ -342,7 +342,7 @@ def test_localhost_answering_only_on_127_0_0_1_suggests_that_address(
 
 
 def test_target_down_inside_a_container_mentions_docker_networking(
-    sandbox: RunningSandbox, agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    running_sandbox: RunningSandbox, agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dockerenv = tmp_path / ".dockerenv"
     dockerenv.touch()

@@ -78,7 +78,7 @@ def records(out: str) -> list[dict[str, Any]]:
 
 
 def test_listen_receives_message_status_events_verified_and_forwards_them(
-    sandbox: RunningSandbox, app: App, tmp_path: Path
+    running_sandbox: RunningSandbox, app: App, tmp_path: Path
 ) -> None:
     proc, _ = start_listen(
         tmp_path, "--sandbox", "--format", "ndjson", "--forward-to", app.url,
@@ -107,31 +107,31 @@ def test_listen_receives_message_status_events_verified_and_forwards_them(
 
 
 def test_listen_deletes_its_temporary_webhook_on_sigterm(
-    sandbox: RunningSandbox, tmp_path: Path
+    running_sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     proc, _ = start_listen(tmp_path, "--sandbox", "--format", "ndjson")
-    bearer = {"Authorization": f"Bearer {api_token(sandbox.base_url)}"}
-    listed = httpx.get(f"{sandbox.base_url}/webhooks", headers=bearer).json()["data"]
+    bearer = {"Authorization": f"Bearer {api_token(running_sandbox.base_url)}"}
+    listed = httpx.get(f"{running_sandbox.base_url}/webhooks", headers=bearer).json()["data"]
     assert len(listed) == 1 and "apimw listen (temporary)" in listed[0]["description"]
     assert listed[0]["verified"] in (True, None)
     out, err = stop(proc, signal.SIGTERM)
     assert proc.returncode == 0, err
-    assert httpx.get(f"{sandbox.base_url}/webhooks", headers=bearer).json()["data"] == []
+    assert httpx.get(f"{running_sandbox.base_url}/webhooks", headers=bearer).json()["data"] == []
     assert any(r["record"] == "summary" for r in records(out))
 
 
 def test_expect_exits_zero_once_met_and_writes_a_report(
-    sandbox: RunningSandbox, tmp_path: Path
+    running_sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     report = tmp_path / "report.json"
     proc, _ = start_listen(
         tmp_path, "--sandbox", "--format", "ndjson", "--expect", "message.received:2",
         "--timeout", "30s", "--report", str(report),
     )  # fmt: skip
-    bearer = {"Authorization": f"Bearer {api_token(sandbox.base_url)}"}
+    bearer = {"Authorization": f"Bearer {api_token(running_sandbox.base_url)}"}
     for text in ("one", "two"):
         httpx.post(
-            f"{sandbox.base_url}/sandbox/inbound",
+            f"{running_sandbox.base_url}/sandbox/inbound",
             json={"from": "+14155550123", "text": text},
             headers=bearer,
         ).raise_for_status()
@@ -142,7 +142,9 @@ def test_expect_exits_zero_once_met_and_writes_a_report(
     assert data["expectations"] == {"message.received": {"expected": 2, "received": 2}}
 
 
-def test_expect_times_out_listing_what_is_missing(sandbox: RunningSandbox, tmp_path: Path) -> None:
+def test_expect_times_out_listing_what_is_missing(
+    running_sandbox: RunningSandbox, tmp_path: Path
+) -> None:
     result = run(
         "--sandbox", "listen", "--port", "0", "--expect", "quota.exceeded", "--timeout", "1s"
     )
@@ -177,7 +179,7 @@ def test_bad_options_are_usage_errors() -> None:
 
 
 def test_replay_sends_recorded_events_again(
-    sandbox: RunningSandbox, app: App, tmp_path: Path
+    running_sandbox: RunningSandbox, app: App, tmp_path: Path
 ) -> None:
     session = tmp_path / "session.jsonl"
     proc, url = start_listen(

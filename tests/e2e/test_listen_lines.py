@@ -28,8 +28,8 @@ from tests.receiver.support import (
     event_body,
     live_receiver,
     signed_headers,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 
 def render(*records: Received | Forwarded) -> list[str]:
@@ -204,14 +204,14 @@ def test_interleaved_forwards_are_matched_to_their_events_in_ndjson(tmp_path: Pa
 
 
 def test_listen_subscribes_to_default_events_without_events(
-    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    running_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ENV_EVENTS, "message.read")
     proc, _ = start_listen(tmp_path, "--sandbox", "--format", "ndjson")
     try:
-        token = api_token(sandbox.base_url)
+        token = api_token(running_sandbox.base_url)
         listed = httpx.get(
-            f"{sandbox.base_url}/webhooks", headers={"Authorization": f"Bearer {token}"}
+            f"{running_sandbox.base_url}/webhooks", headers={"Authorization": f"Bearer {token}"}
         ).json()["data"]
     finally:
         stop(proc, signal.SIGTERM)

@@ -21,7 +21,7 @@ from typing import Any
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import ENV_CONFIG_DIR
 from tests.e2e.listen_process import start_listen, stop
-from tests.receiver.support import wait_for
+from tests.support.waiting import wait_for
 
 
 def apimw(*args: str) -> subprocess.CompletedProcess[str]:
@@ -77,7 +77,7 @@ def session(tmp_path: Path, url: str, answers: list[int], n: int) -> list[dict[s
     return [json.loads(line) for line in out.splitlines()]
 
 
-def test_print_secret_is_stable_private_and_rotates(sandbox: RunningSandbox) -> None:
+def test_print_secret_is_stable_private_and_rotates(running_sandbox: RunningSandbox) -> None:
     first = apimw("--sandbox", "listen", "--print-secret")
     again = apimw("listen", "--sandbox", "--print-secret")
     assert first.returncode == 0 and first.stdout == again.stdout
@@ -93,7 +93,7 @@ def test_print_secret_is_stable_private_and_rotates(sandbox: RunningSandbox) -> 
 
 
 def test_a_verifying_app_accepts_every_forward_across_two_sessions(
-    sandbox: RunningSandbox, tmp_path: Path
+    running_sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     secret = apimw("--sandbox", "listen", "--print-secret").stdout.strip()
     with verifying_app(secret) as (url, answers):
@@ -103,7 +103,7 @@ def test_a_verifying_app_accepts_every_forward_across_two_sessions(
 
 
 def test_a_401_from_the_app_says_once_how_to_give_it_the_secret(
-    sandbox: RunningSandbox, tmp_path: Path
+    running_sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     with verifying_app("whsec_not_the_one_listen_uses_000000") as (url, answers):
         records = session(tmp_path, url, answers, 2)

@@ -50,9 +50,9 @@ def bearer(base_url: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {answer.json()['data']['access_token']}"}
 
 
-def webhooks_of(sandbox: RunningSandbox) -> list[dict[str, Any]]:
+def webhooks_of(running_sandbox: RunningSandbox) -> list[dict[str, Any]]:
     data: list[dict[str, Any]] = httpx.get(
-        f"{sandbox.base_url}/webhooks", headers=bearer(sandbox.base_url)
+        f"{running_sandbox.base_url}/webhooks", headers=bearer(running_sandbox.base_url)
     ).json()["data"]
     return data
 
@@ -80,88 +80,92 @@ def notes(out: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_events_arrive_through_the_tunnel_and_everything_is_cleaned_up(
-    sandbox: RunningSandbox, agent: Path, tmp_path: Path, sig: signal.Signals
+    running_sandbox: RunningSandbox, agent: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
     proc, public = start(tmp_path)
     assert public.startswith("http://127.0.0.1:")  # the fake agent's public URL
-    [webhook] = webhooks_of(sandbox)
+    [webhook] = webhooks_of(running_sandbox)
     assert webhook["url"] == public
-    wait_until(lambda: webhooks_of(sandbox)[0]["verified"] is True, what="verification")
+    wait_until(lambda: webhooks_of(running_sandbox)[0]["verified"] is True, what="verification")
     httpx.post(
-        f"{sandbox.base_url}/sandbox/events",
+        f"{running_sandbox.base_url}/sandbox/events",
         json={"type": "message.received"},
-        headers=bearer(sandbox.base_url),
+        headers=bearer(running_sandbox.base_url),
     ).raise_for_status()
-    wait_until(lambda: webhooks_of(sandbox)[0]["last_delivery_status"] == 200, what="delivery")
+    wait_until(
+        lambda: webhooks_of(running_sandbox)[0]["last_delivery_status"] == 200, what="delivery"
+    )
     out, err = stop(proc, sig)
     assert any(n.get("verified") is True for n in notes(out))
     events = [r for r in map(json.loads, out.splitlines()) if r["record"] == "event"]
     assert [e["type"] for e in events] == ["message.received"]
     assert events[0]["verdict"]["valid"]
-    assert webhooks_of(sandbox) == []
+    assert webhooks_of(running_sandbox) == []
     assert not any(pid_running(pid) for pid in recorded_pids(agent))
     assert TOKEN not in out + err
     assert all(TOKEN not in arg for argv in recorded_argv(agent) for arg in argv)
 
 
 def test_stale_temporary_webhooks_are_pruned(
-    sandbox: RunningSandbox, agent: Path, tmp_path: Path
+    running_sandbox: RunningSandbox, agent: Path, tmp_path: Path
 ) -> None:
     dead_pid = 999_999
     description = f"apimw listen (temporary) host={socket.gethostname()} pid={dead_pid} started=x"
     httpx.post(
-        f"{sandbox.base_url}/webhooks",
+        f"{running_sandbox.base_url}/webhooks",
         json={
             "url": "http://127.0.0.1:9/gone",
             "events": ["message.sent"],
             "description": description,
         },
-        headers=bearer(sandbox.base_url),
+        headers=bearer(running_sandbox.base_url),
     ).raise_for_status()
     proc, public = start(tmp_path)
-    assert [w["url"] for w in webhooks_of(sandbox)] == [public]
+    assert [w["url"] for w in webhooks_of(running_sandbox)] == [public]
     out, _ = stop(proc)
     assert any("removed stale temporary webhook" in n["message"] for n in notes(out))
 
 
-def test_keep_stale_leaves_them(sandbox: RunningSandbox, agent: Path, tmp_path: Path) -> None:
+def test_keep_stale_leaves_them(
+    running_sandbox: RunningSandbox, agent: Path, tmp_path: Path
+) -> None:
     description = f"apimw listen (temporary) host={socket.gethostname()} pid=999999 started=x"
     httpx.post(
-        f"{sandbox.base_url}/webhooks",
+        f"{running_sandbox.base_url}/webhooks",
         json={
             "url": "http://127.0.0.1:9/gone",
             "events": ["message.sent"],
             "description": description,
         },
-        headers=bearer(sandbox.base_url),
+        headers=bearer(running_sandbox.base_url),
     ).raise_for_status()
     proc, _ = start(tmp_path, "--keep-stale")
-    assert len(webhooks_of(sandbox)) == 2
+    assert len(webhooks_of(running_sandbox)) == 2
     stop(proc)
-    assert [w["url"] for w in webhooks_of(sandbox)] == ["http://127.0.0.1:9/gone"]
+    assert [w["url"] for w in webhooks_of(running_sandbox)] == ["http://127.0.0.1:9/gone"]
 
 
 def test_webhook_option_points_an_existing_webhook_and_restores_it(
-    sandbox: RunningSandbox, agent: Path, tmp_path: Path
+    running_sandbox: RunningSandbox, agent: Path, tmp_path: Path
 ) -> None:
     created = httpx.post(
-        f"{sandbox.base_url}/webhooks",
+        f"{running_sandbox.base_url}/webhooks",
         json={
             "url": "https://app.example.com/hooks",
             "events": ["message.sent"],
             "secret": "whsec_mine",
         },
-        headers=bearer(sandbox.base_url),
+        headers=bearer(running_sandbox.base_url),
     ).json()["data"]
     proc, public = start(tmp_path, "--webhook", created["id"], "--secret", "whsec_mine")
-    assert webhooks_of(sandbox)[0]["url"] == public
+    assert webhooks_of(running_sandbox)[0]["url"] == public
     stop(proc)
-    [after] = webhooks_of(sandbox)
+    [after] = webhooks_of(running_sandbox)
     assert after["id"] == created["id"] and after["url"] == "https://app.example.com/hooks"
 
 
 def test_a_dead_agent_is_restarted_and_the_webhook_re_pointed(
-    sandbox: RunningSandbox, agent: Path, tmp_path: Path
+    running_sandbox: RunningSandbox, agent: Path, tmp_path: Path
 ) -> None:
     proc, public = start(tmp_path)
     first = recorded_pids(agent)[0]
@@ -169,7 +173,9 @@ def test_a_dead_agent_is_restarted_and_the_webhook_re_pointed(
     wait_until(lambda: not pid_running(first), what="the agent to die")
     (agent.parent / "die").unlink(missing_ok=True)  # the fake may consume it itself
     wait_until(lambda: len(recorded_pids(agent)) >= 2, what="a restart")
-    wait_until(lambda: webhooks_of(sandbox)[0]["url"] != public, what="the webhook re-pointed")
+    wait_until(
+        lambda: webhooks_of(running_sandbox)[0]["url"] != public, what="the webhook re-pointed"
+    )
     out, _ = stop(proc)
     tunnel = [r for r in map(json.loads, out.splitlines()) if r["record"] == "tunnel"]
     assert [t["state"] for t in tunnel][:2] == ["down", "restarted"]
@@ -177,7 +183,7 @@ def test_a_dead_agent_is_restarted_and_the_webhook_re_pointed(
 
 
 def test_a_failing_agent_exits_7_and_leaves_no_process(
-    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    running_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     failing = make_fake_agent(tmp_path, mode="fail", error_line=ERR_108_LINE)
     monkeypatch.setenv(ENV_NGROK_PATH, str(failing))
@@ -188,7 +194,7 @@ def test_a_failing_agent_exits_7_and_leaves_no_process(
         assert "ERR_NGROK_108" in result.stderr or "another" in result.stderr
         assert TOKEN not in result.stderr
         assert not any(pid_running(pid) for pid in recorded_pids(failing))
-        assert webhooks_of(sandbox) == []
+        assert webhooks_of(running_sandbox) == []
         debug = run("--debug", "--sandbox", "listen", "--tunnel", "--port", "0")
         assert "ngrok: " in debug.stderr and TOKEN not in debug.stderr
     finally:
@@ -196,7 +202,7 @@ def test_a_failing_agent_exits_7_and_leaves_no_process(
 
 
 def test_no_authtoken_exits_7_with_where_to_get_one(
-    sandbox: RunningSandbox, agent: Path, monkeypatch: pytest.MonkeyPatch
+    running_sandbox: RunningSandbox, agent: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("NGROK_AUTHTOKEN")
     result = run("--sandbox", "listen", "--tunnel", "--port", "0")
@@ -211,18 +217,18 @@ def test_without_sandbox_it_needs_credentials_for_the_real_api(agent: Path) -> N
 
 
 def test_another_hosts_temporary_webhook_is_pruned_only_when_its_url_is_dead(
-    sandbox: RunningSandbox, agent: Path, tmp_path: Path
+    running_sandbox: RunningSandbox, agent: Path, tmp_path: Path
 ) -> None:
     live_proc, live_url = start(tmp_path / "live", "--no-record")  # a session that answers
     for url in ("http://127.0.0.1:9/gone", live_url):
         description = "apimw listen (temporary) host=elsewhere pid=1 started=x"
         httpx.post(
-            f"{sandbox.base_url}/webhooks",
+            f"{running_sandbox.base_url}/webhooks",
             json={"url": url, "events": ["message.sent"], "description": description},
-            headers=bearer(sandbox.base_url),
+            headers=bearer(running_sandbox.base_url),
         ).raise_for_status()
     proc, public = start(tmp_path)
-    urls = sorted(w["url"] for w in webhooks_of(sandbox))
+    urls = sorted(w["url"] for w in webhooks_of(running_sandbox))
     assert "http://127.0.0.1:9/gone" not in urls
     assert live_url in urls and public in urls
     stop(proc)

@@ -19,14 +19,14 @@ def wait_for_status(message_id: str, wanted: str, timeout: float = 10.0) -> dict
         time.sleep(0.05)
 
 
-def test_send_prints_the_message_id(sandbox: RunningSandbox) -> None:
+def test_send_prints_the_message_id(running_sandbox: RunningSandbox) -> None:
     result = run("--sandbox", "messages", "send", "--to", "+14155550123", "--text", "hello")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip().startswith("wamid.")
     assert "sent wamid." in result.stderr
 
 
-def test_send_json_then_status_reaches_read(sandbox: RunningSandbox) -> None:
+def test_send_json_then_status_reaches_read(running_sandbox: RunningSandbox) -> None:
     result = run(
         "--sandbox", "-o", "json", "messages", "send", "--to", "+14155550123", "--text", "hi"
     )
@@ -38,7 +38,7 @@ def test_send_json_then_status_reaches_read(sandbox: RunningSandbox) -> None:
     assert isinstance(stamps, dict) and all(stamps[k] for k in ("sent", "delivered", "read"))
 
 
-def test_a_number_ending_in_0000_fails(sandbox: RunningSandbox) -> None:
+def test_a_number_ending_in_0000_fails(running_sandbox: RunningSandbox) -> None:
     result = run(
         "--sandbox", "-o", "json", "messages", "send", "--to", "+14155550000", "--text", "x"
     )
@@ -48,7 +48,7 @@ def test_a_number_ending_in_0000_fails(sandbox: RunningSandbox) -> None:
     assert "131026" in human.stdout
 
 
-def test_text_can_come_from_stdin(sandbox: RunningSandbox) -> None:
+def test_text_can_come_from_stdin(running_sandbox: RunningSandbox) -> None:
     result = run(
         "--sandbox", "messages", "send", "--to", "+14155550123", "--text", "-", input="piped\n"
     )
@@ -67,15 +67,23 @@ def test_too_long_text_is_refused() -> None:
     assert "4096" in result.stderr
 
 
-def test_unknown_message_is_a_404(sandbox: RunningSandbox) -> None:
+def test_unknown_message_is_a_404(running_sandbox: RunningSandbox) -> None:
     result = run("--sandbox", "messages", "status", "wamid.nope")
     assert result.exit_code == 4
     assert "NOT_FOUND" in result.stderr
 
 
 def test_sandbox_not_running_says_how_to_start_it(monkeypatch: object) -> None:
+    waits: list[float] = []  # the client's retry waits, recorded instead of slept
     result = run(
-        "--sandbox", "--api-base", "http://127.0.0.1:9/v1", "messages", "status", "wamid.x"
+        "--sandbox",
+        "--api-base",
+        "http://127.0.0.1:9/v1",
+        "messages",
+        "status",
+        "wamid.x",
+        sleep=waits.append,
     )
     assert result.exit_code == 6
+    assert len(waits) == 3  # a refused connection is retried before giving up
     assert "apimw sandbox" in result.stderr

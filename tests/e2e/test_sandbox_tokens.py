@@ -245,7 +245,7 @@ def test_recovery_is_silent_and_debug_tells_without_a_secret(
 # --- apimw --sandbox logout ----------------------------------------------------------------
 
 
-def test_sandbox_logout_forgets_the_cached_tokens(sandbox: RunningSandbox) -> None:
+def test_sandbox_logout_forgets_the_cached_tokens(running_sandbox: RunningSandbox) -> None:
     whoami()
     assert cached_access_token() is not None
     result = run("--sandbox", "logout")
@@ -256,7 +256,7 @@ def test_sandbox_logout_forgets_the_cached_tokens(sandbox: RunningSandbox) -> No
     assert cached_access_token() is not None
 
 
-def test_sandbox_logout_json_and_with_nothing_cached(sandbox: RunningSandbox) -> None:
+def test_sandbox_logout_json_and_with_nothing_cached(running_sandbox: RunningSandbox) -> None:
     result = run("--sandbox", "-o", "json", "logout")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
@@ -279,7 +279,9 @@ def test_sandbox_logout_after_a_restart_then_whoami(monkeypatch: pytest.MonkeyPa
         whoami()
 
 
-def test_sandbox_logout_leaves_profiles_alone(sandbox: RunningSandbox, isolated_env: Path) -> None:
+def test_sandbox_logout_leaves_profiles_alone(
+    running_sandbox: RunningSandbox, isolated_env: Path
+) -> None:
     config = isolated_env / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text('[profiles.default]\napi_key = "ak_live_x"\napi_secret = "sk_live_y"\n')

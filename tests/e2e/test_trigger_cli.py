@@ -234,8 +234,8 @@ def test_malformed_set_exits_2() -> None:
 # --- through the sandbox ---------------------------------------------------------------------
 
 
-def register_webhook(sandbox: RunningSandbox, url: str, events: list[str]) -> None:
-    with httpx.Client(base_url=sandbox.base_url, timeout=10.0, trust_env=False) as api:
+def register_webhook(running_sandbox: RunningSandbox, url: str, events: list[str]) -> None:
+    with httpx.Client(base_url=running_sandbox.base_url, timeout=10.0, trust_env=False) as api:
         token = api.post(
             "auth/token", json={"api_key": SANDBOX_API_KEY, "api_secret": SANDBOX_API_SECRET}
         ).json()["data"]["access_token"]
@@ -247,8 +247,10 @@ def register_webhook(sandbox: RunningSandbox, url: str, events: list[str]) -> No
         response.raise_for_status()
 
 
-def test_sandbox_emits_to_subscribed_webhooks(sandbox: RunningSandbox, receiver: Receiver) -> None:
-    register_webhook(sandbox, receiver.url, ["message.received"])
+def test_sandbox_emits_to_subscribed_webhooks(
+    running_sandbox: RunningSandbox, receiver: Receiver
+) -> None:
+    register_webhook(running_sandbox, receiver.url, ["message.received"])
     result = run(
         "--sandbox", "-o", "json", "trigger", "message.received", "--set", "data.text=hello"
     )
@@ -262,7 +264,7 @@ def test_sandbox_emits_to_subscribed_webhooks(sandbox: RunningSandbox, receiver:
     assert verify(request.body, request.headers[SIGNATURE_HEADER], SECRET).valid
 
 
-def test_sandbox_reports_how_many_webhooks_it_queued_for(sandbox: RunningSandbox) -> None:
+def test_sandbox_reports_how_many_webhooks_it_queued_for(running_sandbox: RunningSandbox) -> None:
     result = run("--sandbox", "trigger", "quota.warning")
     assert result.exit_code == 0, result.stderr
     assert "queued for 0 webhooks" in result.stdout

@@ -1,8 +1,8 @@
 """`apimw webhooks` against the sandbox: every command and option, end to end.
 
-Each test talks to an ephemeral sandbox on port 0 (the `sandbox` fixture, or one of its own for
-the retry schedule and the rate limit) and, where deliveries matter, to a small threaded HTTP
-receiver on 127.0.0.1:0 that records what it gets.
+Each test talks to an ephemeral sandbox on port 0 (`running_sandbox` or `shared_sandbox`, or
+one of its own for the retry schedule and the rate limit) and, where deliveries matter, to a
+webhook endpoint on 127.0.0.1:0 that records what it gets (tests/support).
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ import os
 import re
 import ssl
 import stat
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +29,9 @@ from apimw_cli.sandbox.server import RunningSandbox, SandboxConfig, run_in_threa
 from apimw_cli.settings import ENV_SANDBOX_URL, SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import verify
 from tests.support.cli import run
+from tests.support.endpoint import Behaviour, Endpoint
+from tests.support.sandbox import MakeEndpoint
+from tests.support.waiting import wait_for
 
 T = TypeVar("T")
 
@@ -42,102 +41,24 @@ UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens, connect
 MESSAGE_EVENTS = [n for n in catalog.EVENT_NAMES if n.startswith("message.")]
 
 
-# --- a local receiver ------------------------------------------------------------------------
+# --- webhook endpoints (tests/support/endpoint.py) ------------------------------------------
 
-
-@dataclass(frozen=True)
-class Captured:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.body)
-        return data
-
-
-class Receiver:
-    """Answers the verification challenge ("echo"), answers it wrongly ("ignore"), or fails
-    everything with a 500 ("fail"); records every request."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self._lock = threading.Lock()
-        self._requests: list[Captured] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._lock:
-                    receiver._requests.append(Captured(self.path, dict(self.headers), body))
-                status, answer = receiver.answer(body)
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep the test output clean
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # A unique path: a port may be reused by a later test whose sandbox still delivers to
-        # webhooks registered for an earlier receiver on the same port.
-        self.path = f"/r-{uuid.uuid4().hex[:12]}"
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{self.path}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def answer(self, body: bytes) -> tuple[int, bytes]:
-        if self.mode == "fail":
-            return 500, b"boom"
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = {}
-        if (
-            self.mode == "echo"
-            and isinstance(payload, dict)
-            and payload.get("type") == catalog.VERIFICATION_TYPE
-        ):
-            return 200, str(payload.get("challenge", "")).encode()
-        return 200, b"ok"
-
-    def deliveries(self) -> list[Captured]:
-        """Requests that carried an event (not the verification challenge)."""
-        with self._lock:
-            mine = [r for r in self._requests if r.path.startswith(self.path)]
-        return [r for r in mine if r.payload.get("type") in catalog.EVENT_NAMES]
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-MakeReceiver = Callable[[str], Receiver]
+MODES = {
+    "echo": Behaviour(),  # answers the verification challenge
+    "ignore": Behaviour(challenge="like_delivery"),  # answers it like a delivery: "ok"
+    "fail": Behaviour(status=500, body=b"boom", challenge="like_delivery"),  # 500 to everything
+}
+MakeModeEndpoint = Callable[[str], Endpoint]
 
 
 @pytest.fixture
-def make_receiver() -> Iterator[MakeReceiver]:
-    with ExitStack() as stack:
+def make_mode_endpoint(make_endpoint: MakeEndpoint) -> MakeModeEndpoint:
+    """An endpoint on a path of its own that answers per MODES["echo" | "ignore" | "fail"]."""
 
-        def make(mode: str = "echo") -> Receiver:
-            return stack.enter_context(Receiver(mode))
+    def make(mode: str = "echo") -> Endpoint:
+        return make_endpoint(MODES[mode], unique_path=True)
 
-        yield make
-
-
-@pytest.fixture
-def receiver(make_receiver: MakeReceiver) -> Receiver:
-    return make_receiver("echo")
+    return make
 
 
 # --- direct API access (setup and triggers, not under test) ----------------------------------
@@ -159,32 +80,15 @@ def api_client(running: RunningSandbox) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="module")
-def module_sandbox() -> Iterator[RunningSandbox]:
-    config = SandboxConfig(port=0, ephemeral=True, time_scale=3600.0, rate_limit=0)
-    with run_in_thread(config) as running:
-        yield running
-
-
 @pytest.fixture
-def shared_sandbox(
-    module_sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
-) -> RunningSandbox:
-    """One sandbox for the tests that look only at webhooks they made themselves (starting
-    and stopping one per test would double the runtime); `sandbox` is a fresh one."""
-    monkeypatch.setenv(ENV_SANDBOX_URL, module_sandbox.base_url)
-    return module_sandbox
-
-
-@pytest.fixture
-def api(shared_sandbox: RunningSandbox) -> Iterator[httpx.Client]:
+def shared_sandbox_api(shared_sandbox: RunningSandbox) -> Iterator[httpx.Client]:
     with api_client(shared_sandbox) as client:
         yield client
 
 
 @pytest.fixture
-def fresh_api(sandbox: RunningSandbox) -> Iterator[httpx.Client]:
-    with api_client(sandbox) as client:
+def sandbox_api(running_sandbox: RunningSandbox) -> Iterator[httpx.Client]:
+    with api_client(running_sandbox) as client:
         yield client
 
 
@@ -195,18 +99,6 @@ def fast_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSandbox]:
     with run_in_thread(config) as running:
         monkeypatch.setenv(ENV_SANDBOX_URL, running.base_url)
         yield running
-
-
-def eventually(check: Callable[[], T | None], what: str, timeout: float = 10.0) -> T:
-    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def get_webhook(api: httpx.Client, webhook_id: str) -> dict[str, Any]:
@@ -252,24 +144,24 @@ def stderr_lines(result: Result) -> list[str]:
 
 
 def test_register_events_comma_separated_and_repeated(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
     data = cli_json(
-        "webhooks", "register", "--url", receiver.url, "--no-wait",
+        "webhooks", "register", "--url", endpoint.url, "--no-wait",
         "--events", "message.sent,message.read", "-e", "quota.warning",
     )  # fmt: skip
     assert sorted(data["events"]) == ["message.read", "message.sent", "quota.warning"]
 
 
-def test_register_expands_a_glob(shared_sandbox: RunningSandbox, receiver: Receiver) -> None:
-    data = register(receiver.url, events="message.*")
+def test_register_expands_a_glob(shared_sandbox: RunningSandbox, endpoint: Endpoint) -> None:
+    data = register(endpoint.url, events="message.*")
     assert sorted(data["events"]) == sorted(MESSAGE_EVENTS)
 
 
 def test_register_all_subscribes_to_every_event(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
-    data = register(receiver.url, events="all")
+    data = register(endpoint.url, events="all")
     assert sorted(data["events"]) == sorted(catalog.EVENT_NAMES)
 
 
@@ -281,9 +173,11 @@ def test_register_typo_suggests_the_right_event(shared_sandbox: RunningSandbox) 
     assert "did you mean 'message.delivered'" in result.stderr
 
 
-def test_register_typo_sends_nothing(sandbox: RunningSandbox, fresh_api: httpx.Client) -> None:
+def test_register_typo_sends_nothing(
+    running_sandbox: RunningSandbox, sandbox_api: httpx.Client
+) -> None:
     cli("webhooks", "register", "--url", f"{UNREACHABLE}/h", "--events", "mesage.sent")
-    assert fresh_api.get("webhooks").json()["data"] == []
+    assert sandbox_api.get("webhooks").json()["data"] == []
 
 
 # --- register: URLs --------------------------------------------------------------------------
@@ -299,24 +193,24 @@ def test_register_refuses_plain_http_to_a_public_host(shared_sandbox: RunningSan
 
 
 def test_register_accepts_loopback_http_with_sandbox(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
     result = cli(
-        "webhooks", "register", "--url", f"{receiver.url}/hook", "--events", "message.sent",
+        "webhooks", "register", "--url", f"{endpoint.url}/hook", "--events", "message.sent",
         "--no-wait",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert f"{receiver.url}/hook" in result.stdout
+    assert f"{endpoint.url}/hook" in result.stdout
 
 
 # --- register: secrets -----------------------------------------------------------------------
 
 
 def test_register_shows_a_generated_secret_once_with_a_warning(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
     result = cli(
-        "webhooks", "register", "--url", receiver.url, "--events", "message.sent", "--no-wait"
+        "webhooks", "register", "--url", endpoint.url, "--events", "message.sent", "--no-wait"
     )
     assert result.exit_code == 0, result.stderr
     shown = SECRET_RE.findall(result.stdout)
@@ -327,35 +221,35 @@ def test_register_shows_a_generated_secret_once_with_a_warning(
 
 
 def test_register_json_includes_the_generated_secret(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
-    data = register(receiver.url)
+    data = register(endpoint.url)
     assert SECRET_RE.fullmatch(data["secret"])
     assert data["id"].startswith("whk_")
 
 
 def test_register_generate_secret_flag_generates_one(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
-    data = register(receiver.url, "--generate-secret")
+    data = register(endpoint.url, "--generate-secret")
     assert SECRET_RE.fullmatch(data["secret"])
 
 
 def test_register_json_secret_verifies_a_real_delivery(
-    shared_sandbox: RunningSandbox, api: httpx.Client, receiver: Receiver
+    shared_sandbox: RunningSandbox, shared_sandbox_api: httpx.Client, endpoint: Endpoint
 ) -> None:
-    secret = register(receiver.url)["secret"]
-    trigger(api, "message.sent")
-    delivery = eventually(receiver.deliveries, "a delivery")[0]
+    secret = register(endpoint.url)["secret"]
+    trigger(shared_sandbox_api, "message.sent")
+    delivery = wait_for(endpoint.deliveries, 10.0, "a delivery")[0]
     verdict = verify(delivery.body, delivery.headers.get(SIGNATURE_HEADER), secret)
     assert verdict.valid, verdict.reason
 
 
 def test_register_secret_stdin_is_masked_not_echoed(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
     result = cli(
-        "webhooks", "register", "--url", receiver.url, "--events", "message.sent", "--no-wait",
+        "webhooks", "register", "--url", endpoint.url, "--events", "message.sent", "--no-wait",
         "--secret-stdin", input=GIVEN_SECRET + "\n",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -364,23 +258,23 @@ def test_register_secret_stdin_is_masked_not_echoed(
 
 
 def test_register_secret_stdin_signs_deliveries(
-    shared_sandbox: RunningSandbox, api: httpx.Client, receiver: Receiver
+    shared_sandbox: RunningSandbox, shared_sandbox_api: httpx.Client, endpoint: Endpoint
 ) -> None:
     data = cli_json(
-        "webhooks", "register", "--url", f"{receiver.url}/given", "--events", "message.sent",
+        "webhooks", "register", "--url", f"{endpoint.url}/given", "--events", "message.sent",
         "--no-wait", "--secret-stdin", input=GIVEN_SECRET + "\n",
     )  # fmt: skip
     assert "secret" not in data
-    trigger(api, "message.sent")
-    delivery = eventually(receiver.deliveries, "a delivery")[0]
+    trigger(shared_sandbox_api, "message.sent")
+    delivery = wait_for(endpoint.deliveries, 10.0, "a delivery")[0]
     assert verify(delivery.body, delivery.headers.get(SIGNATURE_HEADER), GIVEN_SECRET).valid
 
 
 def test_register_secret_env_is_masked_not_echoed(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
     result = cli(
-        "webhooks", "register", "--url", receiver.url, "--events", "message.sent", "--no-wait",
+        "webhooks", "register", "--url", endpoint.url, "--events", "message.sent", "--no-wait",
         "--secret-env", "MY_HOOK_SECRET", env={"MY_HOOK_SECRET": GIVEN_SECRET},
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -389,10 +283,10 @@ def test_register_secret_env_is_masked_not_echoed(
 
 
 def test_register_secret_env_json_has_no_secret(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
     result = cli(
-        "-o", "json", "webhooks", "register", "--url", receiver.url, "--events", "message.sent",
+        "-o", "json", "webhooks", "register", "--url", endpoint.url, "--events", "message.sent",
         "--no-wait", "--secret-env", "MY_HOOK_SECRET", env={"MY_HOOK_SECRET": GIVEN_SECRET},
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -429,11 +323,11 @@ def test_register_generate_secret_with_a_given_one_is_a_usage_error(
 
 
 def test_register_secret_file_is_0600_and_secret_not_on_stdout(
-    shared_sandbox: RunningSandbox, receiver: Receiver, tmp_path: Path
+    shared_sandbox: RunningSandbox, endpoint: Endpoint, tmp_path: Path
 ) -> None:
     path = tmp_path / "hook.secret"
     result = cli(
-        "webhooks", "register", "--url", receiver.url, "--events", "message.sent", "--no-wait",
+        "webhooks", "register", "--url", endpoint.url, "--events", "message.sent", "--no-wait",
         "--secret-file", str(path),
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -445,10 +339,10 @@ def test_register_secret_file_is_0600_and_secret_not_on_stdout(
 
 
 def test_register_secret_file_json_names_the_file(
-    shared_sandbox: RunningSandbox, receiver: Receiver, tmp_path: Path
+    shared_sandbox: RunningSandbox, endpoint: Endpoint, tmp_path: Path
 ) -> None:
     path = tmp_path / "hook.secret"
-    data = register(receiver.url, "--secret-file", str(path))
+    data = register(endpoint.url, "--secret-file", str(path))
     assert "secret" not in data
     assert data["secret_file"] == str(path)
 
@@ -456,28 +350,28 @@ def test_register_secret_file_json_names_the_file(
 # --- register: other options and verification -----------------------------------------------
 
 
-def test_register_inactive(shared_sandbox: RunningSandbox, receiver: Receiver) -> None:
-    data = register(receiver.url, "--inactive")
+def test_register_inactive(shared_sandbox: RunningSandbox, endpoint: Endpoint) -> None:
+    data = register(endpoint.url, "--inactive")
     assert data["active"] is False
 
 
-def test_register_description(shared_sandbox: RunningSandbox, receiver: Receiver) -> None:
-    data = register(receiver.url, "--description", "orders service")
+def test_register_description(shared_sandbox: RunningSandbox, endpoint: Endpoint) -> None:
+    data = register(endpoint.url, "--description", "orders service")
     assert data["description"] == "orders service"
 
 
 def test_register_reports_the_challenge_answered(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
-    result = cli("webhooks", "register", "--url", receiver.url, "--events", "message.sent")
+    result = cli("webhooks", "register", "--url", endpoint.url, "--events", "message.sent")
     assert result.exit_code == 0, result.stderr
     assert "verification challenge answered" in result.stderr
 
 
 def test_register_warns_when_the_challenge_is_not_answered(
-    shared_sandbox: RunningSandbox, make_receiver: MakeReceiver
+    shared_sandbox: RunningSandbox, make_mode_endpoint: MakeModeEndpoint
 ) -> None:
-    ignoring = make_receiver("ignore")
+    ignoring = make_mode_endpoint("ignore")
     result = cli("webhooks", "register", "--url", ignoring.url, "--events", "message.sent")
     assert result.exit_code == 0, result.stderr
     assert "warning: the endpoint did not answer the verification challenge" in result.stderr
@@ -485,10 +379,10 @@ def test_register_warns_when_the_challenge_is_not_answered(
 
 
 def test_register_no_wait_reports_verification_pending(
-    shared_sandbox: RunningSandbox, receiver: Receiver
+    shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
     result = cli(
-        "webhooks", "register", "--url", receiver.url, "--events", "message.sent", "--no-wait"
+        "webhooks", "register", "--url", endpoint.url, "--events", "message.sent", "--no-wait"
     )
     assert result.exit_code == 0, result.stderr
     assert "verification still pending" in result.stderr
@@ -541,7 +435,7 @@ def test_list_json_is_a_list(two_webhooks: tuple[str, str]) -> None:
     assert sorted(w["id"] for w in data) == sorted(two_webhooks)
 
 
-def test_list_empty(sandbox: RunningSandbox) -> None:
+def test_list_empty(running_sandbox: RunningSandbox) -> None:
     assert cli_json("webhooks", "list") == []
 
 
@@ -566,11 +460,11 @@ def test_list_active_and_inactive_is_a_usage_error(shared_sandbox: RunningSandbo
     assert "--active" in result.stderr
 
 
-def test_list_follows_pages(sandbox: RunningSandbox, fresh_api: httpx.Client) -> None:
+def test_list_follows_pages(running_sandbox: RunningSandbox, sandbox_api: httpx.Client) -> None:
     created = set()
     for i in range(105):
         # nothing listens there: the verification challenges fail at once
-        response = fresh_api.post(
+        response = sandbox_api.post(
             "webhooks", json={"url": f"{UNREACHABLE}/hook/{i}", "events": ["message.sent"]}
         )
         assert response.status_code == 201, response.text
@@ -583,16 +477,16 @@ def test_list_follows_pages(sandbox: RunningSandbox, fresh_api: httpx.Client) ->
 # --- inspect ---------------------------------------------------------------------------------
 
 
-def test_inspect_by_full_id(shared_sandbox: RunningSandbox, receiver: Receiver) -> None:
-    webhook_id = register(receiver.url)["id"]
+def test_inspect_by_full_id(shared_sandbox: RunningSandbox, endpoint: Endpoint) -> None:
+    webhook_id = register(endpoint.url)["id"]
     result = cli("webhooks", "inspect", webhook_id)
     assert result.exit_code == 0, result.stderr
     assert webhook_id in result.stdout
-    assert receiver.url in result.stdout
+    assert endpoint.url in result.stdout
 
 
-def test_inspect_json_by_full_id(shared_sandbox: RunningSandbox, receiver: Receiver) -> None:
-    created = register(receiver.url, "--description", "d")
+def test_inspect_json_by_full_id(shared_sandbox: RunningSandbox, endpoint: Endpoint) -> None:
+    created = register(endpoint.url, "--description", "d")
     data = cli_json("webhooks", "inspect", created["id"])
     assert data["id"] == created["id"]
     assert data["description"] == "d"
@@ -613,10 +507,10 @@ def test_inspect_by_unique_prefix(two_webhooks: tuple[str, str]) -> None:
     assert data["id"] == first
 
 
-def test_inspect_by_exact_url(shared_sandbox: RunningSandbox, receiver: Receiver) -> None:
-    register(f"{receiver.url}/other")
-    wanted = register(f"{receiver.url}/by-url")["id"]
-    data = cli_json("webhooks", "inspect", f"{receiver.url}/by-url")
+def test_inspect_by_exact_url(shared_sandbox: RunningSandbox, endpoint: Endpoint) -> None:
+    register(f"{endpoint.url}/other")
+    wanted = register(f"{endpoint.url}/by-url")["id"]
+    data = cli_json("webhooks", "inspect", f"{endpoint.url}/by-url")
     assert data["id"] == wanted
 
 
@@ -635,11 +529,15 @@ def test_inspect_unknown_is_not_found(shared_sandbox: RunningSandbox) -> None:
 
 
 def test_inspect_shows_recent_deliveries(
-    shared_sandbox: RunningSandbox, api: httpx.Client, receiver: Receiver
+    shared_sandbox: RunningSandbox, shared_sandbox_api: httpx.Client, endpoint: Endpoint
 ) -> None:
-    webhook_id = register(receiver.url)["id"]
-    trigger(api, "message.sent")
-    eventually(lambda: api.get(f"webhooks/{webhook_id}/deliveries").json()["data"], "attempt")
+    webhook_id = register(endpoint.url)["id"]
+    trigger(shared_sandbox_api, "message.sent")
+    wait_for(
+        lambda: shared_sandbox_api.get(f"webhooks/{webhook_id}/deliveries").json()["data"],
+        10.0,
+        "attempt",
+    )
     result = cli("webhooks", "inspect", webhook_id)
     assert result.exit_code == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
@@ -647,11 +545,15 @@ def test_inspect_shows_recent_deliveries(
 
 
 def test_inspect_json_includes_recent_deliveries(
-    shared_sandbox: RunningSandbox, api: httpx.Client, receiver: Receiver
+    shared_sandbox: RunningSandbox, shared_sandbox_api: httpx.Client, endpoint: Endpoint
 ) -> None:
-    webhook_id = register(receiver.url)["id"]
-    trigger(api, "message.sent")
-    eventually(lambda: api.get(f"webhooks/{webhook_id}/deliveries").json()["data"], "attempt")
+    webhook_id = register(endpoint.url)["id"]
+    trigger(shared_sandbox_api, "message.sent")
+    wait_for(
+        lambda: shared_sandbox_api.get(f"webhooks/{webhook_id}/deliveries").json()["data"],
+        10.0,
+        "attempt",
+    )
     data = cli_json("webhooks", "inspect", webhook_id)
     assert [(d["event_type"], d["status_code"]) for d in data["deliveries"]] == [
         ("message.sent", 200)
@@ -659,26 +561,30 @@ def test_inspect_json_includes_recent_deliveries(
 
 
 def test_inspect_deliveries_option_limits_the_attempts(
-    shared_sandbox: RunningSandbox, api: httpx.Client, receiver: Receiver
+    shared_sandbox: RunningSandbox, shared_sandbox_api: httpx.Client, endpoint: Endpoint
 ) -> None:
-    webhook_id = register(receiver.url)["id"]
-    trigger(api, "message.sent")
-    trigger(api, "message.sent")
-    eventually(
-        lambda: len(api.get(f"webhooks/{webhook_id}/deliveries").json()["data"]) >= 2, "attempts"
+    webhook_id = register(endpoint.url)["id"]
+    trigger(shared_sandbox_api, "message.sent")
+    trigger(shared_sandbox_api, "message.sent")
+    wait_for(
+        lambda: (
+            len(shared_sandbox_api.get(f"webhooks/{webhook_id}/deliveries").json()["data"]) >= 2
+        ),
+        10.0,
+        "attempts",
     )
     data = cli_json("webhooks", "inspect", webhook_id, "--deliveries", "1")
     assert len(data["deliveries"]) == 1
 
 
 @pytest.fixture
-def disabled_webhook(fast_sandbox: RunningSandbox, make_receiver: MakeReceiver) -> str:
+def disabled_webhook(fast_sandbox: RunningSandbox, make_mode_endpoint: MakeModeEndpoint) -> str:
     """A webhook APIMW disabled after five failed attempts."""
-    failing = make_receiver("fail")
+    failing = make_mode_endpoint("fail")
     webhook_id: str = register(failing.url)["id"]
     with api_client(fast_sandbox) as api:
         trigger(api, "message.sent")
-        eventually(lambda: not get_webhook(api, webhook_id)["active"], "the webhook disabled")
+        wait_for(lambda: not get_webhook(api, webhook_id)["active"], 10.0, "the webhook disabled")
     return webhook_id
 
 
@@ -706,14 +612,14 @@ def test_enable_reenables_a_disabled_webhook_and_resets_failures(disabled_webhoo
 
 
 @pytest.fixture
-def webhook(shared_sandbox: RunningSandbox, receiver: Receiver) -> dict[str, Any]:
+def webhook(shared_sandbox: RunningSandbox, endpoint: Endpoint) -> dict[str, Any]:
     """A webhook for message.sent and message.read, with a generated secret."""
-    return register(receiver.url, events="message.sent,message.read")
+    return register(endpoint.url, events="message.sent,message.read")
 
 
-def test_update_url(webhook: dict[str, Any], receiver: Receiver) -> None:
-    data = cli_json("webhooks", "update", webhook["id"], "--url", f"{receiver.url}/moved")
-    assert data["url"] == f"{receiver.url}/moved"
+def test_update_url(webhook: dict[str, Any], endpoint: Endpoint) -> None:
+    data = cli_json("webhooks", "update", webhook["id"], "--url", f"{endpoint.url}/moved")
+    assert data["url"] == f"{endpoint.url}/moved"
 
 
 def test_update_url_is_checked_like_register(webhook: dict[str, Any]) -> None:
@@ -752,12 +658,12 @@ def test_update_rotate_secret_shows_the_new_one_once(webhook: dict[str, Any]) ->
 
 
 def test_update_rotate_secret_json_signs_later_deliveries(
-    webhook: dict[str, Any], api: httpx.Client, receiver: Receiver
+    webhook: dict[str, Any], shared_sandbox_api: httpx.Client, endpoint: Endpoint
 ) -> None:
     data = cli_json("webhooks", "update", webhook["id"], "--rotate-secret")
     assert data["secret"] != webhook["secret"]
-    trigger(api, "message.sent")
-    delivery = eventually(receiver.deliveries, "a delivery")[0]
+    trigger(shared_sandbox_api, "message.sent")
+    delivery = wait_for(endpoint.deliveries, 10.0, "a delivery")[0]
     header = delivery.headers.get(SIGNATURE_HEADER)
     assert verify(delivery.body, header, data["secret"]).valid
     assert not verify(delivery.body, header, webhook["secret"]).valid
@@ -862,15 +768,15 @@ def test_delete_again_is_not_found(webhook: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("command", ["register", "update"])
 def test_server_validation_error_is_one_clear_line(
-    command: str, shared_sandbox: RunningSandbox, receiver: Receiver
+    command: str, shared_sandbox: RunningSandbox, endpoint: Endpoint
 ) -> None:
     args = ["--description", "x" * 501]
     if command == "register":
         result = cli(
-            "webhooks", "register", "--url", receiver.url, "--events", "message.sent", *args
+            "webhooks", "register", "--url", endpoint.url, "--events", "message.sent", *args
         )
     else:
-        result = cli("webhooks", "update", register(receiver.url)["id"], *args)
+        result = cli("webhooks", "update", register(endpoint.url)["id"], *args)
     assert result.exit_code == 4
     lines = stderr_lines(result)
     assert 1 <= len(lines) <= 2, result.stderr
@@ -881,36 +787,42 @@ def test_server_validation_error_is_one_clear_line(
 
 
 def test_rate_limited_run_succeeds_after_waiting(
-    monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+    monkeypatch: pytest.MonkeyPatch, endpoint: Endpoint
 ) -> None:
+    """The CLI waits as long as the sandbox's 429 asks, then succeeds. The wait passes on the
+    clock (the sandbox's rate limit reads time.time) instead of in real time."""
+    waits: list[float] = []
+    wall_clock = time.time
+    monkeypatch.setattr(time, "time", lambda: wall_clock() + sum(waits))
     config = SandboxConfig(port=0, ephemeral=True, rate_limit=3, rate_window=2.0)
     with run_in_thread(config) as running:
         monkeypatch.setenv(ENV_SANDBOX_URL, running.base_url)
         results = []
         for _ in range(8):
-            result = cli("webhooks", "list")
+            result = run("--sandbox", "webhooks", "list", sleep=waits.append)
             results.append(result)
             if "rate limited, retrying in" in result.stderr:
                 break
     assert all(r.exit_code == 0 for r in results), [r.stderr for r in results]
     assert "rate limited, retrying in" in results[-1].stderr
+    assert waits and waits[0] >= 1.0  # the sandbox's Retry-After: at least a second
 
 
 # --- secrets never leak ----------------------------------------------------------------------
 
 
 def test_secrets_never_appear_in_other_output(
-    sandbox: RunningSandbox, fresh_api: httpx.Client, receiver: Receiver
+    running_sandbox: RunningSandbox, sandbox_api: httpx.Client, endpoint: Endpoint
 ) -> None:
-    generated = register(f"{receiver.url}/generated")
+    generated = register(f"{endpoint.url}/generated")
     given = cli_json(
-        "webhooks", "register", "--url", f"{receiver.url}/given", "--events", "message.sent",
+        "webhooks", "register", "--url", f"{endpoint.url}/given", "--events", "message.sent",
         "--no-wait", "--secret-stdin", input=GIVEN_SECRET + "\n",
     )  # fmt: skip
     rotated = cli_json("webhooks", "update", given["id"], "--rotate-secret")
     secrets = [generated["secret"], GIVEN_SECRET, rotated["secret"]]
-    trigger(fresh_api, "message.sent")
-    eventually(lambda: len(receiver.deliveries()) >= 2, "deliveries")
+    trigger(sandbox_api, "message.sent")
+    wait_for(lambda: len(endpoint.deliveries()) >= 2, 10.0, "deliveries")
     ids = [generated["id"], given["id"]]
     results = [
         cli("webhooks", "list"),

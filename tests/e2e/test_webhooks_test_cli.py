@@ -280,7 +280,7 @@ def test_secret_from_env_and_file(tmp_path: Path) -> None:
     assert outcomes(from_file)["accepts"] == "pass"
 
 
-def test_webhook_id_is_looked_up_through_the_sandbox(sandbox: RunningSandbox) -> None:
+def test_webhook_id_is_looked_up_through_the_sandbox(running_sandbox: RunningSandbox) -> None:
     with own_receiver() as url:
         registered = run(
             "--sandbox", "-o", "json", "webhooks", "register", "--url", url,
@@ -296,7 +296,7 @@ def test_webhook_id_is_looked_up_through_the_sandbox(sandbox: RunningSandbox) ->
     assert all(r["result"] in ("pass", "warn") for r in rows.values())
 
 
-def test_an_unknown_webhook_id_fails_with_not_found(sandbox: RunningSandbox) -> None:
+def test_an_unknown_webhook_id_fails_with_not_found(running_sandbox: RunningSandbox) -> None:
     result = run("--sandbox", "webhooks", "test", "whk_missing", "--secret", SECRET)
     assert result.exit_code == 4, result.stderr
 

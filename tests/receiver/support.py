@@ -1,4 +1,4 @@
-"""Helpers for the receiver tests: polling, signed events, a sink that collects, a local app.
+"""Helpers for the receiver tests: signed events, a sink that collects, a local app.
 
 The receiver runs for real (server.run_in_thread on port 0) and is driven over loopback.
 """
@@ -10,13 +10,12 @@ import socket
 import socketserver
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -24,24 +23,11 @@ from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.receiver.events import Forwarded, Received, ReceiverConfig
 from apimw_cli.receiver.server import RunningReceiver, run_in_thread
 from apimw_cli.signing import sign
-
-T = TypeVar("T")
+from tests.support.waiting import wait_for
 
 SECRET = "whsec_receiver_test"
 OLD_SECRET = "whsec_receiver_old"
 TLS = ssl.create_default_context()  # plain http on loopback; one context saves ~60 ms a client
-
-
-def wait_for(predicate: Callable[[], T | None], timeout: float = 5.0, what: str = "condition") -> T:
-    """Poll `predicate` until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
-        time.sleep(0.005)
 
 
 def event_body(event_type: str = "message.sent", n: int = 0, **data: Any) -> bytes:

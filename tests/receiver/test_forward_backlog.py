@@ -15,7 +15,8 @@ import pytest
 from apimw_cli.receiver import forwarder as forwarder_module
 from apimw_cli.signing import sign
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import SECRET, event_body, headers_map, wait_for
+from tests.receiver.support import SECRET, event_body, headers_map
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

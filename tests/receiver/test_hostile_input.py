@@ -49,8 +49,8 @@ from tests.receiver.support import (
     RawApp,
     event_body,
     live_receiver,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 Record = Received | Forwarded
 

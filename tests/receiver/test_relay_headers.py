@@ -14,7 +14,8 @@ from apimw_cli.protocol import FORWARDED_BY_HEADER, HOP_BY_HOP, REPLAYED_BY_HEAD
 from apimw_cli.receiver.events import ReceiverConfig
 from apimw_cli.receiver.relay import forward_headers
 from apimw_cli.receiver.replay import client, replay, replay_headers
-from tests.receiver.support import SECRET, RawApp, RawRequest, event_body, live_receiver, wait_for
+from tests.receiver.support import SECRET, RawApp, RawRequest, event_body, live_receiver
+from tests.support.waiting import wait_for
 
 # Headers every relay keeps, as a delivery carries them.
 KEPT = {

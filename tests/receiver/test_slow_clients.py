@@ -21,7 +21,8 @@ import pytest
 
 from apimw_cli.receiver.guard import RESERVE, Pending, connection_cap, result_or_pending
 from tests.receiver.conftest import StartReceiver
-from tests.receiver.support import SECRET, Live, event_body, signed_headers, wait_for
+from tests.receiver.support import SECRET, Live, event_body, signed_headers
+from tests.support.waiting import wait_for
 
 READ_TIMEOUT = 0.5
 ROOT = Path(__file__).parents[2]

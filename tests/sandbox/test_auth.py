@@ -20,16 +20,16 @@ from tests.sandbox.support import (
     error_of,
     jwt_part,
     token_pair,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 CREDENTIALS = {"api_key": SANDBOX_API_KEY, "api_secret": SANDBOX_API_SECRET}
 
 
 @pytest.fixture
-def sandbox(shared_sandbox: RunningSandboxLike) -> RunningSandboxLike:
+def running_sandbox(module_sandbox: RunningSandboxLike) -> RunningSandboxLike:
     """The tests here only use their own tokens: one sandbox serves the module."""
-    return shared_sandbox
+    return module_sandbox
 
 
 def _b64(raw: bytes) -> str:
@@ -65,14 +65,14 @@ def test_wrong_credentials_are_rejected(anon: httpx.Client, body: dict[str, str]
     error_of(anon.post("auth/token", json=body), 401, "INVALID_CREDENTIALS")
 
 
-def test_access_token_works_for_me(sandbox: RunningSandboxLike) -> None:
-    token = token_pair(sandbox.base_url)["access_token"]
-    with client(sandbox.base_url, token) as api:
-        data_of(api.get("auth/me"))
+def test_access_token_works_for_me(running_sandbox: RunningSandboxLike) -> None:
+    token = token_pair(running_sandbox.base_url)["access_token"]
+    with client(running_sandbox.base_url, token) as sandbox_api:
+        data_of(sandbox_api.get("auth/me"))
 
 
-def test_me_describes_sandbox_user_and_tenant(api: httpx.Client) -> None:
-    data = data_of(api.get("auth/me"))
+def test_me_describes_sandbox_user_and_tenant(sandbox_api: httpx.Client) -> None:
+    data = data_of(sandbox_api.get("auth/me"))
     assert data["user"]["id"] == "usr_sandbox"
     assert data["tenant"]["id"] == "ten_sandbox"
     assert data["tenant"]["plan"] == "sandbox"
@@ -80,20 +80,24 @@ def test_me_describes_sandbox_user_and_tenant(api: httpx.Client) -> None:
     assert sorted(data["permissions"]) == ["messages:read", "messages:send", "webhooks:manage"]
 
 
-def test_refresh_issues_new_working_pair(sandbox: RunningSandboxLike, anon: httpx.Client) -> None:
-    first = token_pair(sandbox.base_url)
+def test_refresh_issues_new_working_pair(
+    running_sandbox: RunningSandboxLike, anon: httpx.Client
+) -> None:
+    first = token_pair(running_sandbox.base_url)
     second = data_of(anon.post("auth/refresh", json={"refresh_token": first["refresh_token"]}))
     assert second["refresh_token"].startswith("rt_")
     assert second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] != first["access_token"]
     assert second["token_type"] == "Bearer"
     assert second["expires_in"] == 3600
-    with client(sandbox.base_url, second["access_token"]) as api:
-        data_of(api.get("auth/me"))
+    with client(running_sandbox.base_url, second["access_token"]) as sandbox_api:
+        data_of(sandbox_api.get("auth/me"))
 
 
-def test_refresh_token_is_single_use(sandbox: RunningSandboxLike, anon: httpx.Client) -> None:
-    refresh = token_pair(sandbox.base_url)["refresh_token"]
+def test_refresh_token_is_single_use(
+    running_sandbox: RunningSandboxLike, anon: httpx.Client
+) -> None:
+    refresh = token_pair(running_sandbox.base_url)["refresh_token"]
     data_of(anon.post("auth/refresh", json={"refresh_token": refresh}))
     error_of(
         anon.post("auth/refresh", json={"refresh_token": refresh}), 401, "INVALID_REFRESH_TOKEN"
@@ -108,18 +112,18 @@ def test_unknown_refresh_token_is_rejected(anon: httpx.Client) -> None:
     )
 
 
-def test_revoked_access_token_gets_revoked_token(sandbox: RunningSandboxLike) -> None:
-    token = token_pair(sandbox.base_url)["access_token"]
-    with client(sandbox.base_url, token) as api:
-        assert data_of(api.post("auth/revoke", json={"token": token})) == {"revoked": True}
-        error_of(api.get("auth/me"), 401, "REVOKED_TOKEN")
+def test_revoked_access_token_gets_revoked_token(running_sandbox: RunningSandboxLike) -> None:
+    token = token_pair(running_sandbox.base_url)["access_token"]
+    with client(running_sandbox.base_url, token) as sandbox_api:
+        assert data_of(sandbox_api.post("auth/revoke", json={"token": token})) == {"revoked": True}
+        error_of(sandbox_api.get("auth/me"), 401, "REVOKED_TOKEN")
 
 
 def test_revoked_refresh_token_cannot_refresh(
-    sandbox: RunningSandboxLike, api: httpx.Client, anon: httpx.Client
+    running_sandbox: RunningSandboxLike, sandbox_api: httpx.Client, anon: httpx.Client
 ) -> None:
-    refresh = token_pair(sandbox.base_url)["refresh_token"]
-    assert data_of(api.post("auth/revoke", json={"token": refresh})) == {"revoked": True}
+    refresh = token_pair(running_sandbox.base_url)["refresh_token"]
+    assert data_of(sandbox_api.post("auth/revoke", json={"token": refresh})) == {"revoked": True}
     error_of(
         anon.post("auth/refresh", json={"refresh_token": refresh}), 401, "INVALID_REFRESH_TOKEN"
     )
@@ -129,18 +133,20 @@ def test_expired_token_gets_expired_token_then_refresh_works(make_sandbox: MakeS
     # 2 s rather than 1: a JWT exp in whole seconds may leave a 1 s token under a second to live.
     running = make_sandbox(token_ttl=2.0)
     pair = token_pair(running.base_url)
-    with client(running.base_url, pair["access_token"]) as api:
-        data_of(api.get("auth/me"))
+    with client(running.base_url, pair["access_token"]) as sandbox_api:
+        data_of(sandbox_api.get("auth/me"))
         expired = wait_for(
-            lambda: r if (r := api.get("auth/me")).status_code != 200 else None,
+            lambda: r if (r := sandbox_api.get("auth/me")).status_code != 200 else None,
             timeout=6.0,
             interval=0.1,
-            message="the access token to expire",
+            what="the access token to expire",
         )
         error_of(expired, 401, "EXPIRED_TOKEN")
-        fresh = data_of(api.post("auth/refresh", json={"refresh_token": pair["refresh_token"]}))
-    with client(running.base_url, fresh["access_token"]) as api:
-        data_of(api.get("auth/me"))
+        fresh = data_of(
+            sandbox_api.post("auth/refresh", json={"refresh_token": pair["refresh_token"]})
+        )
+    with client(running.base_url, fresh["access_token"]) as sandbox_api:
+        data_of(sandbox_api.get("auth/me"))
 
 
 def _forged_jwt() -> str:

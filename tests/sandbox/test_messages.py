@@ -10,37 +10,37 @@ import pytest
 from apimw_cli import catalog
 from tests.sandbox.support import (
     MakeApi,
-    MakeReceiver,
     MakeSandbox,
-    Receiver,
     assert_names_field,
     create_webhook,
     data_of,
     emit,
     error_of,
     parse_time,
-    wait_for,
     wait_verified,
 )
+from tests.support.endpoint import Endpoint
+from tests.support.sandbox import MakeEndpoint
+from tests.support.waiting import wait_for
 
 MESSAGE_EVENTS = ["message.sent", "message.delivered", "message.read", "message.failed"]
 TO = "+14155550123"
 
 
-def subscribe(api: httpx.Client, hook: Receiver, events: list[str]) -> None:
-    created = create_webhook(api, hook.url, events)
-    wait_verified(api, created["id"])
+def subscribe(sandbox_api: httpx.Client, hook: Endpoint, events: list[str]) -> None:
+    created = create_webhook(sandbox_api, hook.url, events)
+    wait_verified(sandbox_api, created["id"])
 
 
-def send(api: httpx.Client, to: str = TO, message: str = "hello") -> dict[str, Any]:
+def send(sandbox_api: httpx.Client, to: str = TO, message: str = "hello") -> dict[str, Any]:
     sent: dict[str, Any] = data_of(
-        api.post("whatsapp/messages/send", json={"to": to, "message": message})
+        sandbox_api.post("whatsapp/messages/send", json={"to": to, "message": message})
     )
     return sent
 
 
-def test_send_answers_sent_message(api: httpx.Client) -> None:
-    sent = send(api)
+def test_send_answers_sent_message(sandbox_api: httpx.Client) -> None:
+    sent = send(sandbox_api)
     assert {"message_id", "to", "status", "timestamp"} <= set(sent)
     assert sent["message_id"].startswith("wamid.")
     assert sent["to"] == TO
@@ -48,18 +48,20 @@ def test_send_answers_sent_message(api: httpx.Client) -> None:
     parse_time(sent["timestamp"])
 
 
-def test_send_accepts_preview_url(api: httpx.Client) -> None:
+def test_send_accepts_preview_url(sandbox_api: httpx.Client) -> None:
     body = {"to": TO, "message": "see https://example.com", "preview_url": True}
-    assert data_of(api.post("whatsapp/messages/send", json=body))["status"] == "sent"
+    assert data_of(sandbox_api.post("whatsapp/messages/send", json=body))["status"] == "sent"
 
 
 def test_send_emits_sent_delivered_read_in_order(
-    make_sandbox: MakeSandbox, make_api: MakeApi, receiver: MakeReceiver
+    make_sandbox: MakeSandbox, make_sandbox_api: MakeApi, make_endpoint: MakeEndpoint
 ) -> None:
-    api = make_api(make_sandbox(time_scale=10.0))  # delivered after 0.2 s, read after 0.5 s
-    hook = receiver()
-    subscribe(api, hook, MESSAGE_EVENTS)
-    sent = send(api)
+    sandbox_api = make_sandbox_api(
+        make_sandbox(time_scale=10.0)
+    )  # delivered after 0.2 s, read after 0.5 s
+    hook = make_endpoint()
+    subscribe(sandbox_api, hook, MESSAGE_EVENTS)
+    sent = send(sandbox_api)
     events = hook.wait_deliveries(3)
     assert [e.event_type for e in events] == ["message.sent", "message.delivered", "message.read"]
     for event in events:
@@ -68,10 +70,14 @@ def test_send_emits_sent_delivered_read_in_order(
     assert events[0].json()["data"]["message_type"] == "text"
 
 
-def test_status_endpoint_follows_the_events(make_sandbox: MakeSandbox, make_api: MakeApi) -> None:
-    api = make_api(make_sandbox(time_scale=4.0))  # delivered after 0.5 s, read after 1.25 s
-    sent = send(api)
-    now = data_of(api.get(f"whatsapp/messages/{sent['message_id']}"))
+def test_status_endpoint_follows_the_events(
+    make_sandbox: MakeSandbox, make_sandbox_api: MakeApi
+) -> None:
+    sandbox_api = make_sandbox_api(
+        make_sandbox(time_scale=4.0)
+    )  # delivered after 0.5 s, read after 1.25 s
+    sent = send(sandbox_api)
+    now = data_of(sandbox_api.get(f"whatsapp/messages/{sent['message_id']}"))
     assert now["message_id"] == sent["message_id"]
     assert now["to"] == TO
     assert now["type"] == "text"
@@ -81,41 +87,41 @@ def test_status_endpoint_follows_the_events(make_sandbox: MakeSandbox, make_api:
     assert now["timestamps"]["read"] is None
 
     def read() -> dict[str, Any] | None:
-        status: dict[str, Any] = data_of(api.get(f"whatsapp/messages/{sent['message_id']}"))
+        status: dict[str, Any] = data_of(sandbox_api.get(f"whatsapp/messages/{sent['message_id']}"))
         return status if status["status"] == "read" else None
 
-    final = wait_for(read, timeout=10.0, interval=0.05, message="status read")
+    final = wait_for(read, timeout=10.0, interval=0.05, what="status read")
     stamps = [parse_time(final["timestamps"][k]) for k in ("sent", "delivered", "read")]
     assert stamps == sorted(stamps)
 
 
-def test_status_of_unknown_message_is_404(api: httpx.Client) -> None:
-    error_of(api.get("whatsapp/messages/wamid.nope"), 404, "NOT_FOUND")
+def test_status_of_unknown_message_is_404(sandbox_api: httpx.Client) -> None:
+    error_of(sandbox_api.get("whatsapp/messages/wamid.nope"), 404, "NOT_FOUND")
 
 
 def test_number_ending_0000_fails(
-    make_sandbox: MakeSandbox, make_api: MakeApi, receiver: MakeReceiver
+    make_sandbox: MakeSandbox, make_sandbox_api: MakeApi, make_endpoint: MakeEndpoint
 ) -> None:
-    api = make_api(make_sandbox(time_scale=10.0))
-    hook = receiver()
-    subscribe(api, hook, MESSAGE_EVENTS)
-    failing = send(api, to="+14155550000")
+    sandbox_api = make_sandbox_api(make_sandbox(time_scale=10.0))
+    hook = make_endpoint()
+    subscribe(sandbox_api, hook, MESSAGE_EVENTS)
+    failing = send(sandbox_api, to="+14155550000")
     sent, failed = hook.wait_deliveries(2)
     assert [sent.event_type, failed.event_type] == ["message.sent", "message.failed"]
     data = failed.json()["data"]
     assert data["message_id"] == failing["message_id"]
     assert data["to"] == "+14155550000"
     assert isinstance(data["error"]["code"], str) and data["error"]["message"]
-    status = data_of(api.get(f"whatsapp/messages/{failing['message_id']}"))
+    status = data_of(sandbox_api.get(f"whatsapp/messages/{failing['message_id']}"))
     assert status["status"] == "failed"
     # A second message's read event comes after the failed one's would have: none came.
-    other = send(api)
+    other = send(sandbox_api)
     wait_for(
         lambda: any(
             d.event_type == "message.read" and d.json()["data"]["message_id"] == other["message_id"]
             for d in hook.deliveries()
         ),
-        message="the other message to be read",
+        what="the other message to be read",
     )
     about_failing = [
         d.event_type
@@ -126,27 +132,27 @@ def test_number_ending_0000_fails(
 
 
 @pytest.mark.parametrize("to", ["hello", "", "+1234567890123456789", "+1 415 555", "+12ab34567"])
-def test_invalid_number_is_invalid_phone_number(api: httpx.Client, to: str) -> None:
-    response = api.post("whatsapp/messages/send", json={"to": to, "message": "hi"})
+def test_invalid_number_is_invalid_phone_number(sandbox_api: httpx.Client, to: str) -> None:
+    response = sandbox_api.post("whatsapp/messages/send", json={"to": to, "message": "hi"})
     error_of(response, 400, "INVALID_PHONE_NUMBER")
 
 
-def test_message_of_4096_chars_is_accepted(api: httpx.Client) -> None:
-    send(api, message="x" * 4096)
+def test_message_of_4096_chars_is_accepted(sandbox_api: httpx.Client) -> None:
+    send(sandbox_api, message="x" * 4096)
 
 
-def test_message_over_4096_chars_is_rejected(api: httpx.Client) -> None:
-    response = api.post("whatsapp/messages/send", json={"to": TO, "message": "x" * 4097})
+def test_message_over_4096_chars_is_rejected(sandbox_api: httpx.Client) -> None:
+    response = sandbox_api.post("whatsapp/messages/send", json={"to": TO, "message": "x" * 4097})
     assert_names_field(error_of(response, 400, "VALIDATION_ERROR"), "message")
 
 
 def test_inbound_emits_message_received_with_contact(
-    api: httpx.Client, receiver: MakeReceiver
+    sandbox_api: httpx.Client, make_endpoint: MakeEndpoint
 ) -> None:
-    hook = receiver()
-    subscribe(api, hook, ["message.received"])
+    hook = make_endpoint()
+    subscribe(sandbox_api, hook, ["message.received"])
     answer = data_of(
-        api.post("sandbox/inbound", json={"from": TO, "text": "Hi there", "name": "Maria"})
+        sandbox_api.post("sandbox/inbound", json={"from": TO, "text": "Hi there", "name": "Maria"})
     )
     assert answer["type"] == "message.received"
     assert answer["deliveries"] == 1
@@ -162,11 +168,11 @@ def test_inbound_emits_message_received_with_contact(
 
 @pytest.mark.parametrize("event_type", catalog.EVENT_NAMES)
 def test_sandbox_events_sends_catalog_sample_with_data_merged(
-    api: httpx.Client, receiver: MakeReceiver, event_type: str
+    sandbox_api: httpx.Client, make_endpoint: MakeEndpoint, event_type: str
 ) -> None:
-    hook = receiver()
-    subscribe(api, hook, [event_type])
-    answer = emit(api, event_type, {"marker": event_type})
+    hook = make_endpoint()
+    subscribe(sandbox_api, hook, [event_type])
+    answer = emit(sandbox_api, event_type, {"marker": event_type})
     assert answer["type"] == event_type
     assert answer["deliveries"] == 1
     (event,) = hook.wait_deliveries(1)
@@ -180,10 +186,12 @@ def test_sandbox_events_sends_catalog_sample_with_data_merged(
     assert body["data"]["marker"] == event_type
 
 
-def test_sandbox_events_merges_nested_data(api: httpx.Client, receiver: MakeReceiver) -> None:
-    hook = receiver()
-    subscribe(api, hook, ["message.received"])
-    emit(api, "message.received", {"contact": {"name": "Zed"}, "text": "override"})
+def test_sandbox_events_merges_nested_data(
+    sandbox_api: httpx.Client, make_endpoint: MakeEndpoint
+) -> None:
+    hook = make_endpoint()
+    subscribe(sandbox_api, hook, ["message.received"])
+    emit(sandbox_api, "message.received", {"contact": {"name": "Zed"}, "text": "override"})
     (event,) = hook.wait_deliveries(1)
     data = event.json()["data"]
     assert data["text"] == "override"
@@ -192,16 +200,16 @@ def test_sandbox_events_merges_nested_data(api: httpx.Client, receiver: MakeRece
 
 
 def test_sandbox_events_without_data_sends_plain_sample(
-    api: httpx.Client, receiver: MakeReceiver
+    sandbox_api: httpx.Client, make_endpoint: MakeEndpoint
 ) -> None:
-    hook = receiver()
-    subscribe(api, hook, ["quota.warning"])
-    emit(api, "quota.warning")
+    hook = make_endpoint()
+    subscribe(sandbox_api, hook, ["quota.warning"])
+    emit(sandbox_api, "quota.warning")
     (event,) = hook.wait_deliveries(1)
     assert set(event.json()["data"]) == {"quota", "used", "limit", "period"}
 
 
 @pytest.mark.parametrize("event_type", ["message.bogus", "webhook.verification", "", 5])
-def test_sandbox_events_rejects_unknown_type(api: httpx.Client, event_type: object) -> None:
-    response = api.post("sandbox/events", json={"type": event_type})
+def test_sandbox_events_rejects_unknown_type(sandbox_api: httpx.Client, event_type: object) -> None:
+    response = sandbox_api.post("sandbox/events", json={"type": event_type})
     assert_names_field(error_of(response, 400, "VALIDATION_ERROR"), "type")

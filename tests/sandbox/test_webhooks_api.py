@@ -12,7 +12,6 @@ from apimw_cli.catalog import EVENT_NAMES
 from tests.sandbox.support import (
     WEBHOOK_FIELDS,
     MakeApi,
-    MakeReceiver,
     MakeSandbox,
     RunningSandboxLike,
     assert_names_field,
@@ -23,6 +22,7 @@ from tests.sandbox.support import (
     parse_time,
     wait_verified,
 )
+from tests.support.sandbox import MakeEndpoint
 
 SECRET = "whsec_never_echo_this_1234567890"
 # https is always allowed; port 1 on loopback refuses at once, so verification fails fast.
@@ -30,9 +30,9 @@ HTTPS_URL = "https://127.0.0.1:1/hook"
 
 
 @pytest.fixture
-def sandbox(shared_sandbox: RunningSandboxLike) -> RunningSandboxLike:
+def running_sandbox(module_sandbox: RunningSandboxLike) -> RunningSandboxLike:
     """Tests look only at their own webhooks; those needing an empty store use make_sandbox."""
-    return shared_sandbox
+    return module_sandbox
 
 
 def _valid(**changes: Any) -> dict[str, Any]:
@@ -41,8 +41,8 @@ def _valid(**changes: Any) -> dict[str, Any]:
     return body
 
 
-def test_create_answers_201_with_webhook_object(api: httpx.Client) -> None:
-    response = api.post(
+def test_create_answers_201_with_webhook_object(sandbox_api: httpx.Client) -> None:
+    response = sandbox_api.post(
         "webhooks",
         json=_valid(events=["message.sent", "message.read"], description="orders"),
     )
@@ -62,26 +62,26 @@ def test_create_answers_201_with_webhook_object(api: httpx.Client) -> None:
     parse_time(data["updated_at"])
 
 
-def test_create_with_active_false_is_stored_inactive(api: httpx.Client) -> None:
-    created = create_webhook(api, HTTPS_URL, active=False)
+def test_create_with_active_false_is_stored_inactive(sandbox_api: httpx.Client) -> None:
+    created = create_webhook(sandbox_api, HTTPS_URL, active=False)
     assert created["active"] is False
-    assert get_webhook(api, created["id"])["active"] is False
+    assert get_webhook(sandbox_api, created["id"])["active"] is False
 
 
-def test_create_accepts_every_catalog_event(api: httpx.Client) -> None:
-    created = create_webhook(api, HTTPS_URL, list(EVENT_NAMES))
+def test_create_accepts_every_catalog_event(sandbox_api: httpx.Client) -> None:
+    created = create_webhook(sandbox_api, HTTPS_URL, list(EVENT_NAMES))
     assert sorted(created["events"]) == sorted(EVENT_NAMES)
 
 
-def test_secret_is_never_echoed(api: httpx.Client) -> None:
-    response = api.post("webhooks", json=_valid(secret=SECRET))
+def test_secret_is_never_echoed(sandbox_api: httpx.Client) -> None:
+    response = sandbox_api.post("webhooks", json=_valid(secret=SECRET))
     created = data_of(response, 201)
-    patched = api.patch(f"webhooks/{created['id']}", json={"secret": SECRET + "_2"})
+    patched = sandbox_api.patch(f"webhooks/{created['id']}", json={"secret": SECRET + "_2"})
     responses = [
         response,
         patched,
-        api.get("webhooks"),
-        api.get(f"webhooks/{created['id']}"),
+        sandbox_api.get("webhooks"),
+        sandbox_api.get(f"webhooks/{created['id']}"),
     ]
     for one in responses:
         assert one.status_code in (200, 201), one.text
@@ -89,27 +89,27 @@ def test_secret_is_never_echoed(api: httpx.Client) -> None:
         assert '"secret"' not in one.text
 
 
-def test_list_returns_all_webhooks(make_sandbox: MakeSandbox, make_api: MakeApi) -> None:
-    api = make_api(make_sandbox())
-    assert data_of(api.get("webhooks")) == []
-    first = create_webhook(api, HTTPS_URL)
-    second = create_webhook(api, "https://localhost:1/other", ["message.read"])
-    listed = data_of(api.get("webhooks"))
+def test_list_returns_all_webhooks(make_sandbox: MakeSandbox, make_sandbox_api: MakeApi) -> None:
+    sandbox_api = make_sandbox_api(make_sandbox())
+    assert data_of(sandbox_api.get("webhooks")) == []
+    first = create_webhook(sandbox_api, HTTPS_URL)
+    second = create_webhook(sandbox_api, "https://localhost:1/other", ["message.read"])
+    listed = data_of(sandbox_api.get("webhooks"))
     assert isinstance(listed, list)
     assert {w["id"] for w in listed} == {first["id"], second["id"]}
     for webhook in listed:
         assert set(webhook) >= WEBHOOK_FIELDS
 
 
-def test_get_returns_the_webhook(api: httpx.Client) -> None:
-    created = create_webhook(api, HTTPS_URL, description="x")
-    fetched = get_webhook(api, created["id"])
+def test_get_returns_the_webhook(sandbox_api: httpx.Client) -> None:
+    created = create_webhook(sandbox_api, HTTPS_URL, description="x")
+    fetched = get_webhook(sandbox_api, created["id"])
     for key in ("id", "url", "events", "active", "created_at", "description"):
         assert fetched[key] == created[key]
 
 
-def test_get_unknown_webhook_is_404(api: httpx.Client) -> None:
-    error_of(api.get("webhooks/whk_doesnotexist"), 404, "NOT_FOUND")
+def test_get_unknown_webhook_is_404(sandbox_api: httpx.Client) -> None:
+    error_of(sandbox_api.get("webhooks/whk_doesnotexist"), 404, "NOT_FOUND")
 
 
 @pytest.mark.parametrize(
@@ -121,11 +121,11 @@ def test_get_unknown_webhook_is_404(api: httpx.Client) -> None:
         ("description", "renamed"),
     ],
 )
-def test_patch_changes_one_field(api: httpx.Client, field: str, value: Any) -> None:
-    created = create_webhook(api, HTTPS_URL, description="before")
-    patched = data_of(api.patch(f"webhooks/{created['id']}", json={field: value}))
+def test_patch_changes_one_field(sandbox_api: httpx.Client, field: str, value: Any) -> None:
+    created = create_webhook(sandbox_api, HTTPS_URL, description="before")
+    patched = data_of(sandbox_api.patch(f"webhooks/{created['id']}", json={field: value}))
     assert patched[field] == value
-    fetched = get_webhook(api, created["id"])
+    fetched = get_webhook(sandbox_api, created["id"])
     assert fetched[field] == value
     for other in ("url", "events", "active", "description"):
         if other != field:
@@ -133,25 +133,25 @@ def test_patch_changes_one_field(api: httpx.Client, field: str, value: Any) -> N
     assert parse_time(fetched["updated_at"]) >= parse_time(created["updated_at"])
 
 
-def test_patch_secret_is_accepted_and_not_echoed(api: httpx.Client) -> None:
-    created = create_webhook(api, HTTPS_URL)
-    response = api.patch(f"webhooks/{created['id']}", json={"secret": SECRET})
+def test_patch_secret_is_accepted_and_not_echoed(sandbox_api: httpx.Client) -> None:
+    created = create_webhook(sandbox_api, HTTPS_URL)
+    response = sandbox_api.patch(f"webhooks/{created['id']}", json={"secret": SECRET})
     data = data_of(response)
     assert "secret" not in data and SECRET not in response.text
 
 
-def test_patch_unknown_webhook_is_404(api: httpx.Client) -> None:
-    error_of(api.patch("webhooks/whk_nope", json={"active": False}), 404, "NOT_FOUND")
+def test_patch_unknown_webhook_is_404(sandbox_api: httpx.Client) -> None:
+    error_of(sandbox_api.patch("webhooks/whk_nope", json={"active": False}), 404, "NOT_FOUND")
 
 
-def test_delete_answers_deleted_then_404(api: httpx.Client) -> None:
-    created = create_webhook(api, HTTPS_URL)
-    gone = data_of(api.delete(f"webhooks/{created['id']}"))
+def test_delete_answers_deleted_then_404(sandbox_api: httpx.Client) -> None:
+    created = create_webhook(sandbox_api, HTTPS_URL)
+    gone = data_of(sandbox_api.delete(f"webhooks/{created['id']}"))
     assert gone == {"id": created["id"], "deleted": True}
-    error_of(api.get(f"webhooks/{created['id']}"), 404, "NOT_FOUND")
-    error_of(api.delete(f"webhooks/{created['id']}"), 404, "NOT_FOUND")
-    error_of(api.get(f"webhooks/{created['id']}/deliveries"), 404, "NOT_FOUND")
-    assert created["id"] not in {w["id"] for w in data_of(api.get("webhooks"))}
+    error_of(sandbox_api.get(f"webhooks/{created['id']}"), 404, "NOT_FOUND")
+    error_of(sandbox_api.delete(f"webhooks/{created['id']}"), 404, "NOT_FOUND")
+    error_of(sandbox_api.get(f"webhooks/{created['id']}/deliveries"), 404, "NOT_FOUND")
+    assert created["id"] not in {w["id"] for w in data_of(sandbox_api.get("webhooks"))}
 
 
 @pytest.mark.parametrize(
@@ -162,15 +162,19 @@ def test_delete_answers_deleted_then_404(api: httpx.Client) -> None:
         "http://[::1]:{port}/hook",
     ],
 )
-def test_http_allowed_on_loopback(api: httpx.Client, receiver: MakeReceiver, url: str) -> None:
-    port = receiver().port
-    created = create_webhook(api, url.format(port=port))
+def test_http_allowed_on_loopback(
+    sandbox_api: httpx.Client, make_endpoint: MakeEndpoint, url: str
+) -> None:
+    port = make_endpoint().port
+    created = create_webhook(sandbox_api, url.format(port=port))
     assert created["url"] == url.format(port=port)
 
 
-def test_verification_result_is_visible_on_get(api: httpx.Client, receiver: MakeReceiver) -> None:
-    created = create_webhook(api, receiver().url)
-    assert wait_verified(api, created["id"])["verified"] is True
+def test_verification_result_is_visible_on_get(
+    sandbox_api: httpx.Client, make_endpoint: MakeEndpoint
+) -> None:
+    created = create_webhook(sandbox_api, make_endpoint().url)
+    assert wait_verified(sandbox_api, created["id"])["verified"] is True
 
 
 # (body, the field the error must name). Each is sent as POST /webhooks.
@@ -202,9 +206,9 @@ INVALID_CREATES: list[tuple[dict[str, Any], str]] = [
     ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID_CREATES)],
 )
 def test_invalid_create_is_validation_error_naming_field(
-    api: httpx.Client, body: dict[str, Any], field: str
+    sandbox_api: httpx.Client, body: dict[str, Any], field: str
 ) -> None:
-    error = error_of(api.post("webhooks", json=body), 400, "VALIDATION_ERROR")
+    error = error_of(sandbox_api.post("webhooks", json=body), 400, "VALIDATION_ERROR")
     assert_names_field(error, field)
 
 
@@ -213,23 +217,29 @@ def test_invalid_create_is_validation_error_naming_field(
     [b'{"url": ', b"not json", b"", b"[1, 2]", b'"a string"', b"null"],
     ids=["truncated", "garbage", "empty", "array", "string", "null"],
 )
-def test_malformed_or_non_object_json_is_validation_error(api: httpx.Client, raw: bytes) -> None:
-    response = api.post("webhooks", content=raw, headers={"Content-Type": "application/json"})
+def test_malformed_or_non_object_json_is_validation_error(
+    sandbox_api: httpx.Client, raw: bytes
+) -> None:
+    response = sandbox_api.post(
+        "webhooks", content=raw, headers={"Content-Type": "application/json"}
+    )
     error_of(response, 400, "VALIDATION_ERROR")
 
 
-def test_body_over_max_body_is_validation_error(api: httpx.Client) -> None:
+def test_body_over_max_body_is_validation_error(sandbox_api: httpx.Client) -> None:
     body = json.dumps(_valid(description="x" * 1_100_000)).encode()
-    response = api.post("webhooks", content=body, headers={"Content-Type": "application/json"})
+    response = sandbox_api.post(
+        "webhooks", content=body, headers={"Content-Type": "application/json"}
+    )
     error_of(response, 400, "VALIDATION_ERROR")
 
 
-def test_nothing_invalid_is_stored(make_sandbox: MakeSandbox, make_api: MakeApi) -> None:
-    api = make_api(make_sandbox())
+def test_nothing_invalid_is_stored(make_sandbox: MakeSandbox, make_sandbox_api: MakeApi) -> None:
+    sandbox_api = make_sandbox_api(make_sandbox())
     for body, _ in INVALID_CREATES:
-        assert api.post("webhooks", json=body).status_code == 400
-    api.post("webhooks", content=b"{", headers={"Content-Type": "application/json"})
-    assert data_of(api.get("webhooks")) == []
+        assert sandbox_api.post("webhooks", json=body).status_code == 400
+    sandbox_api.post("webhooks", content=b"{", headers={"Content-Type": "application/json"})
+    assert data_of(sandbox_api.get("webhooks")) == []
 
 
 @pytest.mark.parametrize(
@@ -244,12 +254,14 @@ def test_nothing_invalid_is_stored(make_sandbox: MakeSandbox, make_api: MakeApi)
     ],
 )
 def test_invalid_patch_is_rejected_and_changes_nothing(
-    api: httpx.Client, patch: dict[str, Any], field: str
+    sandbox_api: httpx.Client, patch: dict[str, Any], field: str
 ) -> None:
-    created = create_webhook(api, HTTPS_URL)
-    before = get_webhook(api, created["id"])
-    error = error_of(api.patch(f"webhooks/{created['id']}", json=patch), 400, "VALIDATION_ERROR")
+    created = create_webhook(sandbox_api, HTTPS_URL)
+    before = get_webhook(sandbox_api, created["id"])
+    error = error_of(
+        sandbox_api.patch(f"webhooks/{created['id']}", json=patch), 400, "VALIDATION_ERROR"
+    )
     assert_names_field(error, field)
-    after = get_webhook(api, created["id"])
+    after = get_webhook(sandbox_api, created["id"])
     for key in ("url", "events", "active", "description", "updated_at"):
         assert after[key] == before[key], key

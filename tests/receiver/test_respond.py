@@ -9,18 +9,18 @@ from tests.receiver.conftest import StartApp, StartReceiver
 from tests.receiver.support import event_body, free_port
 
 
-def test_ack_answers_within_50ms_while_the_forward_target_hangs(
+def test_ack_answers_while_the_forward_target_hangs(
     start_receiver: StartReceiver, start_app: StartApp
 ) -> None:
+    # The app never answers before the test ends: an ack that waited for the forward would
+    # not come at all. (How fast an ack is: benchmarks/receiver.py.)
     app = start_app(hang=True)
     live = start_receiver(forward_to=(app.url,))
     live.post(event_body(n=0))  # opens the keep-alive connection; its forward hangs
     app.wait_hits(1)
-    started = time.perf_counter()
     response = live.post(event_body(n=1))
-    elapsed = time.perf_counter() - started
     assert response.status_code == 200
-    assert elapsed < 0.05, f"ack took {elapsed * 1000:.1f} ms"
+    assert live.sink.forwarded == []  # both forwards still wait for the app
 
 
 def test_passthrough_returns_the_apps_status(
@@ -50,11 +50,9 @@ def test_passthrough_answers_503_when_the_app_is_too_slow(
     live = start_receiver(
         respond=Respond.PASSTHROUGH, forward_to=(app.url,), passthrough_timeout=0.3
     )
-    started = time.perf_counter()
-    response = live.post(event_body())
+    response = live.post(event_body())  # the app hangs until the test ends
     assert response.status_code == 503
     assert "timed out after 0.3s" in response.text
-    assert time.perf_counter() - started < 3.0
 
 
 def test_passthrough_without_a_forward_target_answers_503(start_receiver: StartReceiver) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import socket
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -181,10 +180,9 @@ def test_unknown_agent_error_links_to_ngrok_docs(make_tunnel: MakeTunnel) -> Non
 def test_silent_agent_hits_our_deadline_and_leaves_no_orphan(make_tunnel: MakeTunnel) -> None:
     tunnel = make_tunnel("silent", startup_timeout=0.5)
 
-    started = time.monotonic()
     error = open_fails(tunnel)
 
-    assert time.monotonic() - started < 5
+    # Our deadline's message, not pyngrok's own (longer) timeout's.
     assert error.message == "the ngrok agent did not start within 0.5 s"
     assert_no_agent_left(tunnel)
 

@@ -8,6 +8,7 @@ Accept-Encoding. Each relay then adds its own marker (X-APIMW-Forwarded-By, X-AP
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from apimw_cli import __version__
@@ -42,14 +43,25 @@ _FORWARDED_BY = (FORWARDED_BY_HEADER.encode("ascii"), FORWARDED_BY.encode("ascii
 
 def forward_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The headers to forward to the app, as bytes: the received ones by the rule above, plus
-    X-APIMW-Forwarded-By."""
-    headers = list(raw)
-    dropped = _NOT_FORWARDED
-    listed = [
-        (n.decode("latin-1"), v.decode("latin-1")) for n, v in headers if n.lower() == b"connection"
-    ]
-    if listed:  # only then is the rule worked out per request
-        dropped = dropped | {name.encode("latin-1") for name in not_relayed(listed)}
-    kept = [(name, value) for name, value in headers if name.lower() not in dropped]
+    X-APIMW-Forwarded-By. (One pass; this runs for every forwarded event.)"""
+    kept: list[tuple[bytes, bytes]] = []
+    connection: tuple[bytes, ...] | None = None  # the values of Connection headers
+    for header in raw:
+        lower = header[0].lower()
+        if lower not in _NOT_FORWARDED:
+            kept.append(header)
+        elif lower == b"connection":
+            connection = (header[1],) if connection is None else (*connection, header[1])
+    if connection is not None:
+        named = _also_named(connection)
+        if named:
+            kept = [header for header in kept if header[0].lower() not in named]
     kept.append(_FORWARDED_BY)
     return kept
+
+
+@functools.lru_cache(maxsize=64)  # senders repeat their Connection value (`keep-alive`, mostly)
+def _also_named(connection: tuple[bytes, ...]) -> frozenset[bytes]:
+    """The names Connection header values list that are not left out anyway."""
+    listed = not_relayed([("connection", value.decode("latin-1")) for value in connection])
+    return frozenset(name.encode("latin-1") for name in listed) - _NOT_FORWARDED

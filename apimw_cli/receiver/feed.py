@@ -14,14 +14,13 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from apimw_cli.models import Forwarded, Received, Tally
 
 __all__ = ["Feed", "Skipped"]
 
 Record = Received | Forwarded
-Decide = Callable[[Record, Tally], "dict[str, Any] | None"]
+Decide = Callable[[Record, Tally], object | None]  # the outcome's type is the caller's
 
 _OVERHEAD = 512  # bytes a record costs besides its body: the object, its headers, the strings
 
@@ -43,8 +42,8 @@ def _size(record: Record) -> int:
 class Feed:
     """Call it with each record (thread-safe, never blocks); `take()` what is there to show.
 
-    `decide(record, tally)` runs after each record is counted and may return an outcome (a
-    dict): the first one is kept in `decided` and `settled` is set.
+    `decide(record, tally)` runs after each record is counted and may return an outcome (any
+    object but None): the first one is kept in `decided` and `settled` is set.
     """
 
     def __init__(
@@ -55,7 +54,7 @@ class Feed:
         max_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.tally = Tally()
-        self.decided: dict[str, Any] | None = None
+        self.decided: object | None = None
         self.settled = threading.Event()
         self.max_records = max_records
         self.max_bytes = max_bytes

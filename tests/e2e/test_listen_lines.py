@@ -264,8 +264,8 @@ def test_consecutive_record_ids_get_distinct_labels() -> None:
 
 
 def test_a_ctrl_c_in_the_middle_of_a_batch_loses_none_of_it() -> None:
-    from apimw_cli.commands.listen import _Screen
     from apimw_cli.receiver.feed import Feed
+    from apimw_cli.session.screen import Screen
 
     shown: list[str] = []
 
@@ -281,7 +281,7 @@ def test_a_ctrl_c_in_the_middle_of_a_batch_loses_none_of_it() -> None:
     feed = Feed()
     for n in range(5):
         feed(event(n, None))
-    screen = _Screen(View(Printer(stdout=io.StringIO()), ndjson=True), feed)
+    screen = Screen(View(Printer(stdout=io.StringIO()), ndjson=True), feed)
     with pytest.raises(KeyboardInterrupt):
         screen.catch_up()
     while screen.catch_up():

@@ -8,20 +8,13 @@ app's `.env` once. It lives next to the token cache, in a 0600 file in a 0700 di
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from apimw_cli.errors import ConfigError
 from apimw_cli.settings import Settings, write_private_file
+from apimw_cli.signing import SECRET_PREFIX, new_secret
 
-__all__ = ["new_secret", "rotate", "stable_secret"]
-
-PREFIX = "whsec_"
-
-
-def new_secret() -> str:
-    """A fresh webhook signing secret: `whsec_` and 256 random bits."""
-    return PREFIX + secrets.token_urlsafe(32)
+__all__ = ["rotate", "stable_secret"]
 
 
 def _path(settings: Settings) -> Path:
@@ -41,7 +34,11 @@ def stable_secret(settings: Settings) -> str:
             f"cannot read the listen signing secret in {path}: {exc}",
             hint="`apimw listen --rotate-secret` writes a new one",
         ) from exc
-    if not text.startswith(PREFIX) or len(text) < len(PREFIX) + 16 or not text.isprintable():
+    if (
+        not text.startswith(SECRET_PREFIX)
+        or len(text) < len(SECRET_PREFIX) + 16
+        or not text.isprintable()
+    ):
         raise ConfigError(
             f"the listen signing secret in {path} is damaged",
             hint="`apimw listen --rotate-secret` writes a new one (then update your app's copy)",

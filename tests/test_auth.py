@@ -31,7 +31,7 @@ class Clock:
 
 
 @pytest.fixture
-def api() -> FakeApi:
+def fake_api() -> FakeApi:
     return FakeApi()
 
 
@@ -51,74 +51,76 @@ def authenticated(api: FakeApi, store: TokenStore, clock: Clock) -> ApiClient:
     )
 
 
-def test_first_call_exchanges_key_and_secret_and_caches(api: FakeApi, store: TokenStore) -> None:
-    client = authenticated(api, store, Clock())
+def test_first_call_exchanges_key_and_secret_and_caches(
+    fake_api: FakeApi, store: TokenStore
+) -> None:
+    client = authenticated(fake_api, store, Clock())
     assert whoami(client).email == "dev@example.com"
-    assert api.count("POST auth/token") == 1
+    assert fake_api.count("POST auth/token") == 1
     cached = store.load()
     assert cached is not None and cached.access_token == "at_0001"
     assert cached.refresh_token == "rt_0001"
 
 
-def test_cached_token_is_reused_across_clients(api: FakeApi, store: TokenStore) -> None:
+def test_cached_token_is_reused_across_clients(fake_api: FakeApi, store: TokenStore) -> None:
     clock = Clock()
-    whoami(authenticated(api, store, clock))
-    whoami(authenticated(api, store, clock))
-    assert api.count("POST auth/token") == 1
+    whoami(authenticated(fake_api, store, clock))
+    whoami(authenticated(fake_api, store, clock))
+    assert fake_api.count("POST auth/token") == 1
 
 
 def test_token_near_expiry_is_refreshed_and_new_refresh_token_persisted(
-    api: FakeApi, store: TokenStore
+    fake_api: FakeApi, store: TokenStore
 ) -> None:
     clock = Clock()
-    whoami(authenticated(api, store, clock))
+    whoami(authenticated(fake_api, store, clock))
     clock.now += 3600 - 30  # inside the renewal margin
-    whoami(authenticated(api, store, clock))
-    assert api.count("POST auth/refresh") == 1
+    whoami(authenticated(fake_api, store, clock))
+    assert fake_api.count("POST auth/refresh") == 1
     cached = store.load()
     assert cached is not None and cached.refresh_token == "rt_0002"
 
 
-def test_failed_refresh_falls_back_to_key_and_secret(api: FakeApi, store: TokenStore) -> None:
+def test_failed_refresh_falls_back_to_key_and_secret(fake_api: FakeApi, store: TokenStore) -> None:
     clock = Clock()
     store.save(TokenSet("at_stale", expires_at=clock.now - 10, refresh_token="rt_spent"))
-    whoami(authenticated(api, store, clock))
-    assert api.count("POST auth/refresh") == 1
-    assert api.count("POST auth/token") == 1
+    whoami(authenticated(fake_api, store, clock))
+    assert fake_api.count("POST auth/refresh") == 1
+    assert fake_api.count("POST auth/token") == 1
 
 
 def test_expired_token_answer_triggers_one_refresh_and_retry(
-    api: FakeApi, store: TokenStore
+    fake_api: FakeApi, store: TokenStore
 ) -> None:
     clock = Clock()
-    client = authenticated(api, store, clock)
+    client = authenticated(fake_api, store, clock)
     whoami(client)
-    api.expire("at_0001")  # the server says expired although our clock says fresh
+    fake_api.expire("at_0001")  # the server says expired although our clock says fresh
     assert whoami(client).email == "dev@example.com"
-    assert api.count("POST auth/refresh") == 1
-    assert api.count("GET auth/me") == 3
+    assert fake_api.count("POST auth/refresh") == 1
+    assert fake_api.count("GET auth/me") == 3
 
 
 def test_renew_reuses_a_token_another_process_already_renewed(
-    api: FakeApi, store: TokenStore
+    fake_api: FakeApi, store: TokenStore
 ) -> None:
     clock = Clock()
-    client = authenticated(api, store, clock)
+    client = authenticated(fake_api, store, clock)
     whoami(client)
-    api.expire("at_0001")
-    fresh = api.issue()  # as if another process refreshed and cached this
+    fake_api.expire("at_0001")
+    fresh = fake_api.issue()  # as if another process refreshed and cached this
     store.save(TokenSet(fresh["access_token"], clock.now + 3600, fresh["refresh_token"]))
     whoami(client)
-    assert api.count("POST auth/refresh") == 0
+    assert fake_api.count("POST auth/refresh") == 0
 
 
-def test_wrong_credentials_fail_with_a_hint(api: FakeApi, store: TokenStore) -> None:
+def test_wrong_credentials_fail_with_a_hint(fake_api: FakeApi, store: TokenStore) -> None:
     client = ApiClient(
         BASE,
         authenticator=lambda c: Authenticator(
             c, api_key=API_KEY, api_secret="sk_wrong", store=store
         ),
-        transport=api.transport(),
+        transport=fake_api.transport(),
     )
     with pytest.raises(AuthenticationError) as caught:
         whoami(client)
@@ -127,29 +129,31 @@ def test_wrong_credentials_fail_with_a_hint(api: FakeApi, store: TokenStore) -> 
     assert store.load() is None
 
 
-def test_fixed_token_that_expired_says_how_to_fix(api: FakeApi) -> None:
-    api.expired_access.add("at_fixed")
+def test_fixed_token_that_expired_says_how_to_fix(fake_api: FakeApi) -> None:
+    fake_api.expired_access.add("at_fixed")
     client = ApiClient(
-        BASE, authenticator=lambda c: Authenticator(c, token="at_fixed"), transport=api.transport()
+        BASE,
+        authenticator=lambda c: Authenticator(c, token="at_fixed"),
+        transport=fake_api.transport(),
     )
     with pytest.raises(AuthenticationError, match=ENV_TOKEN) as caught:
         whoami(client)
     assert ENV_API_KEY in (caught.value.hint or "")
 
 
-def test_cache_file_and_its_new_directories_are_private(api: FakeApi, tmp_path: Path) -> None:
+def test_cache_file_and_its_new_directories_are_private(fake_api: FakeApi, tmp_path: Path) -> None:
     store = TokenStore(tmp_path / "config" / "tokens" / "default.json")
-    whoami(authenticated(api, store, Clock()))
+    whoami(authenticated(fake_api, store, Clock()))
     assert (store.path.stat().st_mode & 0o777) == 0o600
     assert (store.path.parent.stat().st_mode & 0o777) == 0o700
     assert ((tmp_path / "config").stat().st_mode & 0o777) == 0o700
 
 
-def test_damaged_cache_is_ignored(api: FakeApi, store: TokenStore) -> None:
+def test_damaged_cache_is_ignored(fake_api: FakeApi, store: TokenStore) -> None:
     store.path.parent.mkdir(parents=True)
     store.path.write_text("{not json")
-    whoami(authenticated(api, store, Clock()))
-    assert api.count("POST auth/token") == 1
+    whoami(authenticated(fake_api, store, Clock()))
+    assert fake_api.count("POST auth/token") == 1
 
 
 # --- two real processes refreshing at once -------------------------------------------------

@@ -42,7 +42,7 @@ CODES = sorted(TOKEN_REJECTED)
 
 
 @pytest.fixture
-def api() -> FakeApi:
+def fake_api() -> FakeApi:
     return FakeApi()
 
 
@@ -92,54 +92,58 @@ def test_the_codes_that_renew_are_the_three_token_refusals() -> None:
 
 @pytest.mark.parametrize("code", ["INVALID_TOKEN", "REVOKED_TOKEN"])
 def test_refused_token_once_logs_in_again_and_retries_once(
-    code: str, api: FakeApi, store: TokenStore
+    code: str, fake_api: FakeApi, store: TokenStore
 ) -> None:
-    client = authenticated(api, store)
+    client = authenticated(fake_api, store)
     whoami(client)  # at_0001 cached
-    api.script("GET auth/me", error(401, code))
+    fake_api.script("GET auth/me", error(401, code))
     assert whoami(client).email == "dev@example.com"
     # The cache was thrown away: a fresh login, not a refresh with the dead token's pair.
-    assert api.count("POST auth/token") == 2
-    assert api.count("POST auth/refresh") == 0
-    assert bearers(api, "GET auth/me") == ["Bearer at_0001", "Bearer at_0001", "Bearer at_0002"]
+    assert fake_api.count("POST auth/token") == 2
+    assert fake_api.count("POST auth/refresh") == 0
+    assert bearers(fake_api, "GET auth/me") == [
+        "Bearer at_0001",
+        "Bearer at_0001",
+        "Bearer at_0002",
+    ]
     cached = store.load()
     assert cached is not None and cached.access_token == "at_0002"
 
 
 def test_expired_token_once_is_renewed_with_the_refresh_token(
-    api: FakeApi, store: TokenStore
+    fake_api: FakeApi, store: TokenStore
 ) -> None:
-    client = authenticated(api, store)
+    client = authenticated(fake_api, store)
     whoami(client)
-    api.script("GET auth/me", error(401, "EXPIRED_TOKEN"))
+    fake_api.script("GET auth/me", error(401, "EXPIRED_TOKEN"))
     assert whoami(client).email == "dev@example.com"
-    assert api.count("POST auth/refresh") == 1
-    assert api.count("GET auth/me") == 3
+    assert fake_api.count("POST auth/refresh") == 1
+    assert fake_api.count("GET auth/me") == 3
 
 
 def test_expired_token_with_a_dead_refresh_token_logs_in_again(
-    api: FakeApi, store: TokenStore
+    fake_api: FakeApi, store: TokenStore
 ) -> None:
     clock = Clock()
     store.save(TokenSet("at_foreign", clock.now + 3600, refresh_token="rt_foreign"))
-    api.expired_access.add("at_foreign")
-    assert whoami(authenticated(api, store)).email == "dev@example.com"
-    assert api.count("POST auth/refresh") == 1  # refused: unknown here
-    assert api.count("POST auth/token") == 1
+    fake_api.expired_access.add("at_foreign")
+    assert whoami(authenticated(fake_api, store)).email == "dev@example.com"
+    assert fake_api.count("POST auth/refresh") == 1  # refused: unknown here
+    assert fake_api.count("POST auth/token") == 1
 
 
 @pytest.mark.parametrize("code", CODES)
 def test_refused_twice_surfaces_the_error_after_one_retry(
-    code: str, api: FakeApi, store: TokenStore
+    code: str, fake_api: FakeApi, store: TokenStore
 ) -> None:
-    client = authenticated(api, store)
-    api.script("GET auth/me", error(401, code), error(401, code), envelope({}))
+    client = authenticated(fake_api, store)
+    fake_api.script("GET auth/me", error(401, code), error(401, code), envelope({}))
     with pytest.raises(AuthenticationError) as caught:
         whoami(client)
     assert caught.value.code == code
     assert caught.value.exit_code == ExitCode.CONFIG
     assert "freshly obtained token" in (caught.value.hint or "")
-    assert api.count("GET auth/me") == 2  # one retry, no loop
+    assert fake_api.count("GET auth/me") == 2  # one retry, no loop
 
 
 @pytest.mark.parametrize("code", CODES)

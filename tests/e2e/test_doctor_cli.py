@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from apimw_cli.settings import (
 )
 from tests import fakeapi
 from tests.fake_ngrok import make_fake_agent
+from tests.support.capture import Captured, CaptureServer, Reply
 from tests.support.cli import run
 
 TOKEN = "2fakeAuthtoken0123456789abcdefghijklmnop"
@@ -56,29 +55,16 @@ def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-class _App(BaseHTTPRequestHandler):
+def webhooks_route(request: Captured) -> Reply:
     """Answers 204 on /webhooks, 404 anywhere else."""
-
-    def do_GET(self) -> None:
-        self.send_response(204 if self.path == "/webhooks" else 404)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    return Reply(204 if request.path == "/webhooks" else 404, b"", content_type=None)
 
 
 @contextmanager
 def app_on(host: str = "127.0.0.1") -> Iterator[int]:
     """A live HTTP app on `host`, on a free port (yielded)."""
-    server = ThreadingHTTPServer((host, 0), _App)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with CaptureServer(webhooks_route, host=host) as server:
+        yield server.port
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,51 +16,16 @@ from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import sign
 from tests.e2e.listen_process import start_listen, stop
+from tests.support.capture import CaptureServer
 from tests.support.cli import run
-
-
-class App:
-    """A local app that records what `listen` forwards and answers `status`."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.status = status
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        app = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                app.requests.append((self.path, headers, body))
-                self.send_response(app.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
-def app() -> Iterator[App]:
-    local = App()
-    yield local
-    local.close()
-
-
-def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+def app() -> Iterator[CaptureServer]:
+    """A local app that records what `listen` forwards and answers 200."""
+    with CaptureServer(path="/hooks") as local:
+        yield local
 
 
 def api_token(base_url: str) -> str:
@@ -78,7 +41,7 @@ def records(out: str) -> list[dict[str, Any]]:
 
 
 def test_listen_receives_message_status_events_verified_and_forwards_them(
-    running_sandbox: RunningSandbox, app: App, tmp_path: Path
+    running_sandbox: RunningSandbox, app: CaptureServer, tmp_path: Path
 ) -> None:
     proc, _ = start_listen(
         tmp_path, "--sandbox", "--format", "ndjson", "--forward-to", app.url,
@@ -89,7 +52,7 @@ def test_listen_receives_message_status_events_verified_and_forwards_them(
             "--sandbox", "-o", "json", "messages", "send", "--to", "+14155550123", "--text", "hi"
         )
         assert sent.exit_code == 0, sent.stderr
-        wait_until(lambda: len(app.requests) >= 3, what="three forwarded events")
+        wait_for(lambda: len(app.requests) >= 3, timeout=20.0, what="three forwarded events")
     finally:
         out, err = stop(proc)
     assert proc.returncode == 0, err
@@ -100,7 +63,7 @@ def test_listen_receives_message_status_events_verified_and_forwards_them(
     statuses = {"message.sent", "message.delivered", "message.read"}
     assert {e["type"] for e in events[:3]} == statuses
     assert all(e["verdict"]["valid"] for e in events)
-    forwarded = [json.loads(body)["type"] for _, _, body in app.requests][:3]
+    forwarded = [request.payload["type"] for request in app.requests][:3]
     assert forwarded == [e["type"] for e in events[:3]]
     assert lines[-1]["record"] == "summary"
     assert lines[-1]["events"]["message.read"] == 1
@@ -179,7 +142,7 @@ def test_bad_options_are_usage_errors() -> None:
 
 
 def test_replay_sends_recorded_events_again(
-    running_sandbox: RunningSandbox, app: App, tmp_path: Path
+    running_sandbox: RunningSandbox, app: CaptureServer, tmp_path: Path
 ) -> None:
     session = tmp_path / "session.jsonl"
     proc, url = start_listen(
@@ -200,12 +163,12 @@ def test_replay_sends_recorded_events_again(
     assert verbatim.exit_code == 0, verbatim.stderr
     resigned = run("events", "replay", str(session), "--to", app.url, "--resign", "whsec_new")
     assert resigned.exit_code == 0, resigned.stderr
-    (_, first_headers, first_body), (_, second_headers, second_body) = app.requests
-    assert first_body == body and second_body == body
-    assert first_headers["x-apimw-signature"] == headers["X-APIMW-Signature"]
-    assert second_headers["x-apimw-signature"] == sign(body, "whsec_new")
-    assert first_headers["x-apimw-delivery"] == "dlv_1"
-    assert "x-apimw-replayed-by" in first_headers
+    first, second = app.requests
+    assert first.body == body and second.body == body
+    assert first.headers["x-apimw-signature"] == headers["X-APIMW-Signature"]
+    assert second.headers["x-apimw-signature"] == sign(body, "whsec_new")
+    assert first.headers["x-apimw-delivery"] == "dlv_1"
+    assert "x-apimw-replayed-by" in first.headers
     logged = run("-o", "json", "events", "log", str(session))
     assert [r["type"] for r in json.loads(logged.stdout)] == ["message.received"]
 
@@ -239,7 +202,7 @@ def test_a_signal_mid_stream_loses_no_acknowledged_event(tmp_path: Path) -> None
 
     sender = threading.Thread(target=fire)
     sender.start()
-    wait_until(lambda: len(acknowledged) >= 20, what="some acknowledged events")
+    wait_for(lambda: len(acknowledged) >= 20, timeout=20.0, what="some acknowledged events")
     proc.send_signal(signal.SIGTERM)
     sender.join(30)
     proc.communicate(timeout=30)

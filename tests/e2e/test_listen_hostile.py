@@ -28,7 +28,7 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +41,7 @@ from apimw_cli.receiver.recorder import read_records, record_body
 from apimw_cli.settings import ENV_SANDBOX_URL, SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import sign
 from tests.support.cli import run
+from tests.support.waiting import wait_for
 
 SECRET = "whsec_hostile_e2e"
 SECRET_VAR = "APIMW_TEST_LISTEN_SECRET"  # the isolated env drops APIMW_*: the test sets it
@@ -48,14 +49,6 @@ BEHIND = re.compile(r"([\d,]+) events? not shown: the view fell behind; all are 
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll `predicate` until it is truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.02)
 
 
 def event(n: int, size: int = 0, event_type: str = "message.sent") -> bytes:
@@ -414,9 +407,9 @@ def test_a_stalled_stdout_loses_no_event_and_keeps_memory_bounded(
     # The reader is back: the view catches up.
     stdout = Drain(listen.proc.stdout, tmp_path / "stdout", b'"record": "skipped"')
     if output == "pretty":
-        wait_until(lambda: BEHIND.search(listen.stderr), 30, "the fell-behind warning")
+        wait_for(lambda: BEHIND.search(listen.stderr), 30, "the fell-behind warning")
     else:
-        wait_until(stdout.seen.is_set, 30, "a skipped record")
+        wait_for(stdout.seen.is_set, 30, "a skipped record")
     assert stop(listen) == 0, listen.stderr
     stdout.join()
     err = listen.stderr
@@ -503,7 +496,7 @@ def test_a_full_disk_refuses_with_503_and_the_log_holds_exactly_the_acknowledged
                 assert set(statuses.values()) == {200, 503}
                 assert first_full > 0
                 assert refusals == ["not recorded: No space left on device"] * len(refusals)
-                wait_until(
+                wait_for(
                     lambda: (
                         "warning: not recorded: No space left on device. Events are "
                         "answered 503" in listen.stderr
@@ -516,7 +509,7 @@ def test_a_full_disk_refuses_with_503_and_the_log_holds_exactly_the_acknowledged
                     assert send(n) == 200
                     n += 1
             refused = len(refusals)
-            wait_until(
+            wait_for(
                 lambda: f"recording resumed ({refused} events refused meanwhile)" in listen.stderr,
                 10,
                 "the recording-resumed warning",
@@ -577,7 +570,7 @@ def test_a_forward_backlog_is_reported_and_delivered_in_order(
                 answer = http.post(listen.url, content=body, headers=headers_for(body, n))
                 assert answer.status_code == 200, (n, answer.text)
                 sent.append(body)
-        wait_until(app.arrived.is_set, 10, "the first forward at the app")
+        wait_for(app.arrived.is_set, 10, "the first forward at the app")
         assert app.count() == 0  # the app holds it: the others wait in listen's queue
 
         def notes() -> list[dict[str, Any]]:
@@ -585,14 +578,14 @@ def test_a_forward_backlog_is_reported_and_delivered_in_order(
                 r for r in ndjson(listen.stdout) if r["record"] == "note" and "forward_backlog" in r
             ]
 
-        wait_until(lambda: notes(), 10, "the forwarding-is-behind note")
+        wait_for(lambda: notes(), 10, "the forwarding-is-behind note")
         behind = notes()[0]
         assert behind["forward_backlog"] >= 100
         assert re.fullmatch(r"forwarding is behind: [\d,]+ events waiting for your app",
                             behind["message"])  # fmt: skip
         app.released.set()
-        wait_until(lambda: app.count() >= total, 60, f"{total} events at the app")
-        wait_until(lambda: notes()[-1]["forward_backlog"] == 0, 10, "forwarding caught up")
+        wait_for(lambda: app.count() >= total, 60, f"{total} events at the app")
+        wait_for(lambda: notes()[-1]["forward_backlog"] == 0, 10, "forwarding caught up")
         assert notes()[-1]["message"] == "forwarding caught up"
         assert stop(listen) == 0, listen.stderr
         elapsed = time.monotonic() - started
@@ -694,7 +687,7 @@ def test_a_killed_listens_webhook_is_removed_by_the_next_and_no_longer_delivered
     def to_stale() -> list[dict[str, Any]]:
         return [d for d in sandbox.log("delivery") if d["webhook_id"] == stale["id"]]
 
-    wait_until(lambda: len(to_stale()) >= 2, 10, "two failed deliveries to the dead listen")
+    wait_for(lambda: len(to_stale()) >= 2, 10, "two failed deliveries to the dead listen")
     assert all(d["error"] and d["status_code"] is None for d in to_stale())
     last = to_stale()[-1]
     retry_due = last["time"] + last["next_retry_in"]
@@ -710,14 +703,14 @@ def test_a_killed_listens_webhook_is_removed_by_the_next_and_no_longer_delivered
 
     # New events go to the new listen only, and the dead port gets no retry any more.
     assert sandbox.emit("message.read") == 1
-    wait_until(
+    wait_for(
         lambda: any(r.get("type") == "message.read" for r in ndjson(fresh.stdout)),
         15,
         "the event at the new listen",
     )
     assert retry_due > pruned_at, "the retry was due before the prune: the test is too slow"
     print(f"kill -9: pruned {pruned_at - last['time']:.1f} s after the last failed delivery")
-    wait_until(lambda: time.time() > retry_due + 1.5, 15, "the time the retry was due")
+    wait_for(lambda: time.time() > retry_due + 1.5, 15, "the time the retry was due")
     assert [d for d in to_stale() if d["time"] > pruned_at] == []
     assert stop(fresh) == 0, fresh.stderr
     assert webhooks_listed() == []

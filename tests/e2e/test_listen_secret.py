@@ -11,16 +11,15 @@ import signal
 import stat
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import ENV_CONFIG_DIR
 from tests.e2e.listen_process import start_listen, stop
+from tests.support.capture import Captured, CaptureServer, Reply
 from tests.support.waiting import wait_for
 
 
@@ -35,31 +34,15 @@ def verifying_app(secret: str) -> Iterator[tuple[str, list[int]]]:
     """An app that checks X-APIMW-Signature with `secret`: 200 if it matches, else 401."""
     answers: list[int] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def answer(request: Captured) -> Reply:
+        expected = "sha256=" + hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+        given = request.header("X-APIMW-Signature") or ""
+        status = 200 if hmac.compare_digest(expected, given) else 401
+        answers.append(status)
+        return Reply(status, b"", content_type=None)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            given = self.headers.get("X-APIMW-Signature") or ""
-            status = 200 if hmac.compare_digest(expected, given) else 401
-            answers.append(status)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks", answers
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with CaptureServer(answer, path="/hooks", keep_alive=True) as server:
+        yield server.url, answers
 
 
 def session(tmp_path: Path, url: str, answers: list[int], n: int) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ import json
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from tests.fake_ngrok import (
     recorded_pids,
 )
 from tests.support.cli import run
+from tests.support.waiting import wait_for
 
 TOKEN = "2fakeAuthtoken0123456789abcdefghijklmnop"
 
@@ -57,13 +57,6 @@ def webhooks_of(running_sandbox: RunningSandbox) -> list[dict[str, Any]]:
     return data
 
 
-def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     return start_listen(tmp_path, "--sandbox", "--tunnel", "--format", "ndjson", *args)
 
@@ -86,14 +79,22 @@ def test_events_arrive_through_the_tunnel_and_everything_is_cleaned_up(
     assert public.startswith("http://127.0.0.1:")  # the fake agent's public URL
     [webhook] = webhooks_of(running_sandbox)
     assert webhook["url"] == public
-    wait_until(lambda: webhooks_of(running_sandbox)[0]["verified"] is True, what="verification")
+    wait_for(
+        lambda: webhooks_of(running_sandbox)[0]["verified"] is True,
+        timeout=20.0,
+        interval=0.05,
+        what="verification",
+    )
     httpx.post(
         f"{running_sandbox.base_url}/sandbox/events",
         json={"type": "message.received"},
         headers=bearer(running_sandbox.base_url),
     ).raise_for_status()
-    wait_until(
-        lambda: webhooks_of(running_sandbox)[0]["last_delivery_status"] == 200, what="delivery"
+    wait_for(
+        lambda: webhooks_of(running_sandbox)[0]["last_delivery_status"] == 200,
+        timeout=20.0,
+        interval=0.05,
+        what="delivery",
     )
     out, err = stop(proc, sig)
     assert any(n.get("verified") is True for n in notes(out))
@@ -170,11 +171,14 @@ def test_a_dead_agent_is_restarted_and_the_webhook_re_pointed(
     proc, public = start(tmp_path)
     first = recorded_pids(agent)[0]
     make_agent_die(agent)
-    wait_until(lambda: not pid_running(first), what="the agent to die")
+    wait_for(lambda: not pid_running(first), timeout=20.0, what="the agent to die")
     (agent.parent / "die").unlink(missing_ok=True)  # the fake may consume it itself
-    wait_until(lambda: len(recorded_pids(agent)) >= 2, what="a restart")
-    wait_until(
-        lambda: webhooks_of(running_sandbox)[0]["url"] != public, what="the webhook re-pointed"
+    wait_for(lambda: len(recorded_pids(agent)) >= 2, timeout=20.0, what="a restart")
+    wait_for(
+        lambda: webhooks_of(running_sandbox)[0]["url"] != public,
+        timeout=20.0,
+        interval=0.05,
+        what="the webhook re-pointed",
     )
     out, _ = stop(proc)
     tunnel = [r for r in map(json.loads, out.splitlines()) if r["record"] == "tunnel"]

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-import time
 
 from apimw_cli.sandbox.server import RunningSandbox
 from tests.support.cli import run
+from tests.support.waiting import wait_for
 
 
 def wait_for_status(message_id: str, wanted: str, timeout: float = 10.0) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The message's status record once it says `wanted`."""
+
+    def reached() -> dict[str, object] | None:
         result = run("--sandbox", "-o", "json", "messages", "status", message_id)
         data: dict[str, object] = json.loads(result.stdout)
-        if data["status"] == wanted or time.monotonic() > deadline:
-            return data
-        time.sleep(0.05)
+        return data if data["status"] == wanted else None
+
+    return wait_for(reached, timeout, f"message {message_id} {wanted}", interval=0.05)
 
 
 def test_send_prints_the_message_id(running_sandbox: RunningSandbox) -> None:

@@ -17,15 +17,7 @@ import pytest
 
 from apimw_cli.settings import ENV_DATA_DIR, ENV_SANDBOX_URL, SANDBOX_API_KEY, SANDBOX_API_SECRET
 from tests.support.cli import run
-
-
-def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while not path.exists() or not path.read_text().strip():
-        assert proc.poll() is None, proc.communicate()[1]
-        assert time.monotonic() < deadline, "the sandbox never became ready"
-        time.sleep(0.02)
-    return path.read_text().strip()
+from tests.support.waiting import wait_for_file
 
 
 def launch_sandbox(

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from apimw_cli.sandbox.server import RunningSandbox, SandboxConfig, run_in_threa
 from apimw_cli.settings import ENV_SANDBOX_URL, SANDBOX_API_BASE, SANDBOX_API_SECRET, Settings
 from apimw_cli.sockets import port_is_free
 from tests.support.cli import run
+from tests.support.waiting import wait_for_file
 
 DEFAULT_PORT = 8787
 
@@ -37,15 +37,6 @@ def apimw(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         timeout=timeout,
         check=False,
     )
-
-
-def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while not path.exists() or not path.read_text().strip():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the sandbox never became ready"
-        time.sleep(0.02)
-    return path.read_text().strip()
 
 
 class Sandboxes:

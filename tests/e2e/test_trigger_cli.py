@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,78 +15,41 @@ from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
 from apimw_cli.signing import verify
+from tests.support.capture import Captured, CaptureServer, Reply
 from tests.support.cli import run
+from tests.support.waiting import wait_for
 
 SECRET = "whsec_trigger-tests-0123456789abcdef"
 UNREACHABLE = "http://127.0.0.1:9/webhooks"  # the discard port: connections are refused
 
 
-@dataclass(frozen=True)
-class Captured:
-    path: str
-    headers: dict[str, str]
-    body: bytes
+class VerifyingEndpoint(CaptureServer):
+    """A local endpoint that checks the signature like an app should: 401 unless it verifies;
+    a verification request that verifies gets its challenge back."""
 
-    @property
-    def payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.body)
-        return data
+    def __init__(self, secret: str = SECRET) -> None:
+        self.secret = secret
+        super().__init__(self.answer, unique_path=True)
 
-
-class Receiver:
-    """A local endpoint that checks the signature like an app should: 401 unless it verifies."""
-
-    def __init__(self, secret: str = SECRET, status: int = 200) -> None:
-        self.requests: list[Captured] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._lock:
-                    receiver.requests.append(Captured(self.path, dict(self.headers), body))
-                verdict = verify(body, self.headers.get(SIGNATURE_HEADER), secret)
-                code = status if verdict.valid else 401
-                answer = b"ok" if verdict.valid else b"bad signature"
-                if verdict.valid and catalog.VERIFICATION_TYPE in body.decode():
-                    answer = str(json.loads(body).get("challenge", "")).encode()
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.path = f"/r-{uuid.uuid4().hex[:12]}"
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{self.path}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+    def answer(self, request: Captured) -> Reply:
+        verdict = verify(request.body, request.header(SIGNATURE_HEADER), self.secret)
+        if not verdict.valid:
+            return Reply(401, b"bad signature", content_type=None)
+        if request.is_verification:
+            return Reply(200, str(request.payload.get("challenge", "")).encode(), None)
+        return Reply(200, b"ok", content_type=None)
 
     def events(self) -> list[Captured]:
-        with self._lock:
-            return [
-                r
-                for r in self.requests
-                if r.path.startswith(self.path) and r.payload.get("type") in catalog.EVENT_NAMES
-            ]
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        return [
+            r
+            for r in self.requests
+            if r.path.startswith(self.path) and r.payload.get("type") in catalog.EVENT_NAMES
+        ]
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
+def verifying_endpoint() -> Iterator[VerifyingEndpoint]:
+    with VerifyingEndpoint() as running:
         yield running
 
 
@@ -102,21 +60,23 @@ def trigger_to(url: str, *args: str, secret: str = SECRET) -> Any:
 # --- --to URL --------------------------------------------------------------------------------
 
 
-def test_to_posts_a_correctly_signed_catalog_event(receiver: Receiver) -> None:
-    result = trigger_to(receiver.url, "message.received")
+def test_to_posts_a_correctly_signed_catalog_event(verifying_endpoint: VerifyingEndpoint) -> None:
+    result = trigger_to(verifying_endpoint.url, "message.received")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["status"] == 200
-    [request] = receiver.events()
+    [request] = verifying_endpoint.events()
     assert request.payload["type"] == "message.received"
     event = catalog.get("message.received")
     assert event is not None and set(request.payload["data"]) == set(event.fields)
     assert verify(request.body, request.headers[SIGNATURE_HEADER], SECRET).valid
 
 
-def test_to_sends_the_delivery_headers_and_a_test_marker(receiver: Receiver) -> None:
-    result = trigger_to(receiver.url, "message.sent")
+def test_to_sends_the_delivery_headers_and_a_test_marker(
+    verifying_endpoint: VerifyingEndpoint,
+) -> None:
+    result = trigger_to(verifying_endpoint.url, "message.sent")
     assert result.exit_code == 0, result.stderr
-    headers = receiver.events()[0].headers
+    headers = verifying_endpoint.events()[0].headers
     assert headers["Content-Type"] == "application/json"
     assert headers["User-Agent"] == "APIMW-Webhooks/1.0"
     assert headers["X-APIMW-Event"] == "message.sent"
@@ -124,66 +84,81 @@ def test_to_sends_the_delivery_headers_and_a_test_marker(receiver: Receiver) -> 
     assert headers["X-APIMW-Test"] == "apimw-cli"
 
 
-def test_to_sends_compact_json(receiver: Receiver) -> None:
-    assert trigger_to(receiver.url, "message.sent").exit_code == 0
-    body = receiver.events()[0].body
+def test_to_sends_compact_json(verifying_endpoint: VerifyingEndpoint) -> None:
+    assert trigger_to(verifying_endpoint.url, "message.sent").exit_code == 0
+    body = verifying_endpoint.events()[0].body
     assert body == json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def test_to_prints_status_and_latency(receiver: Receiver) -> None:
-    result = run("trigger", "message.read", "--to", receiver.url, "--secret", SECRET)
+def test_to_prints_status_and_latency(verifying_endpoint: VerifyingEndpoint) -> None:
+    result = run("trigger", "message.read", "--to", verifying_endpoint.url, "--secret", SECRET)
     assert result.exit_code == 0, result.stderr
     assert "200" in result.stdout and "ms" in result.stdout
 
 
-def test_to_reads_the_secret_from_an_environment_variable(receiver: Receiver) -> None:
+def test_to_reads_the_secret_from_an_environment_variable(
+    verifying_endpoint: VerifyingEndpoint,
+) -> None:
     result = run(
-        "trigger", "message.sent", "--to", receiver.url, "--secret-env", "HOOK",
+        "trigger", "message.sent", "--to", verifying_endpoint.url, "--secret-env", "HOOK",
         env={"HOOK": SECRET},
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert len(receiver.events()) == 1
+    assert len(verifying_endpoint.events()) == 1
 
 
-def test_set_overrides_fields_with_json_or_string_values(receiver: Receiver) -> None:
+def test_set_overrides_fields_with_json_or_string_values(
+    verifying_endpoint: VerifyingEndpoint,
+) -> None:
     result = trigger_to(
-        receiver.url, "message.received",
+        verifying_endpoint.url, "message.received",
         "--set", "data.text=hello", "--set", "data.contact.name=Ada", "--set", "data.retry=3",
         "--set", "data.flags={\"vip\": true}",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    data = receiver.events()[0].payload["data"]
+    data = verifying_endpoint.events()[0].payload["data"]
     assert data["text"] == "hello"
     assert data["contact"]["name"] == "Ada" and data["contact"]["wa_id"]
     assert data["retry"] == 3
     assert data["flags"] == {"vip": True}
 
 
-def test_file_merges_data_then_set_wins(receiver: Receiver, tmp_path: Path) -> None:
+def test_file_merges_data_then_set_wins(
+    verifying_endpoint: VerifyingEndpoint, tmp_path: Path
+) -> None:
     payload = tmp_path / "payload.json"
     payload.write_text(json.dumps({"text": "from file", "message_id": "wamid.FILE"}))
     result = trigger_to(
-        receiver.url, "message.received", "--file", str(payload), "--set", "data.text=from set"
+        verifying_endpoint.url,
+        "message.received",
+        "--file",
+        str(payload),
+        "--set",
+        "data.text=from set",
     )
     assert result.exit_code == 0, result.stderr
-    data = receiver.events()[0].payload["data"]
+    data = verifying_endpoint.events()[0].payload["data"]
     assert data["message_id"] == "wamid.FILE"
     assert data["text"] == "from set"
     assert data["from"].startswith("+")
 
 
-def test_file_accepts_a_whole_envelope(receiver: Receiver, tmp_path: Path) -> None:
+def test_file_accepts_a_whole_envelope(
+    verifying_endpoint: VerifyingEndpoint, tmp_path: Path
+) -> None:
     payload = tmp_path / "payload.json"
     envelope = {"type": "message.sent", "timestamp": "2024-01-15T10:30:00Z", "data": {"to": "+1"}}
     payload.write_text(json.dumps(envelope))
-    assert trigger_to(receiver.url, "message.sent", "--file", str(payload)).exit_code == 0
-    sent = receiver.events()[0].payload
+    assert trigger_to(verifying_endpoint.url, "message.sent", "--file", str(payload)).exit_code == 0
+    sent = verifying_endpoint.events()[0].payload
     assert sent["timestamp"] == "2024-01-15T10:30:00Z"
     assert sent["data"]["to"] == "+1" and sent["data"]["message_id"].startswith("wamid.")
 
 
-def test_wrong_secret_is_rejected_by_the_endpoint_and_exits_1(receiver: Receiver) -> None:
-    result = trigger_to(receiver.url, "message.sent", secret="whsec_not-the-right-one")
+def test_wrong_secret_is_rejected_by_the_endpoint_and_exits_1(
+    verifying_endpoint: VerifyingEndpoint,
+) -> None:
+    result = trigger_to(verifying_endpoint.url, "message.sent", secret="whsec_not-the-right-one")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["status"] == 401
     assert "401" in result.stderr
@@ -218,11 +193,11 @@ def test_to_without_a_secret_is_a_usage_error() -> None:
 # --- errors before anything is sent ----------------------------------------------------------
 
 
-def test_unknown_type_exits_2_with_a_suggestion(receiver: Receiver) -> None:
-    result = trigger_to(receiver.url, "message.recieved")
+def test_unknown_type_exits_2_with_a_suggestion(verifying_endpoint: VerifyingEndpoint) -> None:
+    result = trigger_to(verifying_endpoint.url, "message.recieved")
     assert result.exit_code == 2
     assert "did you mean 'message.received'" in result.stderr
-    assert receiver.requests == []
+    assert verifying_endpoint.requests == []
 
 
 def test_malformed_set_exits_2() -> None:
@@ -248,18 +223,15 @@ def register_webhook(running_sandbox: RunningSandbox, url: str, events: list[str
 
 
 def test_sandbox_emits_to_subscribed_webhooks(
-    running_sandbox: RunningSandbox, receiver: Receiver
+    running_sandbox: RunningSandbox, verifying_endpoint: VerifyingEndpoint
 ) -> None:
-    register_webhook(running_sandbox, receiver.url, ["message.received"])
+    register_webhook(running_sandbox, verifying_endpoint.url, ["message.received"])
     result = run(
         "--sandbox", "-o", "json", "trigger", "message.received", "--set", "data.text=hello"
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["deliveries"] == 1
-    deadline = time.monotonic() + 10
-    while not receiver.events() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    [request] = receiver.events()
+    [request] = wait_for(verifying_endpoint.events, 10.0, "the event at the endpoint")
     assert request.payload["data"]["text"] == "hello"
     assert verify(request.body, request.headers[SIGNATURE_HEADER], SECRET).valid
 

@@ -5,9 +5,7 @@ Every tunnel is closed and every fake agent killed at teardown, whatever the tes
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 
 from apimw_cli.tunnel import Tunnel, TunnelSettings
 from tests.fake_ngrok import Mode, kill_all, make_fake_agent
+from tests.support.capture import Captured, CaptureServer, Reply
 
 # Shaped like an ngrok authtoken; the fake accepts any non-empty one unless told otherwise.
 AUTHTOKEN = "2fAkeTokenForTests0123456789_aBcDeFgHiJkLmNoPqRsT"
@@ -65,39 +64,19 @@ def make_tunnel(tmp_path: Path) -> Iterator[MakeTunnel]:
             kill_all(Path(tunnel.settings.ngrok_path))
 
 
-class _Echo(BaseHTTPRequestHandler):
+def echo(request: Captured) -> Reply:
     """Answers every request with `<METHOD> <path>\\n<body>` and echoes X-Test."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length)
-        reply = f"{self.command} {self.path}\n".encode() + body
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(reply)))
-        self.send_header("X-Test", self.headers.get("X-Test", ""))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    do_GET = _answer
-    do_POST = _answer
+    reply = f"{request.method} {request.path}\n".encode() + request.body
+    return Reply(
+        200,
+        reply,
+        "application/octet-stream",
+        headers={"X-Test": request.headers.get("X-Test", "")},
+    )
 
 
 @pytest.fixture
 def local_port() -> Iterator[int]:
     """The port of an echo server on 127.0.0.1 (the tunnel's upstream)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with CaptureServer(echo, keep_alive=True) as server:
+        yield server.port

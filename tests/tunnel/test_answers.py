@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from apimw_cli.tunnel import answers
+from tests.support.capture import CaptureServer, Reply
 
 
 def serve(status: int, headers: dict[str, str] | None = None) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/webhooks"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """An endpoint answering every request with `status`, no body and `headers`."""
+    reply = Reply(status, b"", content_type=None, headers=headers or {})
+    with CaptureServer(reply, path="/webhooks") as server:
+        yield server.url
 
 
 @pytest.fixture

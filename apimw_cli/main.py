@@ -8,8 +8,8 @@ import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-from typer.core import TyperGroup
+import typer  # noqa: TID251 (main.py is typer's other owner: a file has no ruff.toml)
+from typer.core import TyperGroup  # noqa: TID251
 
 from apimw_cli import __version__
 

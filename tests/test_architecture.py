@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "sandbox": 1,
     "tunnel": 1,
     "output": 1,
+    "conformance": 1,
 }  # everything else (models, errors, protocol, signing, catalog, settings, ...) is layer 0
 
 

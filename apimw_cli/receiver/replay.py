@@ -25,6 +25,7 @@ from apimw_cli.receiver.relay import RELAYED_BY, not_relayed
 from apimw_cli.signing import sign
 
 _REPLAYED_BY = (REPLAYED_BY_HEADER.encode("ascii"), RELAYED_BY.encode("ascii"))
+_REPLAYED = REPLAYED_BY_HEADER.lower()
 _SIGNATURE = SIGNATURE_HEADER.lower()
 
 # RFC 9110 token: what a header name may be.
@@ -130,8 +131,8 @@ def replay_headers(headers: object, body: bytes, resign: str | None) -> list[tup
     out: list[tuple[bytes, bytes]] = []
     for name, value in headers.items():
         lower = str(name).lower()
-        if lower in dropped or (resign is not None and lower == _SIGNATURE):
-            continue
+        if lower in dropped or lower == _REPLAYED or (resign is not None and lower == _SIGNATURE):
+            continue  # a replayed request replayed again carries one marker, ours
         out.append(_header(str(name), value))
     out.append(_REPLAYED_BY)
     if resign is not None:

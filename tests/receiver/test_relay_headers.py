@@ -70,6 +70,15 @@ def test_every_name_a_connection_header_lists_is_left_out_by_both() -> None:
     assert forwarded_names(headers) == replayed_names(headers) == {*KEPT, "x-three"}
 
 
+def test_a_relayed_request_relayed_again_carries_one_marker_not_two() -> None:
+    forwarded = [(b"X-APIMW-Forwarded-By", b"apimw-cli/0.1"), (b"X-Kept", b"1")]
+    names = [name.lower() for name, _ in forward_headers(forwarded)]
+    assert names.count(FORWARDED_BY_HEADER.lower().encode()) == 1
+    replayed = {"X-APIMW-Replayed-By": "apimw-cli/0.1", "X-Kept": "1"}
+    names = [name.lower() for name, _ in replay_headers(replayed, b"{}", None)]
+    assert names.count(REPLAYED_BY_HEADER.lower().encode()) == 1
+
+
 # --------------------------------------------------------------------------- on the wire
 
 SENDER_ENCODING = "x-sender-only"  # an Accept-Encoding only the sender would ask for

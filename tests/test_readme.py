@@ -58,9 +58,19 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert lines[1] == "pip install -e '.[dev]' && pytest"
 
 
+def takes_long(commands: list[str]) -> bool:
+    """A block of many commands (each starts Python, ~0.4 s), or a `listen --timeout` with
+    nothing to --expect, which runs for the whole timeout: more than about 3 s."""
+    waits = any("--timeout" in c and "--expect" not in c for c in commands)
+    return len(commands) > 6 or waits
+
+
 @pytest.mark.parametrize(
     ("where", "commands", "needs_sandbox"),
-    runnable_blocks(),
+    [
+        pytest.param(*block, marks=[pytest.mark.slow] if takes_long(block[1]) else [])
+        for block in runnable_blocks()
+    ],
     ids=[where for where, _, _ in runnable_blocks()],
 )
 def test_readme_example_runs(

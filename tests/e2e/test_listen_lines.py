@@ -108,6 +108,7 @@ def test_a_failed_attempt_is_forwarded_again_and_numbered() -> None:
     assert len(app.hits) == 2
 
 
+@pytest.mark.slow
 def test_stopping_finishes_the_forwards_already_acknowledged(tmp_path: Path) -> None:
     with LocalApp(AppBehaviour(delay=lambda n: 0.3)) as app:
         proc, url = start_listen(
@@ -129,6 +130,7 @@ def test_stopping_finishes_the_forwards_already_acknowledged(tmp_path: Path) -> 
     assert summary["forward_failures"] == 0
 
 
+@pytest.mark.slow
 def test_a_timeout_run_with_failed_forwards_exits_1_and_gives_the_replay_command(
     tmp_path: Path,
 ) -> None:

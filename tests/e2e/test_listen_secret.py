@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.settings import ENV_CONFIG_DIR
 from tests.e2e.listen_process import start_listen, stop
@@ -75,6 +77,7 @@ def test_print_secret_is_stable_private_and_rotates(running_sandbox: RunningSand
     assert apimw("--sandbox", "listen", "--print-secret").stdout == rotated.stdout
 
 
+@pytest.mark.slow
 def test_a_verifying_app_accepts_every_forward_across_two_sessions(
     running_sandbox: RunningSandbox, tmp_path: Path
 ) -> None:

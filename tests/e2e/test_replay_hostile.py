@@ -515,6 +515,7 @@ _LINES = st.builds(
 )
 
 
+@pytest.mark.slow
 def test_log_and_replay_never_crash_on_arbitrary_records(tmp_path: Path) -> None:
     examples = iter(range(1_000_000))
     with RawApp() as app:

@@ -111,7 +111,6 @@ _RSS_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's VmHWM")
 def test_a_backlog_of_100000_events_stays_under_100_mb(tmp_path: Path) -> None:
     done = subprocess.run(

@@ -23,6 +23,14 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): two workers per core. Most tests wait on sockets,
+    subprocesses and sandboxes rather than compute, so a second worker per core fills those
+    waits (measured on 2 cores: 4 workers 39 s, 2 workers 59 s, 6 workers 37 s for e2e+sandbox)."""
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return 2 * (len(usable) if usable else os.cpu_count() or 1)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in list(os.environ):

@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.support.waiting import wait_for_file
 
 
 def start_listen(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
@@ -23,12 +24,7 @@ def start_listen(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str
         # A listen that does not stop dumps every thread's stack on SIGABRT (see stop()).
         env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not (ready.exists() and ready.read_text().strip()):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "listen never became ready"
-        time.sleep(0.05)
-    return proc, ready.read_text().strip()
+    return proc, wait_for_file(ready, proc, 30, "listen to be ready")
 
 
 def stop(proc: subprocess.Popen[str], sig: signal.Signals = signal.SIGINT) -> tuple[str, str]:

@@ -156,13 +156,13 @@ class Processes:
             env={**os.environ, "PYTHONFAULTHANDLER": "1", SECRET_VAR: SECRET},
         )  # fmt: skip
         self.started.append(proc)
-        deadline = time.monotonic() + 30
-        while not (ready.exists() and ready.read_text().strip()):
+
+        def url() -> str | None:
             if proc.poll() is not None:
                 raise AssertionError(f"listen exited {proc.returncode}: {err_path.read_text()}")
-            assert time.monotonic() < deadline, "listen never became ready"
-            time.sleep(0.02)
-        return Listen(proc, ready.read_text().strip(), err_path, out_path)
+            return ready.read_text().strip() if ready.exists() else None
+
+        return Listen(proc, wait_for(url, 30, "listen to be ready"), err_path, out_path)
 
     def close(self) -> None:
         for proc in self.started:
@@ -332,12 +332,12 @@ def sandbox_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     reader = threading.Thread(target=collect, daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 30
-        while not (ready.exists() and ready.read_text().strip()):
+
+        def url() -> str | None:
             assert proc.poll() is None, "the sandbox exited"
-            assert time.monotonic() < deadline, "the sandbox never became ready"
-            time.sleep(0.02)
-        base_url = ready.read_text().strip()
+            return ready.read_text().strip() if ready.exists() else None
+
+        base_url = wait_for(url, 30, "the sandbox to be ready")
         monkeypatch.setenv(ENV_SANDBOX_URL, base_url)
         yield SandboxProcess(proc, base_url, records, lock)
     finally:

@@ -1,9 +1,9 @@
 """`apimw webhooks test`: the conformance suite against receivers that each get one thing wrong,
 and against our own `apimw listen` receiver, which must pass every check.
 
-The faulty receivers are small threaded http.servers on 127.0.0.1:0 written here: a correct
-receiver (verifies signatures, echoes the challenge, answers duplicates and unknown types 200)
-with exactly one fault switched on.
+The faulty receivers are capture servers (tests/support) on 127.0.0.1:0 answering as a correct
+receiver would (verifies signatures, echoes the challenge, answers duplicates and unknown types
+200) with exactly one fault switched on: app_under_test(fault).
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import Result
@@ -28,6 +26,8 @@ from apimw_cli.receiver.events import ReceiverConfig
 from apimw_cli.receiver.server import run_in_thread as run_receiver
 from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.signing import verify
+from tests.support import capture
+from tests.support.capture import Captured, CaptureServer, Responder
 from tests.support.cli import run
 
 SECRET = "whsec_conformance-tests-secret-0123456789"
@@ -44,74 +44,41 @@ FAULTS = {
 }
 
 
-class Seen:
-    """What a test receiver got, shared with the test."""
+def app_answers(fault: str | None) -> Responder:
+    """An app as `webhooks test` should find it (checks the signature with SECRET, echoes the
+    challenge as JSON, answers a repeated delivery like the first), but for `fault`."""
+    seen_deliveries: set[str] = set()
+    lock = threading.Lock()
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.deliveries: set[str] = set()
-        self.headers: list[dict[str, str]] = []
+    def answer(request: Captured) -> capture.Reply:
+        if fault == "slow":
+            time.sleep(SLOW_SLEEP)
+        signature = request.header(SIGNATURE_HEADER)
+        if fault != "accepts-forged" and not verify(request.body, signature, SECRET).valid:
+            return capture.Reply(401, b"bad signature", "text/plain")
+        event = json.loads(request.body)
+        if event.get("type") == catalog.VERIFICATION_TYPE:
+            challenge = "not-the-challenge" if fault == "wrong-challenge" else event["challenge"]
+            body = json.dumps({"challenge": challenge}).encode()
+            return capture.Reply(200, body, "application/json")
+        if fault == "unknown-500" and catalog.get(event.get("type", "")) is None:
+            return capture.Reply(500, b"unknown event type", "text/plain")
+        delivery = request.header("X-APIMW-Delivery") or ""
+        with lock:
+            repeat = delivery in seen_deliveries
+            seen_deliveries.add(delivery)
+        if fault == "not-idempotent" and repeat:
+            return capture.Reply(409, b"already processed", "text/plain")
+        return capture.Reply(200, b"ok", "text/plain")
 
-
-def make_handler(fault: str | None, seen: Seen) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True  # else delayed ACKs add ~40 ms to every answer
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def answer(self, status: int, body: bytes = b"", kind: str = "text/plain") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with seen.lock:
-                seen.headers.append(dict(self.headers.items()))
-            if fault == "slow":
-                time.sleep(SLOW_SLEEP)
-            signature = self.headers.get(SIGNATURE_HEADER)
-            if fault != "accepts-forged" and not verify(body, signature, SECRET).valid:
-                self.answer(401, b"bad signature")
-                return
-            event = json.loads(body)
-            if event.get("type") == catalog.VERIFICATION_TYPE:
-                challenge = (
-                    "not-the-challenge" if fault == "wrong-challenge" else event["challenge"]
-                )
-                self.answer(200, json.dumps({"challenge": challenge}).encode(), "application/json")
-                return
-            if fault == "unknown-500" and catalog.get(event.get("type", "")) is None:
-                self.answer(500, b"unknown event type")
-                return
-            delivery = self.headers.get("X-APIMW-Delivery", "")
-            with seen.lock:
-                repeat = delivery in seen.deliveries
-                seen.deliveries.add(delivery)
-            if fault == "not-idempotent" and repeat:
-                self.answer(409, b"already processed")
-                return
-            self.answer(200, b"ok")
-
-    return Handler
+    return answer
 
 
 @contextmanager
-def receiver(fault: str | None = None) -> Iterator[tuple[str, Seen]]:
-    seen = Seen()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(fault, seen))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def app_under_test(fault: str | None = None) -> Iterator[tuple[str, CaptureServer]]:
+    """The URL of an app with `fault` (a capture server), and the server."""
+    with CaptureServer(app_answers(fault), path="/hooks") as server:
+        yield server.url, server
 
 
 @contextmanager
@@ -142,13 +109,13 @@ def suite(url: str, *args: str) -> Result:
 
 
 def test_a_correct_receiver_passes_and_https_warns_on_loopback() -> None:
-    with receiver() as (url, seen):
+    with app_under_test() as (url, seen):
         result = suite(url)
     assert result.exit_code == 0, result.stderr
     got = outcomes(result)
     assert got == {c: "pass" for c in conformance.CHECKS} | {"https": "warn"}
-    assert seen.headers
-    for headers in seen.headers:
+    assert seen.requests
+    for headers in (request.headers for request in seen.requests):
         assert headers["X-APIMW-Test"] == "apimw-cli"
         assert headers["User-Agent"] == "APIMW-Webhooks/1.0"
         assert headers["Content-Type"] == "application/json"
@@ -169,7 +136,7 @@ def test_a_faulty_receiver_fails_exactly_its_check(
 ) -> None:
     if fault == "slow":
         monkeypatch.setattr(conformance.checks, "LATENCY_LIMIT", SLOW_LIMIT)
-    with receiver(fault) as (url, _):
+    with app_under_test(fault) as (url, _):
         result = suite(url)
     assert result.exit_code == 1, result.stdout + result.stderr
     got = outcomes(result)
@@ -180,7 +147,7 @@ def test_a_faulty_receiver_fails_exactly_its_check(
 
 
 def test_accepting_forged_events_is_reported_prominently() -> None:
-    with receiver("accepts-forged") as (url, _):
+    with app_under_test("accepts-forged") as (url, _):
         json_result = suite(url, "--only", "rejects-forged")
         table = run(
             "webhooks", "test", "--url", url, "--secret", SECRET, "--only", "rejects-forged"
@@ -207,7 +174,7 @@ def test_an_unreachable_endpoint_fails() -> None:
 
 def test_junit_xml_has_one_testcase_per_check_and_the_failures(tmp_path: Path) -> None:
     report = tmp_path / "report.xml"
-    with receiver("not-idempotent") as (url, _):
+    with app_under_test("not-idempotent") as (url, _):
         result = suite(url, "--junit", str(report), "--skip", "latency")
     assert result.exit_code == 1
     root = ET.fromstring(report.read_bytes())  # noqa: S314 (we just wrote it)
@@ -226,7 +193,7 @@ def test_junit_xml_has_one_testcase_per_check_and_the_failures(tmp_path: Path) -
 
 
 def test_only_and_skip_select_checks() -> None:
-    with receiver("not-idempotent") as (url, seen):
+    with app_under_test("not-idempotent") as (url, seen):
         only = suite(url, "--only", "challenge", "--only", "https")
         skipped = suite(url, "--skip", "idempotent,latency")
     assert only.exit_code == 0, only.stderr
@@ -238,7 +205,7 @@ def test_only_and_skip_select_checks() -> None:
     }
     assert skipped.exit_code == 0, skipped.stderr
     assert outcomes(skipped)["idempotent"] == "skip"
-    assert len(seen.headers) > 0
+    assert len(seen.requests) > 0
 
 
 @pytest.mark.parametrize(
@@ -267,7 +234,7 @@ def test_secret_and_target_are_required_once(tmp_path: Path) -> None:
 def test_secret_from_env_and_file(tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET + "\n")
-    with receiver() as (url, _):
+    with app_under_test() as (url, _):
         from_env = webhooks_test(
             "--url", url, "--secret-env", "HOOK_SECRET", "--only", "accepts",
             env={"HOOK_SECRET": SECRET},

@@ -66,7 +66,7 @@ class Endpoint(CaptureServer):
         return wait_for(
             lambda: found if len(found := self.deliveries()) >= count else None,
             timeout,
-            f"{count} deliveries at {self.url} (got {len(self.deliveries())})",
+            lambda: f"{count} deliveries at {self.url} (got {len(self.deliveries())})",
         )
 
     def wait_verifications(self, count: int = 1, timeout: float = 10.0) -> list[Captured]:
@@ -75,6 +75,3 @@ class Endpoint(CaptureServer):
             timeout,
             f"{count} verification requests at {self.url}",
         )
-
-
-MakeEndpoint = Callable[..., Endpoint]

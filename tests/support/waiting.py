@@ -14,14 +14,15 @@ T = TypeVar("T")
 def wait_for(
     predicate: Callable[[], T | None],
     timeout: float = 5.0,
-    what: str = "condition",
+    what: str | Callable[[], str] = "condition",
     *,
     interval: float = 0.01,
 ) -> T:
     """Poll `predicate` until it returns something truthy and return that; fail at the deadline.
 
     The timeout is a bound for a broken run, not a speed claim: a passing run returns as soon
-    as the condition holds.
+    as the condition holds. `what` names the condition in the failure (a function: what it
+    says at the deadline, e.g. how many arrived).
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -29,7 +30,8 @@ def wait_for(
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout} s waiting for: {said}")
         time.sleep(interval)
 
 

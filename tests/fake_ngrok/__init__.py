@@ -113,6 +113,8 @@ def pid_running(pid: int) -> bool:
     """True if `pid` runs; a zombie has exited (for orphans, which init reaps when it likes)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+    except ProcessLookupError:
+        return False  # reaped between opening its stat file and reading it
     except FileNotFoundError:
         return False if Path("/proc/self/stat").exists() else pid_alive(pid)
     return stat.rsplit(")", 1)[1].split()[0] != "Z"

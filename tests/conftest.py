@@ -26,7 +26,11 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto` (pyproject's addopts): two workers per core. Most tests wait on sockets,
     subprocesses and sandboxes rather than compute, so a second worker per core fills those
-    waits (measured on 2 cores: 4 workers 39 s, 2 workers 59 s, 6 workers 37 s for e2e+sandbox)."""
+    waits (measured on 2 cores: 4 workers 39 s, 2 workers 59 s, 6 workers 37 s for e2e+sandbox).
+    None when the command names single tests (`file::test`): starting workers would take longer
+    than the tests."""
+    if any("::" in arg for arg in config.args):
+        return 0
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return 2 * (len(usable) if usable else os.cpu_count() or 1)
 

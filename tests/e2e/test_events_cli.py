@@ -14,7 +14,7 @@ def test_list_table_shows_every_type_with_its_description() -> None:
     result = run("events", "list")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["TYPE", "DESCRIPTION"]
+    assert lines[0].split() == ["TYPE", "DESCRIPTION", "DATA"]
     for event in catalog.EVENT_TYPES:
         assert any(
             line.split()[:1] == [event.name] and event.description in line for line in lines

@@ -69,6 +69,12 @@ def show(
             hint=f"`apimw events show {what}` prints a sample payload",
         )
     printer.data(catalog.sample(what))
+    event_type = catalog.get(what)
+    if event_type is not None and not event_type.documented:
+        printer.info(
+            f"note: {what}: {catalog.UNDOCUMENTED}; this sample is the sandbox's own choice"
+            " and the real API may send other fields"
+        )
 
 
 def _show_recorded(printer: Printer, wanted: str, file: Path | None, raw: bool) -> None:

@@ -30,7 +30,9 @@ def error(status: int, code: str, message: str = "", **extra: Any) -> httpx.Resp
 
 @dataclass
 class FakeApi:
-    permissions: list[str] = field(default_factory=lambda: ["webhooks:manage", "messages:send"])
+    permissions: list[str] = field(
+        default_factory=lambda: ["whatsapp:send", "whatsapp:templates", "webhooks:manage"]
+    )
     calls: list[tuple[str, str]] = field(default_factory=list)
     # Responses queued per "METHOD path" are served first, in order.
     scripted: dict[str, list[httpx.Response | Callable[[httpx.Request], httpx.Response]]] = field(
@@ -90,15 +92,18 @@ class FakeApi:
                 self.valid_refresh.discard(token)  # single use
                 return envelope(self.issue())
             return error(401, "INVALID_REFRESH_TOKEN", "Refresh token is invalid or used")
-        if route == "POST auth/revoke":
-            self.revoked.append(str(body.get("token")))
-            return envelope({"revoked": True})
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ")
         if token in self.expired_access:
             return error(401, "EXPIRED_TOKEN", "Access token expired")
         if token not in self.valid_access:
             return error(401, "INVALID_TOKEN", "Invalid access token")
+        if route == "POST auth/revoke":  # as documented: the bearer is the token revoked
+            if request.content:
+                return error(400, "VALIDATION_ERROR", "revoke takes no body")
+            self.revoked.append(token)
+            self.valid_access.discard(token)
+            return envelope({"revoked": True})
         if route == "GET auth/me":
             return envelope(
                 {

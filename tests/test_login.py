@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import pytest
 
 from apimw_cli.settings import ENV_API_KEY, ENV_API_SECRET
 from tests.fakeapi import API_KEY, API_SECRET, FakeApi, error
@@ -70,12 +71,12 @@ def test_whoami_uses_the_stored_profile() -> None:
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["tenant"]["plan"] == "free"
-    assert data["permissions"] == ["webhooks:manage", "messages:send"]
+    assert data["permissions"] == ["whatsapp:send", "whatsapp:templates", "webhooks:manage"]
     assert api.count("POST auth/token") == 1  # the login's token was cached and reused
 
 
 def test_whoami_warns_when_webhooks_manage_is_missing() -> None:
-    api = FakeApi(permissions=["messages:send"])
+    api = FakeApi(permissions=["whatsapp:send", "whatsapp:templates"])
     env = {ENV_API_KEY: API_KEY, ENV_API_SECRET: API_SECRET}
     result = run("whoami", env=env, api=api)
     assert result.exit_code == 0
@@ -99,11 +100,41 @@ def test_logout_revokes_and_forgets(isolated_env: Path) -> None:
     run("login", "--api-key", API_KEY, "--api-secret-stdin", input=API_SECRET, api=api)
     result = run("logout", api=api)
     assert result.exit_code == 0, result.stderr
-    assert set(api.revoked) == {"at_0001", "rt_0001"}
+    assert api.revoked == ["at_0001"]  # the access token, as the bearer (docs/apimw-api.md)
+    [revoke] = [r for r in api.requests if r.url.path == "/v1/auth/revoke"]
+    assert revoke.headers["Authorization"] == "Bearer at_0001" and revoke.content == b""
     assert "default" not in tomllib.loads((isolated_env / "config.toml").read_text()).get(
         "profiles", {}
     )
     assert run("whoami", api=api).exit_code == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(404, "NOT_FOUND"), (401, "INVALID_TOKEN"), (401, "REVOKED_TOKEN")]
+)
+def test_logout_tolerates_an_api_without_revoke_or_a_dead_token_quietly(
+    isolated_env: Path, status: int, code: str
+) -> None:
+    api = FakeApi()
+    run("login", "--api-key", API_KEY, "--api-secret-stdin", input=API_SECRET, api=api)
+    api.script("POST auth/revoke", error(status, code))
+    result = run("-o", "json", "logout", api=api)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert json.loads(result.stdout) == {"profile": "default", "forgotten": True, "revoked": False}
+    assert api.count("POST auth/revoke") == 1  # a refused token is not renewed to revoke it
+    assert api.count("POST auth/refresh") + api.count("POST auth/token") == 1  # login's only
+    assert "api_secret" not in (isolated_env / "config.toml").read_text()
+
+
+def test_logout_says_when_revoke_fails_otherwise_and_still_forgets(isolated_env: Path) -> None:
+    api = FakeApi()
+    run("login", "--api-key", API_KEY, "--api-secret-stdin", input=API_SECRET, api=api)
+    api.script("POST auth/revoke", error(403, "FORBIDDEN", "not allowed"))
+    result = run("logout", api=api)
+    assert result.exit_code == 0
+    assert "could not revoke the cached token" in result.stderr
+    assert "api_secret" not in (isolated_env / "config.toml").read_text()
 
 
 def test_logout_works_offline_and_still_forgets(isolated_env: Path) -> None:

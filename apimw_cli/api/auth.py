@@ -18,7 +18,13 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol, Unpack
 
 from apimw_cli.api.client import ApiClient, ClientOptions
-from apimw_cli.errors import ApiError, AuthenticationError, CredentialsError, ServerError
+from apimw_cli.errors import (
+    ApiError,
+    AuthenticationError,
+    CredentialsError,
+    NotFoundError,
+    ServerError,
+)
 from apimw_cli.models import Identity, TokenSet
 
 if TYPE_CHECKING:
@@ -85,8 +91,17 @@ def refresh(client: ApiClient, refresh_token: str, *, now: float) -> TokenSet:
     return _tokens_from(response.data, now, "auth/refresh")
 
 
-def revoke(client: ApiClient, token: str) -> None:
-    client.request("POST", "auth/revoke", json_body={"token": token}, auth=False)
+def revoke(client: ApiClient, access_token: str) -> bool:
+    """POST /auth/revoke as documented: the access token to revoke is the bearer, no body.
+
+    True when the API revoked it; False when there was nothing to revoke: an API without the
+    endpoint (404) or a token it no longer accepts (401: expired, invalid, already revoked).
+    Anything else raises."""
+    try:
+        client.request("POST", "auth/revoke", bearer=access_token)
+    except (AuthenticationError, NotFoundError):
+        return False
+    return True
 
 
 def whoami(client: ApiClient) -> Identity:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
 import httpx
@@ -50,6 +50,10 @@ class Response:
     data: Any
     status: int
     headers: Mapping[str, str]
+    url: str = ""  # the URL answered, to resolve a relative `next` link against
+    # The envelope's other top-level members (`pagination`, `links`, `meta`, ...): some APIs
+    # page there rather than inside `data`.
+    extras: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def rate_limit(self) -> tuple[int, int, int] | None:
@@ -141,9 +145,12 @@ class ApiClient:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         auth: bool = True,
+        bearer: str | None = None,
     ) -> Response:
         """Send one API call (with retries) and return its unwrapped `data`.
 
+        `path` is relative to the base URL, or an absolute URL (a `next` link the API gave).
+        `bearer` sends that token as is, never renewed (logout revokes the cached one with it).
         With `auth`, a 401 EXPIRED_TOKEN, INVALID_TOKEN or REVOKED_TOKEN triggers exactly one
         token renewal and one more try, whatever the method: the API refused the token, so it
         did not act on the request.
@@ -158,6 +165,8 @@ class ApiClient:
                 notify=self._notify,
             )
 
+        if bearer is not None:
+            return send(bearer)
         token = self._tokens.token() if auth and self._tokens else None
         try:
             return send(token)
@@ -185,12 +194,14 @@ class ApiClient:
         token: str | None,
     ) -> Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        absolute = path.startswith(("http://", "https://"))
+        target = path if absolute else path.lstrip("/")
         try:
             response = self._http.request(
-                method, path.lstrip("/"), json=json_body, params=params, headers=headers
+                method, target, json=json_body, params=params, headers=headers
             )
         except httpx.HTTPError as exc:
-            url = f"{self.base_url}/{path.lstrip('/')}"
+            url = path if absolute else f"{self.base_url}/{target}"
             raise retry.after_no_answer(exc, method, url) from exc
         if response.is_success:
             return self._unwrap(response)
@@ -198,8 +209,9 @@ class ApiClient:
 
     @staticmethod
     def _unwrap(response: httpx.Response) -> Response:
+        url = str(response.request.url)
         if response.status_code == 204 or not response.content:
-            return Response(None, response.status_code, response.headers)
+            return Response(None, response.status_code, response.headers, url)
         try:
             body = response.json()
         except (ValueError, json.JSONDecodeError):
@@ -211,6 +223,7 @@ class ApiClient:
         if isinstance(body, Mapping) and "success" in body:
             if body.get("success") is False:
                 raise error_from_response(response)
-            return Response(body.get("data"), response.status_code, response.headers)
+            extras = {k: v for k, v in body.items() if k not in ("success", "data")}
+            return Response(body.get("data"), response.status_code, response.headers, url, extras)
         # Not an envelope: tolerate it and hand over the body as the data.
-        return Response(body, response.status_code, response.headers)
+        return Response(body, response.status_code, response.headers, url)

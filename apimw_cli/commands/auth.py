@@ -198,15 +198,12 @@ def logout(ctx: typer.Context) -> None:
         with store.lock():
             cached = store.load()
             store.clear()
-        if cached is not None:
+        if cached is not None and cached.access_token:
             from apimw_cli.api.auth import revoke
 
             try:
                 with app.client(auth=False) as client:
-                    for token in (cached.refresh_token, cached.access_token):
-                        if token:
-                            revoke(client, token)
-                revoked = True
+                    revoked = revoke(client, cached.access_token)
             except ApimwError as exc:  # offline or refused: forget locally all the same
                 printer.warn(f"could not revoke the cached token: {exc.message}")
     had_credentials = key is not None or secret is not None

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -160,6 +161,18 @@ class Probe(threading.Thread):
             self.halt.wait(0.01)
 
 
+def _all_webhooks(api: httpx.Client) -> list[dict[str, Any]]:
+    """Every webhook, page by page (the documented pagination: total, page, per_page)."""
+    webhooks: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        data = api.get("webhooks", params={"page": page, "per_page": 100}).json()["data"]
+        webhooks += data["webhooks"]
+        if not data["webhooks"] or len(webhooks) >= data["pagination"]["total"]:
+            return webhooks
+        page += 1
+
+
 def run_load(webhooks: int = 100, events: int = 100, receivers: int = 3) -> Report:
     with contextlib.ExitStack() as stack:
         ports = [stack.enter_context(receiver()) for _ in range(receivers)]
@@ -185,7 +198,7 @@ def run_load(webhooks: int = 100, events: int = 100, receivers: int = 3) -> Repo
             url = f"http://127.0.0.1:{ports[n % receivers]}/hook/{n}"
             api.post("webhooks", json={"url": url, "events": ["message.sent"]}).raise_for_status()
         _poll(
-            lambda: all(w["verified"] is not None for w in api.get("webhooks").json()["data"]),
+            lambda: all(w["verified"] is not None for w in _all_webhooks(api)),
             60,
             "the verifications",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,10 +36,8 @@ class Clock:
 
 
 def iso(ts: float | None) -> str | None:
-    """ISO-8601 UTC with milliseconds, as the API's timestamps."""
+    """ISO-8601 UTC to the second with `Z` (`2024-01-15T10:30:00Z`), as every timestamp in
+    APIMW's docs. Fractions are dropped, not rounded: a time never reads later than it was."""
     if ts is None:
         return None
-    return (
-        datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        + f"{int(ts * 1000) % 1000:03d}Z"
-    )
+    return datetime.fromtimestamp(math.floor(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -17,11 +18,18 @@ from apimw_cli.protocol import is_loopback
 from apimw_cli.sandbox.context import sandbox_of
 from apimw_cli.sandbox.envelopes import Problem, invalid
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # fullmatch: no other digits, no trailing newline
+_ASCII_DIGITS = re.compile(r"[0-9]{1,9}")  # 9 digits: int() never sees a huge string
+# Lists: the docs show `per_page` 20 (whatsapp-templates-list) and no maximum; ours is 100.
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000
 MAX_MESSAGE = 4096
 MAX_URL = 2048
 MAX_DESCRIPTION = 500
 MAX_SECRET = 256
+
+T = TypeVar("T")
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -67,11 +75,44 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def whole_number(request: Request, name: str, default: int, largest: int) -> int:
-    """A query parameter from 1 to `largest`."""
+    """A query parameter from 1 to `largest`, in ASCII digits (`²` is a digit to str.isdigit,
+    not a number)."""
     raw = request.query_params.get(name, str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= largest:
+    if not _ASCII_DIGITS.fullmatch(raw) or not 1 <= int(raw) <= largest:
         raise invalid(name, f"must be a whole number from 1 to {largest}")
     return int(raw)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which slice of a list the request asked for (`?page=` from 1, `?per_page=`)."""
+
+    page: int
+    per_page: int
+
+    def of(self, items: Sequence[T]) -> list[T]:
+        start = (self.page - 1) * self.per_page
+        return list(items[start : start + self.per_page])
+
+    def pagination(self, total: int) -> dict[str, int]:
+        """The documented object (whatsapp-templates-list), exactly its three fields."""
+        return {"total": total, "page": self.page, "per_page": self.per_page}
+
+
+def page_of(request: Request, *, per_page_alias: str | None = None) -> Page:
+    """`?page=` and `?per_page=` checked; a per_page above MAX_PER_PAGE is lowered to it (the
+    answer's `per_page` says so), as APIs that cap page sizes do. `per_page_alias` names an
+    older parameter meaning per_page (`limit`), used when per_page is absent."""
+    page = whole_number(request, "page", 1, MAX_PAGE)
+    name = "per_page"
+    if (
+        per_page_alias
+        and name not in request.query_params
+        and per_page_alias in request.query_params
+    ):
+        name = per_page_alias
+    per_page = whole_number(request, name, DEFAULT_PER_PAGE, MAX_PAGE)
+    return Page(page, min(per_page, MAX_PER_PAGE))
 
 
 def check_unknown(body: Mapping[str, Any], allowed: frozenset[str]) -> None:
@@ -106,7 +147,7 @@ def optional(body: Mapping[str, Any], name: str, kind: type, what: str) -> Any:
 def check_phone(body: Mapping[str, Any], name: str, message: str) -> str:
     """An E.164 number; APIMW answers a bad one with its own code, not VALIDATION_ERROR."""
     value = body.get(name)
-    if not isinstance(value, str) or not E164.match(value):
+    if not isinstance(value, str) or not E164.fullmatch(value):
         raise Problem(400, "INVALID_PHONE_NUMBER", f"{name}: {message}")
     return value
 

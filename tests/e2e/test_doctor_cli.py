@@ -201,7 +201,7 @@ def test_refused_credentials_fail_the_credentials_row(
 
 
 def test_missing_webhooks_permission_only_warns(fake_api: fakeapi.FakeApi, agent: Path) -> None:
-    fake_api.permissions = ["messages:send"]
+    fake_api.permissions = ["whatsapp:send", "whatsapp:templates"]
 
     result = doctor(sandbox=False, api=fake_api)
 

@@ -177,7 +177,7 @@ def test_register_typo_sends_nothing(
     running_sandbox: RunningSandbox, sandbox_api: httpx.Client
 ) -> None:
     cli("webhooks", "register", "--url", f"{UNREACHABLE}/h", "--events", "mesage.sent")
-    assert sandbox_api.get("webhooks").json()["data"] == []
+    assert sandbox_api.get("webhooks").json()["data"]["webhooks"] == []
 
 
 # --- register: URLs --------------------------------------------------------------------------

@@ -154,8 +154,17 @@ def wait_verified(api: httpx.Client, webhook_id: str, timeout: float = 10.0) -> 
 
 
 def deliveries_of(api: httpx.Client, webhook_id: str) -> list[dict[str, Any]]:
-    attempts: list[dict[str, Any]] = data_of(api.get(f"webhooks/{webhook_id}/deliveries"))
+    """The first page of a webhook's attempts (newest first)."""
+    attempts: list[dict[str, Any]] = data_of(api.get(f"webhooks/{webhook_id}/deliveries"))[
+        "deliveries"
+    ]
     return attempts
+
+
+def webhooks_of(api: httpx.Client) -> list[dict[str, Any]]:
+    """The first page of webhooks (the sandbox's default page size is 20)."""
+    webhooks: list[dict[str, Any]] = data_of(api.get("webhooks"))["webhooks"]
+    return webhooks
 
 
 def emit(api: httpx.Client, event_type: str, data: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def test_me_describes_sandbox_user_and_tenant(sandbox_api: httpx.Client) -> None
     assert data["tenant"]["id"] == "ten_sandbox"
     assert data["tenant"]["plan"] == "sandbox"
     assert data["tenant"]["status"] == "active"
-    assert sorted(data["permissions"]) == ["messages:read", "messages:send", "webhooks:manage"]
+    assert data["permissions"] == ["whatsapp:send", "whatsapp:templates", "webhooks:manage"]
 
 
 def test_refresh_issues_new_working_pair(

@@ -19,6 +19,7 @@ from tests.sandbox.support import (
     client,
     data_of,
     error_of,
+    webhooks_of,
 )
 
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -198,14 +199,14 @@ def test_ten_megabyte_body_is_validation_error(
     sandbox_api: httpx.Client, path: str, framing: str
 ) -> None:
     headers = {"Content-Type": "application/json"}
-    stored = len(data_of(sandbox_api.get("webhooks")))
+    stored = len(webhooks_of(sandbox_api))
     if framing == "chunked":
         response = sandbox_api.post(path, content=_chunks(TEN_MB), headers=headers)
     else:
         response = sandbox_api.post(path, content=b"".join(_chunks(TEN_MB)), headers=headers)
     error_of(response, 400, "VALIDATION_ERROR")
     still_serving(sandbox_api)
-    assert len(data_of(sandbox_api.get("webhooks"))) == stored
+    assert len(webhooks_of(sandbox_api)) == stored
 
 
 def test_many_bad_requests_in_a_row_leave_server_serving(

@@ -21,6 +21,7 @@ from tests.sandbox.support import (
     get_webhook,
     parse_time,
     wait_verified,
+    webhooks_of,
 )
 from tests.support.sandbox import MakeEndpoint
 
@@ -91,10 +92,10 @@ def test_secret_is_never_echoed(sandbox_api: httpx.Client) -> None:
 
 def test_list_returns_all_webhooks(make_sandbox: MakeSandbox, make_sandbox_api: MakeApi) -> None:
     sandbox_api = make_sandbox_api(make_sandbox())
-    assert data_of(sandbox_api.get("webhooks")) == []
+    assert webhooks_of(sandbox_api) == []
     first = create_webhook(sandbox_api, HTTPS_URL)
     second = create_webhook(sandbox_api, "https://localhost:1/other", ["message.read"])
-    listed = data_of(sandbox_api.get("webhooks"))
+    listed = webhooks_of(sandbox_api)
     assert isinstance(listed, list)
     assert {w["id"] for w in listed} == {first["id"], second["id"]}
     for webhook in listed:
@@ -151,7 +152,7 @@ def test_delete_answers_deleted_then_404(sandbox_api: httpx.Client) -> None:
     error_of(sandbox_api.get(f"webhooks/{created['id']}"), 404, "NOT_FOUND")
     error_of(sandbox_api.delete(f"webhooks/{created['id']}"), 404, "NOT_FOUND")
     error_of(sandbox_api.get(f"webhooks/{created['id']}/deliveries"), 404, "NOT_FOUND")
-    assert created["id"] not in {w["id"] for w in data_of(sandbox_api.get("webhooks"))}
+    assert created["id"] not in {w["id"] for w in webhooks_of(sandbox_api)}
 
 
 @pytest.mark.parametrize(
@@ -239,7 +240,7 @@ def test_nothing_invalid_is_stored(make_sandbox: MakeSandbox, make_sandbox_api: 
     for body, _ in INVALID_CREATES:
         assert sandbox_api.post("webhooks", json=body).status_code == 400
     sandbox_api.post("webhooks", content=b"{", headers={"Content-Type": "application/json"})
-    assert data_of(sandbox_api.get("webhooks")) == []
+    assert webhooks_of(sandbox_api) == []
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ from apimw_cli.sandbox.context import V1, Sandbox, authenticate, sandbox_of
 from apimw_cli.sandbox.envelopes import Problem, ok
 from apimw_cli.sandbox.validation import read_fields, require_str
 
-PERMISSIONS = [WEBHOOKS_PERMISSION, "messages:send", "messages:read"]
+# The names APIMW documents (auth-me): sending, templates, and managing webhooks.
+PERMISSIONS = ["whatsapp:send", "whatsapp:templates", WEBHOOKS_PERMISSION]
 
 
 def issue_tokens(sandbox: Sandbox) -> dict[str, Any]:

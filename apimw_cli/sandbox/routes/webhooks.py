@@ -21,8 +21,8 @@ from apimw_cli.sandbox.validation import (
     check_secret,
     check_url,
     optional,
+    page_of,
     read_fields,
-    whole_number,
 )
 
 
@@ -58,21 +58,10 @@ async def create_webhook(request: Request) -> Response:
 
 
 async def list_webhooks(request: Request) -> Response:
-    """A plain list, or with `page`/`per_page` the paginated shape the real API may use."""
+    """One page of webhooks, oldest first, with the documented `pagination` object."""
     webhooks = authenticate(request).store.webhooks.all()
-    if "page" not in request.query_params and "per_page" not in request.query_params:
-        return ok(webhooks)
-    page = whole_number(request, "page", 1, 1_000_000)
-    per_page = whole_number(request, "per_page", 20, 100)
-    chunk = webhooks[(page - 1) * per_page : page * per_page]
-    pagination = {
-        "page": page,
-        "per_page": per_page,
-        "total": len(webhooks),
-        "total_pages": max(1, -(-len(webhooks) // per_page)),
-        "has_more": page * per_page < len(webhooks),
-    }
-    return ok({"webhooks": chunk, "pagination": pagination})
+    page = page_of(request)
+    return ok({"webhooks": page.of(webhooks), "pagination": page.pagination(len(webhooks))})
 
 
 async def get_webhook(request: Request) -> Response:
@@ -122,10 +111,14 @@ async def delete_webhook(request: Request) -> Response:
 
 
 async def list_deliveries(request: Request) -> Response:
+    """One page of a webhook's attempts, newest first; `?limit=` (older clients) is per_page."""
     sandbox = authenticate(request)
     webhook = find_webhook(sandbox, request.path_params["webhook_id"])
-    limit = whole_number(request, "limit", 100, 1000)
-    return ok(sandbox.store.deliveries.attempts(webhook["id"], limit))
+    page = page_of(request, per_page_alias="limit")
+    attempts, total = sandbox.store.deliveries.attempts(
+        webhook["id"], limit=page.per_page, offset=(page.page - 1) * page.per_page
+    )
+    return ok({"deliveries": attempts, "pagination": page.pagination(total)})
 
 
 ROUTES = [

@@ -169,13 +169,19 @@ class Deliveries(Table):
         return AttemptOutcome(attempt, next_at, disabled_reason)
 
     @locked
-    def attempts(self, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        """A webhook's attempts as the API lists them, newest first."""
+    def attempts(
+        self, webhook_id: str, *, limit: int, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of a webhook's attempts as the API lists them, newest first, and how many
+        there are in all."""
         rows = self.db.execute(
-            "SELECT * FROM attempts WHERE webhook_id = ? ORDER BY seq DESC LIMIT ?",
-            (webhook_id, limit),
+            "SELECT * FROM attempts WHERE webhook_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
+            (webhook_id, limit, offset),
         ).fetchall()
-        return [_attempt(row) for row in rows]
+        total = self.db.execute(
+            "SELECT COUNT(*) AS n FROM attempts WHERE webhook_id = ?", (webhook_id,)
+        ).fetchone()["n"]
+        return [_attempt(row) for row in rows], int(total)
 
 
 def _due(row: sqlite3.Row) -> DueDelivery:

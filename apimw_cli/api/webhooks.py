@@ -3,17 +3,16 @@ resolution of what users type (an id, a unique id prefix, or an exact URL) to on
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from apimw_cli.api.client import ApiClient, as_list
-from apimw_cli.errors import NotFoundError, ServerError, UsageError
+from apimw_cli.api.client import ApiClient, Response, as_list
+from apimw_cli.api.pagination import collect
+from apimw_cli.errors import ApiError, NotFoundError, ServerError, UsageError
 from apimw_cli.models import Delivery, Webhook
-
-PAGE_SIZE = 100
-MAX_PAGES = 1000  # a server that always says "more" must not keep us forever
 
 
 def _path(webhook_id: str) -> str:
@@ -26,31 +25,14 @@ def _webhook(data: Any, what: str) -> Webhook:
     return Webhook.from_api(data)
 
 
-def _next_page(pagination: Mapping[str, Any], page: int) -> dict[str, Any] | None:
-    """The query for the next page, from the pagination shapes APIs commonly use."""
-    cursor = pagination.get("next_cursor") or pagination.get("cursor")
-    if isinstance(cursor, str) and cursor:
-        return {"cursor": cursor, "per_page": PAGE_SIZE}
-    more = pagination.get("has_more")
-    total_pages = pagination.get("total_pages")
-    if more is True or (isinstance(total_pages, int) and page < total_pages):
-        return {"page": page + 1, "per_page": PAGE_SIZE}
-    return None
-
-
 def list_webhooks(client: ApiClient) -> list[Webhook]:
-    """Every webhook, whether the API answers a plain list or pages of `{"webhooks": [...]}`."""
-    webhooks: list[Webhook] = []
-    params: dict[str, Any] | None = {"page": 1, "per_page": PAGE_SIZE}
-    page = 1
-    while params is not None and page <= MAX_PAGES:
-        items, pagination = as_list(
-            client.request("GET", "webhooks", params=params).data, "webhooks"
-        )
-        webhooks.extend(Webhook.from_api(item) for item in items if isinstance(item, Mapping))
-        params = _next_page(pagination, page) if items else None
-        page += 1
-    return webhooks
+    """Every webhook, on however many pages and in whichever paging shape (api/pagination.py)."""
+
+    def fetch(path: str, params: Mapping[str, Any] | None) -> Response:
+        return client.request("GET", path, params=params)
+
+    items = collect(fetch, "webhooks", "webhooks")
+    return [Webhook.from_api(item) for item in items if isinstance(item, Mapping)]
 
 
 def get(client: ApiClient, webhook_id: str) -> Webhook:
@@ -65,7 +47,11 @@ def create(
     secret: str | None = None,
     active: bool | None = None,
     description: str | None = None,
+    optional: Mapping[str, Any] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> Webhook:
+    """POST /webhooks. `optional` fields are nice to have but not documented by APIMW: an API
+    that refuses them with a 400 gets the request again without them (said through `note`)."""
     body: dict[str, Any] = {"url": url, "events": events}
     if secret is not None:
         body["secret"] = secret
@@ -73,7 +59,29 @@ def create(
         body["active"] = active
     if description is not None:
         body["description"] = description
-    return _webhook(client.request("POST", "webhooks", json_body=body).data, "create webhook")
+    extra = dict(optional or {})
+    try:
+        data = client.request("POST", "webhooks", json_body={**body, **extra}).data
+    except ApiError as exc:
+        if not extra or not refuses_optional(exc, extra, body):
+            raise
+        (note or (lambda _message: None))(
+            f"the API refused the optional field(s) {', '.join(sorted(extra))} "
+            f"({exc.message}); registering without them"
+        )
+        data = client.request("POST", "webhooks", json_body=body).data
+    return _webhook(data, "create webhook")
+
+
+def refuses_optional(error: ApiError, optional: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
+    """Is `error` a 400 that may be about the optional fields: one naming any of them, or a
+    VALIDATION_ERROR naming none of the documented fields that were sent?"""
+    if error.status != 400:
+        return False
+    words = set(re.findall(r"[A-Za-z_]+", error.message))
+    if words & set(optional):
+        return True
+    return error.code == "VALIDATION_ERROR" and not words & set(sent)
 
 
 def update(client: ApiClient, webhook_id: str, changes: Mapping[str, Any]) -> Webhook:
@@ -142,6 +150,7 @@ __all__ = [
     "deliveries",
     "get",
     "list_webhooks",
+    "refuses_optional",
     "resolve",
     "update",
     "wait_for_verification",

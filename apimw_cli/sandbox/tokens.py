@@ -59,6 +59,14 @@ def issue(key: bytes, *, now: float, ttl: float) -> tuple[str, Claims]:
 def check(key: bytes, token: str, *, now: float) -> Claims:
     """The token's claims, or TokenError INVALID_TOKEN / EXPIRED_TOKEN (revocation is the
     caller's check: it needs the store)."""
+    claims = verify(key, token)
+    if claims.exp <= now:
+        raise TokenError("EXPIRED_TOKEN", "the access token has expired")
+    return claims
+
+
+def verify(key: bytes, token: str) -> Claims:
+    """The claims of a token we signed, expired or not; TokenError INVALID_TOKEN otherwise."""
     parts = token.split(".")
     if len(parts) != 3:
         raise TokenError("INVALID_TOKEN", "the access token is not a JWT")
@@ -72,7 +80,7 @@ def check(key: bytes, token: str, *, now: float) -> Claims:
     if not hmac.compare_digest(expected, given) or not isinstance(payload, dict):
         raise TokenError("INVALID_TOKEN", "the access token's signature is invalid")
     try:
-        claims = Claims(
+        return Claims(
             jti=str(payload["jti"]),
             exp=float(payload["exp"]),
             sub=str(payload["sub"]),
@@ -80,20 +88,6 @@ def check(key: bytes, token: str, *, now: float) -> Claims:
         )
     except (KeyError, TypeError, ValueError):
         raise TokenError("INVALID_TOKEN", "the access token lacks claims") from None
-    if claims.exp <= now:
-        raise TokenError("EXPIRED_TOKEN", "the access token has expired")
-    return claims
-
-
-def unverified_claims(token: str) -> Claims | None:
-    """Claims of a token we signed, without checking expiry (for revoking it)."""
-    try:
-        payload = json.loads(_unb64(token.split(".")[1]))
-        return Claims(
-            str(payload["jti"]), float(payload["exp"]), str(payload["sub"]), str(payload["ten"])
-        )
-    except (IndexError, KeyError, TypeError, ValueError):
-        return None
 
 
 def new_refresh_token() -> str:

@@ -32,10 +32,12 @@ MAX_SECRET = 256
 T = TypeVar("T")
 
 
-async def read_json(request: Request) -> dict[str, Any]:
+async def read_json(request: Request, *, body_optional: bool = False) -> dict[str, Any]:
     """The body as a JSON object, refusing oversized, non-UTF-8 and malformed bodies."""
     raw = await _read_body(request, sandbox_of(request).config.max_body)
     if not raw.strip():
+        if body_optional:
+            return {}
         raise invalid("body", "a JSON object is required")
     try:
         text = raw.decode("utf-8")
@@ -52,9 +54,12 @@ async def read_json(request: Request) -> dict[str, Any]:
     return parsed
 
 
-async def read_fields(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
-    """The body as a JSON object with no field outside `allowed`."""
-    body = await read_json(request)
+async def read_fields(
+    request: Request, allowed: frozenset[str], *, body_optional: bool = False
+) -> dict[str, Any]:
+    """The body as a JSON object with no field outside `allowed`; with `body_optional`, an
+    empty body reads as `{}`."""
+    body = await read_json(request, body_optional=body_optional)
     check_unknown(body, allowed)
     return body
 

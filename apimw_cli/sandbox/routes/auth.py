@@ -22,9 +22,9 @@ PERMISSIONS = ["whatsapp:send", "whatsapp:templates", WEBHOOKS_PERMISSION]
 def issue_tokens(sandbox: Sandbox) -> dict[str, Any]:
     """A new access token and a new single-use refresh token."""
     now = sandbox.clock.now()
-    access, _ = tokens.issue(sandbox.key, now=now, ttl=sandbox.config.token_ttl)
+    access, claims = tokens.issue(sandbox.key, now=now, ttl=sandbox.config.token_ttl)
     refresh = tokens.new_refresh_token()
-    sandbox.store.tokens.add_refresh_token(refresh, now + tokens.REFRESH_TTL)
+    sandbox.store.tokens.add_refresh_token(refresh, now + tokens.REFRESH_TTL, access_jti=claims.jti)
     ttl = sandbox.config.token_ttl
     return {
         "access_token": access,
@@ -58,17 +58,40 @@ async def auth_refresh(request: Request) -> Response:
 
 
 async def auth_revoke(request: Request) -> Response:
-    """Revoke an access or a refresh token; an unknown token is not an error."""
+    """Revoke the bearer access token, as APIMW documents revoke (no body), and the refresh
+    token issued with it. Older clients name the token in a body, `{"token": ...}`, without a
+    bearer: an access token or a refresh token; one this sandbox never issued is not an error."""
     sandbox = sandbox_of(request)
-    body = await read_fields(request, frozenset({"token"}))
-    token = require_str(body, "token")
+    body = await read_fields(request, frozenset({"token"}), body_optional=True)
+    if "token" in body:
+        _revoke_named(sandbox, require_str(body, "token"))
+    else:
+        claims = _bearer_claims(sandbox, request)
+        sandbox.store.tokens.revoke(claims.jti, claims.exp)
+    return ok({"revoked": True})
+
+
+def _bearer_claims(sandbox: Sandbox, request: Request) -> tokens.Claims:
+    """The bearer token's claims when we signed it, expired or already revoked included (it is
+    then dead already: revoking it again succeeds)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "INVALID_TOKEN", "send the access token to revoke as the bearer token")
+    try:
+        return tokens.verify(sandbox.key, token.strip())
+    except tokens.TokenError as exc:
+        raise Problem(401, exc.code, exc.message) from None
+
+
+def _revoke_named(sandbox: Sandbox, token: str) -> None:
     if token.startswith("rt_"):
         sandbox.store.tokens.spend_refresh_token(token, sandbox.clock.now())
-    else:
-        claims = tokens.unverified_claims(token)
-        if claims is not None:
-            sandbox.store.tokens.revoke(claims.jti, claims.exp)
-    return ok({"revoked": True})
+        return
+    try:
+        claims = tokens.verify(sandbox.key, token)
+    except tokens.TokenError:
+        return  # not one of ours: nothing to revoke
+    sandbox.store.tokens.revoke(claims.jti, claims.exp)
 
 
 async def auth_me(request: Request) -> Response:

@@ -31,7 +31,13 @@ def create_app(config: SandboxConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = Store(config.db_path())
         clock = Clock(config.time_scale)
-        worker = DeliveryWorker(store, clock, timeout=config.delivery_timeout, log=config.log)
+        worker = DeliveryWorker(
+            store,
+            clock,
+            timeout=config.delivery_timeout,
+            log=config.log,
+            window=config.service_window,
+        )
         app.state.sandbox = Sandbox(
             config=config, store=store, worker=worker, clock=clock, key=store.tokens.signing_key()
         )

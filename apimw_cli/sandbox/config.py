@@ -19,13 +19,17 @@ class SandboxConfig:
     port: int = DEFAULT_PORT
     data_dir: Path | None = None  # None: the platform's data dir
     ephemeral: bool = False  # everything in memory, gone on exit
-    time_scale: float = 1.0  # divides the retry schedule and message status delays
+    # divides the retry schedule, the message status delays and the 24-hour window
+    time_scale: float = 1.0
     token_ttl: float = 3600.0
     rate_limit: int = 300  # requests per window per client; 0 = unlimited
     rate_window: float = 60.0  # seconds; APIMW counts per minute (tests shorten it)
     api_key: str = SANDBOX_API_KEY
     api_secret: str = SANDBOX_API_SECRET
     demo: bool = False
+    # The 24-hour customer service window: a text to a customer who has not written within it
+    # fails with 131047, as on WhatsApp. False delivers every text.
+    service_window: bool = True
     max_body: int = 1_048_576
     delivery_timeout: float = 5.0
     # Called for each API request, event, delivery attempt and verification: (kind, fields).

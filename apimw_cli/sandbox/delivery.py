@@ -180,12 +180,13 @@ class DeliveryWorker(LoopThread):
         *,
         timeout: float = 5.0,
         log: LogFn | None = None,
+        window: bool = True,
     ) -> None:
         super().__init__()
         self.store = store
         self.clock = clock
         self.timeout = timeout
-        self.outbox = Outbox(store, clock, self.emit)
+        self.outbox = Outbox(store, clock, self.emit, window=window)
         self._log = log or (lambda _kind, _fields: None)
         self._sender: Sender | None = None
         self._slots = Slots()
@@ -206,9 +207,13 @@ class DeliveryWorker(LoopThread):
         self.wake()
         return event_id, count
 
-    def send_message(self, to: str, text: str) -> dict[str, Any]:
+    def send_message(self, to: str, text: str, *, template: str | None = None) -> dict[str, Any]:
         """An outgoing message: sent now, then delivered and read (or failed) a moment later."""
-        return self.outbox.send(to, text)
+        return self.outbox.send(to, text, template=template)
+
+    def receive_message(self, data: dict[str, Any]) -> tuple[str, int]:
+        """A customer's message: opens their 24-hour window, then message.received goes out."""
+        return self.outbox.inbound(data)
 
     # --- the loop ---
     async def _run(self) -> None:

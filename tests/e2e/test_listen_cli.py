@@ -43,6 +43,12 @@ def records(out: str) -> list[dict[str, Any]]:
 def test_listen_receives_message_status_events_verified_and_forwards_them(
     running_sandbox: RunningSandbox, app: CaptureServer, tmp_path: Path
 ) -> None:
+    # The customer wrote first (before listen's webhook exists): the 24-hour window is open.
+    httpx.post(
+        f"{running_sandbox.base_url}/sandbox/inbound",
+        json={"from": "+14155550123", "text": "hi"},
+        headers={"Authorization": f"Bearer {api_token(running_sandbox.base_url)}"},
+    ).raise_for_status()
     proc, _ = start_listen(
         tmp_path, "--sandbox", "--format", "ndjson", "--forward-to", app.url,
         "--events", "message.*",
@@ -75,11 +81,14 @@ def test_listen_deletes_its_temporary_webhook_on_sigterm(
     proc, _ = start_listen(tmp_path, "--sandbox", "--format", "ndjson")
     bearer = {"Authorization": f"Bearer {api_token(running_sandbox.base_url)}"}
     listed = httpx.get(f"{running_sandbox.base_url}/webhooks", headers=bearer).json()["data"]
-    assert len(listed) == 1 and "apimw listen (temporary)" in listed[0]["description"]
+    listed = listed["webhooks"] if isinstance(listed, dict) else listed
+    assert len(listed) == 1 and "/webhooks/apimw-listen-" in listed[0]["url"]
+    assert "apimw listen (temporary)" in listed[0]["description"]  # for humans; optional
     assert listed[0]["verified"] in (True, None)
     out, err = stop(proc, signal.SIGTERM)
     assert proc.returncode == 0, err
-    assert httpx.get(f"{running_sandbox.base_url}/webhooks", headers=bearer).json()["data"] == []
+    after = httpx.get(f"{running_sandbox.base_url}/webhooks", headers=bearer).json()["data"]
+    assert (after["webhooks"] if isinstance(after, dict) else after) == []
     assert any(r["record"] == "summary" for r in records(out))
 
 

@@ -32,6 +32,11 @@ def subscribe(sandbox_api: httpx.Client, hook: Endpoint, events: list[str]) -> N
     wait_verified(sandbox_api, created["id"])
 
 
+def customer_writes(sandbox_api: httpx.Client, sender: str = TO) -> None:
+    """The customer writes first: their 24-hour window opens, so texts to them are delivered."""
+    data_of(sandbox_api.post("sandbox/inbound", json={"from": sender, "text": "hi"}))
+
+
 def send(sandbox_api: httpx.Client, to: str = TO, message: str = "hello") -> dict[str, Any]:
     sent: dict[str, Any] = data_of(
         sandbox_api.post("whatsapp/messages/send", json={"to": to, "message": message})
@@ -61,6 +66,7 @@ def test_send_emits_sent_delivered_read_in_order(
     )  # delivered after 0.2 s, read after 0.5 s
     hook = make_endpoint()
     subscribe(sandbox_api, hook, MESSAGE_EVENTS)
+    customer_writes(sandbox_api)
     sent = send(sandbox_api)
     events = hook.wait_deliveries(3)
     assert [e.event_type for e in events] == ["message.sent", "message.delivered", "message.read"]
@@ -76,6 +82,7 @@ def test_status_endpoint_follows_the_events(
     sandbox_api = make_sandbox_api(
         make_sandbox(time_scale=4.0)
     )  # delivered after 0.5 s, read after 1.25 s
+    customer_writes(sandbox_api)
     sent = send(sandbox_api)
     now = data_of(sandbox_api.get(f"whatsapp/messages/{sent['message_id']}"))
     assert now["message_id"] == sent["message_id"]
@@ -105,13 +112,15 @@ def test_number_ending_0000_fails(
     sandbox_api = make_sandbox_api(make_sandbox(time_scale=10.0))
     hook = make_endpoint()
     subscribe(sandbox_api, hook, MESSAGE_EVENTS)
+    customer_writes(sandbox_api)
+    customer_writes(sandbox_api, "+14155550000")  # it fails anyway: not on WhatsApp
     failing = send(sandbox_api, to="+14155550000")
     sent, failed = hook.wait_deliveries(2)
     assert [sent.event_type, failed.event_type] == ["message.sent", "message.failed"]
     data = failed.json()["data"]
     assert data["message_id"] == failing["message_id"]
     assert data["to"] == "+14155550000"
-    assert isinstance(data["error"]["code"], str) and data["error"]["message"]
+    assert data["error"]["code"] == "131026" and data["error"]["message"]
     status = data_of(sandbox_api.get(f"whatsapp/messages/{failing['message_id']}"))
     assert status["status"] == "failed"
     # A second message's read event comes after the failed one's would have: none came.

@@ -23,7 +23,7 @@ from apimw_cli.sandbox.validation import (
 
 
 async def sandbox_inbound(request: Request) -> Response:
-    """A customer's message: a message.received event."""
+    """A customer's message: a message.received event; it opens their 24-hour window."""
     sandbox = authenticate(request)
     body = await read_fields(request, frozenset({"from", "text", "name"}))
     sender = check_phone(body, "from", "must be an E.164 phone number")
@@ -36,7 +36,7 @@ async def sandbox_inbound(request: Request) -> Response:
         "text": text,
         "contact": {"name": name, "wa_id": sender.lstrip("+")},
     }
-    event_id, count = sandbox.worker.emit("message.received", data)
+    event_id, count = sandbox.worker.receive_message(data)
     return ok({"event_id": event_id, "type": "message.received", "deliveries": count, "data": data})
 
 
@@ -47,7 +47,10 @@ async def sandbox_event(request: Request) -> Response:
     event_type = check_event_type("type", require_str(body, "type"))
     override = optional(body, "data", dict, "an object") or {}
     data = catalog.deep_merge(catalog.sample_data(event_type), override)
-    event_id, count = sandbox.worker.emit(event_type, data)
+    if event_type == "message.received":  # a customer wrote: their 24-hour window opens
+        event_id, count = sandbox.worker.receive_message(data)
+    else:
+        event_id, count = sandbox.worker.emit(event_type, data)
     return ok({"event_id": event_id, "type": event_type, "deliveries": count, "data": data})
 
 

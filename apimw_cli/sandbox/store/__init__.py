@@ -1,9 +1,9 @@
 """The sandbox's state in SQLite: one connection, one part per concern.
 
 `store.tokens` (signing key, refresh tokens, revocations), `store.webhooks`, `store.deliveries`
-(events, deliveries, attempts) and `store.messages` (messages and their status timers) share the
-connection and take turns on it. A restart finds pending retries and message timers where they
-were.
+(events, deliveries, attempts), `store.messages` (messages, their status timers, when each
+customer last wrote) and `store.templates` share the connection and take turns on it. A
+restart finds pending retries and message timers where they were.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from apimw_cli.sandbox.store.database import Database
 from apimw_cli.sandbox.store.deliveries import AttemptOutcome, Deliveries, DueDelivery
 from apimw_cli.sandbox.store.messages import Messages
+from apimw_cli.sandbox.store.templates import Templates
 from apimw_cli.sandbox.store.tokens import Tokens
 from apimw_cli.sandbox.store.webhooks import Webhooks
 
@@ -28,6 +29,8 @@ class Store:
         self.webhooks = Webhooks(self.database)
         self.deliveries = Deliveries(self.database)
         self.messages = Messages(self.database)
+        self.templates = Templates(self.database)
+        self.templates.seed()
 
     def close(self) -> None:
         self.database.close()

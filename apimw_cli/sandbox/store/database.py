@@ -74,7 +74,17 @@ CREATE TABLE IF NOT EXISTS messages (
     delivered_at REAL,
     read_at REAL,
     failed_at REAL,
-    error TEXT
+    error TEXT,
+    template TEXT
+);
+CREATE TABLE IF NOT EXISTS contacts (number TEXT PRIMARY KEY, last_inbound_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS templates (
+    name TEXT NOT NULL,
+    language TEXT NOT NULL,
+    status TEXT NOT NULL,
+    category TEXT NOT NULL,
+    components TEXT NOT NULL,
+    PRIMARY KEY (name, language)
 );
 CREATE TABLE IF NOT EXISTS timers (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -139,10 +149,17 @@ class Database:
             self.connection.execute("PRAGMA journal_mode=WAL")
             self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.executescript(SCHEMA)
+        self._migrate()
         # Attempts cut short by a stop or a crash are sent again: deliveries are at least once.
         self.connection.execute(
             "UPDATE deliveries SET state = ? WHERE state = ?", (PENDING, SENDING)
         )
+
+    def _migrate(self) -> None:
+        """Columns added after a database was first made: a stored sandbox keeps its data."""
+        columns = {row["name"] for row in self.connection.execute("PRAGMA table_info(messages)")}
+        if "template" not in columns:
+            self.connection.execute("ALTER TABLE messages ADD COLUMN template TEXT")
 
     def close(self) -> None:
         with self.lock:
@@ -161,7 +178,8 @@ class Database:
 
 
 class Table:
-    """One concern's tables (tokens, webhooks, deliveries, messages) on the shared connection."""
+    """One concern's tables (tokens, webhooks, deliveries, messages, templates) on the shared
+    connection."""
 
     def __init__(self, database: Database) -> None:
         self.database = database

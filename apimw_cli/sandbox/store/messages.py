@@ -1,4 +1,5 @@
-"""Sent messages and the timers that move them to delivered, read or failed."""
+"""Sent messages, the timers that move them to delivered, read or failed, and when each customer
+last wrote (the 24-hour customer service window)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ STATUS_COLUMNS = {"delivered": "delivered_at", "read": "read_at", "failed": "fai
 
 class Messages(Table):
     @locked
-    def create(self, message_id: str, to: str, text: str, now: float) -> None:
+    def create(
+        self, message_id: str, to: str, text: str, now: float, template: str | None = None
+    ) -> None:
+        """A text, or with `template` (its name) a template message whose `text` is rendered."""
         self.db.execute(
-            "INSERT INTO messages (id, to_number, type, text, status, sent_at)"
-            " VALUES (?, ?, 'text', ?, 'sent', ?)",
-            (message_id, to, text, now),
+            "INSERT INTO messages (id, to_number, type, text, status, sent_at, template)"
+            " VALUES (?, ?, ?, ?, 'sent', ?, ?)",
+            (message_id, to, "text" if template is None else "template", text, now, template),
         )
 
     @locked
@@ -36,6 +40,7 @@ class Messages(Table):
                 "delivered": iso(row["delivered_at"]),
                 "read": iso(row["read_at"]),
             },
+            **({"template": row["template"]} if row["template"] else {}),
             **({"error": json.loads(row["error"])} if row["error"] else {}),
         }
 
@@ -66,3 +71,20 @@ class Messages(Table):
         if rows:
             self.db.executemany("DELETE FROM timers WHERE seq = ?", [(r["seq"],) for r in rows])
         return [(row["message_id"], row["status"]) for row in rows]
+
+    @locked
+    def record_inbound(self, number: str, now: float) -> None:
+        """`number` wrote to us: its customer service window opens (again) now."""
+        self.db.execute(
+            "INSERT INTO contacts (number, last_inbound_at) VALUES (?, ?)"
+            " ON CONFLICT (number) DO UPDATE SET last_inbound_at = excluded.last_inbound_at",
+            (number, now),
+        )
+
+    @locked
+    def last_inbound(self, number: str) -> float | None:
+        """When `number` last wrote to us, None when it never did."""
+        row = self.db.execute(
+            "SELECT last_inbound_at FROM contacts WHERE number = ?", (number,)
+        ).fetchone()
+        return None if row is None else float(row["last_inbound_at"])

@@ -60,7 +60,9 @@ class RateLimit:
         return Problem(
             429,
             "RATE_LIMIT_EXCEEDED",
-            f"more than {self.limit} requests in a minute",
+            # The docs' wording, with the sandbox's limit added.
+            f"Rate limit exceeded. Please retry after {retry_after} seconds."
+            f" (more than {self.limit} requests in a minute)",
             extra={"retry_after": retry_after},
             headers={"Retry-After": str(retry_after)},
         )

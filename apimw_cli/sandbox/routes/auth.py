@@ -42,7 +42,7 @@ async def auth_token(request: Request) -> Response:
     good_key = hmac.compare_digest(key.encode(), sandbox.config.api_key.encode())
     good_secret = hmac.compare_digest(secret.encode(), sandbox.config.api_secret.encode())
     if not (good_key and good_secret):
-        raise Problem(401, "INVALID_CREDENTIALS", "invalid API key or secret")
+        raise Problem(401, "INVALID_CREDENTIALS", "Invalid API Key or Secret")  # the docs' words
     return ok(issue_tokens(sandbox))
 
 

@@ -87,6 +87,11 @@ function __fish_apimw_nargs
             'apimw trigger --timeout' \
             'apimw messages send --to' \
             'apimw messages send --text' \
+            'apimw messages send --template' \
+            'apimw messages send --lang' \
+            'apimw messages send --param' \
+            'apimw messages templates --status' \
+            'apimw messages templates --category' \
             'apimw sandbox --host' \
             'apimw sandbox --port' \
             'apimw sandbox --data-dir' \
@@ -136,6 +141,7 @@ function __fish_apimw_is_command
         'apimw trigger' \
         'apimw messages' \
         'apimw messages send' \
+        'apimw messages templates' \
         'apimw messages status' \
         'apimw sandbox' \
         'apimw sandbox credentials'
@@ -186,7 +192,7 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'doctor' -d 'Check your setup
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sign' -d 'Print the X-APIMW-Signature value of a body (for curl experiments).'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'verify' -d 'Check an X-APIMW-Signature against a body, and explain a mismatch.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'trigger' -d 'Send a realistic test event to a URL, or have the sandbox emit it to your webhooks.'
-complete -c apimw -n '__fish_apimw_using apimw' -a 'messages' -d 'Send WhatsApp messages and check their status.'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'messages' -d 'Send WhatsApp messages (texts, templates) and check their status.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sandbox' -d 'Run a local APIMW-compatible API that sends real signed webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'profile' -s 'p' -x -d 'Config profile to use [env: APIMW_PROFILE].'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'api-base' -x -d 'API base URL [env: APIMW_API_BASE; default: https://api.apimw.com/v1].'
@@ -352,7 +358,7 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'webhook' -x -d 'Point
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'keep-stale' -d 'Leave temporary webhooks of crashed sessions alone.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'host' -x -d 'Address to listen on.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'port' -x -d 'Port to listen on (0: any free port).'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'path' -x -d 'Only accept this path (default: any path).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'path' -x -d 'Only accept this path (default: any path). When listen registers a temporary webhook (--sandbox...'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret' -x -d 'Signing secret to verify with (prefer --secret-env).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret-env' -x -d 'Take the signing secret from $VAR.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'skip-verify' -d 'Do not check signatures (prints a warning).'
@@ -403,15 +409,24 @@ complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'timeout' -x -d 'Seco
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages
-complete -c apimw -n '__fish_apimw_using apimw messages' -a 'send' -d 'Send a text message; its message.* events follow.'
+complete -c apimw -n '__fish_apimw_using apimw messages' -a 'send' -d 'Send a text or a template message; its message.* events follow.'
+complete -c apimw -n '__fish_apimw_using apimw messages' -a 'templates' -d 'List the message templates (every page), with how many --param values each takes.'
 complete -c apimw -n '__fish_apimw_using apimw messages' -a 'status' -d 'Show a message\'s status and timestamps (sent, delivered, read).'
 complete -c apimw -n '__fish_apimw_using apimw messages' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages send
 complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'to' -x -d 'Recipient, E.164 (+14155550123).'
 complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'text' -x -d 'Message text (\'-\' reads standard input).'
+complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'template' -x -d 'Send this approved template instead.'
+complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'lang' -x -d 'The template\'s language [default: en].'
+complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'param' -x -d 'Fills the template body\'s next {{n}} (repeatable).'
 complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'no-preview-url' -l 'preview-url' -d 'Let WhatsApp preview a link.'
 complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw messages templates
+complete -c apimw -n '__fish_apimw_using apimw messages templates' -l 'status' -x -d 'APPROVED, PENDING or REJECTED.'
+complete -c apimw -n '__fish_apimw_using apimw messages templates' -l 'category' -x -d 'TRANSACTIONAL, MARKETING, OTP or UTILITY.'
+complete -c apimw -n '__fish_apimw_using apimw messages templates' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages status
 complete -c apimw -n '__fish_apimw_using apimw messages status' -l 'help' -s 'h' -d 'Show this message and exit.'
@@ -423,12 +438,13 @@ complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'port' -x -d 'Port to
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'data-dir' -x -a '(__fish_complete_directories (commandline -ct))' -d 'Where to keep the SQLite database [default: the platform\'s data dir].'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'ephemeral' -d 'Keep everything in memory; forget it on exit.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'reset' -d 'Delete the stored webhooks, events and tokens first.'
-complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'time-scale' -x -d 'Divide the retry schedule (1m, 5m, 30m, 2h) and message status delays by this.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'time-scale' -x -d 'Divide the retry schedule (1m, 5m, 30m, 2h), message status delays and the 24-hour window by this.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'token-ttl' -x -d 'Access token lifetime in seconds.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'rate-limit' -x -d 'Requests per minute per client (0: no limit).'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-key' -x -d 'API key the sandbox accepts.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-secret-env' -x -d 'Name of an environment variable holding the API secret to accept.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'demo' -d 'Generate steady, realistic traffic (messages, replies).'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'no-window' -l 'window' -d 'Fail texts to customers who have not written in 24 hours (131047), as WhatsApp does; --no-window...'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'ready-file' -r -F -d 'Write the base URL to this file once ready.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'quiet' -s 'q' -d 'Log events and deliveries, not API requests.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'help' -s 'h' -d 'Show this message and exit.'

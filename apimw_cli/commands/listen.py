@@ -90,7 +90,16 @@ PortOption = Annotated[
     ),
 ]
 PathOption = Annotated[
-    str | None, typer.Option("--path", help="Only accept this path (default: any path).")
+    str | None,
+    typer.Option(
+        "--path",
+        help=(
+            "Only accept this path (default: any path). When listen registers a temporary "
+            "webhook (--sandbox, --tunnel), it registers PATH/apimw-listen-<session> (default "
+            "/webhooks/apimw-listen-<session>) and accepts only that: the marker is how a "
+            "crashed session's webhook is found later."
+        ),
+    ),
 ]
 SecretOption = Annotated[
     str | None,

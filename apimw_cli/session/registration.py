@@ -1,21 +1,24 @@
 """The webhook a listen session receives through, and the clean-up after it.
 
-Either a temporary webhook registered for the session (deleted at its end; its description
-marks it, so the next session can remove it if this one crashed) or an existing webhook
-pointed at the session for its duration (`--webhook`, restored at its end). Clean-up never
-raises: a failure is said on the live view, and the session still ends normally.
+Either a temporary webhook registered for the session (deleted at its end; its URL carries the
+session's marker and this machine keeps a record of it, session/records.py, so the next session
+can remove it if this one crashed) or an existing webhook pointed at the session for its
+duration (`--webhook`, restored at its end). Clean-up never raises: a failure is said on the
+live view, and the session still ends normally.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from apimw_cli.api import webhooks
-from apimw_cli.errors import ApimwError
+from apimw_cli.errors import ApimwError, NotFoundError
 from apimw_cli.protocol import VERIFICATION_WAIT
+from apimw_cli.session import records
+from apimw_cli.session.records import Owner
 
 if TYPE_CHECKING:
     from apimw_cli.api.client import ApiClient
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
     from apimw_cli.output.live import LiveView
 
 __all__ = [
-    "TEMPORARY_MARKER",
+    "LEGACY_MARKER",
     "prune_stale",
     "register_temporary",
     "repoint",
@@ -32,16 +35,41 @@ __all__ = [
     "unregister",
 ]
 
-TEMPORARY_MARKER = "apimw listen (temporary)"  # how a temporary webhook's description begins
+# How earlier versions marked a temporary webhook: by its description alone (a field APIMW
+# does not document). Still recognised, so their leftovers are cleaned up too.
+LEGACY_MARKER = "apimw listen (temporary)"
 
 
-def register_temporary(client: ApiClient, url: str, events: list[str], secret: str) -> Webhook:
-    """A webhook for this session, its description naming this host and process."""
-    description = (
-        f"{TEMPORARY_MARKER} host={socket.gethostname()} pid={os.getpid()} "
-        f"started={time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
+def register_temporary(
+    client: ApiClient,
+    url: str,
+    events: list[str],
+    secret: str,
+    owner: Owner,
+    debug: Callable[[str], None] | None = None,
+) -> Webhook:
+    """A webhook at `url` (which carries the session's marker), recorded on this machine.
+
+    The description is for humans in APIMW's console only: APIMW does not document it, so an
+    API that refuses it gets the registration again without it (said under `--debug`)."""
+    session = records.session_of(url)
+    assert session is not None, "a temporary webhook's URL carries the session marker"
+    description = f"{LEGACY_MARKER} host={socket.gethostname()} pid={os.getpid()} session={session}"
+    webhook = webhooks.create(
+        client,
+        url=url,
+        events=events,
+        secret=secret,
+        optional={"description": description},
+        note=debug,
     )
-    return webhooks.create(client, url=url, events=events, secret=secret, description=description)
+    record = records.Record.now(session, webhook.id, url, owner.api_base, owner.profile)
+    try:
+        records.save(record)
+    except OSError as exc:  # the webhook works; only a crash's clean-up is less sure
+        if debug is not None:
+            debug(f"could not record temporary webhook {webhook.id} locally: {exc}")
+    return webhook
 
 
 def report_verification(client: ApiClient, webhook: Webhook, view: LiveView) -> None:
@@ -56,12 +84,20 @@ def report_verification(client: ApiClient, webhook: Webhook, view: LiveView) -> 
         )
 
 
-def unregister(client: ApiClient, webhook_id: str, view: LiveView) -> None:
+def unregister(client: ApiClient, webhook: Webhook, view: LiveView) -> None:
+    """Delete the session's webhook, then its local record (kept when the delete failed, so
+    the next session knows the webhook is stale without asking the network)."""
     try:
-        webhooks.delete(client, webhook_id)
-        view.note(f"deleted temporary webhook {webhook_id}")
+        webhooks.delete(client, webhook.id)
+        view.note(f"deleted temporary webhook {webhook.id}")
+    except NotFoundError:
+        view.note(f"temporary webhook {webhook.id} was already gone")
     except ApimwError as exc:
-        view.note(f"could not delete temporary webhook {webhook_id}: {exc.message}")
+        view.note(f"could not delete temporary webhook {webhook.id}: {exc.message}")
+        return
+    session = records.session_of(webhook.url)
+    if session is not None:
+        records.remove(session)
 
 
 def repoint(client: ApiClient, ref: str, url: str, view: LiveView) -> Webhook:
@@ -80,37 +116,61 @@ def restore(client: ApiClient, webhook_id: str, url: str, view: LiveView) -> Non
         view.note(f"could not restore webhook {webhook_id} to {url}: {exc.message}")
 
 
-def prune_stale(client: ApiClient, view: LiveView) -> None:
-    """Delete temporary webhooks left by crashed `listen` sessions."""
-    for webhook in webhooks.list_webhooks(client):
-        text = webhook.description or ""
-        if not text.startswith(TEMPORARY_MARKER):
+def prune_stale(client: ApiClient, view: LiveView, owner: Owner) -> None:
+    """Delete temporary webhooks left by crashed `listen` sessions (every page of the list),
+    and forget this machine's records of webhooks that no longer exist."""
+    listed = webhooks.list_webhooks(client)
+    mine = [
+        r for r in records.load_all() if (r.api_base, r.profile) == (owner.api_base, owner.profile)
+    ]
+    by_id = {r.webhook_id: r for r in mine}
+    by_session = {r.session: r for r in mine}
+    for webhook in listed:
+        session = records.session_of(webhook.url)
+        if session is not None:
+            record = by_id.get(webhook.id) or by_session.get(session)
+            stale = _stale(record, webhook.url)
+        elif (webhook.description or "").startswith(LEGACY_MARKER):
+            record, stale = None, _legacy_stale(webhook.description or "", webhook.url)
+        else:
             continue
-        fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
-        if not _stale(fields, webhook.url):
-            continue
-        try:
-            webhooks.delete(client, webhook.id)
-            view.note(f"removed stale temporary webhook {webhook.id} ({webhook.url})")
-        except ApimwError as exc:
-            view.note(f"could not remove stale webhook {webhook.id}: {exc.message}")
+        if stale and _delete_stale(client, webhook, view) and record is not None:
+            records.remove(record.session)
+    existing = {w.id for w in listed}
+    for record in mine:
+        if record.webhook_id not in existing and record.owner_alive() is not True:
+            records.remove(record.session)
 
 
-def _stale(fields: dict[str, str], url: str) -> bool:
-    """A crashed session's: its pid is dead on this host, or its URL no longer answers."""
+def _delete_stale(client: ApiClient, webhook: Webhook, view: LiveView) -> bool:
+    try:
+        webhooks.delete(client, webhook.id)
+    except NotFoundError:
+        return True  # another session pruned it first
+    except ApimwError as exc:
+        view.note(f"could not remove stale webhook {webhook.id}: {exc.message}")
+        return False
+    view.note(f"removed stale temporary webhook {webhook.id} ({webhook.url})")
+    return True
+
+
+def _stale(record: records.Record | None, url: str) -> bool:
+    """A crashed session's: its owner is dead on this host, or (another machine's, or its
+    record was lost) its URL no longer answers."""
+    alive = record.owner_alive() if record is not None else None
+    if alive is not None:
+        return not alive
     from apimw_cli.tunnel import answers  # httpx: only when there is a webhook to judge
 
+    return not answers(url)
+
+
+def _legacy_stale(description: str, url: str) -> bool:
+    """An earlier version's webhook: its description names host and pid."""
+    fields = dict(part.split("=", 1) for part in description.split() if "=" in part)
     pid = fields.get("pid", "")
     if fields.get("host") == socket.gethostname() and pid.isdigit():
-        return not _pid_alive(int(pid))
-    return not answers(url)  # another machine's: alive only if its receiver still answers
+        return not records.pid_alive(int(pid))
+    from apimw_cli.tunnel import answers
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return not answers(url)

@@ -15,14 +15,15 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from apimw_cli.models import Forwarded, Received, Tally
 from apimw_cli.output.live import LiveView
 from apimw_cli.receiver.feed import Feed
-from apimw_cli.session import resources
+from apimw_cli.session import records, resources
 from apimw_cli.session.outcome import Outcome, at_deadline, decide
+from apimw_cli.session.records import Owner
 from apimw_cli.session.screen import BacklogReport, Screen, silence_stdout
 from apimw_cli.session.watchdog import Watchdog
 from apimw_cli.settings import write_private_file
@@ -131,6 +132,12 @@ class ListenSession:
     def _start(self, stack: contextlib.ExitStack) -> tuple[RunningReceiver, Watchdog]:
         invocation, options, view = self.invocation, self.options, self.view
         api_base, client = self._connect_api(stack)
+        if client is not None and not options.webhook_ref:
+            # A temporary webhook: its URL carries the session's marker, and only it is served.
+            marked = records.marked_path(options.receive_path, records.new_session_id())
+            self.options = options = replace(
+                options, receiver=replace(options.receiver, path=marked)
+            )
         running = stack.enter_context(resources.receiver(options.receiver, self.feed))
         local_url = running.url.rstrip("/") + options.receive_path
         tunnel, public_url = None, None
@@ -174,8 +181,12 @@ class ListenSession:
         if prune:
             from apimw_cli.session.registration import prune_stale
 
-            prune_stale(client, self.view)
+            prune_stale(client, self.view, self._owner())
         return api_base, client
+
+    def _owner(self) -> Owner:
+        settings = self.invocation.settings
+        return Owner(settings.api_base, settings.profile)
 
     def _route_webhook(self, stack: contextlib.ExitStack, client: ApiClient, url: str) -> None:
         """Point `--webhook` at `url` (restored on exit), or register a temporary webhook
@@ -190,8 +201,11 @@ class ListenSession:
         secret = self.options.secret
         assert secret is not None  # the command gives one whenever listen registers
         subscribe = list(self.options.subscribe)
-        self.webhook = webhook = registration.register_temporary(client, url, subscribe, secret)
-        stack.callback(registration.unregister, client, webhook.id, view)
+        debug = self.invocation.printer.info if self.invocation.debug else None
+        self.webhook = webhook = registration.register_temporary(
+            client, url, subscribe, secret, self._owner(), debug
+        )
+        stack.callback(registration.unregister, client, webhook, view)
         view.note(f"registered temporary webhook {webhook.id} for {url}")
         registration.report_verification(client, webhook, view)
 

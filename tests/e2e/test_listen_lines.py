@@ -217,6 +217,7 @@ def test_listen_subscribes_to_default_events_without_events(
         ).json()["data"]
     finally:
         stop(proc, signal.SIGTERM)
+    listed = listed["webhooks"] if isinstance(listed, dict) else listed
     assert [w["events"] for w in listed] == [["message.read"]]
 
 

@@ -51,10 +51,11 @@ def bearer(base_url: str) -> dict[str, str]:
 
 
 def webhooks_of(running_sandbox: RunningSandbox) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = httpx.get(
+    data = httpx.get(
         f"{running_sandbox.base_url}/webhooks", headers=bearer(running_sandbox.base_url)
     ).json()["data"]
-    return data
+    listed: list[dict[str, Any]] = data["webhooks"] if isinstance(data, dict) else data
+    return listed
 
 
 def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:

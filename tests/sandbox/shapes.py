@@ -53,7 +53,7 @@ def shape_problems(
     where = path or "(top)"
     if example is None:
         # The docs' only null is a timestamp not reached yet (message status `read`).
-        if actual is None or (isinstance(actual, str) and TIMESTAMP.match(actual)):
+        if actual is None or (isinstance(actual, str) and TIMESTAMP.fullmatch(actual)):
             return []
         return [f"{where}: {actual!r} is neither null nor a timestamp"]
     if actual is None and path.rsplit(".", 2)[-2:-1] == ["timestamps"]:
@@ -113,7 +113,7 @@ def _object_problems(
 
 def _format_problems(actual: str, example: str, path: str) -> list[str]:
     key = path.rsplit(".", 1)[-1]
-    if TIMESTAMP.match(example) and not TIMESTAMP.match(actual):
+    if TIMESTAMP.fullmatch(example) and not TIMESTAMP.fullmatch(actual):
         return [f"{path}: {actual!r} is not a timestamp like {example!r}"]
     if example.startswith("eyJ") and not JWT.fullmatch(actual):
         return [f"{path}: {actual!r} is not a JWT"]

@@ -129,7 +129,9 @@ def test_send_and_status_are_the_documented_shapes(sandbox_api: httpx.Client) ->
         return status if status.json()["data"]["status"] == "read" else None
 
     final = assert_shape(wait_for(read, 10.0, "status read"), docs.MESSAGE_STATUS)["data"]
-    assert all(TIMESTAMP.match(final["timestamps"][key]) for key in ("sent", "delivered", "read"))
+    assert all(
+        TIMESTAMP.fullmatch(final["timestamps"][key]) for key in ("sent", "delivered", "read")
+    )
 
 
 def test_a_bad_number_is_the_documented_error(sandbox_api: httpx.Client) -> None:

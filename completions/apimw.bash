@@ -116,11 +116,14 @@ __apimw_spec() {
             args=(1)
             ;;
         'apimw messages')
-            subs=('send' 'status')
+            subs=('send' 'templates' 'status')
             opts=('--help' '-h')
             ;;
         'apimw messages send')
-            opts=('--to' '--text' '--no-preview-url' '--preview-url' '--help' '-h')
+            opts=('--to' '--text' '--template' '--lang' '--param' '--no-preview-url' '--preview-url' '--help' '-h')
+            ;;
+        'apimw messages templates')
+            opts=('--status' '--category' '--help' '-h')
             ;;
         'apimw messages status')
             opts=('--help' '-h')
@@ -128,7 +131,7 @@ __apimw_spec() {
             ;;
         'apimw sandbox')
             subs=('credentials')
-            opts=('--host' '--port' '--data-dir' '--ephemeral' '--reset' '--time-scale' '--token-ttl' '--rate-limit' '--api-key' '--api-secret-env' '--demo' '--ready-file' '--quiet' '-q' '--help' '-h')
+            opts=('--host' '--port' '--data-dir' '--ephemeral' '--reset' '--time-scale' '--token-ttl' '--rate-limit' '--api-key' '--api-secret-env' '--demo' '--no-window' '--window' '--ready-file' '--quiet' '-q' '--help' '-h')
             ;;
         'apimw sandbox credentials')
             opts=('--help' '-h')
@@ -139,7 +142,7 @@ __apimw_spec() {
 # Sets `nargs` to the number of values option $2 of command path $1 takes.
 __apimw_nargs() {
     case "$1 $2" in
-        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw webhooks register --url'|'apimw webhooks register --events'|'apimw webhooks register -e'|'apimw webhooks register --secret-env'|'apimw webhooks register --secret-file'|'apimw webhooks register --description'|'apimw webhooks list --event'|'apimw webhooks inspect --deliveries'|'apimw webhooks update --url'|'apimw webhooks update --events'|'apimw webhooks update -e'|'apimw webhooks update --add-event'|'apimw webhooks update --remove-event'|'apimw webhooks update --description'|'apimw webhooks update --secret-env'|'apimw webhooks update --secret-file'|'apimw webhooks test --url'|'apimw webhooks test --secret'|'apimw webhooks test --secret-env'|'apimw webhooks test --secret-file'|'apimw webhooks test --event'|'apimw webhooks test -e'|'apimw webhooks test --only'|'apimw webhooks test --skip'|'apimw webhooks test --junit'|'apimw webhooks test --requests'|'apimw events log --last'|'apimw events replay --to'|'apimw events replay --last'|'apimw events replay --id'|'apimw events replay --resign'|'apimw events replay --resign-env'|'apimw events replay --timeout'|'apimw listen --forward-to'|'apimw listen -f'|'apimw listen --events'|'apimw listen -e'|'apimw listen --domain'|'apimw listen --webhook'|'apimw listen --host'|'apimw listen --port'|'apimw listen --path'|'apimw listen --secret'|'apimw listen --secret-env'|'apimw listen --respond'|'apimw listen --delay'|'apimw listen --fail-rate'|'apimw listen --max-body'|'apimw listen --forward-timeout'|'apimw listen --concurrency'|'apimw listen --format'|'apimw listen --record'|'apimw listen --ready-file'|'apimw listen --expect'|'apimw listen --timeout'|'apimw listen --report'|'apimw doctor --port'|'apimw doctor --forward-to'|'apimw doctor -f'|'apimw sign --secret'|'apimw sign --secret-env'|'apimw sign --body-file'|'apimw verify --header'|'apimw verify --secret'|'apimw verify --secret-env'|'apimw verify --body-file'|'apimw trigger --to'|'apimw trigger --secret'|'apimw trigger --secret-env'|'apimw trigger --set'|'apimw trigger --file'|'apimw trigger --timeout'|'apimw messages send --to'|'apimw messages send --text'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --ready-file')
+        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw webhooks register --url'|'apimw webhooks register --events'|'apimw webhooks register -e'|'apimw webhooks register --secret-env'|'apimw webhooks register --secret-file'|'apimw webhooks register --description'|'apimw webhooks list --event'|'apimw webhooks inspect --deliveries'|'apimw webhooks update --url'|'apimw webhooks update --events'|'apimw webhooks update -e'|'apimw webhooks update --add-event'|'apimw webhooks update --remove-event'|'apimw webhooks update --description'|'apimw webhooks update --secret-env'|'apimw webhooks update --secret-file'|'apimw webhooks test --url'|'apimw webhooks test --secret'|'apimw webhooks test --secret-env'|'apimw webhooks test --secret-file'|'apimw webhooks test --event'|'apimw webhooks test -e'|'apimw webhooks test --only'|'apimw webhooks test --skip'|'apimw webhooks test --junit'|'apimw webhooks test --requests'|'apimw events log --last'|'apimw events replay --to'|'apimw events replay --last'|'apimw events replay --id'|'apimw events replay --resign'|'apimw events replay --resign-env'|'apimw events replay --timeout'|'apimw listen --forward-to'|'apimw listen -f'|'apimw listen --events'|'apimw listen -e'|'apimw listen --domain'|'apimw listen --webhook'|'apimw listen --host'|'apimw listen --port'|'apimw listen --path'|'apimw listen --secret'|'apimw listen --secret-env'|'apimw listen --respond'|'apimw listen --delay'|'apimw listen --fail-rate'|'apimw listen --max-body'|'apimw listen --forward-timeout'|'apimw listen --concurrency'|'apimw listen --format'|'apimw listen --record'|'apimw listen --ready-file'|'apimw listen --expect'|'apimw listen --timeout'|'apimw listen --report'|'apimw doctor --port'|'apimw doctor --forward-to'|'apimw doctor -f'|'apimw sign --secret'|'apimw sign --secret-env'|'apimw sign --body-file'|'apimw verify --header'|'apimw verify --secret'|'apimw verify --secret-env'|'apimw verify --body-file'|'apimw trigger --to'|'apimw trigger --secret'|'apimw trigger --secret-env'|'apimw trigger --set'|'apimw trigger --file'|'apimw trigger --timeout'|'apimw messages send --to'|'apimw messages send --text'|'apimw messages send --template'|'apimw messages send --lang'|'apimw messages send --param'|'apimw messages templates --status'|'apimw messages templates --category'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --ready-file')
             nargs=1
             ;;
         *)

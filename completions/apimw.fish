@@ -192,7 +192,7 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'doctor' -d 'Check your setup
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sign' -d 'Print the X-APIMW-Signature value of a body (for curl experiments).'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'verify' -d 'Check an X-APIMW-Signature against a body, and explain a mismatch.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'trigger' -d 'Send a realistic test event to a URL, or have the sandbox emit it to your webhooks.'
-complete -c apimw -n '__fish_apimw_using apimw' -a 'messages' -d 'Send WhatsApp messages (texts, templates) and check their status.'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'messages' -d 'Send WhatsApp messages and check their status.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sandbox' -d 'Run a local APIMW-compatible API that sends real signed webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'profile' -s 'p' -x -d 'Config profile to use [env: APIMW_PROFILE].'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'api-base' -x -d 'API base URL [env: APIMW_API_BASE; default: https://api.apimw.com/v1].'

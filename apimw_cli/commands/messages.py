@@ -1,4 +1,5 @@
-"""`apimw messages`: send a WhatsApp message and follow its status (real API or sandbox)."""
+"""`apimw messages`: send a WhatsApp text or template message, follow its status, list the
+templates (real API or sandbox)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ app = typer.Typer(
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MAX_TEXT = 4096
+DEFAULT_LANGUAGE = "en"
+TEMPLATE_STATUSES = ("APPROVED", "PENDING", "REJECTED")  # the docs' filter values
+PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 
 
 @app.command("send")
@@ -28,19 +32,38 @@ def send(
     text: Annotated[
         str | None, typer.Option("--text", help="Message text ('-' reads standard input).")
     ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option("--template", metavar="NAME", help="Send this approved template instead."),
+    ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", metavar="CODE", help="The template's language [default: en]."),
+    ] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", metavar="VALUE", help="Fills the template body's next {{n}} (repeatable)."
+        ),
+    ] = None,
     preview_url: Annotated[
         bool | None,
         typer.Option("--preview-url/--no-preview-url", help="Let WhatsApp preview a link."),
     ] = None,
 ) -> None:
-    """Send a text message; its message.* events follow.
+    """Send a text or a template message; its message.* events follow.
 
-    In the sandbox, a number ending in 0000 fails on purpose (message.failed).
+    A text reaches only a customer who wrote within the last 24 hours (WhatsApp's customer
+    service window); otherwise it is accepted, then fails with 131047. Open the conversation
+    with a template: `apimw messages templates` lists them. In the sandbox, a number ending in
+    0000 fails on purpose (message.failed).
 
-    Example: apimw --sandbox messages send --to +14155550123 --text "Your order shipped"
+    Examples:
+
+      apimw --sandbox messages send --to +14155550123 --text "Your order shipped"
+
+      apimw --sandbox messages send --to +14155550123 --template hello_world
     """
-    import sys
-
     from apimw_cli.api import messages
 
     if not E164.match(to):
@@ -48,24 +71,111 @@ def send(
             f"--to {to!r} is not an E.164 phone number",
             hint="use + and the country code, digits only: +14155550123",
         )
-    if text is None or text == "-":
-        if text is None and sys.stdin.isatty():
-            raise UsageError("no message text", hint="pass --text TEXT, or pipe it with --text -")
-        text = sys.stdin.read().rstrip("\n")
-    if not text.strip():
-        raise UsageError("the message text is empty")
-    if len(text) > MAX_TEXT:
-        raise UsageError(f"the message has {len(text)} characters; APIMW allows {MAX_TEXT}")
     app_state = state(ctx)
+    if template is not None:
+        _check_template_options(text, preview_url)
+        language = lang or DEFAULT_LANGUAGE
+        with app_state.client() as client:
+            sent = messages.send_template(client, to, template, language, params or [])
+        what = f" (template {template}, {language})"
+    else:
+        if params or lang is not None:
+            raise UsageError(
+                f"{'--param' if params else '--lang'} goes with --template",
+                hint="a text has no placeholders: pass --template NAME to send a template",
+            )
+        message = _text_to_send(text)
+        with app_state.client() as client:
+            sent = messages.send(client, to, message, preview_url=preview_url)
+        what = ""
     printer = app_state.printer
-    with app_state.client() as client:
-        sent = messages.send(client, to, text, preview_url=preview_url)
 
     def human() -> None:
-        printer.success(f"sent {sent.get('message_id')} to {sent.get('to', to)}")
+        printer.success(f"sent {sent.get('message_id')} to {sent.get('to', to)}{what}")
         printer.line(str(sent.get("message_id", "")))
 
     printer.data(sent, human)
+
+
+def _check_template_options(text: str | None, preview_url: bool | None) -> None:
+    if text is not None:
+        raise UsageError(
+            "--text and --template both given: send one or the other",
+            hint="a template brings its own text; fill its placeholders with --param",
+        )
+    if preview_url is not None:
+        raise UsageError("--preview-url applies to texts, not templates")
+
+
+def _text_to_send(text: str | None) -> str:
+    """The text: --text, or standard input (--text -, or piped without --text)."""
+    import sys
+
+    nothing = "pass --text TEXT (--text - reads standard input), or --template NAME"
+    if text is None or text == "-":
+        if text is None and sys.stdin.isatty():
+            raise UsageError("nothing to send", hint=nothing)
+        text = sys.stdin.read().rstrip("\n")
+    if not text.strip():
+        raise UsageError("the message text is empty", hint=nothing)
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"the message has {len(text)} characters; APIMW allows {MAX_TEXT}")
+    return text
+
+
+@app.command("templates")
+def list_templates(
+    ctx: typer.Context,
+    status_filter: Annotated[
+        str | None,
+        typer.Option("--status", metavar="STATUS", help="APPROVED, PENDING or REJECTED."),
+    ] = None,
+    category: Annotated[
+        str | None,
+        typer.Option(
+            "--category", metavar="CATEGORY", help="TRANSACTIONAL, MARKETING, OTP or UTILITY."
+        ),
+    ] = None,
+) -> None:
+    """List the message templates (every page), with how many --param values each takes.
+
+    Example: apimw --sandbox messages templates --status approved
+    """
+    from apimw_cli.api import messages
+
+    if status_filter is not None and status_filter.upper() not in TEMPLATE_STATUSES:
+        raise UsageError(
+            f"--status {status_filter!r} is not a template status",
+            hint=f"use one of {', '.join(TEMPLATE_STATUSES)}",
+        )
+    wanted = {"status": status_filter, "category": category}
+    filters = {k: v.upper() for k, v in wanted.items() if v is not None}
+    app_state = state(ctx)
+    printer = app_state.printer
+    with app_state.client() as client:
+        found = messages.templates(client, **filters)
+
+    def human() -> None:
+        if not found:
+            printer.info("no templates" + (" match" if filters else " yet"))
+            return
+        printer.table(
+            ["name", "language", "status", "category", "params", "body"],
+            [_template_row(t) for t in found],
+        )
+
+    printer.data(found, human)
+
+
+def _template_row(template: dict[str, Any]) -> list[Any]:
+    components = template.get("components")
+    body = ""
+    for component in components if isinstance(components, list) else []:
+        if isinstance(component, dict) and str(component.get("type", "")).upper() == "BODY":
+            body = str(component.get("text", ""))
+    taken = max((int(n) for n in PLACEHOLDER.findall(body)), default=0)
+    fields = ("name", "language", "status", "category")
+    return [*(str(template.get(f, "")) for f in fields), taken, body]
 
 
 @app.command("status")

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
+WINDOW_HELP = (
+    "Fail texts to customers who have not written in 24 hours (131047), as WhatsApp does;"
+    " --no-window delivers every text."
+)
+
 
 @app.callback(invoke_without_command=True)
 def sandbox(
@@ -51,7 +56,8 @@ def sandbox(
         float,
         typer.Option(
             "--time-scale",
-            help="Divide the retry schedule (1m, 5m, 30m, 2h) and message status delays by this.",
+            help="Divide the retry schedule (1m, 5m, 30m, 2h), message status delays and the"
+            " 24-hour window by this.",
             min=0.001,
         ),
     ] = 1.0,
@@ -77,6 +83,7 @@ def sandbox(
         bool,
         typer.Option("--demo", help="Generate steady, realistic traffic (messages, replies)."),
     ] = False,
+    window: Annotated[bool, typer.Option("--window/--no-window", help=WINDOW_HELP)] = True,
     ready_file: Annotated[
         Path | None,
         typer.Option(
@@ -117,6 +124,7 @@ def sandbox(
         api_key=api_key,
         api_secret=secret,
         demo=demo,
+        service_window=window,
     )
     _serve(state(ctx), config, ready_file=ready_file, reset=reset, quiet=quiet)
 
@@ -176,6 +184,7 @@ def _serve(
 def _banner(app_state: AppState, url: str, config: SandboxConfig, db: Path | None) -> None:
     printer = app_state.printer
     secret, time_scale = config.api_secret, config.time_scale
+    scale = f" ÷ {time_scale:g}" if time_scale != 1 else ""
     shown_secret = secret if secret == SANDBOX_API_SECRET else mask(secret)
     use = "apimw --sandbox whoami"
     if url != SANDBOX_API_BASE:
@@ -186,7 +195,12 @@ def _banner(app_state: AppState, url: str, config: SandboxConfig, db: Path | Non
             "API key": config.api_key,
             "API secret": shown_secret,
             "data": str(db) if db is not None else "in memory (--ephemeral)",
-            "retries": "1m, 5m, 30m, 2h" + (f" ÷ {time_scale:g}" if time_scale != 1 else ""),
+            "retries": "1m, 5m, 30m, 2h" + scale,
+            "texts": (
+                f"only within 24 h{scale} of the customer's last message (--no-window: always)"
+                if config.service_window
+                else "always delivered (--no-window)"
+            ),
             "traffic": (
                 "demo: a message every few seconds" if config.demo else "POST /v1/sandbox/events"
             ),

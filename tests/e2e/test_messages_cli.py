@@ -27,7 +27,14 @@ def test_send_prints_the_message_id(running_sandbox: RunningSandbox) -> None:
     assert "sent wamid." in result.stderr
 
 
+def customer_writes(number: str) -> None:
+    """A customer's message (a message.received event from them): their 24-hour window opens."""
+    wrote = run("--sandbox", "trigger", "message.received", "--set", f"data.from={number}")
+    assert wrote.exit_code == 0, wrote.stderr
+
+
 def test_send_json_then_status_reaches_read(running_sandbox: RunningSandbox) -> None:
+    customer_writes("+14155550123")
     result = run(
         "--sandbox", "-o", "json", "messages", "send", "--to", "+14155550123", "--text", "hi"
     )

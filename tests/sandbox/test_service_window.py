@@ -55,7 +55,7 @@ def final_status(api: httpx.Client, message_id: str) -> dict[str, Any]:
     return wait_for(settled, what=f"message {message_id} read or failed", interval=0.05)
 
 
-def about(hook: Endpoint, message_id: str) -> list[str]:
+def about(hook: Endpoint, message_id: str) -> list[str | None]:
     return [d.event_type for d in hook.deliveries() if d.json()["data"]["message_id"] == message_id]
 
 

@@ -124,13 +124,17 @@ def test_list_pages(sandbox_api: httpx.Client) -> None:
     assert pages[-1]["templates"] == []  # past the end: an empty page, not an error
 
 
+def test_a_page_size_over_100_is_lowered_to_100(sandbox_api: httpx.Client) -> None:
+    assert templates(sandbox_api, per_page=500)["pagination"]["per_page"] == 100
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
         ({"status": "LIVE"}, "status"),
         ({"category": "SPAM"}, "category"),
         ({"page": "0"}, "page"),
-        ({"per_page": "500"}, "per_page"),
+        ({"per_page": "x"}, "per_page"),
     ],
 )
 def test_list_refuses_bad_filters(

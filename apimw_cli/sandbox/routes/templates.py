@@ -12,13 +12,10 @@ from starlette.routing import Route
 from apimw_cli.sandbox import templating
 from apimw_cli.sandbox.context import V1, authenticate
 from apimw_cli.sandbox.envelopes import Problem, invalid, ok
-from apimw_cli.sandbox.validation import check_phone, read_fields, require_str, whole_number
+from apimw_cli.sandbox.validation import check_phone, page_of, read_fields, require_str
 
 STATUSES = ("APPROVED", "PENDING", "REJECTED")
 CATEGORIES = ("TRANSACTIONAL", "MARKETING", "OTP", "UTILITY")  # the docs' list
-PER_PAGE = 20  # the docs' example page size
-MAX_PER_PAGE = 100
-MAX_PAGE = 1_000_000
 
 
 def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
@@ -34,14 +31,11 @@ async def list_templates(request: Request) -> Response:
     sandbox = authenticate(request)
     status = _choice(request, "status", STATUSES)
     category = _choice(request, "category", CATEGORIES)
-    page = whole_number(request, "page", 1, MAX_PAGE)
-    per_page = whole_number(request, "per_page", PER_PAGE, MAX_PER_PAGE)
+    page = page_of(request)
     templates, total = sandbox.store.templates.page(
-        status=status, category=category, page=page, per_page=per_page
+        status=status, category=category, page=page.page, per_page=page.per_page
     )
-    return ok(
-        {"templates": templates, "pagination": {"total": total, "page": page, "per_page": per_page}}
-    )
+    return ok({"templates": templates, "pagination": page.pagination(total)})
 
 
 def _version(versions: list[dict[str, Any]], name: str, language: str) -> dict[str, Any]:

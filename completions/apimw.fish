@@ -265,7 +265,7 @@ complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'secret-env
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'generate-secret' -d 'Generate a strong secret (the default).'
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'secret-file' -r -F -d 'Write the new secret to this file (0600) instead of showing it.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'inactive' -d 'Register it disabled (no deliveries yet).'
-complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'description' -x -d 'A note for humans.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'description' -x -d 'A note for humans (a field APIMW does not document: an API may refuse it).'
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'no-wait' -l 'wait' -d 'Wait for the verification challenge\'s outcome.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'help' -s 'h' -d 'Show this message and exit.'
 

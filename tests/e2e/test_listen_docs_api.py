@@ -51,10 +51,12 @@ def api_base(docs: DocsApi, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield base
 
 
-def start(tmp_path: Path, *root: str) -> tuple[subprocess.Popen[str], str]:
+def start(
+    tmp_path: Path, *root: str, listen: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[str], str]:
     ready = tmp_path / "listen.ready"
     command = [sys.executable, "-m", "apimw_cli", *root, "listen", "--port", "0", "--tunnel",
-               "--format", "ndjson", "--ready-file", str(ready)]  # fmt: skip
+               "--format", "ndjson", "--ready-file", str(ready), *listen]  # fmt: skip
     proc = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -117,6 +119,21 @@ def test_registration_is_marked_recorded_and_cleaned_up(
     assert not path.exists()
     said = "refused the optional field(s) description"
     assert (said in out + err) is docs.strict
+
+
+def test_a_given_path_gets_the_marker_appended(
+    docs: DocsApi, api_base: str, agent: Path, tmp_path: Path
+) -> None:
+    proc, public = start(tmp_path, listen=("--path", "/hooks/in"))
+    try:
+        registered = docs.webhooks[-1]["url"]
+        session = records.session_of(registered)
+        mine = httpx.post(public, json={"type": "message.sent"})
+        unmarked = httpx.post(public.rsplit("/", 1)[0], json={"type": "message.sent"})
+    finally:
+        stop(proc)
+    assert registered == public and public.endswith(f"/hooks/in/apimw-listen-{session}")
+    assert mine.status_code != 404 and unmarked.status_code == 404
 
 
 def test_stale_pruning_reads_every_page_and_judges_by_record_and_url(

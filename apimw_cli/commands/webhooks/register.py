@@ -44,7 +44,13 @@ SecretFile = Annotated[
 Inactive = Annotated[
     bool, typer.Option("--inactive", help="Register it disabled (no deliveries yet).")
 ]
-Description = Annotated[str | None, typer.Option("--description", help="A note for humans.")]
+Description = Annotated[
+    str | None,
+    typer.Option(
+        "--description",
+        help="A note for humans (a field APIMW does not document: an API may refuse it).",
+    ),
+]
 Wait = Annotated[
     bool, typer.Option("--wait/--no-wait", help="Wait for the verification challenge's outcome.")
 ]

@@ -1,10 +1,12 @@
 """The 24-hour customer service window: a text to a customer who has not written within 24 h
 (divided by time_scale) is accepted, then fails with WhatsApp's 131047; templates are not held
-back; `service_window=False` turns the rule off. `--demo` traffic keeps the rule."""
+back; `service_window=False` turns the rule off. `apimw sandbox --demo` and
+`apimw listen --sandbox --demo` traffic keep the rule."""
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from typing import Any
 
@@ -13,6 +15,8 @@ import pytest
 
 from apimw_cli.sandbox import demo
 from apimw_cli.sandbox.outbox import SERVICE_WINDOW
+from apimw_cli.sandbox.store.templates import SEED
+from apimw_cli.sandbox.templating import placeholders
 from tests.sandbox.support import (
     MakeApi,
     MakeSandbox,
@@ -182,3 +186,41 @@ def test_demo_texts_only_customers_whose_window_is_open(window_open: bool) -> No
     assert templates == {"order_confirmation", "shipping_update", "appointment_reminder"}
     assert worker.received  # customers reply, which opens their windows
     assert bool(texts) is window_open
+
+
+class RecordingClient:
+    """What `listen --sandbox --demo` sends, recorded; stops the traffic after `limit` calls."""
+
+    def __init__(self, stop: threading.Event, limit: int) -> None:
+        self.stop, self.limit = stop, limit
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def request(self, method: str, path: str, *, json_body: dict[str, Any]) -> None:
+        self.calls.append((path, json_body))
+        if len(self.calls) >= self.limit:
+            self.stop.set()
+
+
+def test_listen_demo_texts_only_customers_who_wrote(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apimw_cli.api import sandbox as demo_traffic
+
+    monkeypatch.setattr(demo_traffic, "INTERVAL", 0.0)
+    stop = threading.Event()
+    client = RecordingClient(stop, 300)
+    demo_traffic.run_demo(client, stop, seed=3)  # type: ignore[arg-type]
+    wrote: set[str] = set()
+    texts = 0
+    approved = {(t["name"], t["language"]): t for t in SEED if t["status"] == "APPROVED"}
+    for path, body in client.calls:
+        if path == "sandbox/inbound":
+            wrote.add(body["from"])
+        elif path == "whatsapp/messages/send":
+            assert body["to"] in wrote, "a text to a customer whose window is closed"
+            texts += 1
+        else:
+            assert path == "whatsapp/messages/template"
+            template = approved[(body["template"], body["language"])]
+            (body_part,) = [c for c in template["components"] if c["type"] == "BODY"]
+            (given,) = body["components"]
+            assert len(given["parameters"]) == placeholders(body_part["text"])
+    assert texts and wrote

@@ -11,6 +11,7 @@ APIMW does not document.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import json
 import os
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 MARKER_PREFIX = "apimw-listen-"
+RECORD_TTL = 30 * 86400.0  # seconds an abandoned record of another API is kept
 _MARKER = re.compile(rf"{MARKER_PREFIX}([0-9a-f]{{12}})")
 
 
@@ -85,6 +87,15 @@ class Record:
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         host = socket.gethostname()
         return cls(session, webhook_id, url, api_base, profile, os.getpid(), host, started)
+
+    def abandoned(self, now: float) -> bool:
+        """Is this an old record of a dead process on this host? Kept RECORD_TTL for its API's
+        next session (a sandbox's port may never come back); past that, the URL check suffices."""
+        try:
+            started = calendar.timegm(time.strptime(self.started, "%Y-%m-%dT%H:%M:%SZ"))
+        except ValueError:
+            return False
+        return now - started > RECORD_TTL and self.owner_alive() is False
 
     def owner_alive(self) -> bool | None:
         """Is the owning process alive? None when it runs on another host (a shared home)."""

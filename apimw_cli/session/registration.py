@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -118,11 +119,14 @@ def restore(client: ApiClient, webhook_id: str, url: str, view: LiveView) -> Non
 
 def prune_stale(client: ApiClient, view: LiveView, owner: Owner) -> None:
     """Delete temporary webhooks left by crashed `listen` sessions (every page of the list),
-    and forget this machine's records of webhooks that no longer exist."""
+    and forget this machine's records of webhooks that no longer exist (and of other APIs'
+    webhooks whose owner died more than RECORD_TTL ago)."""
     listed = webhooks.list_webhooks(client)
-    mine = [
-        r for r in records.load_all() if (r.api_base, r.profile) == (owner.api_base, owner.profile)
-    ]
+    every = records.load_all()
+    mine = [r for r in every if (r.api_base, r.profile) == (owner.api_base, owner.profile)]
+    for other in every:
+        if other not in mine and other.abandoned(time.time()):
+            records.remove(other.session)  # another API's, long dead: its URL check suffices
     by_id = {r.webhook_id: r for r in mine}
     by_session = {r.session: r for r in mine}
     for webhook in listed:

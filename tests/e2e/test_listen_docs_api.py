@@ -156,10 +156,12 @@ def test_stale_pruning_reads_every_page_and_judges_by_record_and_url(
         ("ffffffffffff", "whk_gone_dead_owner", api_base, gone, HOST),
         ("111111111111", "whk_gone_live_owner", api_base, alive_pid, HOST),
         ("222222222222", "whk_other_api", "https://api.example/v1", gone, HOST),
+        ("333333333333", "whk_other_api_old", "https://api.example/v1", gone, HOST),
     ]
     for session, webhook_id, base, pid, host in saved:
+        started = "2000-01-01T00:00:00Z" if session == "333333333333" else docs_time()
         records.save(
-            records.Record(session, webhook_id, marked(session), base, me[0], pid, host, "x")
+            records.Record(session, webhook_id, marked(session), base, me[0], pid, host, started)
         )
     proc, public = start(tmp_path)
     try:

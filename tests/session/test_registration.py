@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -96,6 +97,20 @@ def test_owner_alive_on_this_host_only() -> None:
     assert here.owner_alive() is True and here.pid == os.getpid()
     assert record("0123456789ab", pid=here.pid, host="elsewhere").owner_alive() is None
     assert not records.pid_alive(0) and not records.pid_alive(-1)
+
+
+def test_only_old_records_of_dead_owners_are_abandoned() -> None:
+    now = 1_000_000_000.0  # 2001-09-09T01:46:40Z
+    host = records.Record.now("0123456789ab", "whk_1", "u", BASE, "default").host
+    dead = records.Record(
+        "0123456789ab", "whk_1", "u", BASE, "default", 0, host, "2001-09-01T00:00:00Z"
+    )
+    assert dead.abandoned(now + records.RECORD_TTL)
+    assert not dead.abandoned(now)  # 8 days: kept for its API's next session
+    later = now + 2 * records.RECORD_TTL
+    assert not replace(dead, pid=os.getpid()).abandoned(later)  # its owner lives
+    assert not replace(dead, host="elsewhere").abandoned(later)  # cannot tell
+    assert not replace(dead, started="x").abandoned(later)
 
 
 def created(answers: list[httpx.Response]) -> tuple[list[dict[str, object]], list[str], object]:

@@ -94,6 +94,12 @@ def envelope_level_shape(request: httpx.Request) -> httpx.Response:
     return ok(items, pagination={"total": TOTAL, "page": page, "per_page": size})
 
 
+def meta_shape(request: httpx.Request) -> httpx.Response:
+    page, size, items = window(request)
+    meta = {"pagination": {"current_page": page, "per_page": size, "total_count": TOTAL}}
+    return ok(items, meta=meta)
+
+
 def offset_shape(request: httpx.Request) -> httpx.Response:
     start = int(query(request).get("offset", "0"))
     return ok({"webhooks": HOOKS[start : start + CAP], "offset": start, "limit": CAP})
@@ -117,6 +123,7 @@ SHAPES = [
     next_url_shape,
     link_header_shape,
     envelope_level_shape,
+    meta_shape,
     offset_shape,
     silent_bare_list,
     silent_object,

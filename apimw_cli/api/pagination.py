@@ -67,21 +67,25 @@ def collect(fetch: Fetch, path: str, key: str, *, page_size: int = PAGE_SIZE) ->
 
 
 def read_page(response: Response, key: str) -> Page:
-    data = response.data
-    items, _ = as_list(data, key)
+    """The answer's items, and its paging hints wherever the API put them: beside `data` in the
+    envelope or in `data`, each possibly in a `meta` or `pagination` member (inner ones win)."""
+    items, _ = as_list(response.data, key)
     hints: dict[str, Any] = {}
-    holders: list[Any] = [response.extras, data]
-    for holder in list(holders):
-        if isinstance(holder, Mapping):
-            holders += [holder.get("meta"), holder.get("pagination")]
-            meta = holder.get("meta")
-            if isinstance(meta, Mapping):
-                holders.append(meta.get("pagination"))
-    for holder in holders:
-        if isinstance(holder, Mapping):
+    for outer in (response.extras, response.data):
+        for holder in _with_members(outer):
             hints.update({k: v for k, v in holder.items() if k != key})
     link, ended = _next_link(hints, response)
     return Page(items, hints, link, ended)
+
+
+def _with_members(holder: Any) -> list[Mapping[str, Any]]:
+    """`holder`, its `meta`, `meta.pagination` and `pagination`: those that are objects."""
+    if not isinstance(holder, Mapping):
+        return []
+    meta = holder.get("meta")
+    nested = meta.get("pagination") if isinstance(meta, Mapping) else None
+    found = [holder, meta, nested, holder.get("pagination")]
+    return [h for h in found if isinstance(h, Mapping)]
 
 
 def next_step(

@@ -22,6 +22,7 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MAX_TEXT = 4096
 DEFAULT_LANGUAGE = "en"
 TEMPLATE_STATUSES = ("APPROVED", "PENDING", "REJECTED")  # the docs' filter values
+REENGAGEMENT = "131047"  # WhatsApp: a text outside the 24-hour customer service window
 PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 
 
@@ -197,6 +198,7 @@ def status(
             "message": data.get("message_id"),
             "to": data.get("to"),
             "type": data.get("type"),
+            **({"template": data["template"]} if data.get("template") else {}),
             "status": data.get("status"),
             "sent": stamps.get("sent"),
             "delivered": stamps.get("delivered"),
@@ -206,5 +208,10 @@ def status(
         if isinstance(error, dict):
             fields["error"] = f"{error.get('code')}: {error.get('message')}"
         printer.fields(fields)
+        if isinstance(error, dict) and str(error.get("code")) == REENGAGEMENT:
+            printer.info(
+                "hint: the customer has not written in the last 24 hours; open the conversation"
+                " with a template (`apimw messages templates`, then send --template NAME)"
+            )
 
     printer.data(data, human)

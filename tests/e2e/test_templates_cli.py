@@ -49,6 +49,8 @@ def test_the_issue_example_sends_a_template(running_sandbox: RunningSandbox) -> 
     data = status_of(message_id, "read")  # never wrote, but templates are not held back
     assert data["type"] == "template"
     assert data["template"] == "order_confirmation"
+    human = run("--sandbox", "messages", "status", message_id)
+    assert "order_confirmation" in human.stdout
 
 
 def test_lang_defaults_to_en_and_json_is_the_api_answer(running_sandbox: RunningSandbox) -> None:
@@ -181,6 +183,7 @@ def test_a_text_to_a_customer_who_never_wrote_fails_131047(
     assert data["error"]["code"] == "131047"
     human = run("--sandbox", "messages", "status", sent["message_id"])
     assert "131047: Re-engagement message" in human.stdout
+    assert "--template" in human.stderr  # the hint: open the conversation with a template
 
 
 def test_after_the_customer_writes_a_text_is_read(running_sandbox: RunningSandbox) -> None:

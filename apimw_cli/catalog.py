@@ -84,7 +84,11 @@ VERIFICATION_TYPE = "webhook.verification"
 
 # WhatsApp error codes a failed message may carry (code, message).
 _FAILURES = (
-    ("131047", "Re-engagement message: more than 24 hours since the customer last replied"),
+    (
+        "131047",
+        "Re-engagement message: more than 24 hours have passed since the recipient last replied"
+        " to the sender number",
+    ),
     ("131026", "Message undeliverable: the recipient is not a WhatsApp user"),
     ("131051", "Unsupported message type"),
     ("130429", "Rate limit hit: too many messages sent to this number"),

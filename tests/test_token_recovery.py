@@ -236,7 +236,7 @@ def test_token_refusal_leaves_the_sandbox_untouched() -> None:
             refused = stale.post("webhooks", json=hook)
             assert refused.status_code == 401
             assert refused.json()["error"]["code"] == "INVALID_TOKEN"
-            assert fresh.get("webhooks").json()["data"] == []
+            assert fresh.get("webhooks").json()["data"]["webhooks"] == []
             created = fresh.post("webhooks", json=hook).json()["data"]
             assert (
                 stale.patch(f"webhooks/{created['id']}", json={"active": False}).status_code == 401

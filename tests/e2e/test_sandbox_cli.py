@@ -117,7 +117,7 @@ def test_data_persists_across_restarts(tmp_path: Path, procs: list[subprocess.Po
     proc.communicate(timeout=20)
     proc2, url2, _ = launch_sandbox(tmp_path, "--data-dir", str(data))
     procs.append(proc2)
-    listed = httpx.get(f"{url2}/webhooks", headers=bearer).json()["data"]  # old token still valid
+    listed = httpx.get(f"{url2}/webhooks", headers=bearer).json()["data"]["webhooks"]  # old token
     assert [w["id"] for w in listed] == [created["id"]]
     proc2.send_signal(signal.SIGINT)
     proc2.communicate(timeout=20)
@@ -126,7 +126,7 @@ def test_data_persists_across_restarts(tmp_path: Path, procs: list[subprocess.Po
     assert (
         httpx.get(f"{url3}/webhooks", headers={"Authorization": f"Bearer {token(url3)}"}).json()[
             "data"
-        ]
+        ]["webhooks"]
         == []
     )
 

@@ -534,7 +534,9 @@ def test_inspect_shows_recent_deliveries(
     webhook_id = register(endpoint.url)["id"]
     trigger(shared_sandbox_api, "message.sent")
     wait_for(
-        lambda: shared_sandbox_api.get(f"webhooks/{webhook_id}/deliveries").json()["data"],
+        lambda: shared_sandbox_api.get(f"webhooks/{webhook_id}/deliveries").json()["data"][
+            "deliveries"
+        ],
         10.0,
         "attempt",
     )
@@ -550,7 +552,9 @@ def test_inspect_json_includes_recent_deliveries(
     webhook_id = register(endpoint.url)["id"]
     trigger(shared_sandbox_api, "message.sent")
     wait_for(
-        lambda: shared_sandbox_api.get(f"webhooks/{webhook_id}/deliveries").json()["data"],
+        lambda: shared_sandbox_api.get(f"webhooks/{webhook_id}/deliveries").json()["data"][
+            "deliveries"
+        ],
         10.0,
         "attempt",
     )
@@ -568,7 +572,12 @@ def test_inspect_deliveries_option_limits_the_attempts(
     trigger(shared_sandbox_api, "message.sent")
     wait_for(
         lambda: (
-            len(shared_sandbox_api.get(f"webhooks/{webhook_id}/deliveries").json()["data"]) >= 2
+            len(
+                shared_sandbox_api.get(f"webhooks/{webhook_id}/deliveries").json()["data"][
+                    "deliveries"
+                ]
+            )
+            >= 2
         ),
         10.0,
         "attempts",

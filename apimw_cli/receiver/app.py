@@ -4,9 +4,9 @@ A plain ASGI callable rather than Starlette routes: one handler covers every pat
 hot path (read, verify, deduplicate, record, answer) stays a few dozen microseconds.
 
 Per request, in this order:
-1. Only POST (else 405), only `config.path` when set (else 404), body within `config.max_body`
-   (else 413, read as a stream, never buffered past the limit) and whole within
-   `config.read_timeout` (else 408).
+1. Only `config.path` when set (else 404, whatever the method), only POST (else 405), body
+   within `config.max_body` (else 413, read as a stream, never buffered past the limit) and
+   whole within `config.read_timeout` (else 408).
 2. A `webhook.verification` body is answered at once: 200 with the challenge as text/plain, our
    contract in docs/apimw-api.md ("Webhooks"). A signature on it is checked and reported, but
    the challenge is answered either way.
@@ -105,13 +105,15 @@ class ReceiverApp:
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         headers = decode_headers(raw_headers)
         arrival = Arrival(new_record_id(), time.time(), scope["method"], scope["path"], headers)
-        if arrival.method != "POST":
-            why = f"method {arrival.method} not allowed; the receiver accepts POST"
-            await self._reject(arrival, send, 405, why, ALLOW)
-            return
+        # The path first: a path we do not serve is 404 whatever the method, so a GET tells a
+        # live session's URL (405) from a dead one's on the same host (404; see tunnel.answers).
         if config.path is not None and arrival.path != config.path:
             why = f"path {arrival.path} not served; the receiver listens on {config.path}"
             await self._reject(arrival, send, 404, why)
+            return
+        if arrival.method != "POST":
+            why = f"method {arrival.method} not allowed; the receiver accepts POST"
+            await self._reject(arrival, send, 405, why, ALLOW)
             return
         try:
             body = await read_body(receive, headers, config.max_body, config.read_timeout)

@@ -166,7 +166,7 @@ def _stale(record: records.Record | None, url: str) -> bool:
         return not alive
     from apimw_cli.tunnel import answers  # httpx: only when there is a webhook to judge
 
-    return not answers(url)
+    return not answers(url, exact_path=True)
 
 
 def _legacy_stale(description: str, url: str) -> bool:

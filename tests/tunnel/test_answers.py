@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from apimw_cli.receiver.events import ReceiverConfig
+from apimw_cli.receiver.server import run_in_thread
 from apimw_cli.tunnel import answers
 from tests.support.capture import CaptureServer, Reply
 
@@ -50,3 +52,15 @@ def test_nothing_listening_means_it_does_not() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     assert not answers(f"http://127.0.0.1:{port}/webhooks", timeout=1.0)
+
+
+def test_a_marked_url_another_session_does_not_serve_is_gone() -> None:
+    """A reserved domain: the new session's receiver serves only its own marked path, so the
+    crashed session's URL gets 404 (dead), while the live one's gets 405 (alive)."""
+    config = ReceiverConfig(port=0, path="/webhooks/apimw-listen-aaaaaaaaaaaa", secrets=("x",))
+    with run_in_thread(config, lambda _: None) as running:
+        live = running.url.rstrip("/") + "/webhooks/apimw-listen-aaaaaaaaaaaa"
+        crashed = running.url.rstrip("/") + "/webhooks/apimw-listen-bbbbbbbbbbbb"
+        assert answers(live, exact_path=True)
+        assert not answers(crashed, exact_path=True)
+        assert answers(crashed)  # without exact_path: any answer of ours counts

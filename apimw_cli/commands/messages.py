@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from apimw_cli.commands.common import state
-from apimw_cli.errors import UsageError
+from apimw_cli.errors import ApiError, NotFoundError, UsageError, ValidationError
 
 app = typer.Typer(
     help="Send WhatsApp messages and check their status.",
@@ -77,7 +77,10 @@ def send(
         _check_template_options(text, preview_url)
         language = lang or DEFAULT_LANGUAGE
         with app_state.client() as client:
-            sent = messages.send_template(client, to, template, language, params or [])
+            try:
+                sent = messages.send_template(client, to, template, language, params or [])
+            except (NotFoundError, ValidationError) as refused:
+                raise _with_templates_hint(refused) from None
         what = f" (template {template}, {language})"
     else:
         if params or lang is not None:
@@ -96,6 +99,21 @@ def send(
         printer.line(str(sent.get("message_id", "")))
 
     printer.data(sent, human)
+
+
+def _with_templates_hint(refused: NotFoundError | ValidationError) -> ApiError:
+    """The API's refusal of a template send, pointing at the command that lists them."""
+    hint = refused.hint or (
+        "`apimw messages templates` lists the templates, their languages, their status"
+        " and how many --param each takes"
+    )
+    return type(refused)(
+        refused.message,
+        status=refused.status,
+        code=refused.code,
+        request_id=refused.request_id,
+        hint=hint,
+    )
 
 
 def _check_template_options(text: str | None, preview_url: bool | None) -> None:

@@ -84,6 +84,8 @@ def test_wrong_input_is_one_line_error(
     assert result.exit_code == exit_code, result.stderr
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and said in error_lines[0], result.stderr
+    hints = [line for line in result.stderr.splitlines() if line.startswith("hint:")]
+    assert hints == [hints[0]] and "apimw messages templates" in hints[0], result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
 

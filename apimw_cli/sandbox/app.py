@@ -29,7 +29,7 @@ def create_app(config: SandboxConfig) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = Store(config.db_path())
+        store = Store(config.db_path(), own_dir=config.data_dir is None)
         clock = Clock(config.time_scale)
         worker = DeliveryWorker(
             store,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 class LoopThread:
@@ -63,13 +66,30 @@ class LoopThread:
         if self._loop is None:
             work.close()
             return
-        self._loop.call_soon_threadsafe(self._track, work)
+        try:
+            self._loop.call_soon_threadsafe(self._track, work)
+        except RuntimeError:  # the loop has just closed: the work is dropped, as before start
+            work.close()
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` as a task that a stop cancels and waits for (in the loop's thread)."""
         task = asyncio.create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._observe)
+
+    def _observe(self, task: asyncio.Task[None]) -> None:
+        """A finished task: forgotten, and its exception, if any, reported (asyncio would only
+        say "Task exception was never retrieved", late or never)."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._task_failed(exc)
+
+    def _task_failed(self, exc: BaseException) -> None:
+        """A task ended with an exception; subclasses log it their way."""
+        logger.error("%s: a task failed: %r", self.thread_name, exc, exc_info=exc)
 
     def _thread_main(self, started: threading.Event) -> None:
         async def main() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import ssl
 import time
@@ -29,6 +30,7 @@ from apimw_cli.protocol import (
     SIGNATURE_HEADER,
     delivery_headers,
     echoes_challenge,
+    is_loopback,
 )
 from apimw_cli.sandbox.background import LoopThread
 from apimw_cli.sandbox.clock import Clock
@@ -46,6 +48,30 @@ BATCH = 48
 REFILL = 12  # free slots worth a query
 
 LogFn = Callable[[str, dict[str, Any]], None]
+logger = logging.getLogger(__name__)
+LOOP_FAULT_PAUSE = 1.0  # seconds the loop waits after a fault of its own before looking again
+
+
+def url_refusal(url: str, *, plain_http: bool = False) -> str | None:
+    """Why the sender could not POST to `url`, or None. httpx refuses some URLs with
+    InvalidURL, which is no httpx.HTTPError, and some with other errors (idna's for a bad
+    `xn--` name): a webhook URL is checked with this before it is stored. With `plain_http`
+    the host must be loopback in httpx's reading too."""
+    try:
+        parsed = httpx.URL(url)
+    except Exception as exc:  # whatever httpx raises, the URL is unusable
+        return f"cannot be sent to ({_reason(exc)})"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return "must be an absolute https:// URL"
+    if plain_http and not is_loopback(parsed.host):
+        return "must use HTTPS (plain http is accepted only for localhost, 127.0.0.1 and [::1])"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one line: its class and message."""
+    message = " ".join(str(exc).split())
+    return f"{exc.__class__.__name__}: {message}" if message else exc.__class__.__name__
 
 
 def event_body(event: dict[str, Any]) -> bytes:
@@ -87,13 +113,13 @@ class Sender:
 
     async def deliver(self, delivery: DueDelivery) -> tuple[int | None, str | None, int]:
         """One attempt: (status code, error or None on a 200, duration in ms)."""
-        headers = delivery_headers(delivery.event_type, delivery.id)
-        if delivery.secret:
-            headers[SIGNATURE_HEADER] = sign(delivery.body, delivery.secret)
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
         try:
+            headers = delivery_headers(delivery.event_type, delivery.id)
+            if delivery.secret:
+                headers[SIGNATURE_HEADER] = sign(delivery.body, delivery.secret)
             pool = self._pool(delivery.webhook_id)
             response = await pool.post(delivery.url, content=delivery.body, headers=headers)
             status = response.status_code
@@ -102,7 +128,9 @@ class Sender:
         except httpx.TimeoutException:
             error = f"timed out after {self.timeout:g}s"
         except httpx.HTTPError as exc:
-            error = f"connection failed: {exc.__class__.__name__}: {exc}".rstrip(": ")
+            error = f"connection failed: {_reason(exc)}"
+        except Exception as exc:  # any failure is a failed attempt, never a stuck one
+            error = f"could not send: {_reason(exc)}"
         duration_ms = int((time.perf_counter() - started) * 1000)
         return status, error, duration_ms
 
@@ -116,14 +144,16 @@ class Sender:
             "User-Agent": SENDER_USER_AGENT,
             EVENT_HEADER: catalog.VERIFICATION_TYPE,
         }
-        if secret:
-            headers[SIGNATURE_HEADER] = sign(body, secret)
         try:
+            if secret:
+                headers[SIGNATURE_HEADER] = sign(body, secret)
             response = await self._verifications.post(url, content=body, headers=headers)
         except httpx.TimeoutException:
             return f"the endpoint did not answer within {self.timeout:g}s"
         except httpx.HTTPError as exc:
             return f"the endpoint could not be reached ({exc.__class__.__name__})"
+        except Exception as exc:  # any failure is a failed verification
+            return f"the challenge could not be sent ({_reason(exc)})"
         if response.status_code != 200:
             return f"the endpoint answered HTTP {response.status_code}"
         if not echoes_challenge(response.content, challenge):
@@ -217,17 +247,28 @@ class DeliveryWorker(LoopThread):
 
     # --- the loop ---
     async def _run(self) -> None:
-        assert self._wake is not None
         while not self._stopping:
+            assert self._wake is not None
             self._wake.clear()
-            now = self.clock.now()
-            self.outbox.apply_due(now)
-            started = 0
-            free = self._slots.free
-            # Refill in batches, not after every finished attempt: each refill is a query.
-            if free >= REFILL or (free > 0 and self._slots.busy < REFILL):
-                started = self._refill(now, free)
-            await self._sleep_until_due(started)
+            try:
+                wait = self._turn()
+            except Exception as exc:  # the loop outlives any one fault
+                self._fault("the delivery loop", exc)
+                wait = LOOP_FAULT_PAUSE
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+
+    def _turn(self) -> float:
+        """Apply due message statuses and start due attempts; returns how long to wait."""
+        now = self.clock.now()
+        self.outbox.apply_due(now)
+        started = 0
+        free = self._slots.free
+        # Refill in batches, not after every finished attempt: each refill is a query.
+        if free >= REFILL or (free > 0 and self._slots.busy < REFILL):
+            started = self._refill(now, free)
+        return self._wait_for_due(started)
 
     def _refill(self, now: float, free: int) -> int:
         full = self._slots.full_webhooks()
@@ -241,23 +282,35 @@ class DeliveryWorker(LoopThread):
                 deliveries.release(delivery.id)  # over this webhook's share: back in line
         return started
 
-    async def _sleep_until_due(self, started: int) -> None:
+    def _wait_for_due(self, started: int) -> float:
+        """Seconds until something is due (at most 1 s: API changes wake the loop anyway)."""
         next_at = self.store.deliveries.next_due_at()
         wait = 1.0 if next_at is None else min(1.0, max(0.0, next_at - self.clock.now()))
         if wait <= 0 and not started:
             # Due, but held: no free slot, or its webhook is disabled. A finished attempt or an
             # API change wakes us.
             wait = 1.0
-        assert self._wake is not None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait):
-                await self._wake.wait()
+        return wait
 
     async def _attempt(self, delivery: DueDelivery) -> None:
+        """One attempt, recorded whatever happens: a failure of any kind is a failed attempt
+        that follows the retry schedule and counts towards disabling the webhook."""
         assert self._sender is not None
         try:
-            status, error, duration_ms = await self._sender.deliver(delivery)
-            now = self.clock.now()
+            try:
+                status, error, duration_ms = await self._sender.deliver(delivery)
+            except Exception as exc:  # deliver catches all; this is the backstop
+                status, error, duration_ms = None, f"could not send: {_reason(exc)}", 0
+            self._record(delivery, status, error, duration_ms)
+        finally:
+            self._slots.give_back(delivery)
+            self.wake()
+
+    def _record(
+        self, delivery: DueDelivery, status: int | None, error: str | None, duration_ms: int
+    ) -> None:
+        now = self.clock.now()
+        try:
             outcome = self.store.deliveries.record_attempt(
                 delivery,
                 status_code=status,
@@ -266,26 +319,40 @@ class DeliveryWorker(LoopThread):
                 now=now,
                 retry_in=None if error is None else self.clock.retry_delay(delivery.attempts + 1),
             )
-            self._log(
-                "delivery", _attempt_fields(delivery, outcome, status, error, duration_ms, now)
-            )
-        finally:
-            self._slots.give_back(delivery)
-            self.wake()
+        except Exception as exc:  # said, and the delivery goes back in line
+            self._fault(f"recording attempt {delivery.attempts + 1} of {delivery.id}", exc)
+            with contextlib.suppress(Exception):
+                self.store.deliveries.release(delivery.id)
+            return
+        self._log("delivery", _attempt_fields(delivery, outcome, status, error, duration_ms, now))
 
     # --- verification ---
     async def verify(self, webhook_id: str, url: str, secret: str | None) -> None:
-        """POST the webhook.verification challenge and record whether it was echoed."""
+        """POST the webhook.verification challenge and record whether it was echoed; any
+        failure to send it is recorded as `verified: false` with the reason."""
         assert self._sender is not None
-        error = await self._sender.challenge(url, secret)
-        if self.store.webhooks.get(webhook_id) is None:
-            return  # deleted meanwhile
-        self.store.webhooks.set_verification(webhook_id, error is None, error)
-        self._log("verification", {"webhook_id": webhook_id, "url": url, "error": error})
+        try:
+            error = await self._sender.challenge(url, secret)
+        except Exception as exc:  # challenge catches all; this is the backstop
+            error = f"the challenge could not be sent ({_reason(exc)})"
+        # Only while the webhook still has that url: a PATCH meanwhile verifies its own.
+        if self.store.webhooks.set_verification(webhook_id, url, error is None, error):
+            self._log("verification", {"webhook_id": webhook_id, "url": url, "error": error})
 
     def start_verification(self, webhook_id: str, url: str, secret: str | None) -> None:
         """Send the challenge in the background (from any thread)."""
         self.call_soon(self.verify(webhook_id, url, secret))
+
+    # --- faults ---
+    def _task_failed(self, exc: BaseException) -> None:
+        self._fault("a background task", exc)
+
+    def _fault(self, where: str, exc: BaseException) -> None:
+        """A fault of the sandbox's own (not an endpoint's): logged, never silent."""
+        logger.error("sandbox: %s failed: %s", where, _reason(exc))
+        logger.debug("sandbox: %s failed", where, exc_info=exc)
+        with contextlib.suppress(Exception):
+            self._log("error", {"where": where, "error": _reason(exc)})
 
 
 def _attempt_fields(

@@ -42,8 +42,13 @@ class Problem(Exception):
         self.headers = dict(headers or {})
 
 
+MAX_FIELD_NAME = 80  # a field name from the request is quoted at most this long
+
+
 def invalid(field_name: str, message: str) -> Problem:
     """A 400 naming the field first, as the API does ("url: ...")."""
+    if len(field_name) > MAX_FIELD_NAME:
+        field_name = field_name[:MAX_FIELD_NAME] + "..."
     return Problem(400, "VALIDATION_ERROR", f"{field_name}: {message}")
 
 

@@ -15,11 +15,11 @@ from starlette.routing import Route
 from apimw_cli.sandbox.context import V1, Sandbox, authenticate
 from apimw_cli.sandbox.envelopes import invalid, not_found, ok
 from apimw_cli.sandbox.store.webhooks import CHANGEABLE
+from apimw_cli.sandbox.urls import check_url
 from apimw_cli.sandbox.validation import (
     check_description,
     check_events,
     check_secret,
-    check_url,
     optional,
     page_of,
     read_fields,

@@ -21,10 +21,11 @@ __all__ = ["AttemptOutcome", "DueDelivery", "Store"]
 
 
 class Store:
-    """The sandbox's tables; `path` None keeps them in memory."""
+    """The sandbox's tables; `path` None keeps them in memory. `own_dir`: the database's
+    directory is the sandbox's alone, and is made private even when it exists already."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.database = Database(path)
+    def __init__(self, path: Path | None, *, own_dir: bool = True) -> None:
+        self.database = Database(path, own_dir=own_dir)
         self.tokens = Tokens(self.database)
         self.webhooks = Webhooks(self.database)
         self.deliveries = Deliveries(self.database)

@@ -6,9 +6,12 @@ message timers where they were.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import secrets
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,6 +102,7 @@ CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at);
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
 
 F = TypeVar("F", bound=Callable[..., Any])
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # never create the database through a symlink
 
 
 class FairLock:
@@ -128,6 +132,46 @@ class FairLock:
             self._cond.notify_all()
 
 
+def prepare_private(path: Path, *, own_dir: bool = True) -> None:
+    """Make the database's directory 0700 and the database file 0600 before SQLite opens it.
+
+    The database holds webhook secrets and the JWT signing key. SQLite creates a new database
+    file 0644 (less the umask), and its -wal and -shm files with the database file's mode: a
+    file created here first, 0600, keeps all three private, whatever the umask, without
+    changing the process's umask (other threads create files meanwhile).
+    """
+    _make_private_dirs(path.parent, tighten_existing=own_dir)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600))
+    tighten(path)
+
+
+def _make_private_dirs(directory: Path, *, tighten_existing: bool) -> None:
+    """Create `directory` and missing parents 0700. An existing `directory` is made 0700 when
+    it is the sandbox's own (`sandbox/` in the data directory), not a --data-dir the user
+    named, which may hold anything (`--data-dir .`): the files in it are 0600 anyway."""
+    missing = [d for d in (directory, *directory.parents) if not d.exists()]
+    for each in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            each.mkdir(mode=0o700)
+        _chmod(each, 0o700)  # mkdir's mode is cut by the umask
+    if tighten_existing:
+        _chmod(directory, 0o700)
+
+
+def tighten(path: Path) -> None:
+    """The database, its -wal and -shm files 0600 (an older sandbox left them 0644)."""
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        _chmod(each, 0o600)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    """chmod when the mode differs; a file we do not own, or that is gone, is left as it is."""
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        if stat.S_IMODE(path.stat().st_mode) != mode:
+            path.chmod(mode)
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
@@ -135,10 +179,10 @@ def new_id(prefix: str) -> str:
 class Database:
     """The connection (one, used by the API's loop and the delivery worker's) and its lock."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, own_dir: bool = True) -> None:
         self.lock = FairLock()
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            prepare_private(path, own_dir=own_dir)
         self.connection = sqlite3.connect(
             ":memory:" if path is None else str(path),
             check_same_thread=False,
@@ -154,6 +198,8 @@ class Database:
         self.connection.execute(
             "UPDATE deliveries SET state = ? WHERE state = ?", (PENDING, SENDING)
         )
+        if path is not None:
+            tighten(path)  # -wal and -shm exist now (journal_mode=WAL made them)
 
     def _migrate(self) -> None:
         """Columns added after a database was first made: a stored sandbox keeps its data."""

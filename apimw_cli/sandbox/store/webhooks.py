@@ -75,11 +75,16 @@ class Webhooks(Table):
         return gone
 
     @locked
-    def set_verification(self, webhook_id: str, verified: bool, error: str | None) -> None:
-        self.db.execute(
-            "UPDATE webhooks SET verified = ?, verification_error = ? WHERE id = ?",
-            (int(verified), error, webhook_id),
-        )
+    def set_verification(
+        self, webhook_id: str, url: str, verified: bool, error: str | None
+    ) -> bool:
+        """Record the challenge's outcome for `url`; False when the webhook is gone or has
+        another url by now (its own verification is under way)."""
+        changed = self.db.execute(
+            "UPDATE webhooks SET verified = ?, verification_error = ? WHERE id = ? AND url = ?",
+            (int(verified), error, webhook_id, url),
+        ).rowcount
+        return bool(changed == 1)
 
     @locked
     def secret(self, webhook_id: str) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import TYPE_CHECKING, Protocol, Unpack
 
 from apimw_cli.api.client import ApiClient, ClientOptions
@@ -26,6 +26,7 @@ from apimw_cli.errors import (
     ServerError,
 )
 from apimw_cli.models import Identity, TokenSet
+from apimw_cli.settings import TokenCacheError
 
 if TYPE_CHECKING:
     from apimw_cli.settings import Credentials, Settings
@@ -51,8 +52,6 @@ class MemoryTokenStore:
         self._tokens: TokenSet | None = None
 
     def lock(self) -> AbstractContextManager[None]:
-        from contextlib import contextmanager
-
         @contextmanager
         def held() -> Iterator[None]:
             yield
@@ -67,6 +66,55 @@ class MemoryTokenStore:
 
     def clear(self) -> None:
         self._tokens = None
+
+
+class CacheOrMemory:
+    """The profile's token cache, or memory once that cannot be locked or written (a read-only
+    or full config directory): a command that only reads from the API goes on, warned once.
+    Nothing is lost but the cache: the next invocation logs in again."""
+
+    def __init__(self, disk: TokenStore, warn: Callable[[str], None] | None) -> None:
+        self._disk = disk
+        self._memory: MemoryTokenStore | None = None
+        self._warn = warn or (lambda _message: None)
+
+    def _give_up(self, error: TokenCacheError) -> MemoryTokenStore:
+        if self._memory is None:
+            self._memory = MemoryTokenStore()
+            self._warn(f"{error.message}; going on without caching the access token")
+        return self._memory
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        with ExitStack() as stack:
+            if self._memory is None:
+                try:
+                    stack.enter_context(self._disk.lock())
+                except TokenCacheError as error:
+                    self._give_up(error)
+            yield
+
+    def load(self) -> TokenSet | None:
+        return self._disk.load() if self._memory is None else self._memory.load()
+
+    def save(self, tokens: TokenSet) -> None:
+        if self._memory is None:
+            try:
+                self._disk.save(tokens)
+                return
+            except TokenCacheError as error:
+                self._give_up(error)
+        assert self._memory is not None
+        self._memory.save(tokens)
+
+    def clear(self) -> None:
+        if self._memory is None:
+            try:
+                self._disk.clear()
+            except TokenCacheError as error:
+                self._give_up(error)
+        if self._memory is not None:
+            self._memory.clear()
 
 
 def _tokens_from(data: object, now: float, what: str) -> TokenSet:
@@ -235,7 +283,11 @@ def authenticated_client(
     as is. `note` hears about token renewals after a refusal (`--debug`)."""
     if credentials is None:
         return ApiClient(settings.api_base, **options)
-    store = None if credentials.token else settings.token_store(credentials)
+    store = (
+        None
+        if credentials.token
+        else CacheOrMemory(settings.token_store(credentials), options.get("notify"))
+    )
 
     def authenticator(client: ApiClient) -> Authenticator:
         return Authenticator(

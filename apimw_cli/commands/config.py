@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -41,6 +42,60 @@ def _display(setting: Setting, value: Any, reveal: bool = False) -> Any:
     return value
 
 
+# A value is one line; more than this from stdin or a file is not a setting.
+_MAX_VALUE_BYTES = 64 * 1024
+
+
+def _value_from_stdin(setting: Setting) -> str:
+    """The value from standard input: asked without echo at a terminal, else read (one line)."""
+    import sys
+
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(f"{setting.name} (not echoed): ", stream=sys.stderr)
+    raw = sys.stdin.buffer.read(_MAX_VALUE_BYTES + 1)
+    return _one_value(raw, "standard input", setting)
+
+
+def _value_from_file(path: Path, setting: Setting) -> str:
+    try:
+        with path.open("rb") as file:
+            raw = file.read(_MAX_VALUE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"--from-file: cannot read {path}: {exc.strerror or exc}") from None
+    return _one_value(raw, str(path), setting)
+
+
+def _one_value(raw: bytes, where: str, setting: Setting) -> str:
+    """The value in `raw`: one line of UTF-8 text, its line ending removed."""
+    if len(raw) > _MAX_VALUE_BYTES:
+        raise UsageError(f"{where} holds more than {_MAX_VALUE_BYTES // 1024} KB: not a value")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{where} is not UTF-8 text") from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text.strip():
+        raise UsageError(f"{where} holds no value for {setting.name}")
+    return text
+
+
+def _given_value(setting: Setting, value: str | None, from_file: Path | None) -> str:
+    if from_file is not None:
+        if value is not None:
+            raise UsageError("give the value or --from-file, not both")
+        return _value_from_file(from_file, setting)
+    if value is None:
+        raise UsageError(
+            f"no value given for {setting.name}",
+            hint=f"`apimw config set {setting.name} -` reads it from standard input",
+        )
+    if value == "-":
+        return _value_from_stdin(setting)
+    return value
+
+
 @app.command("set")
 def set_(
     ctx: typer.Context,
@@ -48,19 +103,40 @@ def set_(
         str, typer.Argument(metavar="NAME", help="Setting name (see `apimw config show`).")
     ],
     value: Annotated[
-        str, typer.Argument(metavar="VALUE", help="New value; lists are comma-separated.")
-    ],
+        str | None,
+        typer.Argument(
+            metavar="[VALUE]",
+            help="New value; lists are comma-separated; - reads it from standard input "
+            "(not echoed at a terminal).",
+            show_default=False,
+        ),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--from-file", metavar="PATH", help="Read the value from a file (one line)."),
+    ] = None,
 ) -> None:
     """Set a setting in the current profile.
 
     The value is checked first (an event type, a URL, a number, one of a few choices), with
-    the closest valid value suggested for a typo.
+    the closest valid value suggested for a typo. For a secret, `-` (standard input) or
+    --from-file keeps it out of your shell history.
 
-    Example: apimw config set output json
+    Examples:
+
+      apimw config set output json
+
+      printf '%s' "$NGROK_AUTHTOKEN" | apimw config set ngrok_authtoken -
     """
     app_state = state(ctx)
     setting = _settable(name)
-    parsed = parse_value(setting, value)
+    raw = _given_value(setting, value, from_file)
+    if setting.secret and value not in (None, "-"):
+        app_state.printer.warn(
+            f"a secret on the command line ends up in your shell history and `ps`: "
+            f"next time, `apimw config set {setting.name} -` reads it from standard input"
+        )
+    parsed = parse_value(setting, raw)
     settings = app_state.settings
     settings.config.update_profile(settings.profile, **{setting.name: parsed})
     app_state.printer.success(

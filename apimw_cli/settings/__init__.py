@@ -1,8 +1,9 @@
 """apimw's settings: flag > environment > profile > default, with provenance.
 
 names.py spells every environment variable (nowhere else does) and the fixed defaults;
-schema.py declares the settings and checks their values; files.py keeps the config file and
-the token cache (private, atomic writes); resolve.py decides each value for one invocation.
+schema.py declares the settings and checks their values; files.py keeps the config file
+(private, atomic writes under a lock), tokens.py the token cache; resolve.py decides each
+value for one invocation.
 Import from here: `from apimw_cli.settings import Settings, ENV_TOKEN`.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 from apimw_cli.settings.files import (
     ConfigFile,
-    TokenStore,
     config_dir,
     data_dir,
+    file_fault,
     make_private_dir,
     sessions_dir,
     write_private_file,
@@ -20,6 +21,8 @@ from apimw_cli.settings.files import (
 from apimw_cli.settings.names import (
     CONFIG_FILE_NAME,
     DEFAULT_API_BASE,
+    DEFAULT_KEEP_SESSION_DAYS,
+    DEFAULT_KEEP_SESSIONS,
     DEFAULT_PROFILE,
     DEFAULT_TIMEOUT,
     ENV_API_BASE,
@@ -28,6 +31,8 @@ from apimw_cli.settings.names import (
     ENV_CONFIG_DIR,
     ENV_DATA_DIR,
     ENV_EVENTS,
+    ENV_KEEP_SESSION_DAYS,
+    ENV_KEEP_SESSIONS,
     ENV_NGROK_AUTHTOKEN,
     ENV_NGROK_PATH,
     ENV_NGROK_REGION,
@@ -60,14 +65,19 @@ from apimw_cli.settings.schema import (
     http_url,
     is_http_url,
     lookup,
+    non_negative_number,
     parse_value,
     positive_number,
     text,
+    whole_number,
 )
+from apimw_cli.settings.tokens import TokenCacheError, TokenStore
 
 __all__ = [
     "CONFIG_FILE_NAME",
     "DEFAULT_API_BASE",
+    "DEFAULT_KEEP_SESSIONS",
+    "DEFAULT_KEEP_SESSION_DAYS",
     "DEFAULT_PROFILE",
     "DEFAULT_TIMEOUT",
     "ENV_API_BASE",
@@ -76,6 +86,8 @@ __all__ = [
     "ENV_CONFIG_DIR",
     "ENV_DATA_DIR",
     "ENV_EVENTS",
+    "ENV_KEEP_SESSIONS",
+    "ENV_KEEP_SESSION_DAYS",
     "ENV_NGROK_AUTHTOKEN",
     "ENV_NGROK_PATH",
     "ENV_NGROK_REGION",
@@ -100,6 +112,7 @@ __all__ = [
     "Parser",
     "Setting",
     "Settings",
+    "TokenCacheError",
     "TokenStore",
     "Value",
     "boolean",
@@ -110,13 +123,16 @@ __all__ = [
     "default_event_patterns",
     "did_you_mean",
     "event_patterns",
+    "file_fault",
     "http_url",
     "is_http_url",
     "lookup",
     "make_private_dir",
+    "non_negative_number",
     "parse_value",
     "positive_number",
     "sessions_dir",
     "text",
+    "whole_number",
     "write_private_file",
 ]

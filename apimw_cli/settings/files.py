@@ -1,24 +1,30 @@
-"""apimw's files: the config and data directories, private atomic writes, the TOML config
-file (one table per profile) and the token cache (one file per profile and API identity, behind
-a file lock).
+"""apimw's files: the config and data directories, private atomic writes, bounded reads, and
+the TOML config file (one table per profile), changed only under its file lock.
 
-File formats and the token model are imported where used: every command (and `apimw --help`)
-imports the settings, and start-up time matters.
+Every fault of a file or directory apimw keeps (read-only, full, a directory or a device where a
+file belongs, too big, too deep, not UTF-8) is a ConfigError naming the path, with a hint.
+
+File formats are imported where used: every command (and `apimw --help`) imports the settings,
+and start-up time matters.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from apimw_cli.errors import ConfigError
 from apimw_cli.settings.names import ENV_CONFIG_DIR, ENV_DATA_DIR
 
-if TYPE_CHECKING:
-    from apimw_cli.models import TokenSet
+# A config file apimw writes is a few hundred bytes; anything near this is not one of ours (and
+# /dev/zero behind a link must not be read until memory runs out).
+MAX_CONFIG_BYTES = 1024 * 1024
+_HEADER = "# Written by apimw. Holds credentials: keep it private (mode 0600).\n"
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -48,11 +54,19 @@ def sessions_dir() -> Path:
     return data_dir() / "sessions"
 
 
-def make_private_dir(path: Path) -> None:
-    """Create `path` and any missing parents readable by the owner only (0700)."""
+def make_private_dir(path: Path, *, tighten: bool = False) -> None:
+    """Create `path` and any missing parents readable by the owner only (0700).
+
+    With `tighten`, an existing `path` of ours that others may read is made 0700 too: only for
+    directories apimw owns (never a parent, nor a directory the user named for a file).
+    """
     missing = [p for p in (path, *path.parents) if not p.exists()]
     for directory in reversed(missing):
         directory.mkdir(mode=0o700, exist_ok=True)
+    if tighten and not missing:
+        info = path.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077 and stat.S_ISDIR(info.st_mode):
+            path.chmod(0o700)
 
 
 def write_private_file(path: Path, data: bytes) -> None:
@@ -77,45 +91,121 @@ def write_private_file(path: Path, data: bytes) -> None:
         raise
 
 
+class NotAFile(ValueError):
+    """What `read_small_file` found is not a regular file of a sensible size."""
+
+
+def read_small_file(path: Path, limit: int) -> bytes | None:
+    """The bytes of `path` (None when it does not exist), read only if it is a regular file of
+    at most `limit` bytes: never a directory, a FIFO (opened without blocking) or a device.
+
+    Raises NotAFile saying what it is instead, and OSError when it cannot be read.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise NotAFile("is a directory, not a file") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise NotAFile("is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise NotAFile("is not a regular file (a device, a FIFO or a socket?)")
+        if info.st_size > limit:
+            raise _too_big(limit)
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, 65536):  # the file may grow while we read it
+            size += len(chunk)
+            if size > limit:
+                raise _too_big(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _too_big(limit: int) -> NotAFile:
+    size = f"{limit // 2**20} MB" if limit >= 2**20 else f"{limit // 1024} KB"
+    return NotAFile(f"is larger than {size}: not a file apimw wrote")
+
+
+def file_fault(path: Path, error: OSError, doing: str) -> ConfigError:
+    """A ConfigError for an OSError met while `doing` (e.g. "write") `path`, with a hint."""
+    reason = error.strerror or str(error)
+    where = path.parent
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = f"make {where} writable for you, or point APIMW_CONFIG_DIR/APIMW_DATA_DIR elsewhere"
+    elif error.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = f"free some space on the disk that holds {where}, then try again"
+    elif error.errno in (errno.EISDIR, errno.ENOTDIR, errno.ELOOP):
+        hint = f"move {path} (or what is in its way) aside"
+    else:
+        hint = f"check {where} and its permissions"
+    return ConfigError(f"cannot {doing} {path}: {reason}", hint=hint)
+
+
 class ConfigFile:
-    """The TOML config file: `[profiles.<name>]` tables of settings."""
+    """The TOML config file: `[profiles.<name>]` tables of settings.
+
+    Every change reads the file afresh, edits it and writes it back under `<file>.lock`, so
+    concurrent `apimw` processes (login, logout, config set/unset) never lose each other's work.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._data: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = self._parse(self._read())
+        return self._data
+
+    def _read(self) -> str:
+        try:
+            raw = read_small_file(self.path, MAX_CONFIG_BYTES)
+        except NotAFile as exc:
+            raise ConfigError(
+                f"{self.path} {exc}", hint="move it aside; `apimw config set` writes a new one"
+            ) from None
+        except OSError as exc:
+            raise file_fault(self.path, exc, "read") from None
+        try:
+            return "" if raw is None else raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{self.path} is not UTF-8 text (byte {exc.start})",
+                hint="fix or delete it",
+            ) from None
+
+    def _parse(self, text: str) -> dict[str, Any]:
         import tomllib
 
-        if self._data is None:
-            try:
-                text = self.path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                text = ""
-            except UnicodeDecodeError as exc:
-                raise ConfigError(
-                    f"{self.path} is not UTF-8 text", hint="fix or delete it"
-                ) from exc
-            except OSError as exc:
-                raise ConfigError(f"cannot read {self.path}: {exc.strerror}") from exc
-            try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                # tomllib's message names the line and column: "Invalid value (at line 3, column 7)"
-                raise ConfigError(
-                    f"{self.path} is not valid TOML: {exc}",
-                    hint="fix that line, or move the file away to start afresh",
-                ) from exc
-            profiles = data.get("profiles", {})
-            if not isinstance(profiles, dict) or not all(
-                isinstance(p, dict) for p in profiles.values()
-            ):
-                raise ConfigError(
-                    f"{self.path}: 'profiles' must hold tables like [profiles.default]",
-                    hint="fix or delete the file",
-                )
-            self._data = data
-        return self._data
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            # tomllib's message names the line and column: "Invalid value (at line 3, column 7)"
+            raise ConfigError(
+                f"{self.path} is not valid TOML: {exc}",
+                hint="fix that line, or move the file away to start afresh",
+            ) from None
+        except RecursionError:
+            raise ConfigError(
+                f"{self.path} is nested too deeply to be a config file",
+                hint="move it aside; `apimw config set` writes a new one",
+            ) from None
+        profiles = data.get("profiles", {})
+        if not isinstance(profiles, dict) or not all(
+            isinstance(p, dict) for p in profiles.values()
+        ):
+            raise ConfigError(
+                f"{self.path}: 'profiles' must hold tables like [profiles.default]",
+                hint="fix or delete the file",
+            )
+        return data
 
     def profile_names(self) -> list[str]:
         return sorted(self._load().get("profiles", {}))
@@ -123,78 +213,48 @@ class ConfigFile:
     def profile(self, name: str) -> dict[str, Any]:
         return dict(self._load().get("profiles", {}).get(name, {}))
 
-    def update_profile(self, name: str, **changes: Any) -> None:
-        """Set (or, with None, remove) keys of one profile and write the file atomically."""
-        import tomli_w
-
-        data = self._load()
-        profiles = data.setdefault("profiles", {})
-        profile = profiles.setdefault(name, {})
-        for key, value in changes.items():
-            if value is None:
-                profile.pop(key, None)
-            else:
-                profile[key] = value
-        if not profile:
-            del profiles[name]
-        header = "# Written by apimw. Holds credentials: keep it private (mode 0600).\n"
-        write_private_file(self.path, (header + tomli_w.dumps(data)).encode("utf-8"))
-        self._data = data
-
-
-class TokenStore:
-    """The cached access/refresh tokens of one profile and API identity.
-
-    Refresh tokens are single-use: whoever refreshes must hold `lock()` from reading the old
-    token to writing the new one, or a concurrent apimw process would burn it.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
     @contextlib.contextmanager
-    def lock(self, timeout: float = 30.0) -> Iterator[None]:
+    def _locked(self, timeout: float = 30.0) -> Iterator[None]:
+        """Hold `<file>.lock` (one file, reused: it is never removed)."""
         import filelock
 
-        make_private_dir(self.path.parent)
+        lock_path = self.path.with_name(self.path.name + ".lock")
         try:
-            with filelock.FileLock(str(self.path) + ".lock", timeout=timeout, mode=0o600):
-                yield
-        except filelock.Timeout as exc:
+            make_private_dir(self.path.parent, tighten=True)
+            lock = filelock.FileLock(str(lock_path), timeout=timeout, mode=0o600)
+            lock.acquire()
+        except filelock.Timeout:
             raise ConfigError(
-                f"another apimw process holds {self.path}.lock",
+                f"another apimw process holds {lock_path}",
                 hint="wait for it to finish, or delete the .lock file if none is running",
-            ) from exc
-
-    def load(self) -> TokenSet | None:
-        import json
-
-        from apimw_cli.models import TokenSet
-
+            ) from None
+        except OSError as exc:
+            raise file_fault(lock_path, exc, "lock") from None
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-            return TokenSet(
-                access_token=str(raw["access_token"]),
-                expires_at=float(raw["expires_at"]),
-                refresh_token=raw.get("refresh_token"),
-                token_type=str(raw.get("token_type", "Bearer")),
-            )
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError):
-            return None  # a damaged cache is only a cache: get fresh tokens
+            yield
+        finally:
+            lock.release()
 
-    def save(self, tokens: TokenSet) -> None:
-        import json
+    def update_profile(self, name: str, **changes: Any) -> None:
+        """Set (or, with None, remove) keys of one profile: the file is read afresh, changed and
+        written atomically, all under the file lock."""
+        import tomli_w
 
-        payload = {
-            "access_token": tokens.access_token,
-            "expires_at": tokens.expires_at,
-            "refresh_token": tokens.refresh_token,
-            "token_type": tokens.token_type,
-        }
-        write_private_file(self.path, json.dumps(payload).encode("utf-8"))
-
-    def clear(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        with self._locked():
+            self._data = None  # what another process wrote since we last read counts
+            data = self._load()
+            profiles = data.setdefault("profiles", {})
+            profile = profiles.setdefault(name, {})
+            for key, value in changes.items():
+                if value is None:
+                    profile.pop(key, None)
+                else:
+                    profile[key] = value
+            if not profile:
+                del profiles[name]
+            try:
+                write_private_file(self.path, (_HEADER + tomli_w.dumps(data)).encode("utf-8"))
+            except OSError as exc:
+                self._data = None
+                raise file_fault(self.path, exc, "write") from None
+        self._data = data

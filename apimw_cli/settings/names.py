@@ -21,12 +21,17 @@ ENV_SANDBOX_API_SECRET = "APIMW_SANDBOX_API_SECRET"
 ENV_NGROK_AUTHTOKEN = "NGROK_AUTHTOKEN"  # the ngrok agent's own name for it
 ENV_NGROK_PATH = "APIMW_NGROK_PATH"
 ENV_NGROK_REGION = "APIMW_NGROK_REGION"
+ENV_KEEP_SESSIONS = "APIMW_KEEP_SESSIONS"
+ENV_KEEP_SESSION_DAYS = "APIMW_KEEP_SESSION_DAYS"
 ENV_NO_COLOR = "NO_COLOR"  # https://no-color.org
 
 DEFAULT_PROFILE = "default"
 DEFAULT_API_BASE = "https://api.apimw.com/v1"
 DEFAULT_TIMEOUT = 30.0  # seconds
 CONFIG_FILE_NAME = "config.toml"
+# `listen` prunes older session logs past either limit (0 turns a limit off).
+DEFAULT_KEEP_SESSIONS = 100
+DEFAULT_KEEP_SESSION_DAYS = 30.0
 
 # The sandbox's fixed, documented credentials: shaped like real ones, useless anywhere else.
 SANDBOX_API_BASE = "http://127.0.0.1:8787/v1"

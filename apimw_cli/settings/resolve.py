@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apimw_cli.errors import ConfigError, CredentialsError, UsageError
-from apimw_cli.settings.files import ConfigFile, TokenStore, config_dir
+from apimw_cli.settings.files import ConfigFile, config_dir
 from apimw_cli.settings.names import (
     CONFIG_FILE_NAME,
     DEFAULT_PROFILE,
@@ -26,6 +26,7 @@ from apimw_cli.settings.names import (
     OutputFormat,
 )
 from apimw_cli.settings.schema import lookup, parse_value
+from apimw_cli.settings.tokens import TokenStore
 
 # Profile names become file names (the token cache): keep them tame.
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

@@ -16,11 +16,15 @@ from typing import Any
 from apimw_cli.errors import UsageError
 from apimw_cli.settings.names import (
     DEFAULT_API_BASE,
+    DEFAULT_KEEP_SESSION_DAYS,
+    DEFAULT_KEEP_SESSIONS,
     DEFAULT_TIMEOUT,
     ENV_API_BASE,
     ENV_API_KEY,
     ENV_API_SECRET,
     ENV_EVENTS,
+    ENV_KEEP_SESSION_DAYS,
+    ENV_KEEP_SESSIONS,
     ENV_NGROK_AUTHTOKEN,
     ENV_NGROK_PATH,
     ENV_NGROK_REGION,
@@ -60,8 +64,36 @@ def text(setting: Setting, raw: str) -> str:
             hint=f"`apimw config unset {setting.name}` removes it",
         )
     if _CONTROL.search(raw):
-        raise UsageError(f"{setting.name} cannot contain control characters, got {raw!r}")
+        shown = "" if setting.secret else f", got {raw!r}"  # a secret is never echoed
+        raise UsageError(f"{setting.name} cannot contain control characters{shown}")
     return raw
+
+
+def whole_number(setting: Setting, raw: str) -> int:
+    """A whole number, 0 or more (a count; 0 turns the limit off)."""
+    word = raw.strip()
+    if not (word.isascii() and word.isdigit()) or len(word) > 9:
+        raise UsageError(
+            f"{setting.name} must be a whole number (0 or more), got {raw!r}",
+            hint="for example 100; 0 turns the limit off",
+        )
+    return int(word)
+
+
+def non_negative_number(setting: Setting, raw: str) -> float:
+    """A finite number, 0 or more (days; 0 turns the limit off)."""
+    import math
+
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(
+            f"{setting.name} must be a number, 0 or more, got {raw!r}",
+            hint="for example 30; 0 turns the limit off",
+        )
+    return value
 
 
 def positive_number(setting: Setting, raw: str) -> float:
@@ -225,6 +257,20 @@ SETTINGS: tuple[Setting, ...] = (
         env=ENV_NGROK_REGION,
         parse=choice,
         choices=NGROK_REGIONS,
+    ),
+    Setting(
+        "keep_sessions",
+        "recorded listen sessions kept (0: no limit)",
+        env=ENV_KEEP_SESSIONS,
+        default=DEFAULT_KEEP_SESSIONS,
+        parse=whole_number,
+    ),
+    Setting(
+        "keep_session_days",
+        "days a recorded listen session is kept (0: no limit)",
+        env=ENV_KEEP_SESSION_DAYS,
+        default=DEFAULT_KEEP_SESSION_DAYS,
+        parse=non_negative_number,
     ),
     Setting("api_key", "API key (written by `apimw login`)", env=ENV_API_KEY, settable=False),
     Setting(

@@ -84,6 +84,19 @@ def _check_credentials(app: AppState, key: str, secret: str) -> Identity | None:
             return None
 
 
+def _forget_replaced_tokens(app: AppState, key: str) -> None:
+    """The profile's previous key is replaced: its token cache (and lock) would stay forever."""
+    old_key = app.settings.config.profile(app.settings.profile).get("api_key")
+    if not isinstance(old_key, str) or old_key == key:
+        return
+    old = app.settings.token_store(Credentials(source="login", api_key=old_key))
+    try:
+        with old.lock(timeout=5.0):
+            old.clear()
+    except ApimwError as exc:  # only housekeeping: the login itself succeeded
+        app.printer.warn(f"could not remove the old key's cached tokens: {exc.message}")
+
+
 def login(
     ctx: typer.Context,
     api_key: Annotated[
@@ -132,6 +145,7 @@ def login(
     changes: dict[str, Any] = {"api_key": key, "api_secret": secret}
     if app.api_base:
         changes["api_base"] = app.api_base
+    _forget_replaced_tokens(app, key)
     settings.config.update_profile(settings.profile, **changes)
     result: dict[str, Any] = {
         "profile": settings.profile,

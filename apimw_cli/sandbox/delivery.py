@@ -59,11 +59,12 @@ def url_refusal(url: str, *, plain_http: bool = False) -> str | None:
     the host must be loopback in httpx's reading too."""
     try:
         parsed = httpx.URL(url)
+        scheme, host = parsed.scheme, parsed.host  # .host decodes an IDNA name, and may raise
     except Exception as exc:  # whatever httpx raises, the URL is unusable
         return f"cannot be sent to ({_reason(exc)})"
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if scheme not in ("http", "https") or not host:
         return "must be an absolute https:// URL"
-    if plain_http and not is_loopback(parsed.host):
+    if plain_http and not is_loopback(host):
         return "must use HTTPS (plain http is accepted only for localhost, 127.0.0.1 and [::1])"
     return None
 

@@ -33,9 +33,29 @@ def _report(state: AppState | None, error: ApimwError) -> None:
     printer = state.printer if state is not None else Printer()
     printer.error(error.message, error.hint)
     if state is not None and state.debug:
-        import traceback
+        state.remember_secrets()  # the traceback quotes values: the Printer masks the known
+        printer.info(_traceback(error))
 
-        printer.info("".join(traceback.format_exception(error)).rstrip())
+
+def _traceback(error: BaseException) -> str:
+    """The traceback of `error` and of its chained causes and contexts. Printed through the
+    Printer only, which masks every known and secret-looking value in it."""
+    import traceback
+
+    return "".join(traceback.format_exception(error)).rstrip()
+
+
+def _crash(error: Exception) -> int:
+    """A bug: the traceback, masked like everything else on stderr, instead of raw."""
+    from apimw_cli.output import Printer
+
+    printer = Printer()
+    printer.info(_traceback(error))
+    printer.error(
+        f"unexpected {type(error).__name__} (a bug in apimw {__version__})",
+        hint="please report it with the traceback above (secrets in it are masked)",
+    )
+    return int(ExitCode.ERROR)
 
 
 # The commands, loaded only when invoked (or listed for completions): `apimw --help` builds
@@ -151,6 +171,14 @@ class ApimwGroup(TyperGroup):
         except KeyboardInterrupt:
             sys.stderr.write("\ninterrupted\n")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except Exception:
+            # A bug: re-raised (tests see it; main() prints it), once the secrets this
+            # invocation knows are remembered for the masked traceback.
+            from apimw_cli.commands.common import AppState
+
+            if isinstance(ctx.obj, AppState):
+                ctx.obj.remember_secrets()
+            raise
 
 
 app = typer.Typer(
@@ -246,4 +274,7 @@ def root(
 
 
 def main() -> None:
-    app(prog_name="apimw")
+    try:
+        app(prog_name="apimw")
+    except Exception as error:  # a bug: never a raw traceback, which could quote a secret
+        sys.exit(_crash(error))

@@ -13,6 +13,7 @@ function __fish_apimw_nargs
             'apimw -o' \
             'apimw --timeout' \
             'apimw login --api-key' \
+            'apimw config set --from-file' \
             'apimw webhooks register --url' \
             'apimw webhooks register --events' \
             'apimw webhooks register -e' \
@@ -45,6 +46,7 @@ function __fish_apimw_nargs
             'apimw events replay --id' \
             'apimw events replay --resign' \
             'apimw events replay --resign-env' \
+            'apimw events replay --resign-file' \
             'apimw events replay --timeout' \
             'apimw listen --forward-to' \
             'apimw listen -f' \
@@ -57,6 +59,7 @@ function __fish_apimw_nargs
             'apimw listen --path' \
             'apimw listen --secret' \
             'apimw listen --secret-env' \
+            'apimw listen --secret-file' \
             'apimw listen --respond' \
             'apimw listen --delay' \
             'apimw listen --fail-rate' \
@@ -74,14 +77,17 @@ function __fish_apimw_nargs
             'apimw doctor -f' \
             'apimw sign --secret' \
             'apimw sign --secret-env' \
+            'apimw sign --secret-file' \
             'apimw sign --body-file' \
             'apimw verify --header' \
             'apimw verify --secret' \
             'apimw verify --secret-env' \
+            'apimw verify --secret-file' \
             'apimw verify --body-file' \
             'apimw trigger --to' \
             'apimw trigger --secret' \
             'apimw trigger --secret-env' \
+            'apimw trigger --secret-file' \
             'apimw trigger --set' \
             'apimw trigger --file' \
             'apimw trigger --timeout' \
@@ -228,6 +234,7 @@ complete -c apimw -n '__fish_apimw_using apimw config' -a 'profiles' -d 'List th
 complete -c apimw -n '__fish_apimw_using apimw config' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw config set
+complete -c apimw -n '__fish_apimw_using apimw config set' -l 'from-file' -r -F -d 'Read the value from a file (one line).'
 complete -c apimw -n '__fish_apimw_using apimw config set' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw config get
@@ -303,7 +310,7 @@ complete -c apimw -n '__fish_apimw_using apimw webhooks delete' -l 'help' -s 'h'
 
 # apimw webhooks test
 complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'url' -x -d 'Test this URL directly; no API access needed.'
-complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'secret' -x -d 'The webhook\'s signing secret (prefer --secret-env).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'secret' -x -d 'The webhook\'s signing secret; - reads it from standard input (prefer --secret-file or...'
 complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'secret-env' -x -d 'Take the signing secret from $VAR.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'secret-file' -r -F -d 'Read the signing secret from FILE.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'event' -s 'e' -x -d 'Event types to send (default: the webhook\'s, or all); repeat or comma-separate.'
@@ -339,8 +346,9 @@ complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'last' -x -d 'T
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'id' -x -d 'One event, by record id (or a unique prefix).'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'failed' -d 'Events whose forward failed (or never happened).'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'all' -d 'Every event of the session.'
-complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign' -x -d 'Sign again with this secret.'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign' -x -d 'Sign again with this secret (- reads it from standard input).'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign-env' -x -d 'Sign again with the secret in $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign-file' -r -F -d 'Sign again with the secret in FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'verbatim' -d 'Original headers and signature (the default).'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'timeout' -x -d 'Seconds per request.'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'help' -s 'h' -d 'Show this message and exit.'
@@ -359,8 +367,9 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'keep-stale' -d 'Leave
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'host' -x -d 'Address to listen on.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'port' -x -d 'Port to listen on (0: any free port).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'path' -x -d 'Only accept this path (default: any path). When listen registers a temporary webhook (--sandbox...'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret' -x -d 'Signing secret to verify with (prefer --secret-env).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret' -x -d 'Signing secret to verify with; - reads it from standard input (prefer --secret-file or...'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret-env' -x -d 'Take the signing secret from $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret-file' -r -F -d 'Take the signing secret from FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'skip-verify' -d 'Do not check signatures (prints a warning).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'respond' -x -d 'What APIMW gets: ack (200 at once), passthrough (your app\'s status), or a code.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'delay' -x -d 'Seconds to wait before answering.'
@@ -387,22 +396,25 @@ complete -c apimw -n '__fish_apimw_using apimw doctor' -l 'sandbox' -d 'Check fo
 complete -c apimw -n '__fish_apimw_using apimw doctor' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw sign
-complete -c apimw -n '__fish_apimw_using apimw sign' -l 'secret' -x -d 'The webhook secret (whsec_...).'
+complete -c apimw -n '__fish_apimw_using apimw sign' -l 'secret' -x -d 'The webhook secret (whsec_...); - reads it from standard input.'
 complete -c apimw -n '__fish_apimw_using apimw sign' -l 'secret-env' -x -d 'Read the secret from $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw sign' -l 'secret-file' -r -F -d 'Read the secret from FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw sign' -l 'body-file' -r -F -d 'The body, byte for byte [default: standard input].'
 complete -c apimw -n '__fish_apimw_using apimw sign' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw verify
 complete -c apimw -n '__fish_apimw_using apimw verify' -l 'header' -x -d 'The X-APIMW-Signature value received.'
-complete -c apimw -n '__fish_apimw_using apimw verify' -l 'secret' -x -d 'A webhook secret; repeat it to accept old and new ones.'
+complete -c apimw -n '__fish_apimw_using apimw verify' -l 'secret' -x -d 'A webhook secret (- reads it from standard input); repeat it to accept old and new ones.'
 complete -c apimw -n '__fish_apimw_using apimw verify' -l 'secret-env' -x -d 'Read a secret from $VAR (repeatable).'
+complete -c apimw -n '__fish_apimw_using apimw verify' -l 'secret-file' -r -F -d 'Read a secret from FILE\'s first line (repeatable).'
 complete -c apimw -n '__fish_apimw_using apimw verify' -l 'body-file' -r -F -d 'The body, byte for byte [default: standard input].'
 complete -c apimw -n '__fish_apimw_using apimw verify' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw trigger
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'to' -x -d 'POST it, signed, to this URL (your endpoint).'
-complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'secret' -x -d 'Sign with this webhook secret (with --to).'
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'secret' -x -d 'Sign with this webhook secret (with --to); - reads it from standard input.'
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'secret-env' -x -d 'Sign with the secret in $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'secret-file' -r -F -d 'Sign with the secret in FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'set' -x -d 'Set a field, e.g. data.text=hello (JSON values parse; repeatable).'
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'file' -r -F -d 'A JSON envelope, or data, to merge into the sample.'
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'timeout' -x -d 'Seconds to wait for the URL (with --to).'

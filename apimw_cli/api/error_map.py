@@ -24,6 +24,7 @@ from apimw_cli.errors import (
     ServerError,
     ValidationError,
 )
+from apimw_cli.output.masking import redact
 
 REQUEST_ID_HEADERS = ("X-Request-Id", "X-Request-ID", "Request-Id", "X-Correlation-Id")
 
@@ -171,6 +172,8 @@ NETWORK_RULES: tuple[NetworkRule, ...] = (
 
 
 def network_error(exc: httpx.HTTPError, method: str, url: str) -> NetworkError:
+    """The error for a request that got no answer. The URL's credentials, and any secret the
+    transport's words quote, are masked here: the message may also go into a report file."""
     rule = next(r for r in NETWORK_RULES if isinstance(exc, r.exception))
     what = rule.what.format(detail=snippet(str(exc) or type(exc).__name__))
-    return NetworkError(f"{method} {url} {what}", hint=rule.hint)
+    return NetworkError(redact(f"{method} {url} {what}"), hint=rule.hint)

@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from apimw_cli.output import Printer
+from apimw_cli.output import Printer, remember
 from apimw_cli.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ class AppState:
         notify = self.printer.warn
         if auth and credentials is None:
             credentials = settings.credentials()
+        if credentials is not None:
+            remember(credentials.api_secret, credentials.token)
         return authenticated_client(
             settings,
             credentials if auth else None,
@@ -89,6 +92,50 @@ class AppState:
             notify=notify,
             sleep=self.sleep,
         )
+
+    def remember_secrets(self) -> None:
+        """Remember (for masking) every secret this invocation may quote: the secret settings,
+        the cached tokens and listen's signing secrets. Read-only; never raises."""
+        from apimw_cli.settings import SETTINGS
+
+        try:
+            settings = self.settings
+            for setting in SETTINGS:
+                if setting.secret:
+                    remember(_text(settings, setting.name))
+            remember(*stored_secrets(settings.config_dir))
+        except Exception:  # noqa: S110 (a broken config must not hide the error being shown)
+            pass
+
+
+def _text(settings: Settings, name: str) -> str | None:
+    from apimw_cli.errors import ApimwError
+
+    try:
+        value = settings.get(name)
+    except ApimwError:
+        return None
+    return str(value) if value else None
+
+
+def stored_secrets(config_dir: Path) -> list[str]:
+    """The tokens in the token cache and listen's signing secrets, as stored under config_dir."""
+    import json
+
+    found: list[str] = []
+    for path in sorted((config_dir / "tokens").glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            found += [str(v) for k, v in data.items() if k.endswith("_token") and v]
+    for path in sorted((config_dir / "secrets").glob("*.secret")):
+        try:
+            found.append(path.read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -108,7 +155,107 @@ def secret_from_env(variable: str, option: str) -> str:
     secret = os.environ.get(variable, "").strip()
     if not secret:
         raise UsageError(f"{option}: the variable {variable} is not set or empty")
+    remember(secret)
     return secret
+
+
+def secret_from_file(path: Path, option: str) -> str:
+    """A secret from a file: its first line, without the line break (as `echo` wrote it)."""
+    from apimw_cli.errors import UsageError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"{option} {path}: cannot read it: {why}") from None
+    lines = text.strip().splitlines()
+    if not lines:
+        raise UsageError(f"{option} {path} is empty")
+    remember(lines[0].strip())
+    return lines[0].strip()
+
+
+def secret_from_stdin(option: str) -> str:
+    """A secret from standard input (`OPTION -`): typed without echo on a terminal, else the
+    first line piped in."""
+    from apimw_cli.errors import UsageError
+
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass(f"{option} (hidden): ").strip()
+    else:
+        secret = sys.stdin.readline().strip()
+    if not secret:
+        raise UsageError(f"{option} -: standard input gave no secret")
+    remember(secret)
+    return secret
+
+
+@dataclass(frozen=True)
+class SecretOptions:
+    """How one command names its secret options: VALUE (`-`: stdin), $VAR, FILE."""
+
+    value: str = "--secret"
+    env: str = "--secret-env"
+    file: str = "--secret-file"
+
+    def safer(self) -> str:
+        return f"{self.file} FILE, {self.env} VAR, or {self.value} - (standard input)"
+
+    def warning(self) -> str:
+        """The one-line warning for a secret given on the command line."""
+        return (
+            f"{self.value} on the command line shows in `ps` and your shell history; "
+            f"safer: {self.safer()}"
+        )
+
+
+def read_secrets(
+    names: SecretOptions,
+    warn: Callable[[str], None],
+    values: list[str] | tuple[str, ...] = (),
+    env_vars: list[str] | tuple[str, ...] = (),
+    files: list[Path] | tuple[Path, ...] = (),
+) -> list[str]:
+    """Every secret given, in the order values, variables, files; `-` reads standard input
+    (once). Values typed on the command line get the warning (once)."""
+    from apimw_cli.errors import UsageError
+
+    if sum(v == "-" for v in values) > 1:
+        raise UsageError(f"only one {names.value} may be - (standard input)")
+    if any(v != "-" for v in values):
+        warn(names.warning())
+    found = [secret_from_stdin(names.value) if v == "-" else v for v in values]
+    remember(*found)
+    found += [secret_from_env(var, names.env) for var in env_vars]
+    found += [secret_from_file(path, names.file) for path in files]
+    if any(not s.strip() for s in found):
+        raise UsageError(f"{names.value}: a secret cannot be empty")
+    return found
+
+
+def read_secret(
+    names: SecretOptions,
+    warn: Callable[[str], None],
+    value: str | None,
+    env_var: str | None,
+    file: Path | None,
+) -> str | None:
+    """The secret given one way of three (VALUE or `-`, $VAR, FILE), or None."""
+    from apimw_cli.errors import UsageError
+
+    given = [n for n, v in ((names.value, value), (names.env, env_var), (names.file, file)) if v]
+    if len(given) > 1:
+        raise UsageError(f"give the secret one way: {' or '.join(given)}")
+    found = read_secrets(
+        names,
+        warn,
+        [value] if value is not None else [],
+        [env_var] if env_var else [],
+        [file] if file else [],
+    )
+    return found[0] if found else None
 
 
 def check_http_url(value: str, option: str) -> None:

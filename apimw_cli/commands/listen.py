@@ -19,8 +19,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from apimw_cli import catalog
-from apimw_cli.commands.common import AppState, check_http_url, secret_from_env, state
+from apimw_cli.commands.common import (
+    AppState,
+    SecretOptions,
+    check_http_url,
+    read_secret,
+    state,
+)
 from apimw_cli.errors import ApimwError, UsageError
+from apimw_cli.output import remember
 from apimw_cli.receiver.events import ReceiverConfig, Respond
 from apimw_cli.session import secret as listen_secret
 from apimw_cli.session.options import ListenOptions
@@ -103,11 +110,24 @@ PathOption = Annotated[
 ]
 SecretOption = Annotated[
     str | None,
-    typer.Option("--secret", help="Signing secret to verify with (prefer --secret-env)."),
+    typer.Option(
+        "--secret",
+        help="Signing secret to verify with; - reads it from standard input (prefer "
+        "--secret-file or --secret-env: a value here shows in `ps`).",
+    ),
 ]
 SecretEnvOption = Annotated[
     str | None,
     typer.Option("--secret-env", metavar="VAR", help="Take the signing secret from $VAR."),
+]
+SecretFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--secret-file",
+        metavar="FILE",
+        help="Take the signing secret from FILE's first line.",
+        dir_okay=False,
+    ),
 ]
 SkipVerifyOption = Annotated[
     bool, typer.Option("--skip-verify", help="Do not check signatures (prints a warning).")
@@ -194,6 +214,7 @@ def listen(
     path: PathOption = None,
     secret: SecretOption = None,
     secret_env: SecretEnvOption = None,
+    secret_file: SecretFileOption = None,
     skip_verify: SkipVerifyOption = False,
     respond: RespondOption = "ack",
     delay: DelayOption = 0.0,
@@ -236,11 +257,12 @@ def listen(
     deadline_s = parse_duration(timeout) if timeout else None
     patterns, subscribe = _event_types(app_state, events or [])
     needs_secret = bool(no_tunnel or webhook_ref) and not skip_verify
-    given_secret = _given_secret(secret, secret_env, needed=needs_secret)
+    given_secret = _given_secret(app_state, (secret, secret_env, secret_file), needed=needs_secret)
     _check_receiver(host, port, forward_to or [])
     # listen registers a webhook itself: without a secret given, it uses the profile's own.
     stable = (app_state.sandbox or use_tunnel) and not webhook_ref and not given_secret
     the_secret = listen_secret.stable_secret(app_state.settings) if stable else given_secret
+    remember(the_secret)  # masked in every message and --debug traceback
     options = ListenOptions(
         receiver=ReceiverConfig(
             host=host,
@@ -257,7 +279,7 @@ def listen(
             forward_timeout=forward_timeout,
             concurrency=concurrency,
             events=tuple(patterns),
-            record=None if no_record else (record or default_record_path()),
+            record=None if no_record else (record or default_record_path(app_state)),
         ),
         tunnel=use_tunnel,
         domain=domain,
@@ -268,7 +290,7 @@ def listen(
         demo=demo,
         ndjson=ndjson,
         verbose=verbose,
-        signature_hint=_signature_hint(app_state, stable, secret_env),
+        signature_hint=_signature_hint(app_state, stable, secret_env, secret_file),
         ready_file=ready_file,
         expectations=expectations,
         deadline_s=deadline_s,
@@ -356,13 +378,21 @@ def _event_types(app_state: AppState, events: list[str]) -> tuple[list[str], lis
     return patterns, subscribe
 
 
-def _given_secret(secret: str | None, secret_env: str | None, *, needed: bool) -> str | None:
-    """The secret given with --secret-env or --secret; a usage error when `needed` and none."""
-    given = secret_from_env(secret_env, "--secret-env") if secret_env else secret
+def _given_secret(
+    app_state: AppState,
+    ways: tuple[str | None, str | None, Path | None],
+    *,
+    needed: bool,
+) -> str | None:
+    """The secret given with --secret (or -), --secret-env or --secret-file; a usage error
+    when `needed` and none."""
+    value, env_var, file = ways
+    given = read_secret(SecretOptions(), app_state.printer.warn, value, env_var, file)
     if needed and not given:
         raise UsageError(
             "no secret to verify signatures with",
-            hint="pass --secret-env VAR with your webhook's secret, or --skip-verify",
+            hint="pass --secret-file FILE or --secret-env VAR with your webhook's secret, "
+            "or --skip-verify",
         )
     return given
 
@@ -380,14 +410,19 @@ def _check_receiver(host: str, port: int, forward_to: list[str]) -> None:
         check_http_url(target, "--forward-to")
 
 
-def default_record_path() -> Path:
-    """The session log: <data dir>/sessions/<time>-<pid>.jsonl."""
-    from apimw_cli.settings import sessions_dir
+def default_record_path(app_state: AppState) -> Path:
+    """The session log: <data dir>/sessions/<time>-<pid>.jsonl, in a private directory whose
+    older logs past keep_sessions/keep_session_days are pruned first."""
+    from apimw_cli.receiver.retention import prepare_sessions_dir
+    from apimw_cli.settings import session_retention
 
-    return sessions_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
+    directory = prepare_sessions_dir(*session_retention(app_state.settings))
+    return directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
 
 
-def _signature_hint(app_state: AppState, stable: bool, secret_env: str | None) -> str:
+def _signature_hint(
+    app_state: AppState, stable: bool, secret_env: str | None, secret_file: Path | None = None
+) -> str:
     """What to say, once, when the app answers 401/403 to a forward."""
     if stable:
         where = " --sandbox" if app_state.sandbox else ""
@@ -397,6 +432,8 @@ def _signature_hint(app_state: AppState, stable: bool, secret_env: str | None) -
         )
     if secret_env:
         return f"your app rejected the signature: does it expect the secret in ${secret_env}?"
+    if secret_file:
+        return f"your app rejected the signature: does it expect the secret in {secret_file}?"
     return "your app rejected the signature: does it expect the secret given with --secret?"
 
 

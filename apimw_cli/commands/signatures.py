@@ -12,8 +12,10 @@ from typing import Annotated
 
 import typer
 
-from apimw_cli.commands.common import secret_from_env, state
+from apimw_cli.commands.common import SecretOptions, read_secret, read_secrets, state
 from apimw_cli.errors import SignatureError, UsageError
+
+NAMES = SecretOptions()
 
 
 def read_body(body_file: Path | None) -> bytes:
@@ -33,13 +35,24 @@ def read_body(body_file: Path | None) -> bytes:
     return sys.stdin.buffer.read()
 
 
-def _secrets(values: list[str], env_vars: list[str]) -> list[str]:
-    found = [*values, *(secret_from_env(var, "--secret-env") for var in env_vars)]
-    if not any(found):
-        raise UsageError("give the webhook secret with --secret or --secret-env")
-    return found
+def _check_stdin(values: list[str] | tuple[str, ...], body_file: Path | None) -> None:
+    """`--secret -` takes standard input, so the body must come from --body-file."""
+    if "-" in values and body_file is None:
+        raise UsageError(
+            "--secret - reads the secret from standard input: give the body with --body-file"
+        )
 
 
+NO_SECRET = "give the webhook secret with --secret-file FILE, --secret-env VAR or --secret -"
+
+
+SecretFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--secret-file", metavar="FILE", help="Read the secret from FILE's first line.",
+        dir_okay=False,
+    ),
+]  # fmt: skip
 BodyFile = Annotated[
     Path | None,
     typer.Option(
@@ -55,12 +68,17 @@ def sign(
     ctx: typer.Context,
     secret: Annotated[
         str | None,
-        typer.Option("--secret", metavar="SECRET", help="The webhook secret (whsec_...)."),
+        typer.Option(
+            "--secret",
+            metavar="SECRET",
+            help="The webhook secret (whsec_...); - reads it from standard input.",
+        ),
     ] = None,
     secret_env: Annotated[
         str | None,
         typer.Option("--secret-env", metavar="VAR", help="Read the secret from $VAR."),
     ] = None,
+    secret_file: SecretFile = None,
     body_file: BodyFile = None,
 ) -> None:
     """Print the X-APIMW-Signature value of a body (for curl experiments).
@@ -73,9 +91,10 @@ def sign(
     from apimw_cli import signing
 
     printer = state(ctx).printer
-    if secret is not None and secret_env is not None:
-        raise UsageError("give the secret one way: --secret or --secret-env")
-    key = _secrets([secret] if secret is not None else [], [secret_env] if secret_env else [])[0]
+    _check_stdin((secret,) if secret else (), body_file)
+    key = read_secret(NAMES, printer.warn, secret, secret_env, secret_file)
+    if key is None:
+        raise UsageError(NO_SECRET)
     header = signing.sign(read_body(body_file), key)
     printer.data({"header": header, "algorithm": "sha256"}, lambda: printer.line(header))
 
@@ -91,12 +110,22 @@ def verify(
         typer.Option(
             "--secret",
             metavar="SECRET",
-            help="A webhook secret; repeat it to accept old and new ones.",
+            help="A webhook secret (- reads it from standard input); repeat it to accept old "
+            "and new ones.",
         ),
     ] = None,
     secret_env: Annotated[
         list[str] | None,
         typer.Option("--secret-env", metavar="VAR", help="Read a secret from $VAR (repeatable)."),
+    ] = None,
+    secret_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--secret-file",
+            metavar="FILE",
+            help="Read a secret from FILE's first line (repeatable).",
+            dir_okay=False,
+        ),
     ] = None,
     body_file: BodyFile = None,
 ) -> None:
@@ -110,7 +139,10 @@ def verify(
     from apimw_cli import signing
 
     printer = state(ctx).printer
-    secrets = _secrets(secret or [], secret_env or [])
+    _check_stdin(secret or (), body_file)
+    secrets = read_secrets(NAMES, printer.warn, secret or [], secret_env or [], secret_file or [])
+    if not secrets:
+        raise UsageError(NO_SECRET)
     verdict = signing.verify(read_body(body_file), header, secrets)
     result = {
         "valid": verdict.valid,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from apimw_cli import catalog
-from apimw_cli.commands.common import check_http_url, secret_from_env, state
+from apimw_cli.commands.common import SecretOptions, check_http_url, read_secret, state
 from apimw_cli.errors import ApimwError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -95,12 +95,23 @@ def trigger(
     secret: Annotated[
         str | None,
         typer.Option(
-            "--secret", metavar="SECRET", help="Sign with this webhook secret (with --to)."
+            "--secret",
+            metavar="SECRET",
+            help="Sign with this webhook secret (with --to); - reads it from standard input.",
         ),
     ] = None,
     secret_env: Annotated[
         str | None,
         typer.Option("--secret-env", metavar="VAR", help="Sign with the secret in $VAR."),
+    ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-file",
+            metavar="FILE",
+            help="Sign with the secret in FILE's first line.",
+            dir_okay=False,
+        ),
     ] = None,
     assignments: Annotated[
         list[str] | None,
@@ -133,9 +144,7 @@ def trigger(
     """
     app_state = state(ctx)
     printer = app_state.printer
-    if secret is not None and secret_env is not None:
-        raise UsageError("give the secret one way: --secret or --secret-env")
-    key = secret_from_env(secret_env, "--secret-env") if secret_env else secret
+    key = read_secret(SecretOptions(), printer.warn, secret, secret_env, secret_file)
     if to is None and key is not None:
         raise UsageError(
             "--secret signs events sent with --to; the API signs with each webhook's own secret"
@@ -143,7 +152,10 @@ def trigger(
     if to is not None:
         check_http_url(to, "--to")
         if not key:
-            raise UsageError("--to needs the webhook secret to sign with: --secret or --secret-env")
+            raise UsageError(
+                "--to needs the webhook secret to sign with: --secret-file FILE, "
+                "--secret-env VAR or --secret - (standard input)"
+            )
     event = build_event(event_type, file, assignments)
     if to is not None:
         assert key is not None

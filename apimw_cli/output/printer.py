@@ -7,6 +7,11 @@ Safe by construction: the consoles read no markup and no emoji codes, and every 
 method here is given (cells, values, lines, messages) goes out through `untrusted.visible`, so
 text from outside can neither style the terminal nor control it. Styling is ours alone, as
 `Text` spans (see `styled`).
+
+Safe for secrets too: every message on stderr (warnings, errors, hints, `--debug` notes and
+tracebacks) goes through `masking.redact`, and data on stdout through `masking.mask_url`, so
+no URL is printed with its password. Data that is a secret on purpose (`listen
+--print-secret`, a generated webhook secret shown once) is printed on stdout as given.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
+from apimw_cli.output.masking import mask_url, redact
 from apimw_cli.output.untrusted import json_text, visible, visible_lines
 
 if TYPE_CHECKING:
@@ -45,9 +51,9 @@ def styled(*parts: Part) -> Text:
     text = Text()
     for part in parts:
         if isinstance(part, str):
-            text.append(visible(part))
+            text.append(visible(mask_url(part)))
         else:
-            text.append(visible(part[0]), style=part[1])
+            text.append(visible(mask_url(part[0])), style=part[1])
     return text
 
 
@@ -98,7 +104,7 @@ class Printer:
     def data(self, data: Any, human: Callable[[], None] | None = None) -> None:
         """Print `data` as JSON, or call `human` to render it for people."""
         if self.json or human is None:
-            self.out.file.write(to_json(data) + "\n")
+            self.out.file.write(mask_url(to_json(data)) + "\n")
             self.out.file.flush()
         else:
             human()
@@ -144,29 +150,31 @@ class Printer:
         self.out.print(table)
 
     def line(self, text: str = "") -> None:
-        """A plain line of data on stdout (controls escaped, line feeds kept)."""
-        self.out.print(_block(text))
+        """A plain line of data on stdout (controls escaped, line feeds kept, URLs' passwords
+        masked)."""
+        self.out.print(_block(mask_url(text)))
 
     # --- messages on stderr ---
+    # Messages are redacted (masking.redact): no secret reaches stderr in full.
     def info(self, message: str) -> None:
-        self.err.print(_block(message))
+        self.err.print(_block(redact(message)))
 
     def success(self, message: str) -> None:
-        self.err.print(_block(message, ("✓ ", "green")))
+        self.err.print(_block(redact(message), ("✓ ", "green")))
 
     def warn(self, message: str) -> None:
-        self.err.print(_block(message, ("warning: ", "yellow")))
+        self.err.print(_block(redact(message), ("warning: ", "yellow")))
 
     def error(self, message: str, hint: str | None = None) -> None:
-        self.err.print(_block(message, ("error: ", "bold red")))
+        self.err.print(_block(redact(message), ("error: ", "bold red")))
         if hint:
-            self.err.print(_block(hint, ("hint: ", "cyan")))
+            self.err.print(_block(redact(hint), ("hint: ", "cyan")))
 
 
 def _cell(value: object) -> Text:
     from rich.text import Text
 
-    return Text("" if value is None else visible(str(value)))
+    return Text("" if value is None else visible(mask_url(str(value))))
 
 
 def _block(message: str, label: tuple[str, str] | None = None) -> Text:

@@ -8,35 +8,27 @@ they are created, before any handler sees them.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 
-from apimw_cli.output.masking import mask
+from apimw_cli.output.masking import mask_known, remember
 from apimw_cli.tunnel.pyngrok_private import PYNGROK_LOGGERS
 
 log = logging.getLogger("apimw_cli.tunnel.pyngrok")  # pyngrok's records, forwarded at DEBUG
-
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
 
 Scrub = Callable[[str], str]
 
 
 def scrub(text: str, secrets: Iterable[str] | None = None) -> str:
     """`text` with each of `secrets` (default: every remembered one) replaced by its mask."""
-    with _secrets_lock:
-        known = set(_secrets) if secrets is None else set(secrets)
-    for secret in sorted(known, key=len, reverse=True):
-        if secret and secret in text:
-            text = text.replace(secret, mask(secret))
-    return text
+    return mask_known(text, secrets)
 
 
 def scrubber_for(secret: str | None) -> Scrub:
-    """A scrub function for `secret` only; `secret` is also remembered for the logging filter."""
+    """A scrub function for `secret` only. `secret` is also remembered process-wide
+    (output.masking), for the logging filter and for everything the Printer and `--debug`
+    tracebacks show (pyngrok's chained exceptions quote it)."""
     own = {secret} if secret else set()
-    with _secrets_lock:
-        _secrets.update(own)
+    remember(secret)
     return lambda text: scrub(text, own)
 
 

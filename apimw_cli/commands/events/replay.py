@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from apimw_cli.commands.common import check_http_url, secret_from_env, state
+from apimw_cli.commands.common import SecretOptions, check_http_url, read_secret, state
 from apimw_cli.commands.events.display import bounded, shown
 from apimw_cli.errors import ApimwError, UsageError
 from apimw_cli.receiver import sessions
@@ -16,6 +16,9 @@ from apimw_cli.receiver.sessions import Record
 if TYPE_CHECKING:
     from apimw_cli.output import Printer
     from apimw_cli.receiver.replay import ReplayResult
+
+
+RESIGN = SecretOptions(value="--resign", env="--resign-env", file="--resign-file")
 
 
 def replay(
@@ -33,11 +36,25 @@ def replay(
     ] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every event of the session.")] = False,
     resign: Annotated[
-        str | None, typer.Option("--resign", help="Sign again with this secret.")
+        str | None,
+        typer.Option(
+            "--resign",
+            metavar="SECRET",
+            help="Sign again with this secret (- reads it from standard input).",
+        ),
     ] = None,
     resign_env: Annotated[
         str | None,
         typer.Option("--resign-env", metavar="VAR", help="Sign again with the secret in $VAR."),
+    ] = None,
+    resign_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--resign-file",
+            metavar="FILE",
+            help="Sign again with the secret in FILE's first line.",
+            dir_okay=False,
+        ),
     ] = None,
     verbatim: Annotated[
         bool, typer.Option("--verbatim", help="Original headers and signature (the default).")
@@ -57,7 +74,7 @@ def replay(
     check_http_url(to, "--to")
     if sum(x is not None and x is not False for x in (last, record_id, failed, all_)) > 1:
         raise UsageError("choose one of --last, --id, --failed and --all")
-    secret = secret_from_env(resign_env, "--resign-env") if resign_env else resign
+    secret = read_secret(RESIGN, printer.warn, resign, resign_env, resign_file)
     if secret is not None and verbatim:
         raise UsageError("--verbatim keeps the original signature: do not combine it with --resign")
     session = sessions.session_file(file)

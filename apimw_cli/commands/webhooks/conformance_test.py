@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import typer
 
 from apimw_cli import catalog
-from apimw_cli.commands.common import AppState, secret_from_env, state
+from apimw_cli.commands.common import AppState, SecretOptions, read_secret, state
 from apimw_cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,7 +26,11 @@ Url = Annotated[
 ]
 Secret = Annotated[
     str | None,
-    typer.Option("--secret", help="The webhook's signing secret (prefer --secret-env)."),
+    typer.Option(
+        "--secret",
+        help="The webhook's signing secret; - reads it from standard input (prefer "
+        "--secret-file or --secret-env: a value here shows in `ps`).",
+    ),
 ]
 SecretEnv = Annotated[
     str | None,
@@ -95,7 +99,7 @@ def test(
             hint="`apimw webhooks test whk_...` or `apimw webhooks test --url https://...`",
         )
     checks = _checks(only or [], skip or [])
-    the_secret = _secret(secret, secret_env, secret_file)
+    the_secret = _secret(app_state, secret, secret_env, secret_file)
     events = catalog.parse_events(event) if event else []
     target_url, events = _target(app_state, webhook_ref, url, events)
     target = conformance.Target(target_url, the_secret, tuple(events), requests)
@@ -122,24 +126,12 @@ def _checks(only: list[str], skip: list[str]) -> list[str]:
     return checks
 
 
-def _secret(secret: str | None, secret_env: str | None, secret_file: Path | None) -> str:
-    given = [n for n, v in (("--secret", secret), ("--secret-env", secret_env)) if v]
-    if secret_file is not None:
-        given.append("--secret-file")
-    if len(given) > 1:
-        raise UsageError(f"give the secret one way, not {' and '.join(given)}")
-    if secret_env:
-        return secret_from_env(secret_env, "--secret-env")
-    if secret_file is not None:
-        try:
-            value = secret_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"--secret-file {secret_file}: {exc.strerror or exc}") from exc
-        if not value:
-            raise UsageError(f"--secret-file {secret_file} is empty")
-        return value
-    if secret is not None and secret.strip():
-        return secret.strip()
+def _secret(
+    app_state: AppState, secret: str | None, secret_env: str | None, secret_file: Path | None
+) -> str:
+    given = read_secret(SecretOptions(), app_state.printer.warn, secret, secret_env, secret_file)
+    if given:
+        return given
     raise UsageError(
         "the webhook's signing secret is needed to sign test events",
         hint="pass --secret-env VAR (or --secret-file FILE); the API never returns the secret",

@@ -47,7 +47,9 @@ class LoopThread:
         self._stopping = True
         self.wake()
         if self._loop is not None and self._task is not None:
-            self._loop.call_soon_threadsafe(self._task.cancel)
+            # The flag may have ended the loop already: then its loop is closed, nothing to do.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._task.cancel)
         if self._thread is not None:
             self._thread.join(timeout)
 

@@ -21,6 +21,8 @@ from apimw_cli.sandbox.app import create_app
 from apimw_cli.sandbox.config import SandboxConfig
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
 
+__all__ = ["TestClient", "asgi_sandbox"]
+
 BASE = "http://sandbox.test"
 DEFAULTS: dict[str, Any] = {"ephemeral": True, "rate_limit": 0, "time_scale": 36000.0}
 

@@ -153,7 +153,7 @@ def test_odd_content_length_headers_are_no_crash(api: TestClient, declared: str)
     answer = api.post(
         "/v1/webhooks",
         content=b"{}",
-        headers={"Content-Type": "application/json", "Content-Length": declared.encode()},
+        headers={b"Content-Type": b"application/json", b"Content-Length": declared.encode()},
     )
     assert 400 <= answer.status_code < 500, answer.text
 

@@ -105,7 +105,7 @@ def set_(
     value: Annotated[
         str | None,
         typer.Argument(
-            metavar="[VALUE]",
+            metavar="VALUE",
             help="New value; lists are comma-separated; - reads it from standard input "
             "(not echoed at a terminal).",
             show_default=False,

@@ -37,6 +37,8 @@ from typing import Any
 import orjson
 
 from apimw_cli.receiver.events import Forwarded, Received
+from apimw_cli.receiver.retention import hold_shared
+from apimw_cli.settings import make_private_dir
 
 __all__ = [
     "SCHEMA",
@@ -129,20 +131,23 @@ def forward_record(forwarded: Forwarded, at: float) -> dict[str, Any]:
 class Recorder:
     """Appends records to a JSONL file; safe to call from several threads.
 
-    The file is created with mode 0600 (it holds event bodies) and its parent directories as
-    needed. An existing file is appended to; if it ends in a torn line (a crash mid-write), a
-    newline is added first so new records start on their own line.
+    The file is created (or made) mode 0600, as it holds event bodies, and its missing parent
+    directories 0700; it is locked (shared) while open, so pruning never removes it. An
+    existing file is appended to; if it ends in a torn line (a crash mid-write), a newline is
+    added first so new records start on their own line.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
         self._lock = threading.Lock()
         self._torn = False  # a failed write left part of a line that could not be removed
         self._fd: int | None = os.open(
             self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600
         )
         try:
+            _make_private(self._fd)
+            hold_shared(self._fd)  # in use: retention.prune leaves it alone
             if _ends_torn(self.path):
                 self._write(b"\n", False)
         except BaseException:
@@ -204,6 +209,13 @@ class Recorder:
 
 
 _os_write = os.write  # tests replace it to play a full disk
+
+
+def _make_private(fd: int) -> None:
+    """An existing log of ours that others may read (an older apimw made it 0644) becomes 0600."""
+    info = os.fstat(fd)
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        os.fchmod(fd, 0o600)
 
 
 def _take_back(fd: int, written: int) -> bool:

@@ -40,6 +40,20 @@ def session_file(file: Path | None) -> Path:
     return sessions[-1]
 
 
+def all_session_files() -> list[Path]:
+    """Every recorded session kept in the data dir, oldest first; a usage error when none."""
+    from apimw_cli.receiver.retention import session_logs
+    from apimw_cli.settings import sessions_dir
+
+    found = session_logs(sessions_dir())
+    if not found:
+        raise UsageError(
+            "no recorded session yet",
+            hint="`apimw listen` records what it receives",
+        )
+    return found
+
+
 def load(file: Path, warn: Callable[[str], None]) -> tuple[list[Record], Forwards]:
     """The requests of a session, and the forward outcomes by request id; warns about the lines
     that are not records."""

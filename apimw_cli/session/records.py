@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from apimw_cli.settings import data_dir, write_private_file
+from apimw_cli.settings import data_dir, make_private_dir, write_private_file
 
 __all__ = [
     "MARKER_PREFIX",
@@ -109,6 +109,8 @@ def records_dir() -> Path:
 
 
 def save(record: Record) -> None:
+    """Write `record` (0600) into the records directory, made private (0700) if it was not."""
+    make_private_dir(records_dir(), tighten=True)
     path = records_dir() / f"{record.session}.json"
     write_private_file(path, (json.dumps(asdict(record), indent=2) + "\n").encode())
 

@@ -51,7 +51,13 @@ from apimw_cli.settings.names import (
     SANDBOX_API_SECRET,
     OutputFormat,
 )
-from apimw_cli.settings.resolve import Credentials, Settings, Value, default_event_patterns
+from apimw_cli.settings.resolve import (
+    Credentials,
+    Settings,
+    Value,
+    default_event_patterns,
+    session_retention,
+)
 from apimw_cli.settings.schema import (
     SETTINGS,
     SETTINGS_BY_NAME,
@@ -131,6 +137,7 @@ __all__ = [
     "non_negative_number",
     "parse_value",
     "positive_number",
+    "session_retention",
     "sessions_dir",
     "text",
     "whole_number",

@@ -186,3 +186,19 @@ def default_event_patterns(settings: Settings) -> list[str]:
         return list(parse_value(setting, raw))
     except UsageError as exc:
         raise ConfigError(f"{resolved.source}: {exc.message}", hint=exc.hint) from None
+
+
+def session_retention(settings: Settings) -> tuple[int, float]:
+    """(keep_sessions, keep_session_days) for pruning listen's session logs, validated: a value
+    edited by hand into the profile that is not a number 0 or more is a ConfigError."""
+    limits: list[float] = []
+    for name in ("keep_sessions", "keep_session_days"):
+        resolved = settings.resolve(name)  # a bad environment value: ConfigError naming it
+        value = resolved.value
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+            raise ConfigError(
+                f"{name} in {resolved.source} must be a number, 0 or more, got {value!r}",
+                hint=f"`apimw config set {name} {lookup(name).default:g}` fixes it",
+            )
+        limits.append(value)
+    return int(limits[0]), float(limits[1])

@@ -71,14 +71,21 @@ def verify(key: bytes, token: str) -> Claims:
     if len(parts) != 3:
         raise TokenError("INVALID_TOKEN", "the access token is not a JWT")
     header, body, signature = parts
-    expected = hmac.new(key, f"{header}.{body}".encode(), hashlib.sha256).digest()
     try:
-        given = _unb64(signature)
-        payload = json.loads(_unb64(body))
-    except (ValueError, UnicodeDecodeError):
+        signed = f"{header}.{body}".encode()
+    except UnicodeEncodeError:  # a lone surrogate: no token of ours
         raise TokenError("INVALID_TOKEN", "the access token is malformed") from None
-    if not hmac.compare_digest(expected, given) or not isinstance(payload, dict):
+    expected = _b64(hmac.new(key, signed, hashlib.sha256).digest()).encode()
+    # The signature as text, exactly: decoding first would also take `...=` and the other
+    # spellings of the last character's unused bits, so one token would have several forms.
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass")):
         raise TokenError("INVALID_TOKEN", "the access token's signature is invalid")
+    try:
+        payload = json.loads(_unb64(body))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise TokenError("INVALID_TOKEN", "the access token is malformed") from None
+    if not isinstance(payload, dict):
+        raise TokenError("INVALID_TOKEN", "the access token is malformed")
     try:
         return Claims(
             jti=str(payload["jti"]),

@@ -11,9 +11,12 @@ creating its file and locking it).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from pathlib import Path
+
+from apimw_cli.errors import ConfigError
 
 __all__ = ["RECENT", "hold_shared", "prepare_sessions_dir", "prune", "session_logs"]
 
@@ -95,11 +98,23 @@ def hold_shared(fd: int) -> None:
 
 def prepare_sessions_dir(keep: int, keep_days: float) -> Path:
     """The directory of session logs, private (0700, tightened if it exists), with the older
-    logs past the limits pruned: ready for a new log (see `prune`)."""
-    from apimw_cli.settings import make_private_dir, sessions_dir
+    logs past the limits pruned: ready for a new log (see `prune`).
+
+    Raises ConfigError, naming the directory, when it cannot be made or written.
+    """
+    from apimw_cli.settings import file_fault, make_private_dir, sessions_dir
 
     directory = sessions_dir()
-    with contextlib.suppress(OSError):  # the Recorder reports a directory it cannot use
+    try:
         make_private_dir(directory, tighten=True)
-        prune(directory, keep=keep, keep_days=keep_days)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(directory))
+    except OSError as exc:
+        hint = file_fault(directory / "log", exc, "write").hint  # names `directory`
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+            hint = f"a file is where {directory} or a folder above it belongs: move it aside"
+        raise ConfigError(
+            f"cannot record sessions in {directory}: {exc.strerror or exc}", hint=hint
+        ) from None
+    prune(directory, keep=keep, keep_days=keep_days)  # leaves what it cannot remove
     return directory

@@ -138,10 +138,11 @@ def file_fault(path: Path, error: OSError, doing: str) -> ConfigError:
     reason = error.strerror or str(error)
     where = path.parent
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        hint = f"make {where} writable for you, or point APIMW_CONFIG_DIR/APIMW_DATA_DIR elsewhere"
+        able = "readable" if doing == "read" else "writable"
+        hint = f"make {where} {able} for you, or point APIMW_CONFIG_DIR/APIMW_DATA_DIR elsewhere"
     elif error.errno in (errno.ENOSPC, errno.EDQUOT):
         hint = f"free some space on the disk that holds {where}, then try again"
-    elif error.errno in (errno.EISDIR, errno.ENOTDIR, errno.ELOOP):
+    elif error.errno in (errno.EISDIR, errno.ENOTDIR, errno.ELOOP, errno.EEXIST):
         hint = f"move {path} (or what is in its way) aside"
     else:
         hint = f"check {where} and its permissions"

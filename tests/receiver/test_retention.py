@@ -233,3 +233,44 @@ def test_events_log_all_sessions_and_a_file_are_exclusive(tmp_path: Path) -> Non
     result = run("events", "log", "--all-sessions", str(tmp_path / "x.jsonl"))
     assert result.exit_code == 2
     assert "not both" in result.stderr
+
+
+# --- a data dir listen cannot record in ------------------------------------------------------
+
+
+def test_a_file_where_the_data_dir_belongs_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apimw_cli.errors import ConfigError
+    from apimw_cli.settings import ENV_DATA_DIR
+
+    (tmp_path / "blocker").write_text("")
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path / "blocker"))
+    with pytest.raises(ConfigError, match="cannot record sessions in") as caught:
+        default_record_path(AppState())
+    assert "move it aside" in (caught.value.hint or "")
+
+
+def test_an_unwritable_sessions_dir_is_a_config_error(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apimw_cli.errors import ConfigError
+
+    sessions_dir().mkdir(parents=True)
+    monkeypatch.setattr(os, "access", lambda *_a, **_k: False)  # as root, chmod would not do
+    with pytest.raises(ConfigError, match="Permission denied") as caught:
+        default_record_path(AppState())
+    assert "writable" in (caught.value.hint or "")
+
+
+def test_listen_without_a_usable_data_dir_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apimw_cli.settings import ENV_DATA_DIR
+
+    (tmp_path / "blocker").write_text("")
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path / "blocker"))
+    result = run("listen", "--sandbox", "--port", "0")
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.startswith("error: cannot record sessions in")
+    assert "Traceback" not in result.stderr

@@ -92,7 +92,7 @@ __apimw_spec() {
             args=(1 1)
             ;;
         'apimw events log')
-            opts=('--last' '--help' '-h')
+            opts=('--last' '--all-sessions' '--help' '-h')
             args=(1)
             ;;
         'apimw events replay')

@@ -337,6 +337,7 @@ complete -c apimw -n '__fish_apimw_using apimw events show' -F
 
 # apimw events log
 complete -c apimw -n '__fish_apimw_using apimw events log' -l 'last' -x -d 'Only the last N.'
+complete -c apimw -n '__fish_apimw_using apimw events log' -l 'all-sessions' -d 'Every session kept in the data dir, oldest first.'
 complete -c apimw -n '__fish_apimw_using apimw events log' -l 'help' -s 'h' -d 'Show this message and exit.'
 complete -c apimw -n '__fish_apimw_using apimw events log' -F
 

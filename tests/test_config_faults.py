@@ -229,3 +229,17 @@ def test_config_file_reads_what_another_process_wrote_before_changing(tmp_path: 
     mine.update_profile("default", timeout=5.0)
     profiles = tomllib.loads(path.read_text())["profiles"]
     assert profiles == {"other": {"output": "json"}, "default": {"timeout": 5.0}}
+
+
+@pytest.mark.parametrize("args", [("whoami",), ("webhooks", "list")], ids=["whoami", "list"])
+def test_sandbox_reading_commands_go_on_without_the_token_cache(
+    running_sandbox: object, read_only: Path, args: tuple[str, ...]
+) -> None:
+    result = run("--sandbox", *args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("warning:") == 1, result.stderr
+    assert "without caching" in result.stderr
+
+
+def test_sandbox_logout_in_a_read_only_config_dir_is_one_error_line(read_only: Path) -> None:
+    assert_config_error(run("--sandbox", "logout"), "Read-only file system")

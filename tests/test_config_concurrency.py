@@ -8,10 +8,11 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from apimw_cli.settings import ENV_CONFIG_DIR
+from apimw_cli.settings import ENV_CONFIG_DIR, SANDBOX_API_KEY, SANDBOX_API_SECRET
 
 SHARED_KEYS = {
     "output": ("json", "json"),
@@ -87,3 +88,40 @@ def test_concurrent_set_and_unset_of_one_profile(isolated_env: Path) -> None:
         assert process.returncode == 0, stderr
     profile = tomllib.loads((isolated_env / "config.toml").read_text())["profiles"]["default"]
     assert profile == {k: v for k, (_, v) in SHARED_KEYS.items() if k != "ngrok_region"}
+
+
+@pytest.mark.slow
+def test_verified_logins_against_a_sandbox_at_once(
+    isolated_env: Path, running_sandbox: Any
+) -> None:
+    """Ten `login`s that each check the credentials (token cache and config file both locked)
+    and ten `config set`s, all at once: every profile and key is there, one cache each."""
+    base = running_sandbox.base_url
+    sandbox_key = ("--api-key", SANDBOX_API_KEY, "--api-secret-stdin")
+    processes = [
+        start(
+            ["--api-base", base, "-p", f"p{n}", "login", *sandbox_key],
+            isolated_env,
+            SANDBOX_API_SECRET + "\n",
+        )
+        for n in range(10)
+    ]
+    processes += [
+        start(["-p", f"p{n}", "config", "set", "timeout", str(n + 1)], isolated_env)
+        for n in range(10)
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+    profiles = tomllib.loads((isolated_env / "config.toml").read_text())["profiles"]
+    for n in range(10):
+        assert profiles[f"p{n}"] == {
+            "api_key": SANDBOX_API_KEY,
+            "api_secret": SANDBOX_API_SECRET,
+            "api_base": base,
+            "timeout": float(n + 1),
+        }
+    caches = sorted(p.name for p in (isolated_env / "tokens").glob("*.json"))
+    locks = sorted(p.name for p in (isolated_env / "tokens").glob("*.lock"))
+    assert len(caches) == 10
+    assert locks == [name + ".lock" for name in caches]

@@ -4,6 +4,8 @@ versions are swept, never one that a live process holds."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import filelock
@@ -113,3 +115,38 @@ def test_token_dirs_are_private_and_tightened(tmp_path: Path) -> None:
     assert directory.stat().st_mode & 0o777 == 0o700
     assert store.path.stat().st_mode & 0o777 == 0o600
     assert store.lock_path.stat().st_mode & 0o777 == 0o600
+
+
+def cache_at(directory: Path, name: str, expired_days_ago: float) -> TokenStore:
+    store = TokenStore(directory / name)
+    expires = time.time() - expired_days_ago * 86400
+    with store.lock():
+        store.save(TokenSet(access_token="at_x", expires_at=expires, refresh_token="rt_x"))
+    return store
+
+
+def test_caches_whose_refresh_token_died_are_swept(tmp_path: Path) -> None:
+    directory = tmp_path / "tokens"
+    dead = cache_at(directory, "sandbox-dead.json", expired_days_ago=31)
+    alive = cache_at(directory, "sandbox-alive.json", expired_days_ago=29)
+    damaged = directory / "damaged.json"
+    damaged.write_text("{not json")
+    stamp = time.time() - 40 * 86400
+    os.utime(damaged, (stamp, stamp))
+    cache_at(directory, "default.json", expired_days_ago=-1)
+    remaining = sorted(p.name for p in directory.iterdir())
+    assert remaining == [
+        "default.json",
+        "default.json.lock",
+        "sandbox-alive.json",
+        "sandbox-alive.json.lock",
+    ]
+    assert not dead.path.exists() and alive.load() is not None
+
+
+def test_a_dead_cache_another_process_holds_is_left(tmp_path: Path) -> None:
+    directory = tmp_path / "tokens"
+    dead = cache_at(directory, "sandbox-dead.json", expired_days_ago=31)
+    with filelock.FileLock(str(dead.lock_path)):
+        cache_at(directory, "default.json", expired_days_ago=-1)
+        assert dead.path.exists()

@@ -2,13 +2,14 @@
 
 Lock files are reused while their cache exists, and removed (while held, which filelock makes
 safe: a waiter on the removed file notices and retries on the new one) once the cache is gone,
-so logouts and dead sandboxes leave nothing behind. Orphaned locks of older versions are swept
-when a cache is saved.
+so logouts leave nothing behind. When a cache is saved, the caches whose refresh token has died
+too (a sandbox address long gone) and orphaned locks of older versions are swept.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from apimw_cli.models import TokenSet
 
 _MAX_CACHE_BYTES = 64 * 1024  # a cache holds two tokens
+REFRESH_TOKEN_LIFETIME = 30 * 86400.0  # seconds (docs/apimw-api.md, Authentication)
 
 
 class TokenCacheError(ConfigError):
@@ -108,7 +110,7 @@ class TokenStore:
         except OSError as exc:
             fault = file_fault(self.path, exc, "write the token cache")
             raise TokenCacheError(fault.message, hint=fault.hint) from None
-        sweep_orphan_locks(self.path.parent, keep=self.lock_path)
+        sweep(self.path.parent, keep=self.path)
 
     def clear(self) -> None:
         try:
@@ -120,22 +122,47 @@ class TokenStore:
             raise TokenCacheError(fault.message, hint=fault.hint) from None
 
 
-def sweep_orphan_locks(directory: Path, *, keep: Path) -> None:
-    """Remove the `.lock` files of `directory` whose cache is gone and that nobody holds."""
-    import filelock
-
+def sweep(directory: Path, *, keep: Path, now: float | None = None) -> None:
+    """Housekeeping of the cache directory, done when a cache is saved: remove the caches whose
+    refresh token is dead too (a sandbox's address long gone, a profile since deleted) and the
+    `.lock` files whose cache is gone; never one that another process holds, nor `keep`."""
+    now = time.time() if now is None else now
     try:
-        locks = [p for p in directory.glob("*.lock") if p != keep]
+        caches = [p for p in directory.glob("*.json") if p != keep]
+        locks = [p for p in directory.glob("*.lock") if p != keep.with_name(keep.name + ".lock")]
     except OSError:
         return
+    for cache in caches:
+        if _worthless(cache, now):
+            _remove_unless_held(cache, also=cache.with_name(cache.name + ".lock"))
     for lock_path in locks:
         cache = lock_path.with_name(lock_path.name.removesuffix(".lock"))
-        if cache.exists():
-            continue
-        lock = filelock.FileLock(str(lock_path), timeout=0)
-        try:
-            with lock:
-                if not cache.exists():
-                    lock_path.unlink()
-        except (filelock.Timeout, OSError):
-            continue  # held by a live process, or gone meanwhile
+        if not cache.exists():
+            _remove_unless_held(lock_path)
+
+
+def _worthless(cache: Path, now: float) -> bool:
+    """Its access token expired longer ago than a refresh token lives (docs/apimw-api.md:
+    an hour and 30 days), or it is damaged and as old as that."""
+    stored = TokenStore(cache).load()
+    try:
+        since = stored.expires_at if stored is not None else cache.stat().st_mtime
+    except OSError:
+        return False
+    return now - since > REFRESH_TOKEN_LIFETIME
+
+
+def _remove_unless_held(path: Path, also: Path | None = None) -> None:
+    """Remove `path` (a cache or a lock file), and its lock file `also`, under that lock, if
+    nobody holds it."""
+    import filelock
+
+    lock_path = also or path
+    try:
+        with filelock.FileLock(str(lock_path), timeout=0):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            if also is not None:
+                also.unlink()
+    except (filelock.Timeout, OSError):
+        pass  # held by a live process, or gone meanwhile

@@ -106,6 +106,7 @@ function __fish_apimw_nargs
             'apimw sandbox --rate-limit' \
             'apimw sandbox --api-key' \
             'apimw sandbox --api-secret-env' \
+            'apimw sandbox --api-secret-file' \
             'apimw sandbox --ready-file'
         echo 1
     else
@@ -456,6 +457,7 @@ complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'token-ttl' -x -d 'Ac
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'rate-limit' -x -d 'Requests per minute per client (0: no limit).'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-key' -x -d 'API key the sandbox accepts.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-secret-env' -x -d 'Name of an environment variable holding the API secret to accept.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-secret-file' -r -F -d 'Accept the API secret in FILE\'s first line (- reads it from standard input).'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'demo' -d 'Generate steady, realistic traffic (messages, replies).'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'no-window' -l 'window' -d 'Fail texts to customers who have not written in 24 hours (131047), as WhatsApp does; --no-window...'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'ready-file' -r -F -d 'Write the base URL to this file once ready.'

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from apimw_cli.commands.common import AppState, state
+from apimw_cli.commands.common import AppState, secret_from_file, secret_from_stdin, state
 from apimw_cli.errors import ApimwError, UsageError
 from apimw_cli.output import mask
 from apimw_cli.settings import (
@@ -79,6 +79,15 @@ def sandbox(
             help="Name of an environment variable holding the API secret to accept.",
         ),
     ] = None,
+    api_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-secret-file",
+            metavar="FILE",
+            help="Accept the API secret in FILE's first line (- reads it from standard input).",
+            allow_dash=True,
+        ),
+    ] = None,
     demo: Annotated[
         bool,
         typer.Option("--demo", help="Generate steady, realistic traffic (messages, replies)."),
@@ -110,7 +119,7 @@ def sandbox(
         return
     from apimw_cli.sandbox.config import SandboxConfig
 
-    secret = _accepted_secret(api_secret_env)
+    secret = _accepted_secret(api_secret_env, api_secret_file)
     if ephemeral and (reset or data_dir is not None):
         raise UsageError("--ephemeral keeps nothing on disk: drop --data-dir and --reset")
     config = SandboxConfig(
@@ -129,8 +138,15 @@ def sandbox(
     _serve(state(ctx), config, ready_file=ready_file, reset=reset, quiet=quiet)
 
 
-def _accepted_secret(api_secret_env: str | None) -> str:
-    """The API secret to accept: the sandbox's own, or the one in --api-secret-env's variable."""
+def _accepted_secret(api_secret_env: str | None, api_secret_file: Path | None) -> str:
+    """The API secret to accept: the sandbox's own, or the one in --api-secret-env's variable
+    or --api-secret-file's file (`-`: standard input)."""
+    if api_secret_env is not None and api_secret_file is not None:
+        raise UsageError("give the API secret one way: --api-secret-env or --api-secret-file")
+    if api_secret_file is not None:
+        if str(api_secret_file) == "-":
+            return secret_from_stdin("--api-secret-file")
+        return secret_from_file(api_secret_file, "--api-secret-file")
     if api_secret_env is None:
         return SANDBOX_API_SECRET
     secret = os.environ.get(api_secret_env, "")

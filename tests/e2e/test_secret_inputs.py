@@ -5,6 +5,7 @@ and signs or verifies alike whichever way it came."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.e2e.listen_process import start_listen, stop
 from tests.e2e.test_replay_hostile import request, write_session
 from tests.support.capture import CaptureServer
 from tests.support.cli import run
+from tests.support.waiting import wait_for_file
 
 SECRET = "whsec_c2VjcmV0LWlucHV0cy1hcmUtc2VjcmV0LTAxMjM0NTY3"
 BODY = b'{"type":"message.received","data":{"text":"hi"}}'
@@ -176,3 +178,41 @@ def test_listen_with_the_secret_on_the_command_line_warns_once(tmp_path: Path) -
     _, err = stop(proc)
     [warning] = warnings(err)
     assert "--secret on the command line" in warning and SECRET not in err
+
+
+def test_the_sandbox_accepts_an_api_secret_from_a_file_or_stdin(tmp_path: Path) -> None:
+    import httpx
+
+    from apimw_cli.settings import SANDBOX_API_KEY
+
+    api_secret = "sk_test_from_a_file_0123456789abcdef"
+    secret_file = tmp_path / "api.secret"
+    secret_file.write_text(api_secret + "\n")
+    for n, (way, stdin) in enumerate([(str(secret_file), None), ("-", api_secret + "\n")]):
+        ready = tmp_path / f"sandbox-{n}.ready"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "apimw_cli", "sandbox", "--port", "0", "--ephemeral",
+             "--ready-file", str(ready), "--api-secret-file", way],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdin is not None
+            if stdin is not None:
+                proc.stdin.write(stdin)
+                proc.stdin.flush()
+            url = wait_for_file(ready, proc, 30, "the sandbox to be ready")
+            answer = httpx.post(
+                f"{url}/auth/token", json={"api_key": SANDBOX_API_KEY, "api_secret": api_secret}
+            )
+            assert answer.status_code == 200, answer.text
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+        assert api_secret not in out + err
+
+
+def test_the_sandbox_takes_its_api_secret_one_way(tmp_path: Path) -> None:
+    both = run("sandbox", "--api-secret-env", "X", "--api-secret-file", str(tmp_path / "f"))
+    assert both.exit_code == 2 and "one way" in both.stderr
+    missing = run("sandbox", "--ephemeral", "--api-secret-file", str(tmp_path / "gone"))
+    assert missing.exit_code == 2 and "cannot read it" in missing.stderr

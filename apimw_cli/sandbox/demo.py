@@ -7,12 +7,14 @@ customers reply, and texts go only to customers whose window is open.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from typing import Any
 
 from apimw_cli import catalog
 from apimw_cli.sandbox.delivery import DeliveryWorker
 
+logger = logging.getLogger(__name__)
 INTERVAL = 3.0  # seconds between two bursts of traffic
 _FAILING = "+14155550000"  # numbers ending in 0000 fail on purpose
 _TEMPLATES = (
@@ -59,9 +61,21 @@ def _turn(worker: DeliveryWorker, rng: random.Random) -> None:
 
 async def _traffic(worker: DeliveryWorker, rng: random.Random) -> None:
     while True:
-        _turn(worker, rng)
+        try:
+            _turn(worker, rng)
+        except Exception as exc:  # one failed turn is said; the traffic goes on
+            logger.error("sandbox demo: a turn failed: %s: %s", exc.__class__.__name__, exc)
         await asyncio.sleep(INTERVAL * rng.uniform(0.6, 1.4))
 
 
 def start_demo(worker: DeliveryWorker, seed: int | None = None) -> asyncio.Task[None]:
-    return asyncio.create_task(_traffic(worker, random.Random(seed)), name="apimw-sandbox-demo")
+    task = asyncio.create_task(_traffic(worker, random.Random(seed)), name="apimw-sandbox-demo")
+    task.add_done_callback(_report)
+    return task
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    """The demo ended other than by its cancellation: say why (never "Task exception was
+    never retrieved", late or not at all)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("sandbox demo stopped: %r", exc, exc_info=exc)

@@ -7,6 +7,7 @@ itself is logged and the worker goes on."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sqlite3
 import threading
@@ -17,11 +18,13 @@ import httpx
 import pytest
 
 from apimw_cli.sandbox import delivery as delivery_module
+from apimw_cli.sandbox import demo
 from apimw_cli.sandbox.background import LoopThread
 from apimw_cli.sandbox.clock import Clock
 from apimw_cli.sandbox.config import DB_NAME
 from apimw_cli.sandbox.delivery import DeliveryWorker, Sender
 from apimw_cli.sandbox.store import Store
+from tests.sandbox.inprocess import TestClient, asgi_sandbox
 from tests.sandbox.support import (
     MakeApi,
     MakeSandbox,
@@ -252,3 +255,48 @@ def test_work_handed_to_a_stopped_loop_is_dropped_quietly() -> None:
     thread.start()
     thread.stop()
     thread.call_soon(nothing())  # the loop is closed: no RuntimeError, no unawaited coroutine
+
+
+def test_a_failing_demo_turn_is_logged_and_the_traffic_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    turns: list[int] = []
+
+    def flaky_turn(worker: Any, rng: Any) -> None:
+        turns.append(1)
+        if len(turns) == 1:
+            raise RuntimeError("a turn broke")
+
+    monkeypatch.setattr(demo, "_turn", flaky_turn)
+    monkeypatch.setattr(demo, "INTERVAL", 0.001)
+
+    async def run() -> None:
+        task = demo.start_demo(None)  # type: ignore[arg-type]
+        while len(turns) < 3:
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with caplog.at_level(logging.ERROR, logger=demo.__name__):
+        asyncio.run(run())
+    assert "a turn failed: RuntimeError: a turn broke" in caplog.text
+
+
+def test_an_exception_in_a_route_is_a_500_envelope(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catch-all, for what validation misses (the fuzz test finds nothing that gets here)."""
+    with asgi_sandbox() as api:
+        store = api.app.state.sandbox.store  # type: ignore[attr-defined]
+
+        def broken() -> None:
+            raise RuntimeError("the store broke")
+
+        monkeypatch.setattr(store.webhooks, "all", broken)
+        # The same app, without a second lifespan, answering crashes as a server would.
+        raw = TestClient(api.app, base_url=str(api.base_url), raise_server_exceptions=False)
+        answer = raw.get("/v1/webhooks", headers={"Authorization": api.headers["Authorization"]})
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "success": False,
+        "error": {"code": "INTERNAL_ERROR", "message": "sandbox fault: RuntimeError"},
+    }

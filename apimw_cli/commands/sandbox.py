@@ -31,6 +31,25 @@ WINDOW_HELP = (
 )
 
 
+ApiSecretEnv = Annotated[
+    str | None,
+    typer.Option(
+        "--api-secret-env",
+        metavar="VAR",
+        help="Name of an environment variable holding the API secret to accept.",
+    ),
+]
+ApiSecretFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--api-secret-file",
+        metavar="FILE",
+        help="Accept the API secret in FILE's first line (- reads it from standard input).",
+        allow_dash=True,
+    ),
+]
+
+
 @app.callback(invoke_without_command=True)
 def sandbox(
     ctx: typer.Context,
@@ -71,23 +90,8 @@ def sandbox(
     api_key: Annotated[
         str, typer.Option("--api-key", help="API key the sandbox accepts.")
     ] = SANDBOX_API_KEY,
-    api_secret_env: Annotated[
-        str | None,
-        typer.Option(
-            "--api-secret-env",
-            metavar="VAR",
-            help="Name of an environment variable holding the API secret to accept.",
-        ),
-    ] = None,
-    api_secret_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--api-secret-file",
-            metavar="FILE",
-            help="Accept the API secret in FILE's first line (- reads it from standard input).",
-            allow_dash=True,
-        ),
-    ] = None,
+    api_secret_env: ApiSecretEnv = None,
+    api_secret_file: ApiSecretFile = None,
     demo: Annotated[
         bool,
         typer.Option("--demo", help="Generate steady, realistic traffic (messages, replies)."),

@@ -156,8 +156,11 @@ class ConfigFile:
     concurrent `apimw` processes (login, logout, config set/unset) never lose each other's work.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, own_dir: bool = True) -> None:
+        """`own_dir`: the directory is apimw's own (not one the user named), so an existing one
+        that others may read is made 0700 when the file is written."""
         self.path = path
+        self.own_dir = own_dir
         self._data: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
@@ -221,7 +224,7 @@ class ConfigFile:
 
         lock_path = self.path.with_name(self.path.name + ".lock")
         try:
-            make_private_dir(self.path.parent, tighten=True)
+            make_private_dir(self.path.parent, tighten=self.own_dir)
             lock = filelock.FileLock(str(lock_path), timeout=timeout, mode=0o600)
             lock.acquire()
         except filelock.Timeout:

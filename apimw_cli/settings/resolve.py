@@ -15,6 +15,7 @@ from apimw_cli.settings.names import (
     DEFAULT_PROFILE,
     ENV_API_KEY,
     ENV_API_SECRET,
+    ENV_CONFIG_DIR,
     ENV_PROFILE,
     ENV_SANDBOX_API_KEY,
     ENV_SANDBOX_API_SECRET,
@@ -83,7 +84,9 @@ class Settings:
                 hint="use letters, digits, '.', '_' and '-', starting with a letter or digit",
             )
         self.config_dir = config_dir(self.env)
-        self.config = ConfigFile(self.config_dir / CONFIG_FILE_NAME)
+        # A directory named in APIMW_CONFIG_DIR may be shared ($HOME, say): never chmod it.
+        named = bool(self.env.get(ENV_CONFIG_DIR))
+        self.config = ConfigFile(self.config_dir / CONFIG_FILE_NAME, own_dir=not named)
 
     def _profile_label(self) -> str:
         return f"profile {self.profile!r} ({self.config.path})"

@@ -10,9 +10,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from apimw_cli.settings import ENV_CONFIG_DIR, SANDBOX_API_KEY, SANDBOX_API_SECRET
+from apimw_cli.settings import ENV_CONFIG_DIR, SANDBOX_API_KEY, SANDBOX_API_SECRET, ConfigFile
+from tests.fakeapi import API_KEY, API_SECRET, FakeApi, envelope
+from tests.support.cli import run
 
 SHARED_KEYS = {
     "output": ("json", "json"),
@@ -125,3 +128,31 @@ def test_verified_logins_against_a_sandbox_at_once(
     locks = sorted(p.name for p in (isolated_env / "tokens").glob("*.lock"))
     assert len(caches) == 10
     assert locks == [name + ".lock" for name in caches]
+
+
+def test_logout_keeps_credentials_a_concurrent_login_wrote(isolated_env: Path) -> None:
+    """logout reads the profile, revokes (a network call), then forgets what it read: a login
+    into the same profile meanwhile is not undone."""
+    api = FakeApi()
+    login = ("login", "--api-key", API_KEY, "--api-secret-stdin")
+    assert run(*login, input=API_SECRET + "\n", api=api).exit_code == 0
+    other = ConfigFile(isolated_env / "config.toml")
+
+    def revoke_while_another_login_lands(request: httpx.Request) -> httpx.Response:
+        other.update_profile("default", api_key="ak_test_new", api_secret="sk_test_new")
+        return envelope({"revoked": True})
+
+    api.script("POST auth/revoke", revoke_while_another_login_lands)
+    assert run("logout", api=api).exit_code == 0
+    profile = tomllib.loads((isolated_env / "config.toml").read_text())["profiles"]["default"]
+    assert profile == {"api_key": "ak_test_new", "api_secret": "sk_test_new"}
+
+
+def test_logout_forgets_its_own_credentials_and_keeps_other_keys(isolated_env: Path) -> None:
+    api = FakeApi()
+    assert run("config", "set", "output", "json").exit_code == 0
+    login = ("login", "--api-key", API_KEY, "--api-secret-stdin")
+    assert run(*login, input=API_SECRET + "\n", api=api).exit_code == 0
+    assert run("logout", api=api).exit_code == 0
+    profile = tomllib.loads((isolated_env / "config.toml").read_text())["profiles"]["default"]
+    assert profile == {"output": "json"}

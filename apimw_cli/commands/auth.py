@@ -222,7 +222,14 @@ def logout(ctx: typer.Context) -> None:
                 printer.warn(f"could not revoke the cached token: {exc.message}")
     had_credentials = key is not None or secret is not None
     if had_credentials:
-        settings.config.update_profile(settings.profile, api_key=None, api_secret=None)
+
+        def forget(profile: dict[str, Any]) -> None:
+            # Only what we revoked: a `login` that ran meanwhile keeps its new credentials.
+            if profile.get("api_key") == key and profile.get("api_secret") == secret:
+                profile.pop("api_key", None)
+                profile.pop("api_secret", None)
+
+        settings.config.edit_profile(settings.profile, forget)
     result = {"profile": settings.profile, "forgotten": had_credentials, "revoked": revoked}
 
     def human() -> None:

@@ -14,7 +14,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -240,8 +240,20 @@ class ConfigFile:
             lock.release()
 
     def update_profile(self, name: str, **changes: Any) -> None:
-        """Set (or, with None, remove) keys of one profile: the file is read afresh, changed and
-        written atomically, all under the file lock."""
+        """Set (or, with None, remove) keys of one profile (see `edit_profile`)."""
+
+        def apply(profile: dict[str, Any]) -> None:
+            for key, value in changes.items():
+                if value is None:
+                    profile.pop(key, None)
+                else:
+                    profile[key] = value
+
+        self.edit_profile(name, apply)
+
+    def edit_profile(self, name: str, edit: Callable[[dict[str, Any]], None]) -> None:
+        """Change one profile's table in place with `edit`: the file is read afresh, edited and
+        written atomically, all under the file lock (an empty profile is removed)."""
         import tomli_w
 
         with self._locked():
@@ -249,11 +261,7 @@ class ConfigFile:
             data = self._load()
             profiles = data.setdefault("profiles", {})
             profile = profiles.setdefault(name, {})
-            for key, value in changes.items():
-                if value is None:
-                    profile.pop(key, None)
-                else:
-                    profile[key] = value
+            edit(profile)
             if not profile:
                 del profiles[name]
             try:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from apimw_cli.commands.common import AppState, secret_from_file, secret_from_stdin, state
-from apimw_cli.errors import ApimwError, UsageError
+from apimw_cli.errors import ApimwError, ConfigError, UsageError
 from apimw_cli.output import mask
 from apimw_cli.settings import (
     ENV_SANDBOX_URL,
@@ -172,6 +172,11 @@ def _serve(
     from apimw_cli.sandbox.server import base_url, bind, run
 
     printer = app_state.printer
+    db = config.db_path()
+    if db is not None:  # before listening: a refusal leaves nothing open
+        if reset:
+            _reset(db)
+        _check_database(db, own_dir=config.data_dir is None)
     try:
         sock = bind(config.host, config.port)
     except OSError as exc:
@@ -182,7 +187,6 @@ def _serve(
     actual_port = sock.getsockname()[1]
     url = base_url(config.host, actual_port)
     log = SandboxLog(printer, requests=not quiet)
-    db = config.db_path()
 
     def ready() -> None:
         if ready_file is not None:
@@ -190,15 +194,37 @@ def _serve(
         log("ready", {"base_url": url, "api_key": config.api_key, "db": str(db or ":memory:")})
 
     config = replace(config, port=actual_port, log=log, on_ready=ready)
-    if reset and db is not None:
-        for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-            path.unlink(missing_ok=True)
     if not printer.json:
         _banner(app_state, url, config, db)
     stopped_by = run(config, sock)
     if ready_file is not None:
         ready_file.unlink(missing_ok=True)
     printer.info(f"sandbox stopped{f' ({stopped_by})' if stopped_by else ''}")
+
+
+def _reset(db: Path) -> None:
+    """Delete the database and its -wal and -shm files."""
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot delete {path} for --reset: {exc.strerror or exc.__class__.__name__}",
+                hint="remove it yourself, or pick another --data-dir",
+            ) from None
+
+
+def _check_database(db: Path, *, own_dir: bool) -> None:
+    """The database opens and takes writes, or one `error:` line (exit 3) instead of the
+    server's startup traceback."""
+    from apimw_cli.sandbox.store import unusable
+
+    problem = unusable(db, own_dir=own_dir)
+    if problem is not None:
+        raise ConfigError(
+            f"cannot use the sandbox database {db}: {problem}",
+            hint="pick another --data-dir, start afresh with --reset, or use --ephemeral",
+        )
 
 
 def _banner(app_state: AppState, url: str, config: SandboxConfig, db: Path | None) -> None:

@@ -8,6 +8,7 @@ restart finds pending retries and message timers where they were.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from apimw_cli.sandbox.store.database import Database
@@ -17,7 +18,7 @@ from apimw_cli.sandbox.store.templates import Templates
 from apimw_cli.sandbox.store.tokens import Tokens
 from apimw_cli.sandbox.store.webhooks import Webhooks
 
-__all__ = ["AttemptOutcome", "DueDelivery", "Store"]
+__all__ = ["AttemptOutcome", "DueDelivery", "Store", "unusable"]
 
 
 class Store:
@@ -35,3 +36,16 @@ class Store:
 
     def close(self) -> None:
         self.database.close()
+
+
+def unusable(path: Path, *, own_dir: bool = True) -> str | None:
+    """Why the database at `path` cannot be opened and written (one line), or None; opening it
+    makes it and its directory as the sandbox keeps them. For the CLI to say before it serves:
+    the server would only crash in its startup."""
+    try:
+        Store(path, own_dir=own_dir).close()
+    except OSError as exc:
+        return exc.strerror or exc.__class__.__name__
+    except sqlite3.Error as exc:
+        return str(exc) or exc.__class__.__name__
+    return None

@@ -213,3 +213,30 @@ def test_rejected_ngrok_authtoken_is_masked_in_the_debug_traceback(
     assert "The above exception was the direct cause" in result.stderr
     assert NGROK not in result.stderr and NGROK not in result.stdout
     assert f"...{NGROK[-4:]}" in result.stderr
+
+
+def test_config_show_and_doctor_print_the_api_base_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("APIMW_API_BASE", "http://u:pw12345678@127.0.0.1:9/v1")
+    monkeypatch.setenv("APIMW_API_KEY", "ak_live_123456789")
+    monkeypatch.setenv("APIMW_API_SECRET", API_SECRET)
+    for args in (("config", "show"), ("-o", "json", "config", "show"), ("doctor",)):
+        result = run(*args, sleep=lambda _: None)
+        text = result.stdout + result.stderr
+        assert "pw12345678" not in text and API_SECRET not in text, args
+        assert "http://u:***@127.0.0.1:9/v1" in text, args
+
+
+@pytest.mark.parametrize("ndjson", [True, False])
+def test_listen_notes_are_redacted_in_both_formats(ndjson: bool) -> None:
+    from apimw_cli.output.live import LiveView
+
+    out, err = io.StringIO(), io.StringIO()
+    view = LiveView(Printer(stdout=out, stderr=err), ndjson=ndjson)
+    remember(NGROK)
+    view.note(f"re-pointed webhook to https://u:pw12345678@h/x (token {NGROK})")
+    view.tunnel("down", f"ngrok said {NGROK}")
+    text = out.getvalue() + err.getvalue()
+    assert NGROK not in text and "pw12345678" not in text
+    assert "https://u:***@h/x" in text

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from apimw_cli.models import Forwarded, Received, Tally, Verdict, VerdictCode
-from apimw_cli.output.masking import mask
+from apimw_cli.output.masking import mask, mask_url, redact
 from apimw_cli.output.printer import Part, Printer, styled, to_json
 from apimw_cli.output.untrusted import clip, visible
 
@@ -31,6 +31,8 @@ FIELD_WIDTH = 40
 PATH_WIDTH = 120
 VERBOSE_LIMIT = 64 * 1024  # characters of a body or an app's answer shown with --verbose
 INDENT = "          "
+# NDJSON fields that carry our own words (notes, errors): redacted like messages on stderr.
+_MESSAGES = frozenset({"message", "error", "reason"})
 
 
 def parse_body(body: bytes) -> tuple[Any, str | None]:
@@ -140,6 +142,10 @@ class LiveView:
 
     # --- NDJSON ---
     def _emit(self, record: str, **fields: Any) -> None:
+        # Our own words are redacted as on stderr; every URL loses its password.
+        for key in _MESSAGES.intersection(fields):
+            if isinstance(fields[key], str):
+                fields[key] = redact(fields[key])
         data = {"schema": SCHEMA, "record": record, "time": round(time.time(), 3), **fields}
         try:
             line = to_json(data, indent=None, allow_nan=False)
@@ -151,7 +157,7 @@ class LiveView:
             data["body"] = None
             data["body_error"] = "NaN or Infinity in the body, which JSON cannot carry"
             line = to_json(data, indent=None)
-        self.printer.out.file.write(line + "\n")
+        self.printer.out.file.write(mask_url(line) + "\n")
         self.printer.out.file.flush()
 
     def _print(self, *parts: Part) -> None:

@@ -216,3 +216,41 @@ def test_the_sandbox_takes_its_api_secret_one_way(tmp_path: Path) -> None:
     assert both.exit_code == 2 and "one way" in both.stderr
     missing = run("sandbox", "--ephemeral", "--api-secret-file", str(tmp_path / "gone"))
     assert missing.exit_code == 2 and "cannot read it" in missing.stderr
+
+
+def test_a_secret_typed_at_a_terminal_is_not_echoed(files: tuple[Path, Path]) -> None:
+    import os
+    import pty
+
+    _, body_file = files
+    argv = [
+        sys.executable,
+        "-m",
+        "apimw_cli",
+        "sign",
+        "--secret",
+        "-",
+        "--body-file",
+        str(body_file),
+    ]
+    pid, master = pty.fork()
+    if pid == 0:  # the child: its controlling terminal is the pty
+        os.execv(sys.executable, argv)  # noqa: S606 (argv is ours)
+    seen = b""
+    try:
+        while b"(hidden)" not in seen:
+            seen += os.read(master, 1024)
+        os.write(master, SECRET.encode() + b"\n")
+        while True:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:  # the child exited: the pty is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert SECRET.encode() not in seen  # not echoed
+    assert SIGNED.encode() in seen

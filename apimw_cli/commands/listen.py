@@ -27,7 +27,7 @@ from apimw_cli.commands.common import (
     state,
 )
 from apimw_cli.errors import ApimwError, UsageError
-from apimw_cli.output import remember
+from apimw_cli.output import redact, remember
 from apimw_cli.receiver.events import ReceiverConfig, Respond
 from apimw_cli.session import secret as listen_secret
 from apimw_cli.session.options import ListenOptions
@@ -490,4 +490,5 @@ def _write_report(
         "webhook_id": result.webhook_id,
         "record": str(record) if record else None,
     }
-    write_private_file(path, (json.dumps(data, indent=2) + "\n").encode())
+    text = redact(json.dumps(data, indent=2))  # as printed: no secret, no URL password
+    write_private_file(path, (text + "\n").encode())

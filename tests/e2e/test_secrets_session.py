@@ -103,7 +103,8 @@ def test_no_secret_leaks_from_a_debug_session(session: Session, tmp_path: Path) 
             listen_ready = tmp_path / "listen.ready"
             listen = session.start(
                 "listen", "--forward-to", app.url, "--events", "message.received",
-                "--format", "ndjson", ready=listen_ready,
+                "--format", "ndjson", "--report", str(Path(session.env[ENV_DATA_DIR]) / "r.json"),
+                ready=listen_ready,
             )  # fmt: skip
             receive_url = wait_for_file(listen_ready, listen, 30, "listen to be ready")
             session.run("trigger", "message.received")  # to both webhooks, through the API
@@ -220,6 +221,7 @@ def leaks_in_files(tmp_path: Path, every_secret: dict[str, str]) -> list[str]:
     roots = [tmp_path / "home", Path(os.environ[ENV_CONFIG_DIR]), Path(os.environ[ENV_DATA_DIR])]
     files = [(root, p) for root in roots if root.exists() for p in root.rglob("*") if p.is_file()]
     assert any(p.suffix == ".jsonl" for _, p in files), "listen recorded no session log"
+    assert any(p.name == "r.json" for _, p in files), "listen wrote no report"
     for root, path in files:
         data = path.read_bytes()
         found = [name for name, secret in every_secret.items() if secret.encode() in data]

@@ -240,3 +240,18 @@ def test_listen_notes_are_redacted_in_both_formats(ndjson: bool) -> None:
     text = out.getvalue() + err.getvalue()
     assert NGROK not in text and "pw12345678" not in text
     assert "https://u:***@h/x" in text
+
+
+def test_secrets_read_by_any_command_are_remembered(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from apimw_cli.commands.common import secret_from_env, secret_from_file
+    from apimw_cli.commands.webhooks.inputs import read_secret
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("plainHookSecret0001\n"))
+    assert read_secret(True, None) == "plainHookSecret0001"
+    monkeypatch.setenv("HOOK", "plainHookSecret0002")
+    assert secret_from_env("HOOK", "--secret-env") == "plainHookSecret0002"
+    (tmp_path / "s").write_text("plainHookSecret0003\nignored\n")
+    assert secret_from_file(tmp_path / "s", "--secret-file") == "plainHookSecret0003"
+    assert {f"plainHookSecret000{n}" for n in (1, 2, 3)} <= known_secrets()

@@ -11,6 +11,7 @@ import typer
 
 from apimw_cli.commands.common import AppState, secret_from_env
 from apimw_cli.errors import UsageError
+from apimw_cli.output import remember
 from apimw_cli.protocol import is_loopback
 
 WebhookRef = Annotated[
@@ -44,6 +45,7 @@ def read_secret(from_stdin: bool, env_var: str | None) -> str | None:
         secret = sys.stdin.readline().strip()
         if not secret:
             raise UsageError("--secret-stdin was given but standard input was empty")
+        remember(secret)  # masked in messages and --debug tracebacks
         return secret
     if env_var:
         return secret_from_env(env_var, "--secret-env")

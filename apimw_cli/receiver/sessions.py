@@ -25,13 +25,14 @@ RECORD_PREFIX = "rec_"  # how a record id starts
 
 def session_file(file: Path | None) -> Path:
     """`file` if it exists, or the latest recorded session; a usage error when there is none."""
+    from apimw_cli.receiver.retention import session_logs
     from apimw_cli.settings import sessions_dir
 
     if file is not None:
         if not file.is_file():
             raise UsageError(f"no such session file: {file}")
         return file
-    sessions = sorted(sessions_dir().glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+    sessions = session_logs(sessions_dir())  # a log pruned meanwhile is simply not there
     if not sessions:
         raise UsageError(
             "no recorded session yet",

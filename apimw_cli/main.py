@@ -273,7 +273,21 @@ def root(
     )
 
 
+def _thread_crash(args: Any) -> None:
+    """threading.excepthook: a thread's uncaught exception, masked like the main thread's."""
+    if args.exc_type is SystemExit:
+        return
+    from apimw_cli.output import redact
+
+    name = args.thread.name if args.thread is not None else "a thread"
+    text = _traceback(args.exc_value) if args.exc_value is not None else str(args.exc_type)
+    sys.stderr.write(redact(f"exception in {name}:\n{text}") + "\n")
+
+
 def main() -> None:
+    import threading
+
+    threading.excepthook = _thread_crash
     try:
         app(prog_name="apimw")
     except Exception as error:  # a bug: never a raw traceback, which could quote a secret

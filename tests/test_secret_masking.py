@@ -255,3 +255,18 @@ def test_secrets_read_by_any_command_are_remembered(
     (tmp_path / "s").write_text("plainHookSecret0003\nignored\n")
     assert secret_from_file(tmp_path / "s", "--secret-file") == "plainHookSecret0003"
     assert {f"plainHookSecret000{n}" for n in (1, 2, 3)} <= known_secrets()
+
+
+def test_a_thread_s_uncaught_exception_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    from apimw_cli.main import _thread_crash
+
+    remember(NGROK)
+    try:
+        raise RuntimeError(f"agent said {NGROK} at https://u:pw12345678@h/")
+    except RuntimeError as error:
+        args = threading.ExceptHookArgs([type(error), error, error.__traceback__, None])
+        _thread_crash(args)
+    err = capsys.readouterr().err
+    assert "RuntimeError" in err and NGROK not in err and "pw12345678" not in err

@@ -159,15 +159,22 @@ def secret_from_env(variable: str, option: str) -> str:
     return secret
 
 
+MAX_SECRET_FILE = 64 * 1024
+
+
 def secret_from_file(path: Path, option: str) -> str:
     """A secret from a file: its first line, without the line break (as `echo` wrote it)."""
     from apimw_cli.errors import UsageError
 
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:  # bounded: FILE may be /dev/zero, or a pipe (<(...))
+            raw = file.read(MAX_SECRET_FILE + 1)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(f"{option} {path}: cannot read it: {why}") from None
+    if len(raw) > MAX_SECRET_FILE:
+        raise UsageError(f"{option} {path}: over {MAX_SECRET_FILE} bytes, not a secret")
     lines = text.strip().splitlines()
     if not lines:
         raise UsageError(f"{option} {path} is empty")

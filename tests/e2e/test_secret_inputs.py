@@ -254,3 +254,18 @@ def test_a_secret_typed_at_a_terminal_is_not_echoed(files: tuple[Path, Path]) ->
     assert os.waitstatus_to_exitcode(status) == 0, seen
     assert SECRET.encode() not in seen  # not echoed
     assert SIGNED.encode() in seen
+
+
+def test_a_secret_file_that_is_no_secret_is_a_usage_error(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, body_file = files
+    for path, why in [("/dev/zero", "not a secret"), (str(tmp_path), "is a directory")]:
+        result = run(
+            "trigger", "message.received", "--to", "http://127.0.0.1:9/", "--secret-file", path
+        )
+        assert result.exit_code == 2 and why in result.stderr, result.stderr
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfe\x00")
+    result = run("sign", "--secret-file", str(binary), "--body-file", str(body_file))
+    assert result.exit_code == 2 and "cannot read it" in result.stderr

@@ -1,8 +1,9 @@
 """Authtokens masked wherever agent or pyngrok text goes; pyngrok's records kept off the terminal.
 
 The agent echoes a rejected authtoken in its error line, and pyngrok logs that line as an ERROR
-record: every authtoken a `Tunnel` was given is remembered here and masked in those records where
-they are created, before any handler sees them.
+record: every authtoken a `Tunnel` was given is remembered (process-wide, in output.masking, so
+the Printer and `--debug` tracebacks mask it too) and masked in those records where they are
+created, before any handler sees them.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ function __fish_apimw_nargs
             'apimw -o' \
             'apimw --timeout' \
             'apimw login --api-key' \
+            'apimw login --api-secret-file' \
             'apimw config set --from-file' \
             'apimw webhooks register --url' \
             'apimw webhooks register --events' \
@@ -216,6 +217,7 @@ complete -c apimw -n '__fish_apimw_using apimw' -l 'help' -s 'h' -d 'Show this m
 # apimw login
 complete -c apimw -n '__fish_apimw_using apimw login' -l 'api-key' -x -d 'API key (ak_...) [env: APIMW_API_KEY].'
 complete -c apimw -n '__fish_apimw_using apimw login' -l 'api-secret-stdin' -d 'Read the API secret from standard input [else env APIMW_API_SECRET, else a hidden prompt].'
+complete -c apimw -n '__fish_apimw_using apimw login' -l 'api-secret-file' -r -F -d 'Read the API secret from the first line of FILE.'
 complete -c apimw -n '__fish_apimw_using apimw login' -l 'no-verify' -l 'verify' -d 'Check the credentials against the API before saving.'
 complete -c apimw -n '__fish_apimw_using apimw login' -l 'help' -s 'h' -d 'Show this message and exit.'
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from apimw_cli.commands.common import AppState, interactive, state
+from apimw_cli.commands.common import AppState, interactive, secret_from_file, state
 from apimw_cli.errors import ApiError, ApimwError, UsageError
 from apimw_cli.output import mask
+from apimw_cli.output.masking import remember
 from apimw_cli.protocol import WEBHOOKS_PERMISSION
 from apimw_cli.settings import ENV_API_KEY, ENV_API_SECRET, ENV_TOKEN, Credentials
 
@@ -44,13 +46,18 @@ def _read_key(api_key: str | None) -> str:
     return key.strip()
 
 
-def _read_secret(from_stdin: bool) -> str:
+def _read_secret(from_stdin: bool, from_file: Path | None) -> str:
     import os
 
+    if from_stdin and from_file is not None:
+        raise UsageError("give the API secret one way: --api-secret-stdin or --api-secret-file")
+    if from_file is not None:
+        return secret_from_file(from_file, "--api-secret-file")
     if from_stdin:
         secret = sys.stdin.readline().strip()
         if not secret:
             raise UsageError("--api-secret-stdin was given but standard input was empty")
+        remember(secret)
         return secret
     secret = os.environ.get(ENV_API_SECRET, "")
     if not secret and interactive():
@@ -58,9 +65,10 @@ def _read_secret(from_stdin: bool) -> str:
     if not secret:
         raise UsageError(
             "no API secret given",
-            hint=f"pipe it to --api-secret-stdin or set {ENV_API_SECRET}; "
-            "a secret on the command line would end up in your shell history",
+            hint=f"pipe it to --api-secret-stdin, name a file with --api-secret-file or set "
+            f"{ENV_API_SECRET}; a secret on the command line would end up in your shell history",
         )
+    remember(secret)
     return secret
 
 
@@ -110,6 +118,14 @@ def login(
             "else a hidden prompt].",
         ),
     ] = False,
+    api_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-secret-file",
+            metavar="FILE",
+            help="Read the API secret from the first line of FILE.",
+        ),
+    ] = None,
     verify: Annotated[
         bool,
         typer.Option(
@@ -126,6 +142,8 @@ def login(
       apimw login
 
       printf '%s' "$SECRET" | apimw login --api-key ak_live_... --api-secret-stdin
+
+      apimw login --api-key ak_live_... --api-secret-file ~/.config/apimw-secret
     """
     app = state(ctx)
     settings = app.settings
@@ -136,7 +154,7 @@ def login(
             hint="run `apimw sandbox credentials` to see them",
         )
     key = _read_key(api_key)
-    secret = _read_secret(api_secret_stdin)
+    secret = _read_secret(api_secret_stdin, api_secret_file)
     if key.startswith("sk_") and secret.startswith("ak_"):
         raise UsageError("the API key and secret look swapped (key sk_..., secret ak_...)")
     if not key.startswith("ak_"):

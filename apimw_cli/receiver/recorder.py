@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from apimw_cli.output.masking import mask_url
 from apimw_cli.receiver.events import Forwarded, Received
 from apimw_cli.receiver.retention import hold_shared
 from apimw_cli.settings import make_private_dir
@@ -120,10 +121,10 @@ def forward_record(forwarded: Forwarded, at: float) -> dict[str, Any]:
         "schema": SCHEMA,
         "record": "forward",
         "id": forwarded.record_id,
-        "target": forwarded.target,
+        "target": mask_url(forwarded.target),  # a log is no place for a URL's password
         "status": forwarded.status,
         "ms": forwarded.ms,
-        "error": forwarded.error,
+        "error": None if forwarded.error is None else mask_url(forwarded.error),
         "at": at,
     }
 

@@ -220,3 +220,15 @@ def test_repeated_header_values_are_joined_in_the_record(receiver: Live) -> None
     receiver.request("POST", content=body, headers=headers)
     [line] = records_of(receiver.record, "request")
     assert line["headers"]["x-trace"] == "one, two"
+
+
+def test_a_forward_targets_password_never_reaches_the_log() -> None:
+    from apimw_cli.receiver.events import Forwarded
+    from apimw_cli.receiver.recorder import forward_record
+
+    target = "https://app:hunter2-pass@example.com/hook"
+    line = forward_record(
+        Forwarded("rec_1", target, None, 1.0, f"could not connect to {target}"), at=0.0
+    )
+    assert line["target"] == "https://app:***@example.com/hook"
+    assert "hunter2-pass" not in str(line["error"])

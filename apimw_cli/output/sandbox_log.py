@@ -112,3 +112,8 @@ class SandboxLog:
         if f["error"] is None:
             return [["  ", ("✓", "green"), f" verification challenge answered by {f['url']}"]]
         return [["  ", ("!", "yellow"), f" verification failed for {f['url']}: {f['error']}"]]
+
+    def _error(self, f: dict[str, Any]) -> list[list[Part]]:
+        """A fault in the sandbox's own machinery (its delivery worker, say): it carries on."""
+        where = f.get("where") or "sandbox"
+        return [["  ", ("✗", "red"), f" {where}: {f.get('error')} (the sandbox carries on)"]]

@@ -287,7 +287,10 @@ def _thread_crash(args: Any) -> None:
 def main() -> None:
     import threading
 
+    from apimw_cli.output.logs import install
+
     threading.excepthook = _thread_crash
+    install()  # what libraries log reaches stderr masked and escaped
     try:
         app(prog_name="apimw")
     except Exception as error:  # a bug: never a raw traceback, which could quote a secret

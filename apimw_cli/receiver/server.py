@@ -73,6 +73,8 @@ def _server(app: ReceiverApp) -> uvicorn.Server:
             # Also the listen queue, restored by run_in_thread once uvicorn has listened.
             backlog=ACCEPT_BATCH,
             log_level="warning",
+            # Our own handler (output/logs.py) masks and escapes what uvicorn logs.
+            log_config=None,
             access_log=False,
             lifespan="on",
             ws="none",  # an Upgrade request is just a request: 405 unless it is a POST

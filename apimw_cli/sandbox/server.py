@@ -66,6 +66,8 @@ def _server(config: SandboxConfig) -> _Server:
         uvicorn.Config(
             create_app(config),
             log_level="warning",
+            # Our own handler (output/logs.py) masks and escapes what uvicorn logs.
+            log_config=None,
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=3,

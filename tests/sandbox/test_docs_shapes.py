@@ -1,4 +1,4 @@
-"""The sandbox answers in the shapes of APIMW's documented examples (docs_examples.py here),
+"""The sandbox answers in the shapes of APIMW's documented examples (tests/support/docs_examples.py),
 field by field: names, JSON types, id prefixes, timestamp format, envelopes, and the rate-limit
 headers. Values are not compared: the sandbox's ids and times are its own."""
 
@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
-from tests.sandbox import docs_examples as docs
 from tests.sandbox.shapes import TIMESTAMP, assert_shape, shape_problems
 from tests.sandbox.support import (
     MakeApi,
@@ -20,6 +19,7 @@ from tests.sandbox.support import (
     data_of,
     token_pair,
 )
+from tests.support import docs_examples as docs
 from tests.support.endpoint import Endpoint
 from tests.support.waiting import wait_for
 

@@ -1,14 +1,14 @@
 """Template sends and the template list answer in the shapes of APIMW's documented examples
-(docs_examples.py here), as test_docs_shapes.py checks the rest."""
+(tests/support/docs_examples.py), as test_docs_shapes.py checks the rest."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from tests.sandbox import docs_examples as docs
 from tests.sandbox.shapes import assert_shape
 from tests.sandbox.support import RunningSandboxLike
+from tests.support import docs_examples as docs
 
 # A template message's status also names its template (the docs show only a text's status).
 TEMPLATE_STATUS_EXTRAS = frozenset({"data.template"})

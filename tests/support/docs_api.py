@@ -40,26 +40,20 @@ from urllib.parse import parse_qs, unquote
 
 import httpx
 
+from tests.support import docs_examples
+
 API_KEY = "ak_live_docs0000000000000001"
 API_SECRET = "sk_live_docs0000000000000001"
 
-# The docs' literal example values.
-ACCESS_TOKEN = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9..."
-REFRESH_TOKEN = "rt_abc123xyz456"
-REFRESHED_ACCESS_TOKEN = "eyJ..."
-REFRESHED_REFRESH_TOKEN = "rt_new789abc"
-MESSAGE_ID = "wamid.HBgNNjI4MTU1NTc0NDU2FQIAERgSM0VGMDA0..."
-EXAMPLE_TIME = "2024-01-15T10:30:00Z"
-ME = {
-    "user": {"id": "usr_abc123", "email": "developer@example.com", "name": "John Developer"},
-    "tenant": {"id": "ten_xyz789", "name": "Acme Corp", "plan": "professional", "status": "active"},
-    "permissions": ["whatsapp:send", "whatsapp:templates", "webhooks:manage"],
-}
-RATE_LIMIT_HEADERS = {
-    "X-RateLimit-Limit": "1000",
-    "X-RateLimit-Remaining": "999",
-    "X-RateLimit-Reset": "1640995200",
-}
+# The docs' literal example values (tests/support/docs_examples.py holds the bodies).
+ACCESS_TOKEN = docs_examples.AUTH_TOKEN["data"]["access_token"]
+REFRESH_TOKEN = docs_examples.AUTH_TOKEN["data"]["refresh_token"]
+REFRESHED_ACCESS_TOKEN = docs_examples.AUTH_REFRESH["data"]["access_token"]
+REFRESHED_REFRESH_TOKEN = docs_examples.AUTH_REFRESH["data"]["refresh_token"]
+MESSAGE_ID = docs_examples.MESSAGE_STATUS["data"]["message_id"]
+EXAMPLE_TIME = docs_examples.MESSAGE_SEND["data"]["timestamp"]
+ME = docs_examples.AUTH_ME["data"]
+RATE_LIMIT_HEADERS = docs_examples.RATE_LIMIT_HEADERS
 PAGE_CAP = 20
 SEEDED = 45
 
@@ -246,19 +240,7 @@ class DocsApi:
     def _status(self, message_id: str) -> httpx.Response:
         if message_id != MESSAGE_ID:
             return error(404, "NOT_FOUND", "The requested resource was not found")
-        return ok(
-            {
-                "message_id": MESSAGE_ID,
-                "to": "+1234567890",
-                "type": "text",
-                "status": "delivered",
-                "timestamps": {
-                    "sent": "2024-01-15T10:30:00Z",
-                    "delivered": "2024-01-15T10:30:05Z",
-                    "read": None,
-                },
-            }
-        )
+        return ok(docs_examples.MESSAGE_STATUS["data"])
 
     @contextmanager
     def serve(self) -> Iterator[str]:

@@ -1,6 +1,7 @@
 """APIMW's documented example bodies, word for word from docs.apimw.com (the page is named on
 each), as retrieved for issue 14. Tests compare the sandbox's answers with these by shape (keys,
-JSON types, id prefixes, formats), never by value: see tests/sandbox/shapes.py.
+JSON types, id prefixes, formats), never by value: see tests/sandbox/shapes.py. The docs-only
+fake API (tests/support/docs_api.py) answers with them.
 
 The docs abbreviate long values ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "wamid.HBgN...");
 the abbreviation is kept, as the format checks only look at what the value starts with.

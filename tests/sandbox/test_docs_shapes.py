@@ -1,6 +1,7 @@
-"""The sandbox answers in the shapes of APIMW's documented examples (tests/support/docs_examples.py),
-field by field: names, JSON types, id prefixes, timestamp format, envelopes, and the rate-limit
-headers. Values are not compared: the sandbox's ids and times are its own."""
+"""The sandbox answers in the shapes of APIMW's documented examples
+(tests/support/docs_examples.py), field by field: names, JSON types, id prefixes, timestamp
+format, envelopes, and the rate-limit headers. Values are not compared: the sandbox's ids and
+times are its own."""
 
 from __future__ import annotations
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import filelock
+import pytest
 
 from apimw_cli.models import TokenSet
 from apimw_cli.settings import TokenStore
+from apimw_cli.settings import tokens as token_module
 from tests.fakeapi import API_KEY, API_SECRET, FakeApi, envelope
 from tests.support.cli import run
 
@@ -150,3 +154,58 @@ def test_a_dead_cache_another_process_holds_is_left(tmp_path: Path) -> None:
     with filelock.FileLock(str(dead.lock_path)):
         cache_at(directory, "default.json", expired_days_ago=-1)
         assert dead.path.exists()
+
+
+def meanwhile(monkeypatch: pytest.MonkeyPatch, other_process: Callable[[], None]) -> None:
+    """Run `other_process` once, between the sweep's look at a file and its taking the lock."""
+    remove = token_module._remove_unless_held
+    pending = [other_process]
+
+    def remove_after_the_other_process(*args: Any, **kwargs: Any) -> None:
+        if pending:
+            pending.pop()()
+        remove(*args, **kwargs)
+
+    monkeypatch.setattr(token_module, "_remove_unless_held", remove_after_the_other_process)
+
+
+def test_a_lock_whose_cache_is_saved_while_the_sweep_looks_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two logins at once: p1's lock has no cache yet when p0's sweep looks, then p1 saves its
+    cache and lets go before the sweep takes the lock. The sweep must not take p1's lock away."""
+    directory = tmp_path / "tokens"
+    other = TokenStore(directory / "p1.json")
+    directory.mkdir()
+    other.lock_path.touch()  # p1 holds it; the sweep's look sees no p1.json
+
+    def other_saves() -> None:
+        with other.lock():
+            other.save(tokens())
+
+    meanwhile(monkeypatch, other_saves)
+    store = TokenStore(directory / "p0.json")
+    with store.lock():
+        store.save(tokens())
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "p0.json",
+        "p0.json.lock",
+        "p1.json",
+        "p1.json.lock",
+    ]
+
+
+def test_a_dead_cache_renewed_while_the_sweep_looks_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "tokens"
+    renewed = cache_at(directory, "sandbox.json", expired_days_ago=31)
+
+    def other_renews() -> None:
+        with renewed.lock():
+            renewed.save(tokens())
+
+    meanwhile(monkeypatch, other_renews)
+    cache_at(directory, "default.json", expired_days_ago=-1)
+    assert renewed.load() == tokens()
+    assert renewed.lock_path.exists()

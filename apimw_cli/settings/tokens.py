@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -133,12 +134,13 @@ def sweep(directory: Path, *, keep: Path, now: float | None = None) -> None:
     except OSError:
         return
     for cache in caches:
+        lock_path = cache.with_name(cache.name + ".lock")
         if _worthless(cache, now):
-            _remove_unless_held(cache, also=cache.with_name(cache.name + ".lock"))
+            _remove_unless_held(lock_path, cache, lock_path, still=partial(_worthless, cache, now))
     for lock_path in locks:
         cache = lock_path.with_name(lock_path.name.removesuffix(".lock"))
         if not cache.exists():
-            _remove_unless_held(lock_path)
+            _remove_unless_held(lock_path, lock_path, still=partial(_missing, cache))
 
 
 def _worthless(cache: Path, now: float) -> bool:
@@ -152,17 +154,25 @@ def _worthless(cache: Path, now: float) -> bool:
     return now - since > REFRESH_TOKEN_LIFETIME
 
 
-def _remove_unless_held(path: Path, also: Path | None = None) -> None:
-    """Remove `path` (a cache or a lock file), and its lock file `also`, under that lock, if
-    nobody holds it."""
+def _missing(path: Path) -> bool:
+    return not path.exists()
+
+
+def _remove_unless_held(lock_path: Path, *paths: Path, still: Callable[[], bool]) -> None:
+    """Remove `paths` (a cache and its lock, or an orphaned lock) under `lock_path`, if nobody
+    holds it and `still` holds once we do.
+
+    The look before locking is only a cheap filter: meanwhile the owner may have saved its cache
+    (or a fresh one in place of a dead one) and released the lock, so decide again under it.
+    """
     import filelock
 
-    lock_path = also or path
     try:
         with filelock.FileLock(str(lock_path), timeout=0):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            if also is not None:
-                also.unlink()
+            if not still():
+                return
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
     except (filelock.Timeout, OSError):
-        pass  # held by a live process, or gone meanwhile
+        pass  # held by a live process, or its directory is unusable: only housekeeping

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from apimw_cli.conformance.checks import (
-    LATENCY_LIMIT,
     TEST_HEADER_VALUE,
     UNKNOWN_TYPE,
     check_accepts,
@@ -27,7 +27,14 @@ from apimw_cli.conformance.checks import (
     headers_for,
 )
 from apimw_cli.conformance.report import junit_xml
-from apimw_cli.conformance.results import CheckResult, Outcome, Reply, Sender, Target
+from apimw_cli.conformance.results import (
+    LATENCY_LIMIT,
+    CheckResult,
+    Outcome,
+    Reply,
+    Sender,
+    Target,
+)
 from apimw_cli.protocol import TEST_HEADER
 
 __all__ = [
@@ -54,6 +61,7 @@ __all__ = [
     "junit_xml",
     "run",
     "select",
+    "timed_out",
 ]
 
 # The suite, in the order it runs.
@@ -91,6 +99,16 @@ def failed(results: Iterable[CheckResult]) -> list[CheckResult]:
     return [r for r in results if r.outcome is Outcome.FAIL]
 
 
+def timed_out(results: Iterable[CheckResult]) -> list[CheckResult]:
+    return [r for r in results if r.timed_out]
+
+
+def _timed(name: str, target: Target, send: Sender) -> CheckResult:
+    started = time.perf_counter()
+    result = _RUNNERS[name](target, send)
+    return replace(result, seconds=time.perf_counter() - started)
+
+
 def run(
     target: Target,
     send: Sender,
@@ -98,16 +116,21 @@ def run(
     *,
     progress: Callable[[CheckResult], None] | None = None,
 ) -> list[CheckResult]:
-    """Every check in suite order; those not in `checks` come back as SKIP rows."""
-    results: list[CheckResult] = []
-    for name in CHECKS:
-        if name in checks:
-            started = time.perf_counter()
-            result = _RUNNERS[name](target, send)
-            result = replace(result, seconds=time.perf_counter() - started)
-        else:
-            result = CheckResult(name, Outcome.SKIP, detail="not selected")
-        results.append(result)
-        if progress is not None:
-            progress(result)
+    """Every check in suite order; those not in `checks` come back as SKIP rows.
+
+    The checks are independent (each sends its own deliveries), so they run at once, one thread
+    each: an endpoint that hangs costs one wait of `target.limit`, not one per check. `send`
+    must therefore be safe to call from several threads (Probe is: httpx.Client is)."""
+    selected = [name for name in CHECKS if name in checks]
+    with ThreadPoolExecutor(max_workers=max(1, len(selected))) as pool:
+        futures = {name: pool.submit(_timed, name, target, send) for name in selected}
+        results: list[CheckResult] = []
+        for name in CHECKS:
+            if name in futures:
+                result = futures[name].result()
+            else:
+                result = CheckResult(name, Outcome.SKIP, detail="not selected")
+            results.append(result)
+            if progress is not None:
+                progress(result)
     return results

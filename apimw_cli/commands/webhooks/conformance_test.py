@@ -81,7 +81,9 @@ def test(
     """Check that an endpoint is ready for APIMW: challenge, signatures, latency, duplicates.
 
     Checks: challenge, accepts, latency, rejects-forged, idempotent, unknown-type, https.
-    Every request carries `X-APIMW-Test: apimw-cli`. Exits 0 only when no check fails.
+    The checks run at once. Each request may take 5 seconds, APIMW's limit: a later answer fails,
+    as it would fail a real delivery. Every request carries `X-APIMW-Test: apimw-cli`. Exits 0
+    only when no check fails.
 
     Examples:
 
@@ -102,8 +104,9 @@ def test(
     the_secret = _secret(app_state, secret, secret_env, secret_file)
     events = catalog.parse_events(event) if event else []
     target_url, events = _target(app_state, webhook_ref, url, events)
-    target = conformance.Target(target_url, the_secret, tuple(events), requests)
-    with Probe(target_url) as probe:
+    limit = conformance.LATENCY_LIMIT
+    target = conformance.Target(target_url, the_secret, tuple(events), requests, limit)
+    with Probe(target_url, timeout=limit) as probe:
         results = conformance.run(target, probe, checks)
     if junit is not None:
         try:
@@ -187,6 +190,13 @@ def _report(printer: Printer, results: list[CheckResult], target_url: str) -> No
         printer.error(
             "the endpoint ACCEPTS FORGED EVENTS: anyone who knows the URL can fake deliveries",
             hint=forged.hint,
+        )
+    slow = conformance.timed_out(results)
+    if slow:
+        printer.error(
+            f"timed out (no answer within {conformance.LATENCY_LIMIT:g} s): "
+            + ", ".join(r.check for r in slow),
+            hint="APIMW counts a later answer as a failed delivery: answer 200 at once",
         )
     if failures:
         printer.error(f"{len(failures)} check(s) failed: {', '.join(r.check for r in failures)}")

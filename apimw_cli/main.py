@@ -111,6 +111,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "apimw_cli.commands.sandbox:app",
         "Run a local APIMW-compatible API that sends real signed webhooks.",
     ),
+    "completion": (
+        "apimw_cli.commands.completion:completion",
+        "Print the completion script for bash, zsh or fish (redirect it into place).",
+    ),
 }
 
 

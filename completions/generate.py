@@ -1,6 +1,6 @@
 """Generate the static shell completions of `apimw` from its command tree.
 
-    python completions/generate.py           # (re)write apimw.bash, _apimw and apimw.fish
+    python completions/generate.py           # (re)write apimw_cli/completions/*
     python completions/generate.py --check   # exit 1, naming the files that drifted
 
 The scripts never call back into Python at TAB time: everything they know (command paths,
@@ -27,7 +27,7 @@ import typer
 import typer.main
 
 PROG = "apimw"
-HERE = Path(__file__).resolve().parent
+SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "apimw_cli" / "completions"
 HELP_LIMIT = 100
 
 BASH_FILE = "apimw.bash"
@@ -657,7 +657,7 @@ def render_fish(nodes: list[Node]) -> str:
 
 
 def render_all() -> dict[str, str]:
-    """Every completion file: name (in completions/) -> content."""
+    """Every completion file: name (in apimw_cli/completions/) -> content."""
     nodes = command_tree()
     return {
         BASH_FILE: render_bash(nodes),
@@ -666,7 +666,7 @@ def render_all() -> dict[str, str]:
     }
 
 
-def drifted(rendered: dict[str, str], directory: Path = HERE) -> list[str]:
+def drifted(rendered: dict[str, str], directory: Path = SCRIPTS_DIR) -> list[str]:
     """Names of the files whose committed content differs from `rendered` (or are missing)."""
     stale = []
     for name, content in rendered.items():
@@ -690,14 +690,14 @@ def main(argv: list[str] | None = None) -> int:
         if stale:
             print("completions out of date (run `python completions/generate.py`):")
             for name in stale:
-                print(f"  completions/{name}")
+                print(f"  apimw_cli/completions/{name}")
             return 1
         print("completions up to date")
         return 0
     for name in stale:
-        with open(HERE / name, "w", encoding="utf-8", newline="\n") as file:
+        with open(SCRIPTS_DIR / name, "w", encoding="utf-8", newline="\n") as file:
             file.write(rendered[name])
-        print(f"wrote completions/{name}")
+        print(f"wrote apimw_cli/completions/{name}")
     if not stale:
         print("completions up to date")
     return 0

@@ -1,4 +1,4 @@
-"""The static shell completions in completions/: in sync with the command tree, and working.
+"""The static shell completions in apimw_cli/completions/: in sync with the commands, working.
 
 The bash tests drive the completion function the way bash does: COMP_WORDS, COMP_CWORD,
 COMP_LINE and COMP_POINT set, `_apimw` called, COMPREPLY printed one word a line.
@@ -22,7 +22,8 @@ import typer
 import typer.main
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPLETIONS = ROOT / "completions"
+GENERATOR = ROOT / "completions" / "generate.py"
+COMPLETIONS = ROOT / "apimw_cli" / "completions"
 BASH_SCRIPT = COMPLETIONS / "apimw.bash"
 ZSH_SCRIPT = COMPLETIONS / "_apimw"
 FISH_SCRIPT = COMPLETIONS / "apimw.fish"
@@ -35,9 +36,7 @@ needs_fish = pytest.mark.skipif(shutil.which("fish") is None, reason="fish is no
 @cache
 def generator() -> ModuleType:
     """completions/generate.py, which is a script rather than a package module."""
-    spec = importlib.util.spec_from_file_location(
-        "apimw_completions_generate", COMPLETIONS / "generate.py"
-    )
+    spec = importlib.util.spec_from_file_location("apimw_completions_generate", GENERATOR)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
@@ -80,7 +79,7 @@ def bash_complete(line: str, script: Path = BASH_SCRIPT, cwd: Path | None = None
 def test_committed_script_matches_the_command_tree(name: str) -> None:
     rendered: dict[str, str] = generator().render_all()
     committed = COMPLETIONS / name
-    hint = f"completions/{name} is out of date: run `python completions/generate.py`"
+    hint = f"apimw_cli/completions/{name} is out of date: run `python completions/generate.py`"
     assert committed.is_file(), hint
     assert committed.read_bytes() == rendered[name].encode(), hint
 
@@ -307,3 +306,34 @@ def test_fish_skips_a_global_option_value_to_find_the_command_path() -> None:
     assert result.returncode == 0, result.stderr
     offered = sorted(line.split("\t")[0] for line in result.stdout.splitlines())
     assert offered == sorted(n for n in subcommands()["apimw config"] if n.startswith("s"))
+
+
+# --- `apimw completion SHELL`: the scripts from the installed package ------------------------
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_command_prints_the_packaged_script(shell: str) -> None:
+    from apimw_cli.completions import SCRIPTS
+    from tests.support.cli import run
+
+    result = run("completion", shell)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (COMPLETIONS / SCRIPTS[shell]).read_text(encoding="utf-8")
+
+
+def test_completion_command_rejects_an_unknown_shell_listing_the_choices() -> None:
+    from tests.support.cli import run
+
+    result = run("completion", "tcsh")
+    assert result.exit_code == 2
+    assert "bash" in result.output and "fish" in result.output
+    assert result.stdout.count("complete") == 0
+
+
+@needs_bash
+def test_completion_bash_output_completes_when_sourced(tmp_path: Path) -> None:
+    from tests.support.cli import run
+
+    script = tmp_path / "apimw.bash"
+    script.write_text(run("completion", "bash").stdout, encoding="utf-8")
+    assert "completion" in bash_complete("apimw comp", script)

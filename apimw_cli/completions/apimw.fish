@@ -71,6 +71,8 @@ function __fish_apimw_nargs
             'apimw listen --record' \
             'apimw listen --ready-file' \
             'apimw listen --expect' \
+            'apimw listen --where' \
+            'apimw listen --expect-message' \
             'apimw listen --timeout' \
             'apimw listen --report' \
             'apimw doctor --port' \
@@ -152,7 +154,8 @@ function __fish_apimw_is_command
         'apimw messages templates' \
         'apimw messages status' \
         'apimw sandbox' \
-        'apimw sandbox credentials'
+        'apimw sandbox credentials' \
+        'apimw completion'
 end
 
 # Prints the command path of the command line before the cursor, e.g. `apimw config`.
@@ -202,10 +205,11 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'verify' -d 'Check an X-APIMW
 complete -c apimw -n '__fish_apimw_using apimw' -a 'trigger' -d 'Send a realistic test event to a URL, or have the sandbox emit it to your webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'messages' -d 'Send WhatsApp messages and check their status.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sandbox' -d 'Run a local APIMW-compatible API that sends real signed webhooks.'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'completion' -d 'Print the completion script for bash, zsh or fish (redirect it into place).'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'profile' -s 'p' -x -d 'Config profile to use [env: APIMW_PROFILE].'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'api-base' -x -d 'API base URL [env: APIMW_API_BASE; default: https://api.apimw.com/v1].'
-complete -c apimw -n '__fish_apimw_using apimw' -l 'output' -s 'o' -x -a 'table json' -d 'Output format [env: APIMW_OUTPUT].'
-complete -c apimw -n '__fish_apimw_using apimw' -l 'timeout' -x -d 'API read timeout in seconds (default 30).'
+complete -c apimw -n '__fish_apimw_using apimw' -l 'output' -s 'o' -x -a 'table json' -d 'Output format: table or json [env: APIMW_OUTPUT].'
+complete -c apimw -n '__fish_apimw_using apimw' -l 'timeout' -x -d 'API read timeout: DURATION (e.g. 30s, 2m; a bare number is seconds) [default: 30s].'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'sandbox' -d 'Use the local sandbox (http://127.0.0.1:8787/v1) and its credentials.'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'debug' -d 'Show tracebacks on errors.'
 complete -c apimw -n '__fish_apimw_using apimw' -l 'no-color' -d 'No colours (also: NO_COLOR=1).'
@@ -264,7 +268,7 @@ complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'update' -d 'Change 
 complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'enable' -d 'Turn deliveries on (re-enables a webhook APIMW disabled).'
 complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'disable' -d 'Turn deliveries off.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'delete' -d 'Delete a webhook (asks first on a terminal).'
-complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'test' -d 'Check that an endpoint is ready for APIMW: challenge, signatures, latency, duplicates.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks' -a 'test' -d 'Check that an endpoint is ready for APIMW\'s deliveries.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw webhooks register
@@ -317,17 +321,17 @@ complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'secret' -x -d 
 complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'secret-env' -x -d 'Take the signing secret from $VAR.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'secret-file' -r -F -d 'Read the signing secret from FILE.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'event' -s 'e' -x -d 'Event types to send (default: the webhook\'s, or all); repeat or comma-separate.'
-complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'only' -x -d 'Run only these checks (repeatable).'
-complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'skip' -x -d 'Do not run these checks (repeatable).'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'only' -x -d 'Run only these checks, of challenge, accepts, latency, rejects-forged, idempotent, unknown-type...'
+complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'skip' -x -d 'Do not run these checks, of challenge, accepts, latency, rejects-forged, idempotent...'
 complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'junit' -r -F -d 'Also write the results as JUnit XML.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'requests' -x -d 'Signed events timed for `latency`.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks test' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw events
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'list' -d 'List the event types you can subscribe to.'
-complete -c apimw -n '__fish_apimw_using apimw events' -a 'show' -d 'Show a recorded request (headers, body, signature, forwards), or a sample payload.'
+complete -c apimw -n '__fish_apimw_using apimw events' -a 'show' -d 'Show a recorded request, or an event type\'s sample payload.'
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'log' -d 'List the events `apimw listen` recorded.'
-complete -c apimw -n '__fish_apimw_using apimw events' -a 'replay' -d 'Send recorded events to your app again, byte for byte (e.g.'
+complete -c apimw -n '__fish_apimw_using apimw events' -a 'replay' -d 'Send recorded events to your app again, byte for byte.'
 complete -c apimw -n '__fish_apimw_using apimw events' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw events list
@@ -354,7 +358,7 @@ complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign' -x -d 
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign-env' -x -d 'Sign again with the secret in $VAR.'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign-file' -r -F -d 'Sign again with the secret in FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'verbatim' -d 'Original headers and signature (the default).'
-complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'timeout' -x -d 'Seconds per request.'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'timeout' -x -d 'Per request: DURATION (e.g. 30s, 2m; a bare number is seconds).'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'help' -s 'h' -d 'Show this message and exit.'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -F
 
@@ -376,18 +380,20 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret-env' -x -d 'Ta
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret-file' -r -F -d 'Take the signing secret from FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'skip-verify' -d 'Do not check signatures (prints a warning).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'respond' -x -d 'What APIMW gets: ack (200 at once), passthrough (your app\'s status), or a code.'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'delay' -x -d 'Seconds to wait before answering.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'delay' -x -d 'Wait before answering: DURATION (e.g. 30s, 2m; a bare number is seconds).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'fail-rate' -x -d 'Share of events answered 500 on purpose (0-1).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'max-body' -x -d 'Largest body accepted, bytes (else 413).'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'forward-timeout' -x -d 'Seconds your app has to answer.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'forward-timeout' -x -d 'How long your app has to answer: DURATION (e.g. 30s, 2m; a bare number is seconds).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'concurrency' -x -d 'Forwards at once (1 keeps receipt order).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'verbose' -s 'v' -d 'Show bodies and your app\'s answers.'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'format' -x -d 'pretty, or ndjson (one JSON record a line).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'format' -x -a 'pretty ndjson' -d 'pretty, or ndjson (one JSON record a line).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'record' -r -F -d 'Session log file [default: in the data dir].'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-record' -d 'Do not record events.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'ready-file' -r -F -d 'Write the receive URL here once ready.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'expect' -x -d 'Exit 0 once these arrived (CI).'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'timeout' -x -d 'Give up after this long (30s, 2m).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'where' -x -d 'Count only --expect events whose JSON body has VALUE at PATH (dotted, e.g....'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'expect-message' -x -d 'Exit 0 once a message.* event about message ID arrived (--expect \'message.*\' --where...'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'timeout' -x -d 'Give up after this long: DURATION (e.g. 30s, 2m; a bare number is seconds).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'report' -r -F -d 'Write a JSON report here.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'print-secret' -d 'Print the signing secret listen\'s webhooks use (stable per profile) and exit.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'rotate-secret' -d 'Replace that secret with a new one, print it, exit.'
@@ -421,12 +427,12 @@ complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'secret-env' -x -d 'S
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'secret-file' -r -F -d 'Sign with the secret in FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'set' -x -d 'Set a field, e.g. data.text=hello (JSON values parse; repeatable).'
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'file' -r -F -d 'A JSON envelope, or data, to merge into the sample.'
-complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'timeout' -x -d 'Seconds to wait for the URL (with --to).'
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'timeout' -x -d 'How long to wait for the URL (with --to): DURATION (e.g. 30s, 2m; a bare number is seconds).'
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages
 complete -c apimw -n '__fish_apimw_using apimw messages' -a 'send' -d 'Send a text or a template message; its message.* events follow.'
-complete -c apimw -n '__fish_apimw_using apimw messages' -a 'templates' -d 'List the message templates (every page), with how many --param values each takes.'
+complete -c apimw -n '__fish_apimw_using apimw messages' -a 'templates' -d 'List the message templates and the --param values they take.'
 complete -c apimw -n '__fish_apimw_using apimw messages' -a 'status' -d 'Show a message\'s status and timestamps (sent, delivered, read).'
 complete -c apimw -n '__fish_apimw_using apimw messages' -l 'help' -s 'h' -d 'Show this message and exit.'
 
@@ -440,8 +446,8 @@ complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'no-preview-url
 complete -c apimw -n '__fish_apimw_using apimw messages send' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages templates
-complete -c apimw -n '__fish_apimw_using apimw messages templates' -l 'status' -x -d 'APPROVED, PENDING or REJECTED.'
-complete -c apimw -n '__fish_apimw_using apimw messages templates' -l 'category' -x -d 'TRANSACTIONAL, MARKETING, OTP or UTILITY.'
+complete -c apimw -n '__fish_apimw_using apimw messages templates' -l 'status' -x -a 'APPROVED PENDING REJECTED' -d 'Only templates in this state.'
+complete -c apimw -n '__fish_apimw_using apimw messages templates' -l 'category' -x -a 'TRANSACTIONAL MARKETING OTP UTILITY' -d 'Only templates of this kind.'
 complete -c apimw -n '__fish_apimw_using apimw messages templates' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages status
@@ -455,7 +461,7 @@ complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'data-dir' -x -a '(__
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'ephemeral' -d 'Keep everything in memory; forget it on exit.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'reset' -d 'Delete the stored webhooks, events and tokens first.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'time-scale' -x -d 'Divide the retry schedule (1m, 5m, 30m, 2h), message status delays and the 24-hour window by this.'
-complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'token-ttl' -x -d 'Access token lifetime in seconds.'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'token-ttl' -x -d 'Access token lifetime: DURATION (e.g. 30s, 2m; a bare number is seconds).'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'rate-limit' -x -d 'Requests per minute per client (0: no limit).'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-key' -x -d 'API key the sandbox accepts.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-secret-env' -x -d 'Name of an environment variable holding the API secret to accept.'
@@ -468,3 +474,7 @@ complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'help' -s 'h' -d 'Sho
 
 # apimw sandbox credentials
 complete -c apimw -n '__fish_apimw_using apimw sandbox credentials' -l 'help' -s 'h' -d 'Show this message and exit.'
+
+# apimw completion
+complete -c apimw -n '__fish_apimw_using apimw completion' -l 'help' -s 'h' -d 'Show this message and exit.'
+complete -c apimw -n '__fish_apimw_using apimw completion' -a 'bash zsh fish'

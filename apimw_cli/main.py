@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer  # noqa: TID251 (main.py is typer's other owner: a file has no ruff.toml)
+from typer._click.exceptions import (  # noqa: TID251 (the vendored click typer raises)
+    BadParameter,
+    ClickException,
+    NoArgsIsHelpError,
+    NoSuchOption,
+)
+from typer._click.exceptions import UsageError as ClickUsageError  # noqa: TID251
 from typer.core import TyperGroup  # noqa: TID251
 
 from apimw_cli import __version__
@@ -35,6 +43,73 @@ def _report(state: AppState | None, error: ApimwError) -> None:
     if state is not None and state.debug:
         state.remember_secrets()  # the traceback quotes values: the Printer masks the known
         printer.info(_traceback(error))
+
+
+def _report_click(obj: Any, error: ClickException) -> None:
+    """Click's own errors (unknown option or command, bad or missing value) in apimw's style:
+    `error:` and `hint:`, instead of Click's `Error:` under a usage block."""
+    from apimw_cli.commands.common import AppState
+
+    if isinstance(error, NoArgsIsHelpError):  # `apimw webhooks`: the group's help, as Click does
+        error.show()
+        return
+    state = obj if isinstance(obj, AppState) else None
+    message, hint = _click_message(error)
+    _report(state, ApimwError(message, hint=hint))
+
+
+_CHOICE = re.compile(r"(?P<value>'.*') is not one of (?P<choices>.+?)\.?$", re.DOTALL)
+_NO_SUCH_COMMAND = re.compile(r"No such command '(?P<name>.*?)'")
+# What a choice option's values are called in its error ("'yaml' is not a format").
+_CHOICE_NOUNS = {"output": "format"}
+
+
+def _click_message(error: ClickException) -> tuple[str, str | None]:
+    """The message and the hint for one of Click's errors (did-you-mean in the hint)."""
+    if not isinstance(error, ClickUsageError):
+        return _sentence(error.format_message()), None
+    ctx = error.ctx
+    see = f"see '{ctx.command_path if ctx is not None else 'apimw'} --help'"
+    if isinstance(error, NoSuchOption):
+        guesses = sorted(error.possibilities or [])
+        guess = f"did you mean {' or '.join(guesses)}? " if guesses else ""
+        return f"no such option: {error.option_name}", guess + see
+    command = _NO_SUCH_COMMAND.match(error.message)
+    if command is not None and ctx is not None:
+        name = command["name"]
+        known = [n for n in ctx.command.list_commands(ctx) if n]  # type: ignore[attr-defined]
+        guesses = difflib.get_close_matches(name, known)
+        guess = f"did you mean {' or '.join(map(repr, guesses))}? " if guesses else ""
+        return f"no such command {name!r}", guess + see
+    if isinstance(error, BadParameter) and error.param is not None:
+        detail = error.message.removeprefix("Value error, ")
+        choice = _CHOICE.match(detail)
+        if choice is not None:
+            return _choice_message(error, choice["value"], choice["choices"], see)
+        error.message = detail
+    return _sentence(error.format_message()), see
+
+
+def _choice_message(
+    error: BadParameter, value: str, listed: str, see: str
+) -> tuple[str, str | None]:
+    """`--output 'yaml' is not a format: use table or json`, and the closest choice."""
+    param = error.param
+    assert param is not None
+    choices = [c.strip().strip("'") for c in listed.split(",")]
+    name = max(param.opts, key=len) if param.opts else (param.name or "the value")
+    noun = _CHOICE_NOUNS.get(param.name or "", "valid value")
+    article = "an" if noun[0] in "aeiou" else "a"
+    use = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
+    guesses = difflib.get_close_matches(value.strip("'").lower(), choices, n=1, cutoff=0.5)
+    hint = f"did you mean {guesses[0]!r}? {see}" if guesses else see
+    return f"{name} {value} is not {article} {noun}: use {use}", hint
+
+
+def _sentence(text: str) -> str:
+    """Click's "Missing argument 'ID'." as apimw words it: lower case, no final stop."""
+    text = text.strip().rstrip(".")
+    return text[:1].lower() + text[1:]
 
 
 def _traceback(error: BaseException) -> str:
@@ -151,18 +226,16 @@ class ApimwGroup(TyperGroup):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
         try:
-            return super().resolve_command(ctx, args)
-        except Exception as error:
-            message = getattr(error, "message", None)
-            if isinstance(message, str) and args and "Did you mean" not in message:
-                matches = difflib.get_close_matches(args[0], list(COMMANDS))
-                if matches:
-                    error.message = (  # type: ignore[attr-defined]
-                        f"{message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"
-                    )
-            raise
+            return super().make_context(info_name, args, parent, **extra)
+        except ClickException as error:  # the root's own options: -o yaml, --bogus
+            if extra.get("resilient_parsing"):  # shell completion: stay silent
+                raise
+            _report_click(extra.get("obj"), error)
+            raise typer.Exit(error.exit_code) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -172,6 +245,11 @@ class ApimwGroup(TyperGroup):
 
             _report(ctx.obj if isinstance(ctx.obj, AppState) else None, error)
             raise typer.Exit(int(error.exit_code)) from None
+        except ClickException as error:  # a subcommand's usage error, a callback's BadParameter
+            if ctx.resilient_parsing:
+                raise
+            _report_click(ctx.obj, error)
+            raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             sys.stderr.write("\ninterrupted\n")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
@@ -275,6 +353,8 @@ def root(
         transport=previous.transport,
         sleep=previous.sleep,
     )
+    if ctx.invoked_subcommand != "config":  # `config show` marks a bad value, to diagnose it
+        ctx.obj.check_environment()  # APIMW_OUTPUT=xml: an error naming it, never ignored
 
 
 def _thread_crash(args: Any) -> None:

@@ -59,6 +59,17 @@ class AppState:
             return False
         return True
 
+    def check_environment(self) -> None:
+        """Check every setting given in the environment now, so that a bad value (APIMW_OUTPUT=xml,
+        APIMW_TIMEOUT=soon) is an error naming its variable (exit 3) for every command, never a
+        silent fallback; a flag that overrides the variable wins, as everywhere."""
+        from apimw_cli.settings import SETTINGS
+
+        settings = self.settings
+        for setting in SETTINGS:
+            if setting.env and settings.env.get(setting.env):
+                settings.resolve(setting.name)  # raises ConfigError naming the variable
+
     def _debug_note(self, message: str) -> None:
         self.printer.info(f"debug: {message}")
 

@@ -26,7 +26,7 @@ from apimw_cli.settings.names import (
     SANDBOX_API_SECRET,
     OutputFormat,
 )
-from apimw_cli.settings.schema import lookup, parse_value
+from apimw_cli.settings.schema import closest, lookup, parse_value
 from apimw_cli.settings.tokens import TokenStore
 
 # Profile names become file names (the token cache): keep them tame.
@@ -79,7 +79,10 @@ class Settings:
         else:
             self.profile, self.profile_source = DEFAULT_PROFILE, "default"
         if not _PROFILE_NAME.fullmatch(self.profile):
-            raise UsageError(
+            # A bad flag is a usage error (2); a bad environment, like every other one, is a
+            # configuration error (3) naming the variable.
+            error = UsageError if profile is not None else ConfigError
+            raise error(
                 f"invalid profile name {self.profile!r} ({self.profile_source})",
                 hint="use letters, digits, '.', '_' and '-', starting with a letter or digit",
             )
@@ -102,7 +105,8 @@ class Settings:
             try:
                 return Value(parse_value(setting, raw), f"env {setting.env}")
             except UsageError as exc:
-                raise ConfigError(f"{setting.env}: {exc.message}", hint=exc.hint) from None
+                hint = exc.hint or f"set {setting.env} to a valid value, or unset it"
+                raise ConfigError(f"{setting.env}: {exc.message}", hint=hint) from None
         stored = self.config.profile(self.profile)
         if name in stored:
             return Value(stored[name], self._profile_label())
@@ -127,8 +131,32 @@ class Settings:
 
     @property
     def output(self) -> OutputFormat:
-        value = self.get("output")
-        return "json" if value == "json" else "table"
+        resolved = self.resolve("output")  # a bad APIMW_OUTPUT: ConfigError naming it
+        if resolved.value == "json":
+            return "json"
+        if resolved.value in (None, "table"):
+            return "table"
+        raise ConfigError(  # a profile edited by hand: never a silent fallback to a table
+            f"output in {resolved.source} must be table or json, got {resolved.value!r}",
+            hint="`apimw config set output table` fixes it",
+        )
+
+    def require_profile(self) -> None:
+        """A profile chosen by name (--profile, APIMW_PROFILE) must exist in the config file:
+        `-p stagng` is a typo to report, not an empty profile to use."""
+        if self.profile_source == "default":
+            return
+        names = self.config.profile_names()
+        if self.profile in names:
+            return
+        listed = ", ".join(repr(n) for n in names) if names else "none yet"
+        guess = closest(self.profile, names)
+        raise ConfigError(
+            f"profile {self.profile!r} ({self.profile_source}) does not exist"
+            + (f": did you mean {guess!r}?" if guess else ""),
+            hint=f"profiles in {self.config.path}: {listed}; "
+            f"`apimw -p {self.profile} login` creates it",
+        )
 
     def credentials(self) -> Credentials:
         token = self.resolve("token")
@@ -139,6 +167,8 @@ class Settings:
             return Credentials(
                 source=key.source, api_key=str(key.value), api_secret=str(secret.value)
             )
+        if not (key.value or secret.value):
+            self.require_profile()  # `-p stagng whoami`: the typo, not "no credentials"
         if key.value or secret.value:
             missing = ENV_API_SECRET if key.value else ENV_API_KEY
             raise CredentialsError(

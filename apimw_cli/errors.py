@@ -1,7 +1,14 @@
 """Exit codes and the error tree.
 
 A leaf module: it imports nothing from apimw_cli, so every layer can raise these.
-The one error boundary (main.py) turns an ApimwError into `error:`/`hint:` lines and its exit code.
+The one error boundary (main.py) turns an ApimwError into `error:`/`hint:` lines and its exit code,
+and Click's own usage errors (unknown option or command, missing or bad value) into the same two
+lines with exit 2 and a hint naming the command's --help (did-you-mean first, when one is close).
+
+Which code: what was typed on the command line is USAGE (2), a flag's bad value included; what
+comes from the environment or the config file is CONFIG (3): an invalid APIMW_* value (named in
+the message, for every command but `config`, which shows it), a profile chosen with --profile or
+APIMW_PROFILE that does not exist (the message lists the ones that do).
 """
 
 from __future__ import annotations

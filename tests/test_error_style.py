@@ -179,3 +179,18 @@ def test_invalid_profile_name_as_a_flag_is_a_usage_error() -> None:
     result = run("-p", "bad name", "whoami")
     assert result.exit_code == 2
     assert_styled(result.stderr)
+
+
+def test_output_format_edited_into_the_profile_is_an_error_not_a_table(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir(mode=0o700)
+    config = tmp_path / "config" / "config.toml"
+    config.write_text('[profiles.default]\noutput = "yaml"\n', encoding="utf-8")
+    config.chmod(0o600)
+    result = run("sign", "--secret-env", "SECRET", input="body", env={"SECRET": "s"})
+    assert result.exit_code == 3
+    lines = assert_styled(result.stderr)
+    assert lines[0].startswith("error: output in profile 'default'")
+    assert lines[0].endswith("must be table or json, got 'yaml'")
+    assert lines[1] == "hint: `apimw config set output table` fixes it"
+    fixed = run("config", "set", "output", "table")
+    assert fixed.exit_code == 0, fixed.stderr

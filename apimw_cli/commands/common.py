@@ -69,6 +69,16 @@ class AppState:
         for setting in SETTINGS:
             if setting.env and settings.env.get(setting.env):
                 settings.resolve(setting.name)  # raises ConfigError naming the variable
+        if self.output is None:
+            # A format the profile cannot have (edited by hand) is an error too, not a table.
+            from apimw_cli.errors import ApimwError
+
+            try:
+                stored = settings.resolve("output")
+            except ApimwError:
+                return  # a broken config file: the command that reads it reports it
+            if stored.value not in (None, "table", "json"):
+                _ = settings.output  # raises ConfigError naming the profile
 
     def _debug_note(self, message: str) -> None:
         self.printer.info(f"debug: {message}")

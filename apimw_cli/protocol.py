@@ -24,6 +24,9 @@ CLIENT_USER_AGENT = f"apimw-cli/{__version__}"  # our requests to the API
 TEST_HEADER = "X-APIMW-Test"  # marks a `webhooks test` request; the value names the tool
 FORWARDED_BY_HEADER = "X-APIMW-Forwarded-By"
 REPLAYED_BY_HEADER = "X-APIMW-Replayed-By"
+# The tunnel's self-check (a GET through the public URL) carries the session's token here, so
+# the receiver answers it without reporting it as an event.
+PROBE_HEADER = "X-APIMW-Probe"
 
 
 def delivery_headers(event_type: str, delivery_id: str) -> dict[str, str]:

@@ -4,7 +4,9 @@ A plain ASGI callable rather than Starlette routes: one handler covers every pat
 hot path (read, verify, deduplicate, record, answer) stays a few dozen microseconds.
 
 Per request, in this order:
-1. Only `config.path` when set (else 404, whatever the method), only POST (else 405), body
+1. Only `config.path` when set (else 404, whatever the method), only POST (else 405; a GET
+   with the session's `config.probe_token` in X-APIMW-Probe, the tunnel's self-check, is
+   answered so but not reported), body
    within `config.max_body` (else 413, read as a stream, never buffered past the limit) and
    whole within `config.read_timeout` (else 408).
 2. A `webhook.verification` body is answered at once: 200 with the challenge as text/plain, our
@@ -49,7 +51,7 @@ from starlette.types import Receive, Scope, Send
 
 from apimw_cli.catalog import VERIFICATION_TYPE
 from apimw_cli.models import VerdictCode
-from apimw_cli.protocol import EVENT_HEADER, SIGNATURE_HEADER
+from apimw_cli.protocol import EVENT_HEADER, PROBE_HEADER, SIGNATURE_HEADER
 from apimw_cli.receiver.body import DISCARD_LIMIT, Disconnected, TooLarge, TooSlow, read_body
 from apimw_cli.receiver.challenge import challenge_answer
 from apimw_cli.receiver.delivery import DeliveryHandler
@@ -67,6 +69,7 @@ __all__ = ["DISCARD_LIMIT", "ReceiverApp", "create_app", "new_record_id"]
 # Headers arrive with lower-case names.
 _EVENT = EVENT_HEADER.lower()
 _SIGNATURE = SIGNATURE_HEADER.lower()
+_PROBE = PROBE_HEADER.lower()
 
 
 class ReceiverApp:
@@ -113,6 +116,9 @@ class ReceiverApp:
             return
         if arrival.method != "POST":
             why = f"method {arrival.method} not allowed; the receiver accepts POST"
+            if headers.get(_PROBE) == config.probe_token:  # our tunnel's self-check: no event
+                await answer(send, 405, why, ALLOW)
+                return
             await self._reject(arrival, send, 405, why, ALLOW)
             return
         try:

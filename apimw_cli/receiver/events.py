@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -42,6 +43,10 @@ class ReceiverConfig:
     # must not hold a connection (the receiver faces the internet through the tunnel).
     read_timeout: float = 10.0
     max_connections: int = 1000  # beyond, the longest idle one is closed; see receiver/guard.py
+    # A GET carrying it in X-APIMW-Probe is the session's own tunnel self-check: answered 405
+    # like any GET, but not reported. Per config (so per session): another session's probe is
+    # a request like any other.
+    probe_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
 
 Sink = Callable[[Received | Forwarded], None]

@@ -36,12 +36,14 @@ class Watchdog:
         webhook: Webhook | None,
         path: str,
         view: LiveView,
+        probe_token: str | None = None,
     ) -> None:
         self.tunnel = tunnel
         self.client = client
         self.webhook = webhook
         self.path = path
         self.view = view
+        self.probe_token = probe_token  # the receiver's: it does not report our self-checks
         now = time.monotonic()
         self._next_tunnel = now + self.TUNNEL_EVERY
         self._next_self_check = now + self.SELF_CHECK_EVERY
@@ -66,7 +68,8 @@ class Watchdog:
 
             self._next_self_check = now + self.SELF_CHECK_EVERY
             public = tunnel.public_url
-            if public and not answers(public.rstrip("/") + self.path):
+            url = public.rstrip("/") + self.path if public else None
+            if url and not answers(url, probe_token=self.probe_token):
                 self._heal(tunnel)
 
     def _heal(self, tunnel: Tunnel) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from apimw_cli.output.untrusted import json_text, visible, visible_lines
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.segment import Segment
     from rich.text import Text
 
 # A piece of a styled line: plain text, or (text, rich style).
@@ -115,39 +116,95 @@ class Printer:
         rows: Sequence[Sequence[Any]],
         *,
         title: str | None = None,
+        whole: Collection[str] | None = None,
+    ) -> None:
+        """Rows under column headers. Columns named in `whole` (by default ids and URLs, see
+        `tables.WHOLE_COLUMNS`) are never folded or cut; see `tables` for the layout rules."""
+        from apimw_cli.output import tables
+
+        cells = [[_cell(cell).plain for cell in row] for row in rows]
+        if not self.out.is_terminal:
+            # Headers are shown as text too: a caller may build them from data.
+            header = [visible(column.upper()) for column in columns]
+            for text in tables.plain_lines(header, cells):
+                self.out.file.write(text + "\n")
+            self.out.file.flush()
+            return
+        header = [visible(column) for column in columns]
+        keep = [tables.is_whole(column, whole) for column in columns]
+        widths = _fit(self.out.width, header, cells, keep)
+        if widths is None:
+            self._records(header, cells, title)
+        else:
+            self._terminal_table(header, cells, keep, widths, title)
+
+    def _terminal_table(
+        self,
+        header: Sequence[str],
+        cells: Sequence[Sequence[str]],
+        keep: Sequence[bool],
+        widths: Sequence[int],
+        title: str | None,
     ) -> None:
         from rich import box
         from rich.table import Table
 
-        on_terminal = self.out.is_terminal
         table = Table(
-            title=visible(title) if on_terminal and title else None,
-            box=box.SIMPLE_HEAD if on_terminal else None,
+            title=visible(title) if title else None,
+            box=box.SIMPLE_HEAD,
             show_edge=False,
             pad_edge=False,
-            header_style="bold" if on_terminal else "",
+            header_style="bold",
         )
-        for column in columns:
-            # Titles and headers are shown as text too: a caller may build them from data.
-            header = column if on_terminal else column.upper()
-            table.add_column(visible(header), overflow="fold")
-        for row in rows:
-            # Cells hold data (URLs, errors, user text): shown as text, controls escaped.
-            table.add_row(*(_cell(cell) for cell in row))
-        self.out.print(table)
+        for name, whole, width in zip(header, keep, widths, strict=True):
+            table.add_column(
+                name, width=width, no_wrap=True, overflow="ignore" if whole else "ellipsis"
+            )
+        for row in cells:
+            table.add_row(*row)
+        # rich pads every line to the table's width; the padding goes (it is only noise when
+        # the table is copied).
+        from rich.segment import Segment, Segments
+
+        for line in self.out.render_lines(table, pad=False, new_lines=False):
+            self.out.print(Segments([*_rstrip(line), Segment.line()]), soft_wrap=True)
+
+    def _records(
+        self, header: Sequence[str], cells: Sequence[Sequence[str]], title: str | None
+    ) -> None:
+        """Rows too wide for the terminal, as one `name  value` block each."""
+        from apimw_cli.output import tables
+
+        if title:
+            self.out.print(styled((title, "bold")))
+        for number, row in enumerate(cells):
+            if number:
+                self.out.print()
+            for name, value in tables.record_lines(header, row):
+                self._pair(name, value)
 
     def fields(self, pairs: Mapping[str, Any], *, title: str | None = None) -> None:
-        """A block of `name  value` lines, for one object."""
-        from rich.table import Table
+        """A block of `name  value` lines, for one object. Values are never folded (a terminal
+        wraps a long one; copying it still gives one piece) and no line ends in spaces."""
+        from apimw_cli.output import tables
 
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold" if self.out.is_terminal else "")
-        table.add_column(overflow="fold")
-        for name, value in pairs.items():
-            table.add_row(_cell(name), _cell(value))
+        on_terminal = self.out.is_terminal
         if title:
-            self.out.print(styled((title, "bold")) if self.out.is_terminal else styled(title))
-        self.out.print(table)
+            self.out.print(styled((title, "bold")) if on_terminal else styled(title))
+        names = [_cell(name).plain for name in pairs]
+        values = [_cell(value).plain for value in pairs.values()]
+        for name, value in tables.record_lines(names, values):
+            self._pair(name, value)
+
+    def _pair(self, name: str, value: str) -> None:
+        from rich.text import Text
+
+        text = Text()
+        value = value.rstrip()
+        text.append(name if value else name.rstrip(), style="bold" if self.out.is_terminal else "")
+        if value:
+            text.append(f"  {value}")
+        self.out.print(text, soft_wrap=True)
 
     def line(self, text: str = "") -> None:
         """A plain line of data on stdout (controls escaped, line feeds kept, URLs' passwords
@@ -175,6 +232,35 @@ def _cell(value: object) -> Text:
     from rich.text import Text
 
     return Text("" if value is None else visible(mask_url(str(value))))
+
+
+def _rstrip(line: list[Segment]) -> list[Segment]:
+    """A rendered line without the spaces at its end."""
+    from rich.segment import Segment
+
+    kept = list(line)
+    while kept and not kept[-1].control and not kept[-1].text.rstrip():
+        kept.pop()
+    if kept and not kept[-1].control:
+        last = kept[-1]
+        kept[-1] = Segment(last.text.rstrip(), last.style, last.control)
+    return kept
+
+
+def _fit(
+    width: int, header: Sequence[str], cells: Sequence[Sequence[str]], keep: Sequence[bool]
+) -> list[int] | None:
+    """Column widths for a terminal `width` cells wide, or None: show records instead."""
+    from rich.cells import cell_len
+
+    from apimw_cli.output import tables
+
+    natural = [
+        max([cell_len(name), *(cell_len(row[i]) for row in cells)]) for i, name in enumerate(header)
+    ]
+    minimum = [tables.MIN_CUT_WIDTH] * len(header)
+    room = width - tables.TERMINAL_GAP * (len(header) - 1)
+    return tables.fit_widths(natural, keep, minimum, room)
 
 
 def _block(message: str, label: tuple[str, str] | None = None) -> Text:

@@ -1,0 +1,78 @@
+"""Table layout: which width each column gets, and when a table becomes a list of records.
+
+Ids and URLs are copied by people and by scripts, so they are never folded or cut: their columns
+keep their full width. The other columns give way first (cut with an ellipsis, down to a few
+characters), and when even that does not fit the terminal the rows are shown as records, one
+`name  value` block each. Piped output is not laid out for a width at all: one row per line,
+columns aligned and separated by two spaces, nothing cut, no trailing spaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+# Column names whose values people copy: ids, URLs, event types, names (any case; `*_id` too).
+WHOLE_COLUMNS = frozenset({"id", "url", "type", "target", "session", "name", "setting", "check"})
+# Space rich puts between two columns of our terminal tables (padding, divider, padding).
+TERMINAL_GAP = 3
+PIPE_GAP = "  "
+# A column cut with an ellipsis keeps at least this many cells (its header is cut too).
+MIN_CUT_WIDTH = 6
+
+
+def is_whole(column: str, whole: Collection[str] | None = None) -> bool:
+    """True if the column's cells must never be folded or cut (ids, URLs)."""
+    name = column.lower()
+    names = WHOLE_COLUMNS if whole is None else {w.lower() for w in whole}
+    return name in names or (whole is None and name.endswith("_id"))
+
+
+def fit_widths(
+    natural: Sequence[int], whole: Sequence[bool], minimum: Sequence[int], room: int
+) -> list[int] | None:
+    """Width of each column in `room` cells (gaps excluded), or None when the table cannot fit.
+
+    Whole columns keep their natural width; the others share what is left, none below its
+    minimum, the narrowest needs met first so that room is not wasted on them.
+    """
+    if sum(natural) <= room:
+        return list(natural)
+    widths = [n if w else min(n, m) for n, w, m in zip(natural, whole, minimum, strict=True)]
+    spare = room - sum(widths)
+    if spare < 0:
+        return None
+    growing = sorted(
+        (i for i in range(len(widths)) if widths[i] < natural[i]), key=natural.__getitem__
+    )
+    for position, index in enumerate(growing):
+        share = spare // (len(growing) - position)
+        give = min(share, natural[index] - widths[index])
+        widths[index] += give
+        spare -= give
+    return widths
+
+
+def plain_lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as aligned plain text for a pipe: the last column unpadded, no trailing spaces."""
+    from rich.cells import cell_len
+
+    table = [list(header), *(list(row) for row in rows)]
+    widths = [max(cell_len(row[i]) for row in table) for i in range(len(header))]
+    lines = []
+    for row in table:
+        padded = [
+            cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths, strict=True)
+        ]
+        lines.append(PIPE_GAP.join(padded).rstrip())
+    return lines
+
+
+def record_lines(header: Sequence[str], row: Sequence[str]) -> list[tuple[str, str]]:
+    """One row as `name  value` pairs, the names padded to the longest (values as they are)."""
+    from rich.cells import cell_len
+
+    width = max(cell_len(name) for name in header)
+    return [
+        (name + " " * (width - cell_len(name)), value)
+        for name, value in zip(header, row, strict=True)
+    ]

@@ -30,6 +30,7 @@ from apimw_cli.errors import ApimwError, UsageError
 from apimw_cli.output import redact, remember
 from apimw_cli.receiver.events import ReceiverConfig, Respond
 from apimw_cli.session import secret as listen_secret
+from apimw_cli.session.matching import matching
 from apimw_cli.session.options import ListenOptions
 from apimw_cli.session.run import ListenSession, SessionResult
 from apimw_cli.settings import write_private_file
@@ -178,6 +179,24 @@ ExpectOption = Annotated[
     list[str] | None,
     typer.Option("--expect", metavar="TYPE[:COUNT]", help="Exit 0 once these arrived (CI)."),
 ]
+WhereOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--where",
+        metavar="PATH=VALUE",
+        help="Count only --expect events with VALUE (as text) at PATH in the JSON body, e.g. "
+        "data.message_id=wamid.X; repeat to require all; @FILE reads VALUE from FILE.",
+    ),
+]
+ExpectMessageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--expect-message",
+        metavar="ID",
+        help="Exit 0 once a message.* event about message ID arrived (--expect 'message.*' "
+        "--where data.message_id=ID); @FILE reads ID from FILE once written.",
+    ),
+]
 TimeoutOption = Annotated[
     str | None, typer.Option("--timeout", help="Give up after this long (30s, 2m).")
 ]
@@ -228,6 +247,8 @@ def listen(
     no_record: NoRecordOption = False,
     ready_file: ReadyFileOption = None,
     expect: ExpectOption = None,
+    where: WhereOption = None,
+    expect_message: ExpectMessageOption = None,
     timeout: TimeoutOption = None,
     report: ReportOption = None,
     print_secret: PrintSecretOption = False,
@@ -253,7 +274,7 @@ def listen(
     use_tunnel = _use_tunnel(app_state, demo=demo, tunnel=tunnel, no_tunnel=no_tunnel)
     _check_tunnel_options(use_tunnel, webhook_ref=webhook_ref, domain=domain)
     respond_mode, status = parse_respond(respond)
-    expectations = parse_expectations(expect or [])
+    expectations, conditions = matching(expect or [], where or [], expect_message)
     deadline_s = parse_duration(timeout) if timeout else None
     patterns, subscribe = _event_types(app_state, events or [])
     needs_secret = bool(no_tunnel or webhook_ref) and not skip_verify
@@ -293,6 +314,7 @@ def listen(
         signature_hint=_signature_hint(app_state, stable, secret_env, secret_file),
         ready_file=ready_file,
         expectations=expectations,
+        where=conditions,
         deadline_s=deadline_s,
     )
     _run(app_state, options, report)
@@ -315,23 +337,6 @@ def parse_duration(text: str) -> float:
         raise UsageError(f"--timeout {text!r} is not a duration", hint="for example 30s, 2m, 1h30m")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     return hours * 3600 + minutes * 60 + seconds
-
-
-def parse_expectations(values: list[str]) -> dict[str, int]:
-    """`TYPE[:COUNT]` (TYPE may be a glob) -> {pattern: count}."""
-    wanted: dict[str, int] = {}
-    for value in values:
-        pattern, _, count = value.partition(":")
-        if not catalog.expand([pattern]):
-            guess = catalog.suggest(pattern)
-            raise UsageError(
-                f"--expect {value!r}: unknown event type"
-                + (f"; did you mean {guess!r}?" if guess else "")
-            )
-        if count and (not count.isdigit() or int(count) < 1):
-            raise UsageError(f"--expect {value!r}: the count must be a whole number from 1")
-        wanted[pattern] = wanted.get(pattern, 0) + (int(count) if count else 1)
-    return wanted
 
 
 def parse_respond(value: str) -> tuple[Respond, int]:
@@ -483,7 +488,7 @@ def _write_report(
     data = {
         **outcome,
         "expectations": {
-            p: {"expected": n, "received": received_by(result.tally, p)}
+            p: {"expected": n, "received": received_by(result.counted, p)}
             for p, n in options.expectations.items()
         },
         "summary": result.tally.as_dict(),

@@ -391,7 +391,7 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'record' -r -F -d 'Ses
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-record' -d 'Do not record events.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'ready-file' -r -F -d 'Write the receive URL here once ready.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'expect' -x -d 'Exit 0 once these arrived (CI).'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'where' -x -d 'Count only --expect events whose JSON body has VALUE at PATH (dotted, e.g....'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'where' -x -d 'Count only --expect events with VALUE (as text) at PATH in the JSON body, e.g....'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'expect-message' -x -d 'Exit 0 once a message.* event about message ID arrived (--expect \'message.*\' --where...'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'timeout' -x -d 'Give up after this long: DURATION (e.g. 30s, 2m; a bare number is seconds).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'report' -r -F -d 'Write a JSON report here.'

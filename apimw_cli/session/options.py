@@ -14,6 +14,7 @@ from apimw_cli.receiver.events import ReceiverConfig
 if TYPE_CHECKING:
     from apimw_cli.api.client import ApiClient
     from apimw_cli.output import Printer
+    from apimw_cli.session.matching import Condition
     from apimw_cli.settings import Settings
 
 __all__ = ["Invocation", "ListenOptions"]
@@ -55,6 +56,7 @@ class ListenOptions:
     signature_hint: str | None = None  # said once when the app rejects a forward's signature
     ready_file: Path | None = None  # where to write the receive URL once ready
     expectations: Mapping[str, int] = field(default_factory=dict)  # --expect: pattern -> count
+    where: tuple[Condition, ...] = ()  # --where/--expect-message: what --expect events must hold
     deadline_s: float | None = None  # --timeout, in seconds
 
     @property

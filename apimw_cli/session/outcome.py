@@ -122,37 +122,52 @@ class Outcome:
         return data
 
 
-def received_by(tally: Tally, pattern: str) -> int:
+Counts = Mapping[str, int]  # events by type: the tally's, or those --where matched
+
+
+def _by_type(counted: Tally | Counts) -> Counts:
+    return counted.by_type if isinstance(counted, Tally) else counted
+
+
+def received_by(counted: Tally | Counts, pattern: str) -> int:
     """Events counted so far whose type matches `pattern` (a glob)."""
-    return sum(n for t, n in tally.by_type.items() if fnmatch.fnmatchcase(t, pattern))
+    return sum(n for t, n in _by_type(counted).items() if fnmatch.fnmatchcase(t, pattern))
 
 
-def missing(tally: Tally, expectations: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+def missing(counted: Tally | Counts, expectations: Mapping[str, int]) -> dict[str, tuple[int, int]]:
     """The expectations not met yet: pattern -> (received, expected)."""
     return {
-        pattern: (received_by(tally, pattern), count)
+        pattern: (received_by(counted, pattern), count)
         for pattern, count in expectations.items()
-        if received_by(tally, pattern) < count
+        if received_by(counted, pattern) < count
     }
 
 
 def decide(
-    item: Received | Forwarded, tally: Tally, expectations: Mapping[str, int]
+    item: Received | Forwarded,
+    tally: Tally,
+    expectations: Mapping[str, int],
+    matched: Counts | None = None,
 ) -> Outcome | None:
-    """With --expect, after each record: the outcome once it is decided, else None."""
+    """With --expect, after each record: the outcome once it is decided, else None. `matched`
+    (with --where) counts only the events that meet the conditions; else the tally counts."""
     if isinstance(item, Received) and item.kind == "invalid":
         return Outcome.invalid_signature(item.verdict.reason if item.verdict else "invalid")
     if isinstance(item, Forwarded) and (item.error is not None or (item.status or 0) >= 400):
         return Outcome.forward_failed(item.target, item.error or f"HTTP {item.status}")
-    if not missing(tally, expectations):
+    if not missing(tally if matched is None else matched, expectations):
         return Outcome.passed()
     return None
 
 
-def at_deadline(tally: Tally, expectations: Mapping[str, int]) -> Outcome:
-    """The outcome of a session that ran until --timeout, judged once it has drained."""
+def at_deadline(
+    tally: Tally, expectations: Mapping[str, int], matched: Counts | None = None
+) -> Outcome:
+    """The outcome of a session that ran until --timeout, judged once it has drained (an
+    @FILE --where value written after the last event is met only now)."""
     if expectations:
-        return Outcome.timed_out(missing(tally, expectations))
+        still_missing = missing(tally if matched is None else matched, expectations)
+        return Outcome.timed_out(still_missing) if still_missing else Outcome.passed()
     if tally.forward_failures:
         return Outcome.forwards_failed(tally.forward_failures)
     return Outcome.done()

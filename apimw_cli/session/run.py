@@ -22,7 +22,8 @@ from apimw_cli.models import Forwarded, Received, Tally
 from apimw_cli.output.live import LiveView
 from apimw_cli.receiver.feed import Feed
 from apimw_cli.session import records, resources
-from apimw_cli.session.outcome import Outcome, at_deadline, decide
+from apimw_cli.session.matching import Matcher
+from apimw_cli.session.outcome import Counts, Outcome, at_deadline, decide
 from apimw_cli.session.records import Owner
 from apimw_cli.session.screen import BacklogReport, Screen, silence_stdout
 from apimw_cli.session.watchdog import Watchdog
@@ -49,6 +50,12 @@ class SessionResult:
     duration_s: float
     tally: Tally
     webhook_id: str | None
+    matched: Counts | None = None  # with --where: the events by type that met the conditions
+
+    @property
+    def counted(self) -> Tally | Counts:
+        """What --expect counted: the events --where matched, else all of them."""
+        return self.tally if self.matched is None else self.matched
 
 
 class ListenSession:
@@ -67,6 +74,7 @@ class ListenSession:
         # The receiver counts and decides (--expect) as it appends here; this thread shows what
         # it finds every few ms. (Waking this thread per event would cost the receiver a GIL
         # hand-over each time.) A reader that stalls makes the feed skip lines, never grow.
+        self.matcher = Matcher(options.where) if options.where else None
         self.feed = Feed(decide=self._decide if options.expectations else None)
         self.stop = threading.Event()
         self.webhook: Webhook | None = None
@@ -76,13 +84,18 @@ class ListenSession:
         with _stop_on_sigterm(self.stop):
             outcome = self._serve()
         tally = self.feed.tally
+        matched = self.matcher.counts() if self.matcher is not None else None
         if outcome is None:  # --timeout passed: judged now that everything has drained
-            outcome = at_deadline(tally, self.options.expectations)
+            outcome = at_deadline(tally, self.options.expectations, matched)
         webhook_id = self.webhook.id if self.webhook is not None else None
-        return SessionResult(outcome, round(time.monotonic() - started, 3), tally, webhook_id)
+        duration = round(time.monotonic() - started, 3)
+        return SessionResult(outcome, duration, tally, webhook_id, matched)
 
     def _decide(self, item: Received | Forwarded, tally: Tally) -> Outcome | None:
-        return decide(item, tally, self.options.expectations)
+        if self.matcher is None:
+            return decide(item, tally, self.options.expectations)
+        self.matcher.add(item)  # on the receiver's thread, under the feed's lock
+        return decide(item, tally, self.options.expectations, self.matcher.counts())
 
     def _serve(self) -> Outcome | None:
         """Set up, show events until told to stop, clean up; None when --timeout passed."""
@@ -151,9 +164,7 @@ class ListenSession:
         receive_url = public_url or local_url
         if client is not None:
             self._route_webhook(stack, client, receive_url)
-        watchdog = Watchdog(
-            tunnel, client, self.webhook, options.receive_path, view, options.receiver.probe_token
-        )
+        watchdog = Watchdog(tunnel, client, self.webhook, options.receive_path, view)
         webhook_id = self.webhook.id if self.webhook is not None else None
         _announce(view, invocation.printer, options, local_url, public_url, api_base, webhook_id)
         if options.ready_file is not None:

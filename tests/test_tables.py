@@ -18,6 +18,8 @@ from apimw_cli.commands.common import AppState
 from apimw_cli.main import app
 from apimw_cli.output import Printer
 from apimw_cli.output.tables import fit_widths
+from apimw_cli.receiver.events import ReceiverConfig
+from apimw_cli.receiver.server import run_in_thread as run_receiver
 from apimw_cli.sandbox.server import RunningSandbox
 from tests.support.cli import run
 from tests.support.docs_api import API_KEY, API_SECRET, DocsApi
@@ -241,3 +243,54 @@ def test_messages_templates_piped_and_json(running_sandbox: RunningSandbox) -> N
     assert piped.exit_code == 0, piped.stderr
     assert_no_trailing_spaces(piped.stdout)
     assert [line.split()[0] for line in piped.stdout.splitlines()[1:]] == [t["name"] for t in found]
+
+
+def test_webhooks_test_results_piped_one_check_per_line() -> None:
+    secret = "whsec_tables_test"
+    args = ("webhooks", "test", "--secret", secret, "--event", "message.received")
+    with run_receiver(ReceiverConfig(port=0, secrets=(secret,)), lambda _: None) as receiver:
+        url = receiver.endpoint
+        checks = [row["check"] for row in json.loads(run("-o", "json", *args, "--url", url).stdout)]
+        piped = run(*args, "--url", url)
+    assert piped.exit_code == 0, piped.stderr
+    assert_no_trailing_spaces(piped.stdout)
+    rows = [line for line in piped.stdout.splitlines() if line]
+    assert rows[0].split()[:2] == ["CHECK", "RESULT"]
+    assert [row.split()[0] for row in rows[1 : len(checks) + 1]] == checks
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("config", "path"),
+        ("config", "show"),
+        ("config", "profiles"),
+        ("config", "get", "output"),
+        ("events", "list"),
+        ("events", "show", "message.received"),
+        ("sandbox", "credentials"),
+    ],
+    ids=" ".join,
+)
+def test_data_commands_print_json(command: tuple[str, ...]) -> None:
+    result = run("-o", "json", *command)
+    assert result.exit_code == 0, result.stderr
+    json.loads(result.stdout)  # all of stdout is one JSON document
+
+
+def test_webhooks_inspect_narrow(docs: DocsApi, narrow: Tty) -> None:
+    assert docs_run(docs, "-o", "json", "webhooks", "list").exit_code == 0
+    first = printed_json(narrow)[0]
+    assert docs_run(docs, "webhooks", "inspect", first["id"]).exit_code == 0
+    assert_no_trailing_spaces(narrow.getvalue())
+    assert_on_one_line(narrow.getvalue(), first["id"], first["url"])
+
+
+def test_messages_templates_narrow(running_sandbox: RunningSandbox, narrow: Tty) -> None:
+    assert run("--sandbox", "-o", "json", "messages", "templates").exit_code == 0
+    names = [t["name"] for t in printed_json(narrow)]
+    assert run("--sandbox", "messages", "templates").exit_code == 0
+    assert_no_trailing_spaces(narrow.getvalue())
+    assert_on_one_line(narrow.getvalue(), *names)
+    # Six columns do not fit 60 cells even cut: one record per template, values whole.
+    assert f"name      {names[0]}" in lines(narrow)

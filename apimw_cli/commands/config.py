@@ -215,7 +215,8 @@ def show(ctx: typer.Context) -> None:
 def path(ctx: typer.Context) -> None:
     """Print the config file's path."""
     app_state = state(ctx)
-    app_state.printer.line(str(app_state.settings.config.path))
+    where = str(app_state.settings.config.path)
+    app_state.printer.data({"path": where}, lambda: app_state.printer.line(where))
 
 
 @app.command("profiles")

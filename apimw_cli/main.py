@@ -17,9 +17,10 @@ from typer._click.exceptions import (  # noqa: TID251 (the vendored click typer 
     NoSuchOption,
 )
 from typer._click.exceptions import UsageError as ClickUsageError  # noqa: TID251
-from typer.core import TyperGroup  # noqa: TID251
+from typer.core import TyperArgument, TyperGroup  # noqa: TID251
 
 from apimw_cli import __version__
+from apimw_cli.durations import DURATION_HELP, positive_duration
 
 if TYPE_CHECKING:
     from apimw_cli.commands.common import AppState
@@ -204,7 +205,28 @@ def load_command(name: str) -> Any:
         obj = single
     command = typer.main.get_command(obj)
     command.name = name
+    _plain_arguments(command)
     return command
+
+
+class _WordArgument(TyperArgument):
+    """An argument shown as its metavar alone: typer writes `{NAME}` and `[[ID]]` in usage
+    lines and `NAME <str>` in help, which read as Python rather than as a CLI's."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return super().display_type_rich(ctx) if self.type_descriptor.is_choice else None
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+
+def _plain_arguments(command: Any) -> None:
+    for param in command.params:
+        if type(param) is TyperArgument:
+            param.__class__ = _WordArgument
+    for sub in getattr(command, "commands", {}).values():
+        _plain_arguments(sub)
 
 
 class ApimwGroup(TyperGroup):
@@ -292,27 +314,37 @@ def root(
     ctx: typer.Context,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", "-p", help=f"Config profile to use [env: {ENV_PROFILE}]."),
+        typer.Option(
+            "--profile",
+            "-p",
+            metavar="NAME",
+            help=f"Config profile to use [env: {ENV_PROFILE}].",
+        ),
     ] = None,
     api_base: Annotated[
         str | None,
         typer.Option(
             "--api-base",
+            metavar="URL",
             help=f"API base URL [env: {ENV_API_BASE}; default: {DEFAULT_API_BASE}].",
         ),
     ] = None,
     output: Annotated[
         OutputChoice | None,
         typer.Option(
-            "--output", "-o", help=f"Output format [env: {ENV_OUTPUT}].", case_sensitive=False
+            "--output",
+            "-o",
+            help=f"Output format: table or json [env: {ENV_OUTPUT}].",
+            case_sensitive=False,
         ),
     ] = None,
     timeout: Annotated[
         float | None,
         typer.Option(
             "--timeout",
-            help=f"API read timeout in seconds (default {DEFAULT_TIMEOUT:g}).",
-            min=0.1,
+            metavar="DURATION",
+            parser=positive_duration,
+            help=f"API read timeout: {DURATION_HELP} [default: {DEFAULT_TIMEOUT:g}s].",
         ),
     ] = None,
     sandbox: Annotated[

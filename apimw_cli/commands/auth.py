@@ -108,7 +108,8 @@ def _forget_replaced_tokens(app: AppState, key: str) -> None:
 def login(
     ctx: typer.Context,
     api_key: Annotated[
-        str | None, typer.Option("--api-key", help=f"API key (ak_...) [env: {ENV_API_KEY}].")
+        str | None,
+        typer.Option("--api-key", metavar="KEY", help=f"API key (ak_...) [env: {ENV_API_KEY}]."),
     ] = None,
     api_secret_stdin: Annotated[
         bool,

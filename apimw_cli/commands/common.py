@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from apimw_cli import durations
 from apimw_cli.output import Printer, remember
 from apimw_cli.settings import Settings
 
@@ -304,3 +305,14 @@ def check_http_url(value: str, option: str) -> None:
 def interactive() -> bool:
     """May we prompt? Only with a person at both ends."""
     return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def duration_option(name: str, what: str, *, zero: bool = False) -> Any:
+    """An option that takes a time: a duration (`30s`, `2m`) everywhere, a bare number being
+    seconds, so that `--timeout` means one thing across commands. `zero`: 0 is allowed."""
+    return typer.Option(
+        name,
+        metavar="DURATION",
+        parser=durations.duration if zero else durations.positive_duration,
+        help=f"{what}: {durations.DURATION_HELP}.",
+    )

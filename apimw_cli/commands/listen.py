@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,6 +23,7 @@ from apimw_cli.commands.common import (
     AppState,
     SecretOptions,
     check_http_url,
+    duration_option,
     read_secret,
     state,
 )
@@ -101,6 +102,7 @@ PathOption = Annotated[
     str | None,
     typer.Option(
         "--path",
+        metavar="PATH",
         help=(
             "Only accept this path (default: any path). When listen registers a temporary "
             "webhook (--sandbox, --tunnel), it registers PATH/apimw-listen-<session> (default "
@@ -113,6 +115,7 @@ SecretOption = Annotated[
     str | None,
     typer.Option(
         "--secret",
+        metavar="SECRET",
         help="Signing secret to verify with; - reads it from standard input (prefer "
         "--secret-file or --secret-env: a value here shows in `ps`).",
     ),
@@ -137,42 +140,47 @@ RespondOption = Annotated[
     str,
     typer.Option(
         "--respond",
+        metavar="<ack|passthrough|CODE>",
         help="What APIMW gets: ack (200 at once), passthrough (your app's status), or a code.",
     ),
 ]
-DelayOption = Annotated[
-    float, typer.Option("--delay", help="Seconds to wait before answering.", min=0)
-]
+DelayOption = Annotated[float, duration_option("--delay", "Wait before answering", zero=True)]
 FailRateOption = Annotated[
     float,
-    typer.Option(
-        "--fail-rate", help="Share of events answered 500 on purpose (0-1).", min=0, max=1
-    ),
+    typer.Option("--fail-rate", metavar="RATE", help="Share answered 500 (0-1).", min=0, max=1),
 ]
 MaxBodyOption = Annotated[
-    int, typer.Option("--max-body", help="Largest body accepted, bytes (else 413).", min=1)
+    int,
+    typer.Option("--max-body", metavar="BYTES", help="Largest body accepted (else 413).", min=1),
 ]
 ForwardTimeoutOption = Annotated[
-    float, typer.Option("--forward-timeout", help="Seconds your app has to answer.", min=0.1)
+    float, duration_option("--forward-timeout", "How long your app has to answer")
 ]
 ConcurrencyOption = Annotated[
-    int, typer.Option("--concurrency", help="Forwards at once (1 keeps receipt order).", min=1)
+    int, typer.Option("--concurrency", metavar="N", help="Forwards at once (1: in order).", min=1)
 ]
 # What listen shows and writes.
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show bodies and your app's answers.")
 ]
+
+
+OutputFormat = StrEnum("OutputFormat", ["pretty", "ndjson"])
 OutputFormatOption = Annotated[
-    str, typer.Option("--format", help="pretty, or ndjson (one JSON record a line).")
+    OutputFormat, typer.Option("--format", help="pretty, or ndjson (one JSON record a line).")
 ]
 RecordOption = Annotated[
     Path | None,
-    typer.Option("--record", dir_okay=False, help="Session log file [default: in the data dir]."),
+    typer.Option(
+        "--record", metavar="FILE", dir_okay=False, help="Session log [default: data dir]."
+    ),
 ]
 NoRecordOption = Annotated[bool, typer.Option("--no-record", help="Do not record events.")]
 ReadyFileOption = Annotated[
     Path | None,
-    typer.Option("--ready-file", dir_okay=False, help="Write the receive URL here once ready."),
+    typer.Option(
+        "--ready-file", metavar="FILE", dir_okay=False, help="Write the URL here once ready."
+    ),
 ]
 # CI: wait for events, then exit 0 or not.
 ExpectOption = Annotated[
@@ -197,11 +205,10 @@ ExpectMessageOption = Annotated[
         "--where data.message_id=ID); @FILE reads ID from FILE once written.",
     ),
 ]
-TimeoutOption = Annotated[
-    str | None, typer.Option("--timeout", help="Give up after this long (30s, 2m).")
-]
+TimeoutOption = Annotated[float | None, duration_option("--timeout", "Give up after this long")]
 ReportOption = Annotated[
-    Path | None, typer.Option("--report", dir_okay=False, help="Write a JSON report here.")
+    Path | None,
+    typer.Option("--report", metavar="FILE", dir_okay=False, help="Write a JSON report here."),
 ]
 # The stable signing secret.
 PrintSecretOption = Annotated[
@@ -242,7 +249,7 @@ def listen(
     forward_timeout: ForwardTimeoutOption = 30.0,
     concurrency: ConcurrencyOption = 1,
     verbose: VerboseOption = False,
-    output_format: OutputFormatOption = "pretty",
+    output_format: OutputFormatOption = OutputFormat.pretty,
     record: RecordOption = None,
     no_record: NoRecordOption = False,
     ready_file: ReadyFileOption = None,
@@ -270,12 +277,11 @@ def listen(
     if print_secret or rotate_secret:
         _print_secret(app_state, rotate=rotate_secret)
         return
-    ndjson = parse_format(output_format) or app_state.printer.json
+    ndjson = output_format is OutputFormat.ndjson or app_state.printer.json
     use_tunnel = _use_tunnel(app_state, demo=demo, tunnel=tunnel, no_tunnel=no_tunnel)
     _check_tunnel_options(use_tunnel, webhook_ref=webhook_ref, domain=domain)
     respond_mode, status = parse_respond(respond)
     expectations, conditions = matching(expect or [], where or [], expect_message)
-    deadline_s = parse_duration(timeout) if timeout else None
     patterns, subscribe = _event_types(app_state, events or [])
     needs_secret = bool(no_tunnel or webhook_ref) and not skip_verify
     given_secret = _given_secret(app_state, (secret, secret_env, secret_file), needed=needs_secret)
@@ -315,28 +321,12 @@ def listen(
         ready_file=ready_file,
         expectations=expectations,
         where=conditions,
-        deadline_s=deadline_s,
+        deadline_s=timeout,
     )
     _run(app_state, options, report)
 
 
 # --- parsing and checking the options ---------------------------------------------------------
-def parse_format(value: str) -> bool:
-    """--format: whether it asks for NDJSON."""
-    if value not in ("pretty", "ndjson"):
-        raise UsageError(f"--format {value!r}: use pretty or ndjson")
-    return value == "ndjson"
-
-
-def parse_duration(text: str) -> float:
-    """`90`, `90s`, `2m`, `1h30m` -> seconds."""
-    match = re.fullmatch(
-        r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text
-    )
-    if not text.strip() or match is None or not any(match.groups()):
-        raise UsageError(f"--timeout {text!r} is not a duration", hint="for example 30s, 2m, 1h30m")
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
 
 
 def parse_respond(value: str) -> tuple[Respond, int]:

@@ -4,6 +4,7 @@ templates (real API or sandbox)."""
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -21,7 +22,21 @@ app = typer.Typer(
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MAX_TEXT = 4096
 DEFAULT_LANGUAGE = "en"
-TEMPLATE_STATUSES = ("APPROVED", "PENDING", "REJECTED")  # the docs' filter values
+
+
+class TemplateStatus(StrEnum):  # the docs' filter values
+    APPROVED = "APPROVED"
+    PENDING = "PENDING"
+    REJECTED = "REJECTED"
+
+
+class TemplateCategory(StrEnum):  # the docs' list
+    TRANSACTIONAL = "TRANSACTIONAL"
+    MARKETING = "MARKETING"
+    OTP = "OTP"
+    UTILITY = "UTILITY"
+
+
 REENGAGEMENT = "131047"  # WhatsApp: a text outside the 24-hour customer service window
 PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 
@@ -29,9 +44,12 @@ PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 @app.command("send")
 def send(
     ctx: typer.Context,
-    to: Annotated[str, typer.Option("--to", help="Recipient, E.164 (+14155550123).")],
+    to: Annotated[
+        str, typer.Option("--to", metavar="PHONE", help="Recipient, E.164 (+14155550123).")
+    ],
     text: Annotated[
-        str | None, typer.Option("--text", help="Message text ('-' reads standard input).")
+        str | None,
+        typer.Option("--text", metavar="TEXT", help="Message text ('-' reads standard input)."),
     ] = None,
     template: Annotated[
         str | None,
@@ -146,29 +164,28 @@ def _text_to_send(text: str | None) -> str:
 def list_templates(
     ctx: typer.Context,
     status_filter: Annotated[
-        str | None,
-        typer.Option("--status", metavar="STATUS", help="APPROVED, PENDING or REJECTED."),
+        TemplateStatus | None,
+        typer.Option("--status", help="Only templates in this state.", case_sensitive=False),
     ] = None,
     category: Annotated[
-        str | None,
-        typer.Option(
-            "--category", metavar="CATEGORY", help="TRANSACTIONAL, MARKETING, OTP or UTILITY."
-        ),
+        TemplateCategory | None,
+        typer.Option("--category", help="Only templates of this kind.", case_sensitive=False),
     ] = None,
 ) -> None:
-    """List the message templates (every page), with how many --param values each takes.
+    """List the message templates and the --param values they take.
 
-    Example: apimw --sandbox messages templates --status approved
+    Every page of them, filtered by --status and --category.
+
+    Examples:
+
+      apimw --sandbox messages templates --status approved
+
+      apimw -o json messages templates --category marketing
     """
     from apimw_cli.api import messages
 
-    if status_filter is not None and status_filter.upper() not in TEMPLATE_STATUSES:
-        raise UsageError(
-            f"--status {status_filter!r} is not a template status",
-            hint=f"use one of {', '.join(TEMPLATE_STATUSES)}",
-        )
     wanted = {"status": status_filter, "category": category}
-    filters = {k: v.upper() for k, v in wanted.items() if v is not None}
+    filters = {k: v.value for k, v in wanted.items() if v is not None}
     app_state = state(ctx)
     printer = app_state.printer
     with app_state.client() as client:

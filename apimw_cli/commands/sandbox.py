@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from apimw_cli.commands.common import AppState, secret_from_file, secret_from_stdin, state
+from apimw_cli.durations import DURATION_HELP, positive_duration
 from apimw_cli.errors import ApimwError, ConfigError, UsageError
 from apimw_cli.output import mask
 from apimw_cli.settings import (
@@ -49,46 +50,76 @@ ApiSecretFile = Annotated[
     ),
 ]
 
+Port = Annotated[
+    int,
+    typer.Option(
+        "--port", metavar="PORT", help="Port to listen on (0: any free port).", min=0, max=65535
+    ),
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        metavar="DIR",
+        help="Where to keep the SQLite database [default: the platform's data dir].",
+        file_okay=False,
+    ),
+]
+TimeScale = Annotated[
+    float,
+    typer.Option(
+        "--time-scale",
+        metavar="FACTOR",
+        help="Divide the retry schedule (1m, 5m, 30m, 2h), message status delays and the"
+        " 24-hour window by this.",
+        min=0.001,
+    ),
+]
+TokenTtl = Annotated[
+    float,
+    typer.Option(
+        "--token-ttl",
+        metavar="DURATION",
+        parser=positive_duration,
+        help=f"Access token lifetime: {DURATION_HELP}.",
+    ),
+]
+RateLimit = Annotated[
+    int,
+    typer.Option(
+        "--rate-limit", metavar="N", help="Requests per minute per client (0: no limit).", min=0
+    ),
+]
+ReadyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--ready-file",
+        metavar="FILE",
+        help="Write the base URL to this file once ready.",
+        dir_okay=False,
+    ),
+]
+
 
 @app.callback(invoke_without_command=True)
 def sandbox(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option("--port", help="Port to listen on (0: any free port).", min=0, max=65535)
-    ] = 8787,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            help="Where to keep the SQLite database [default: the platform's data dir].",
-            file_okay=False,
-        ),
-    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Port = 8787,
+    data_dir: DataDir = None,
     ephemeral: Annotated[
         bool, typer.Option("--ephemeral", help="Keep everything in memory; forget it on exit.")
     ] = False,
     reset: Annotated[
         bool, typer.Option("--reset", help="Delete the stored webhooks, events and tokens first.")
     ] = False,
-    time_scale: Annotated[
-        float,
-        typer.Option(
-            "--time-scale",
-            help="Divide the retry schedule (1m, 5m, 30m, 2h), message status delays and the"
-            " 24-hour window by this.",
-            min=0.001,
-        ),
-    ] = 1.0,
-    token_ttl: Annotated[
-        float, typer.Option("--token-ttl", help="Access token lifetime in seconds.", min=1)
-    ] = 3600.0,
-    rate_limit: Annotated[
-        int,
-        typer.Option("--rate-limit", help="Requests per minute per client (0: no limit).", min=0),
-    ] = 300,
+    time_scale: TimeScale = 1.0,
+    token_ttl: TokenTtl = 3600.0,
+    rate_limit: RateLimit = 300,
     api_key: Annotated[
-        str, typer.Option("--api-key", help="API key the sandbox accepts.")
+        str, typer.Option("--api-key", metavar="KEY", help="API key the sandbox accepts.")
     ] = SANDBOX_API_KEY,
     api_secret_env: ApiSecretEnv = None,
     api_secret_file: ApiSecretFile = None,
@@ -97,12 +128,7 @@ def sandbox(
         typer.Option("--demo", help="Generate steady, realistic traffic (messages, replies)."),
     ] = False,
     window: Annotated[bool, typer.Option("--window/--no-window", help=WINDOW_HELP)] = True,
-    ready_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--ready-file", help="Write the base URL to this file once ready.", dir_okay=False
-        ),
-    ] = None,
+    ready_file: ReadyFile = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Log events and deliveries, not API requests.")
     ] = False,

@@ -10,6 +10,7 @@ import typer
 
 from apimw_cli import catalog
 from apimw_cli.commands.common import SecretOptions, check_http_url, read_secret, state
+from apimw_cli.durations import DURATION_HELP, positive_duration
 from apimw_cli.errors import ApimwError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -130,7 +131,10 @@ def trigger(
     timeout: Annotated[
         float,
         typer.Option(
-            "--timeout", metavar="SECONDS", help="Seconds to wait for the URL (with --to).", min=0.1
+            "--timeout",
+            metavar="DURATION",
+            parser=positive_duration,
+            help=f"How long to wait for the URL (with --to): {DURATION_HELP}.",
         ),
     ] = 10.0,
 ) -> None:
@@ -139,8 +143,13 @@ def trigger(
     With --to, the event is POSTed signed, with the headers APIMW sends (and X-APIMW-Test).
     Without --to, the API (`--sandbox`) delivers it to every webhook subscribed to TYPE.
 
-    Example: apimw trigger message.received --to http://localhost:3000/webhooks
-    --secret-env WEBHOOK_SECRET --set data.text=hello
+    Examples:
+
+      apimw trigger message.received --to http://localhost:3000/webhooks
+
+      apimw trigger message.received --to http://localhost:3000/hooks --set data.text=hi
+
+      apimw --sandbox trigger message.read
     """
     app_state = state(ctx)
     printer = app_state.printer
@@ -176,7 +185,7 @@ def _send(printer: Printer, event: dict[str, Any], url: str, secret: str, timeou
     # APIMW's delivery headers and the test marker, as `webhooks test` sends them.
     headers = headers_for(str(event["type"]), delivery, sign(body, secret))
     with client(timeout) as http:
-        outcome = replay(http, url, delivery, body, headers)
+        outcome = replay(http, url, delivery, body, headers, marked=False)  # a new event
     result = {
         "url": url,
         "type": event["type"],

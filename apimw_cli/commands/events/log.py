@@ -16,9 +16,12 @@ from apimw_cli.receiver import sessions
 def log(
     ctx: typer.Context,
     file: Annotated[
-        Path | None, typer.Argument(help="A session file [default: the latest session].")
+        Path | None,
+        typer.Argument(metavar="FILE", help="A session file [default: the latest session]."),
     ] = None,
-    last: Annotated[int | None, typer.Option("--last", help="Only the last N.", min=1)] = None,
+    last: Annotated[
+        int | None, typer.Option("--last", metavar="N", help="Only the last N.", min=1)
+    ] = None,
     all_sessions: Annotated[
         bool,
         typer.Option("--all-sessions", help="Every session kept in the data dir, oldest first."),

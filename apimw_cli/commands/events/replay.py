@@ -9,6 +9,7 @@ import typer
 
 from apimw_cli.commands.common import SecretOptions, check_http_url, read_secret, state
 from apimw_cli.commands.events.display import bounded, shown
+from apimw_cli.durations import DURATION_HELP, positive_duration
 from apimw_cli.errors import ApimwError, UsageError
 from apimw_cli.receiver import sessions
 from apimw_cli.receiver.sessions import Record
@@ -23,13 +24,17 @@ RESIGN = SecretOptions(value="--resign", env="--resign-env", file="--resign-file
 
 def replay(
     ctx: typer.Context,
-    to: Annotated[str, typer.Option("--to", help="Your app's URL.")],
+    to: Annotated[str, typer.Option("--to", metavar="URL", help="Your app's URL.")],
     file: Annotated[
-        Path | None, typer.Argument(help="A session file [default: the latest session].")
+        Path | None,
+        typer.Argument(metavar="FILE", help="A session file [default: the latest session]."),
     ] = None,
-    last: Annotated[int | None, typer.Option("--last", help="The last N events.", min=1)] = None,
+    last: Annotated[
+        int | None, typer.Option("--last", metavar="N", help="The last N events.", min=1)
+    ] = None,
     record_id: Annotated[
-        str | None, typer.Option("--id", help="One event, by record id (or a unique prefix).")
+        str | None,
+        typer.Option("--id", metavar="ID", help="One event, by record id (or a unique prefix)."),
     ] = None,
     failed: Annotated[
         bool, typer.Option("--failed", help="Events whose forward failed (or never happened).")
@@ -60,15 +65,29 @@ def replay(
         bool, typer.Option("--verbatim", help="Original headers and signature (the default).")
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds per request.", min=0.1)
+        float,
+        typer.Option(
+            "--timeout",
+            metavar="DURATION",
+            parser=positive_duration,
+            help=f"Per request: {DURATION_HELP}.",
+        ),
     ] = 30.0,
 ) -> None:
-    """Send recorded events to your app again, byte for byte (e.g. after fixing a handler).
+    """Send recorded events to your app again, byte for byte.
 
-    Without --last, --id, --failed or --all, the last event is replayed. An event that cannot
-    be sent as it was recorded is reported and skipped; the others are sent.
+    Handy after fixing a handler: the same requests, with their original headers and signature
+    unless --resign asks for a new one. Without --last, --id, --failed or --all, the last event
+    is replayed. An event that cannot be sent as it was recorded is reported and skipped; the
+    others are sent.
 
-    Example: apimw events replay --failed --to http://localhost:3000/webhooks
+    Examples:
+
+      apimw events replay --to http://localhost:3000/webhooks
+
+      apimw events replay --failed --to http://localhost:3000/webhooks
+
+      apimw events replay --last 5 --resign-env WEBHOOK_SECRET --to http://localhost:3000/hooks
     """
     printer = state(ctx).printer
     check_http_url(to, "--to")

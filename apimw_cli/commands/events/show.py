@@ -30,14 +30,18 @@ def show(
     ],
     file: Annotated[
         Path | None,
-        typer.Argument(help="With an id: a session file [default: the latest session]."),
+        typer.Argument(
+            metavar="FILE", help="With an id: a session file [default: the latest session]."
+        ),
     ] = None,
     raw: Annotated[
         bool,
         typer.Option("--raw", help="With an id: write the exact body bytes, nothing else."),
     ] = False,
 ) -> None:
-    """Show a recorded request (headers, body, signature, forwards), or a sample payload.
+    """Show a recorded request, or an event type's sample payload.
+
+    A recorded request shows with its headers, body, signature check and forwards.
 
     Examples:
 

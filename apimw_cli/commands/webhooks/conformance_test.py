@@ -17,17 +17,23 @@ if TYPE_CHECKING:
     from apimw_cli.conformance import CheckResult
     from apimw_cli.output import Printer
 
+# conformance.CHECKS, written out: importing the suite would slow down `--help` (a test
+# keeps the two the same).
+CHECK_NAMES = "challenge, accepts, latency, rejects-forged, idempotent, unknown-type, https"
+
 WebhookRefOrNone = Annotated[
     str | None,
-    typer.Argument(metavar="[ID]", help="Webhook id, unique id prefix, or exact URL (looked up)."),
+    typer.Argument(metavar="ID", help="Webhook id, unique id prefix, or exact URL (looked up)."),
 ]
 Url = Annotated[
-    str | None, typer.Option("--url", help="Test this URL directly; no API access needed.")
+    str | None,
+    typer.Option("--url", metavar="URL", help="Test this URL directly; no API access needed."),
 ]
 Secret = Annotated[
     str | None,
     typer.Option(
         "--secret",
+        metavar="SECRET",
         help="The webhook's signing secret; - reads it from standard input (prefer "
         "--secret-file or --secret-env: a value here shows in `ps`).",
     ),
@@ -38,30 +44,46 @@ SecretEnv = Annotated[
 ]
 SecretFile = Annotated[
     Path | None,
-    typer.Option("--secret-file", dir_okay=False, help="Read the signing secret from FILE."),
+    typer.Option(
+        "--secret-file", metavar="FILE", dir_okay=False, help="Read the signing secret from FILE."
+    ),
 ]
 Events = Annotated[
     list[str] | None,
     typer.Option(
         "--event",
         "-e",
+        metavar="TYPES",
         help="Event types to send (default: the webhook's, or all); repeat or comma-separate.",
     ),
 ]
 Only = Annotated[
     list[str] | None,
-    typer.Option("--only", metavar="CHECK", help="Run only these checks (repeatable)."),
+    typer.Option(
+        "--only",
+        metavar="CHECKS",
+        help=f"Run only these checks, of {CHECK_NAMES} (repeat or comma-separate).",
+    ),
 ]
 Skip = Annotated[
     list[str] | None,
-    typer.Option("--skip", metavar="CHECK", help="Do not run these checks (repeatable)."),
+    typer.Option(
+        "--skip",
+        metavar="CHECKS",
+        help=f"Do not run these checks, of {CHECK_NAMES} (repeat or comma-separate).",
+    ),
 ]
 Junit = Annotated[
     Path | None,
-    typer.Option("--junit", dir_okay=False, help="Also write the results as JUnit XML."),
+    typer.Option(
+        "--junit", metavar="FILE", dir_okay=False, help="Also write the results as JUnit XML."
+    ),
 ]
 Requests = Annotated[
-    int, typer.Option("--requests", min=1, max=1000, help="Signed events timed for `latency`.")
+    int,
+    typer.Option(
+        "--requests", metavar="N", min=1, max=1000, help="Signed events timed for `latency`."
+    ),
 ]
 
 
@@ -78,7 +100,9 @@ def test(
     junit: Junit = None,
     requests: Requests = 5,
 ) -> None:
-    """Check that an endpoint is ready for APIMW: challenge, signatures, latency, duplicates.
+    """Check that an endpoint is ready for APIMW's deliveries.
+
+    It must answer the challenge, check signatures, answer in time and handle duplicates.
 
     Checks: challenge, accepts, latency, rejects-forged, idempotent, unknown-type, https.
     The checks run at once. Each request may take 5 seconds, APIMW's limit: a later answer fails,

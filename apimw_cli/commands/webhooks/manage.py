@@ -18,13 +18,16 @@ if TYPE_CHECKING:
     from apimw_cli.models import Webhook
 
 EventList = Annotated[
-    list[str] | None, typer.Option("--events", "-e", help="Replace the event types.")
+    list[str] | None,
+    typer.Option("--events", "-e", metavar="TYPES", help="Replace the event types."),
 ]
 AddEvent = Annotated[
-    list[str] | None, typer.Option("--add-event", help="Subscribe to more event types.")
+    list[str] | None,
+    typer.Option("--add-event", metavar="TYPES", help="Subscribe to more event types."),
 ]
 RemoveEvent = Annotated[
-    list[str] | None, typer.Option("--remove-event", help="Unsubscribe from event types.")
+    list[str] | None,
+    typer.Option("--remove-event", metavar="TYPES", help="Unsubscribe from event types."),
 ]
 RotateSecret = Annotated[
     bool,
@@ -39,19 +42,21 @@ SecretEnv = Annotated[
 ]
 SecretFile = Annotated[
     Path | None,
-    typer.Option("--secret-file", dir_okay=False, help="Write the new secret to this file."),
+    typer.Option(
+        "--secret-file", metavar="FILE", dir_okay=False, help="Write the new secret to this file."
+    ),
 ]
 
 
 def update(
     ctx: typer.Context,
     webhook_ref: WebhookRef,
-    url: Annotated[str | None, typer.Option("--url", help="New URL.")] = None,
+    url: Annotated[str | None, typer.Option("--url", metavar="URL", help="New URL.")] = None,
     events: EventList = None,
     add_event: AddEvent = None,
     remove_event: RemoveEvent = None,
     description: Annotated[
-        str | None, typer.Option("--description", help="New description.")
+        str | None, typer.Option("--description", metavar="TEXT", help="New description.")
     ] = None,
     rotate_secret: RotateSecret = False,
     secret_stdin: SecretStdin = False,
@@ -109,6 +114,14 @@ def _edited_events(webhook: Webhook, add: list[str], remove: list[str]) -> list[
     current = list(webhook.events)
     added = catalog.parse_events(add)
     removed = set(catalog.parse_events(remove))
+    # An argument (a type or a pattern) matching none of the webhook's events removes nothing.
+    missing = [r for r in remove if not set(catalog.parse_events([r])) & set(current)]
+    if missing:  # say so, rather than "updated: events" with nothing removed
+        listed = ", ".join(current) or "none"
+        raise UsageError(
+            f"webhook {webhook.id} is not subscribed to {', '.join(missing)}: nothing removed",
+            hint=f"its events: {listed}",
+        )
     updated = [e for e in current + [a for a in added if a not in current] if e not in removed]
     if not updated:
         raise UsageError("that would leave the webhook with no events")

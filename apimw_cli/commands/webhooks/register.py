@@ -20,6 +20,7 @@ Events = Annotated[
     typer.Option(
         "--events",
         "-e",
+        metavar="TYPES",
         help="Event types, comma-separated or repeated; globs (message.*) and 'all' work.",
     ),
 ]
@@ -37,6 +38,7 @@ SecretFile = Annotated[
     Path | None,
     typer.Option(
         "--secret-file",
+        metavar="FILE",
         dir_okay=False,
         help="Write the new secret to this file (0600) instead of showing it.",
     ),
@@ -48,6 +50,7 @@ Description = Annotated[
     str | None,
     typer.Option(
         "--description",
+        metavar="TEXT",
         help="A note for humans (a field APIMW does not document: an API may refuse it).",
     ),
 ]
@@ -58,7 +61,9 @@ Wait = Annotated[
 
 def register(
     ctx: typer.Context,
-    url: Annotated[str, typer.Option("--url", help="HTTPS URL APIMW will POST events to.")],
+    url: Annotated[
+        str, typer.Option("--url", metavar="URL", help="HTTPS URL APIMW will POST events to.")
+    ],
     events: Events = None,
     secret_stdin: SecretStdin = False,
     secret_env: SecretEnv = None,

@@ -29,10 +29,22 @@ def list_webhooks(
         bool, typer.Option("--inactive", help="Only inactive or disabled webhooks.")
     ] = False,
     event: Annotated[
-        str | None, typer.Option("--event", help="Only webhooks subscribed to this event type.")
+        str | None,
+        typer.Option(
+            "--event", metavar="TYPE", help="Only webhooks subscribed to this event type."
+        ),
     ] = None,
 ) -> None:
-    """List webhooks (every page)."""
+    """List webhooks (every page).
+
+    Examples:
+
+      apimw webhooks list
+
+      apimw webhooks list --active --event message.received
+
+      apimw -o json webhooks list | jq -r '.[].id'
+    """
     from apimw_cli.api import webhooks
 
     if active and inactive:
@@ -78,7 +90,8 @@ def inspect(
     ctx: typer.Context,
     webhook_ref: WebhookRef,
     deliveries: Annotated[
-        int, typer.Option("--deliveries", help="How many recent attempts to show.", min=0)
+        int,
+        typer.Option("--deliveries", metavar="N", help="How many recent attempts to show.", min=0),
     ] = 10,
 ) -> None:
     """Show one webhook, with its recent deliveries."""

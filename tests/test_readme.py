@@ -98,3 +98,27 @@ def test_readme_example_runs(
         assert result.returncode == 0, (
             f"{where}: exited {result.returncode}\n{script}{result.stderr}"
         )
+
+
+def test_readme_lists_every_ndjson_record_kind() -> None:
+    """Each `"record"` kind `listen --format ndjson` can print is in the README's list."""
+    source = (README.parent / "apimw_cli" / "output" / "live.py").read_text(encoding="utf-8")
+    kinds = set(re.findall(r'_emit\(\s*"(\w+)"', source))
+    kinds |= set(
+        re.findall(r'_emit\([^\n]* else "(\w+)"', source)
+    )  # "event" if ... else "challenge"
+    assert {"ready", "event", "challenge", "forward", "note", "tunnel", "summary"} <= kinds
+    text = README.read_text(encoding="utf-8")
+    start = text.index("`--format ndjson` prints one JSON record per line")
+    paragraph = text[start : text.index("\n\n", start)]
+    assert [k for k in sorted(kinds) if f"`{k}`" not in paragraph] == []
+
+
+def test_readme_documents_every_environment_variable() -> None:
+    from apimw_cli.settings import names
+
+    text = README.read_text(encoding="utf-8")
+    variables = [v for k, v in vars(names).items() if k.startswith("ENV_") and isinstance(v, str)]
+    # The sandbox's own credentials are fixed and public; overriding them is for tests.
+    internal = {"APIMW_SANDBOX_API_KEY", "APIMW_SANDBOX_API_SECRET"}
+    assert [v for v in variables if v not in text and v not in internal] == []

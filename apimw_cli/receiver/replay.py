@@ -117,8 +117,11 @@ def _header(name: str, value: object) -> tuple[bytes, bytes]:
     return name.encode("ascii"), raw
 
 
-def replay_headers(headers: object, body: bytes, resign: str | None) -> list[tuple[bytes, bytes]]:
-    """The recorded headers as wire bytes, marked as a replay; with `resign`, a fresh signature.
+def replay_headers(
+    headers: object, body: bytes, resign: str | None, *, marked: bool = True
+) -> list[tuple[bytes, bytes]]:
+    """The recorded headers as wire bytes, marked as a replay (unless not `marked`: `trigger`
+    sends a new event, not a replay); with `resign`, a fresh signature.
 
     Left out as when forwarding (relay.py): hop-by-hop and framing headers (httpx writes its
     own), the names a `Connection` header lists, and Accept-Encoding. Raises Unsendable for
@@ -134,7 +137,8 @@ def replay_headers(headers: object, body: bytes, resign: str | None) -> list[tup
         if lower in dropped or lower == _REPLAYED or (resign is not None and lower == _SIGNATURE):
             continue  # a replayed request replayed again carries one marker, ours
         out.append(_header(str(name), value))
-    out.append(_REPLAYED_BY)
+    if marked:
+        out.append(_REPLAYED_BY)
     if resign is not None:
         out.append((SIGNATURE_HEADER.encode("ascii"), sign(body, resign).encode("ascii")))
     return out
@@ -147,6 +151,8 @@ def replay(
     body: bytes,
     headers: object,
     resign: str | None = None,
+    *,
+    marked: bool = True,
 ) -> ReplayResult:
     """POST `body` with the recorded `headers` (see `replay_headers`) to `url`.
 
@@ -155,7 +161,7 @@ def replay(
     """
     started = time.perf_counter()
     try:
-        wire = replay_headers(headers, body, resign)
+        wire = replay_headers(headers, body, resign, marked=marked)
     except Unsendable as why:
         return ReplayResult(record_id, None, 0.0, f"not sent: {why}", "unsendable")
     try:

@@ -82,6 +82,14 @@ def test_to_sends_the_delivery_headers_and_a_test_marker(
     assert headers["X-APIMW-Event"] == "message.sent"
     assert headers["X-APIMW-Delivery"] == json.loads(result.stdout)["delivery"]
     assert headers["X-APIMW-Test"] == "apimw-cli"
+    # A new event, not a replay: APIMW's headers and the test marker, no relay marker.
+    apimw_headers = {name.lower() for name in headers if name.lower().startswith("x-apimw-")}
+    assert apimw_headers == {
+        "x-apimw-event",
+        "x-apimw-delivery",
+        "x-apimw-test",
+        "x-apimw-signature",
+    }
 
 
 def test_to_sends_compact_json(verifying_endpoint: VerifyingEndpoint) -> None:

@@ -650,6 +650,25 @@ def test_update_add_and_remove_event(webhook: dict[str, Any]) -> None:
     assert sorted(data["events"]) == ["message.sent", "quota.warning"]
 
 
+def test_update_remove_event_the_webhook_does_not_have_says_so(webhook: dict[str, Any]) -> None:
+    result = cli("webhooks", "update", webhook["id"], "--remove-event", "quota.warning")
+    assert result.exit_code == 2
+    assert "not subscribed to quota.warning" in result.stderr
+    assert "message.sent" in result.stderr  # the hint lists what it has
+    assert "updated" not in result.stderr
+    assert sorted(cli_json("webhooks", "inspect", webhook["id"])["events"]) == [
+        "message.read",
+        "message.sent",
+    ]
+
+
+def test_update_remove_event_pattern_matching_some_events_removes_them(
+    webhook: dict[str, Any],
+) -> None:
+    data = cli_json("webhooks", "update", webhook["id"], "--remove-event", "message.r*")
+    assert data["events"] == ["message.sent"]
+
+
 def test_update_description(webhook: dict[str, Any]) -> None:
     result = cli("webhooks", "update", webhook["id"], "--description", "billing")
     assert result.exit_code == 0, result.stderr

@@ -79,6 +79,12 @@ def test_a_relayed_request_relayed_again_carries_one_marker_not_two() -> None:
     assert names.count(REPLAYED_BY_HEADER.lower().encode()) == 1
 
 
+def test_an_unmarked_send_carries_no_replay_marker() -> None:
+    """`trigger --to` sends a new event through replay(): no X-APIMW-Replayed-By."""
+    names = [name.lower() for name, _ in replay_headers({"X-Kept": "1"}, b"{}", None, marked=False)]
+    assert names == [b"x-kept"]
+
+
 # --------------------------------------------------------------------------- on the wire
 
 SENDER_ENCODING = "x-sender-only"  # an Accept-Encoding only the sender would ask for

@@ -27,6 +27,17 @@ def parse_duration(text: str | float) -> float:
     return hours * 3600 + minutes * 60 + seconds
 
 
+def format_duration(seconds: float) -> str:
+    """3600 -> `1h`, 90 -> `1m30s`, 0.5 -> `0.5s`: the way durations are written to us."""
+    whole = int(seconds)
+    if whole != seconds or whole < 60:
+        return f"{seconds:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "h"), (minutes, "m"), (secs, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n)
+
+
 def positive_duration(text: str | float) -> float:
     """An option's time that must be above zero (a timeout)."""
     seconds = parse_duration(text)

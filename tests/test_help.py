@@ -17,7 +17,7 @@ import pytest
 import typer
 import typer.main
 
-from apimw_cli.durations import parse_duration, positive_duration
+from apimw_cli.durations import format_duration, parse_duration, positive_duration
 from apimw_cli.main import app
 from tests.support.cli import run
 
@@ -284,3 +284,27 @@ def test_time_options_say_duration(path: str, option: str) -> None:
     left, right = param.get_help_record(ctx)
     assert left.endswith("DURATION"), left
     assert "a bare number is seconds" in right, right
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0s"), (0.5, "0.5s"), (30, "30s"), (90, "1m30s"), (3600, "1h")]
+)
+def test_defaults_are_written_as_durations(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("path", "option", "default"),
+    [
+        ("apimw listen", "--forward-timeout", "30s"),
+        ("apimw events replay", "--timeout", "30s"),
+        ("apimw trigger", "--timeout", "10s"),
+        ("apimw sandbox", "--token-ttl", "1h"),
+    ],
+)
+def test_time_defaults_show_as_durations(path: str, option: str, default: str) -> None:
+    _, ctx = tree()[path]
+    (param,) = [p for p in params(path) if option in p.opts]
+    _, right = param.get_help_record(ctx)
+    assert right.endswith(f"[default: {default}]"), right

@@ -307,12 +307,17 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
 
 
-def duration_option(name: str, what: str, *, zero: bool = False) -> Any:
+def duration_option(
+    name: str, what: str, *, zero: bool = False, default: float | None = None
+) -> Any:
     """An option that takes a time: a duration (`30s`, `2m`) everywhere, a bare number being
-    seconds, so that `--timeout` means one thing across commands. `zero`: 0 is allowed."""
+    seconds, so that `--timeout` means one thing across commands. `zero`: 0 is allowed;
+    `default` (seconds) is shown as a duration."""
+    shown = f"  [default: {durations.format_duration(default)}]" if default is not None else ""
     return typer.Option(
         name,
         metavar="DURATION",
         parser=durations.duration if zero else durations.positive_duration,
-        help=f"{what}: {durations.DURATION_HELP}.",
+        help=f"{what}: {durations.DURATION_HELP}.{shown}",
+        show_default=False,  # typer would show 30.0, or (30s)
     )

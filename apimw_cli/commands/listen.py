@@ -144,7 +144,9 @@ RespondOption = Annotated[
         help="What APIMW gets: ack (200 at once), passthrough (your app's status), or a code.",
     ),
 ]
-DelayOption = Annotated[float, duration_option("--delay", "Wait before answering", zero=True)]
+DelayOption = Annotated[
+    float, duration_option("--delay", "Wait before answering", zero=True, default=0)
+]
 FailRateOption = Annotated[
     float,
     typer.Option("--fail-rate", metavar="RATE", help="Share answered 500 (0-1).", min=0, max=1),
@@ -154,7 +156,7 @@ MaxBodyOption = Annotated[
     typer.Option("--max-body", metavar="BYTES", help="Largest body accepted (else 413).", min=1),
 ]
 ForwardTimeoutOption = Annotated[
-    float, duration_option("--forward-timeout", "How long your app has to answer")
+    float, duration_option("--forward-timeout", "How long your app has to answer", default=30)
 ]
 ConcurrencyOption = Annotated[
     int, typer.Option("--concurrency", metavar="N", help="Forwards at once (1: in order).", min=1)

@@ -9,8 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from apimw_cli.commands.common import AppState, secret_from_file, secret_from_stdin, state
-from apimw_cli.durations import DURATION_HELP, positive_duration
+from apimw_cli.commands.common import (
+    AppState,
+    duration_option,
+    secret_from_file,
+    secret_from_stdin,
+    state,
+)
 from apimw_cli.errors import ApimwError, ConfigError, UsageError
 from apimw_cli.output import mask
 from apimw_cli.settings import (
@@ -75,15 +80,7 @@ TimeScale = Annotated[
         min=0.001,
     ),
 ]
-TokenTtl = Annotated[
-    float,
-    typer.Option(
-        "--token-ttl",
-        metavar="DURATION",
-        parser=positive_duration,
-        help=f"Access token lifetime: {DURATION_HELP}.",
-    ),
-]
+TokenTtl = Annotated[float, duration_option("--token-ttl", "Access token lifetime", default=3600)]
 RateLimit = Annotated[
     int,
     typer.Option(

@@ -9,8 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from apimw_cli import catalog
-from apimw_cli.commands.common import SecretOptions, check_http_url, read_secret, state
-from apimw_cli.durations import DURATION_HELP, positive_duration
+from apimw_cli.commands.common import (
+    SecretOptions,
+    check_http_url,
+    duration_option,
+    read_secret,
+    state,
+)
 from apimw_cli.errors import ApimwError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -130,12 +135,7 @@ def trigger(
     ] = None,
     timeout: Annotated[
         float,
-        typer.Option(
-            "--timeout",
-            metavar="DURATION",
-            parser=positive_duration,
-            help=f"How long to wait for the URL (with --to): {DURATION_HELP}.",
-        ),
+        duration_option("--timeout", "How long to wait for the URL (with --to)", default=10),
     ] = 10.0,
 ) -> None:
     """Send a realistic test event to a URL, or have the sandbox emit it to your webhooks.

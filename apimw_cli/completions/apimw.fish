@@ -358,7 +358,7 @@ complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign' -x -d 
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign-env' -x -d 'Sign again with the secret in $VAR.'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'resign-file' -r -F -d 'Sign again with the secret in FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'verbatim' -d 'Original headers and signature (the default).'
-complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'timeout' -x -d 'Per request: DURATION (e.g. 30s, 2m; a bare number is seconds).'
+complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'timeout' -x -d 'How long each request may take: DURATION (e.g. 30s, 2m; a bare number is seconds). [default: 30s]'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'help' -s 'h' -d 'Show this message and exit.'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -F
 
@@ -380,10 +380,10 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret-env' -x -d 'Ta
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'secret-file' -r -F -d 'Take the signing secret from FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'skip-verify' -d 'Do not check signatures (prints a warning).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'respond' -x -d 'What APIMW gets: ack (200 at once), passthrough (your app\'s status), or a code.'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'delay' -x -d 'Wait before answering: DURATION (e.g. 30s, 2m; a bare number is seconds).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'delay' -x -d 'Wait before answering: DURATION (e.g. 30s, 2m; a bare number is seconds). [default: 0s]'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'fail-rate' -x -d 'Share answered 500 (0-1).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'max-body' -x -d 'Largest body accepted (else 413).'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'forward-timeout' -x -d 'How long your app has to answer: DURATION (e.g. 30s, 2m; a bare number is seconds).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'forward-timeout' -x -d 'How long your app has to answer: DURATION (e.g. 30s, 2m; a bare number is seconds). [default: 30s]'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'concurrency' -x -d 'Forwards at once (1: in order).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'verbose' -s 'v' -d 'Show bodies and your app\'s answers.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'format' -x -a 'pretty ndjson' -d 'pretty, or ndjson (one JSON record a line).'
@@ -427,7 +427,7 @@ complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'secret-env' -x -d 'S
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'secret-file' -r -F -d 'Sign with the secret in FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'set' -x -d 'Set a field, e.g. data.text=hello (JSON values parse; repeatable).'
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'file' -r -F -d 'A JSON envelope, or data, to merge into the sample.'
-complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'timeout' -x -d 'How long to wait for the URL (with --to): DURATION (e.g. 30s, 2m; a bare number is seconds).'
+complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'timeout' -x -d 'How long to wait for the URL (with --to): DURATION (e.g. 30s, 2m; a bare number is seconds)....'
 complete -c apimw -n '__fish_apimw_using apimw trigger' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw messages
@@ -461,7 +461,7 @@ complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'data-dir' -x -a '(__
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'ephemeral' -d 'Keep everything in memory; forget it on exit.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'reset' -d 'Delete the stored webhooks, events and tokens first.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'time-scale' -x -d 'Divide the retry schedule (1m, 5m, 30m, 2h), message status delays and the 24-hour window by this.'
-complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'token-ttl' -x -d 'Access token lifetime: DURATION (e.g. 30s, 2m; a bare number is seconds).'
+complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'token-ttl' -x -d 'Access token lifetime: DURATION (e.g. 30s, 2m; a bare number is seconds). [default: 1h]'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'rate-limit' -x -d 'Requests per minute per client (0: no limit).'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-key' -x -d 'API key the sandbox accepts.'
 complete -c apimw -n '__fish_apimw_using apimw sandbox' -l 'api-secret-env' -x -d 'Name of an environment variable holding the API secret to accept.'

@@ -7,9 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from apimw_cli.commands.common import SecretOptions, check_http_url, read_secret, state
+from apimw_cli.commands.common import (
+    SecretOptions,
+    check_http_url,
+    duration_option,
+    read_secret,
+    state,
+)
 from apimw_cli.commands.events.display import bounded, shown
-from apimw_cli.durations import DURATION_HELP, positive_duration
 from apimw_cli.errors import ApimwError, UsageError
 from apimw_cli.receiver import sessions
 from apimw_cli.receiver.sessions import Record
@@ -66,12 +71,7 @@ def replay(
     ] = False,
     timeout: Annotated[
         float,
-        typer.Option(
-            "--timeout",
-            metavar="DURATION",
-            parser=positive_duration,
-            help=f"Per request: {DURATION_HELP}.",
-        ),
+        duration_option("--timeout", "How long each request may take", default=30),
     ] = 30.0,
 ) -> None:
     """Send recorded events to your app again, byte for byte.

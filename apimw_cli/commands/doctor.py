@@ -182,6 +182,8 @@ def _ngrok_agent_row(settings: Settings) -> Check:
         return Check("ngrok agent", "ok", f"{binary.path} (ngrok_path, from {configured.source})")
     if binary.source == "PATH":
         return Check("ngrok agent", "ok", f"{binary.path} (on PATH)")
+    if binary.launcher is not None:
+        return _launcher_row(binary.launcher, binary.path, binary.exists)
     if binary.exists:
         return Check("ngrok agent", "ok", f"{binary.path} (downloaded by apimw)")
     return Check(
@@ -191,6 +193,23 @@ def _ngrok_agent_row(settings: Settings) -> Check:
         f"it to {binary.path}",
         f"if downloads are blocked, install ngrok ({DOWNLOAD_URL}) and put it on PATH, or set "
         "`apimw config set ngrok_path /path/to/ngrok` (or APIMW_NGROK_PATH)",
+    )
+
+
+def _launcher_row(launcher: Path, managed: Path, downloaded: bool) -> Check:
+    """`ngrok` on PATH is pyngrok's launcher (a virtualenv's bin/ngrok), not an agent."""
+    from apimw_cli.tunnel import DOWNLOAD_URL
+
+    what = f"{launcher} is pyngrok's launcher: downloads the ngrok agent on first use"
+    if downloaded:
+        return Check("ngrok agent", "ok", f"{managed} (downloaded; {what})")
+    return Check(
+        "ngrok agent",
+        "warn",
+        f"{what} (needs internet): `apimw listen` will download it to {managed}; offline, "
+        "that fails and the tunnel cannot start",
+        f"install ngrok ({DOWNLOAD_URL}) and put it on PATH, or set `apimw config set "
+        "ngrok_path /path/to/ngrok` (or APIMW_NGROK_PATH); or run `apimw listen` once online",
     )
 
 

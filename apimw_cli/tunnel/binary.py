@@ -1,4 +1,9 @@
-"""Which ngrok agent runs: the configured one, `ngrok` on PATH, or pyngrok's managed copy."""
+"""Which ngrok agent runs: the configured one, `ngrok` on PATH, or pyngrok's managed copy.
+
+pyngrok installs an `ngrok` console script of its own (e.g. `.venv/bin/ngrok`): a Python
+launcher that downloads the agent on first use, not an agent. It is passed over on PATH (the
+managed copy it would download is what runs), and reported as such by `apimw doctor`.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,31 @@ class AgentBinary:
     path: Path
     source: BinarySource
     exists: bool
+    launcher: Path | None = None  # pyngrok's launcher found on PATH and passed over
+
+
+def is_pyngrok_launcher(path: Path) -> bool:
+    """Is `path` pyngrok's `ngrok` entry point (a Python script importing pyngrok)?"""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return False
+    shebang = head.split(b"\n", 1)[0]
+    return shebang.startswith(b"#!") and b"python" in shebang and b"pyngrok" in head
+
+
+def _ngrok_on_path() -> tuple[Path | None, Path | None]:
+    """(the first real `ngrok` agent on PATH, the first pyngrok launcher before it)."""
+    launcher: Path | None = None
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        found = shutil.which("ngrok", path=directory) if directory else None
+        if found is None:
+            continue
+        if not is_pyngrok_launcher(Path(found)):
+            return Path(found), launcher
+        launcher = launcher or Path(found)
+    return None, launcher
 
 
 def managed_ngrok_path() -> Path:
@@ -54,11 +84,11 @@ def find_agent_binary(ngrok_path: str | None) -> AgentBinary:
                 hint=f"chmod +x {path}, or point {HOW_TO_SET_PATH} at another ngrok",
             )
         return AgentBinary(path, "ngrok_path", True)
-    on_path = shutil.which("ngrok")
-    if on_path:
-        return AgentBinary(Path(on_path), "PATH", True)
+    on_path, launcher = _ngrok_on_path()
+    if on_path is not None:
+        return AgentBinary(on_path, "PATH", True, launcher)
     managed = managed_ngrok_path()
-    return AgentBinary(managed, "managed", managed.is_file())
+    return AgentBinary(managed, "managed", managed.is_file(), launcher)
 
 
 def ready_agent_binary(ngrok_path: str | None) -> AgentBinary:

@@ -275,6 +275,58 @@ def test_ngrok_problems_only_warn_with_sandbox(
     assert row(result, "ngrok authtoken")["status"] == "warn"
 
 
+def pyngrok_launcher_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """PATH holds only a virtualenv's bin/ngrok as pyngrok installs it; no ngrok_path."""
+    bindir = tmp_path / "venv" / "bin"
+    bindir.mkdir(parents=True)
+    launcher = bindir / "ngrok"
+    launcher.write_text(
+        "#!/venv/bin/python3\nimport sys\nfrom pyngrok.ngrok import main\nsys.exit(main())\n",
+        encoding="utf-8",
+    )
+    launcher.chmod(0o755)
+    monkeypatch.delenv(ENV_NGROK_PATH, raising=False)
+    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.setenv("NGROK_AUTHTOKEN", TOKEN)
+    return launcher
+
+
+def test_pyngrok_launcher_is_not_reported_as_an_agent(
+    running_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launcher = pyngrok_launcher_on_path(tmp_path, monkeypatch)
+
+    result = doctor()
+
+    agent_row = row(result, "ngrok agent")
+    assert agent_row["status"] == "warn"
+    assert (
+        f"{launcher} is pyngrok's launcher: downloads the ngrok agent on first use"
+        in (agent_row["detail"])
+    )
+    assert "needs internet" in agent_row["detail"]
+    assert "offline, that fails" in agent_row["detail"]
+    assert "(on PATH)" not in agent_row["detail"]
+    assert "ngrok_path" in agent_row["hint"]
+
+
+def test_pyngrok_launcher_with_the_agent_downloaded_is_ok(
+    running_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apimw_cli.tunnel import managed_ngrok_path
+
+    pyngrok_launcher_on_path(tmp_path, monkeypatch)
+    managed = managed_ngrok_path()
+    managed.parent.mkdir(parents=True)
+    managed.write_bytes(make_fake_agent(tmp_path).read_bytes())
+
+    agent_row = row(doctor(), "ngrok agent")
+
+    assert agent_row["status"] == "ok"
+    assert str(managed) in agent_row["detail"]
+    assert "pyngrok's launcher" in agent_row["detail"]
+
+
 # --- the port and the forward targets --------------------------------------------------------
 
 

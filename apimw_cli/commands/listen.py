@@ -271,7 +271,7 @@ def listen(
 
       apimw listen --sandbox --forward-to http://localhost:3000/webhooks
 
-      apimw --sandbox listen --expect message.read --timeout 30s --format ndjson
+      apimw --sandbox listen --expect message.read --where data.message_id=wamid.X --timeout 30s
     """
     app_state = state(ctx)
     if sandbox:

@@ -201,6 +201,7 @@ def test_a_hanging_endpoint_costs_one_wait_and_names_the_checks_that_timed_out(
     assert rows["latency"]["detail"].startswith("1 of 1 over 0.2 s; 1 timed out")
     assert "4 more request(s) not sent after the timeout" in rows["latency"]["detail"]
     assert rows["https"]["result"] == "warn" and not rows["https"]["timed_out"]
+    assert "ACCEPTS FORGED EVENTS" not in result.stderr  # it answered nothing at all
 
 
 @pytest.mark.slow

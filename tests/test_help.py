@@ -308,3 +308,13 @@ def test_time_defaults_show_as_durations(path: str, option: str, default: str) -
     (param,) = [p for p in params(path) if option in p.opts]
     _, right = param.get_help_record(ctx)
     assert right.endswith(f"[default: {default}]"), right
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_secret_file_always_reads_a_secret(path: str) -> None:
+    """--secret-file reads a secret wherever it is offered; writing one is --save-secret."""
+    _, ctx = tree()[path]
+    for param in params(path):
+        if "--secret-file" in param.opts:
+            _, right = param.get_help_record(ctx)
+            assert right.startswith(("Read", "Take", "Sign with")), f"{path}: {right}"

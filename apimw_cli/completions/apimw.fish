@@ -19,7 +19,7 @@ function __fish_apimw_nargs
             'apimw webhooks register --events' \
             'apimw webhooks register -e' \
             'apimw webhooks register --secret-env' \
-            'apimw webhooks register --secret-file' \
+            'apimw webhooks register --save-secret' \
             'apimw webhooks register --description' \
             'apimw webhooks list --event' \
             'apimw webhooks inspect --deliveries' \
@@ -30,7 +30,7 @@ function __fish_apimw_nargs
             'apimw webhooks update --remove-event' \
             'apimw webhooks update --description' \
             'apimw webhooks update --secret-env' \
-            'apimw webhooks update --secret-file' \
+            'apimw webhooks update --save-secret' \
             'apimw webhooks test --url' \
             'apimw webhooks test --secret' \
             'apimw webhooks test --secret-env' \
@@ -277,7 +277,7 @@ complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'events' -s
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'secret-stdin' -d 'Read the signing secret from standard input.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'secret-env' -x -d 'Take the signing secret from $VAR.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'generate-secret' -d 'Generate a strong secret (the default).'
-complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'secret-file' -r -F -d 'Write the new secret to this file (0600) instead of showing it.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'save-secret' -r -F -d 'Write the new secret to FILE (0600) instead of showing it.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'inactive' -d 'Register it disabled (no deliveries yet).'
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'description' -x -d 'A note for humans (a field APIMW does not document: an API may refuse it).'
 complete -c apimw -n '__fish_apimw_using apimw webhooks register' -l 'no-wait' -l 'wait' -d 'Wait for the verification challenge\'s outcome.'
@@ -302,7 +302,7 @@ complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'description'
 complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'rotate-secret' -d 'Set a new signing secret (generated unless given).'
 complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'secret-stdin' -d 'With --rotate-secret: read it from stdin.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'secret-env' -x -d 'With --rotate-secret: take it from $VAR.'
-complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'secret-file' -r -F -d 'Write the new secret to this file.'
+complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'save-secret' -r -F -d 'Write the new secret to FILE (0600) instead of showing it.'
 complete -c apimw -n '__fish_apimw_using apimw webhooks update' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw webhooks enable

@@ -4,6 +4,7 @@ to, and a signing secret given on stdin or in an environment variable."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -13,6 +14,19 @@ from apimw_cli.commands.common import AppState, secret_from_env
 from apimw_cli.errors import UsageError
 from apimw_cli.output import remember
 from apimw_cli.protocol import is_loopback
+
+SaveSecret = Annotated[
+    Path | None,
+    typer.Option(
+        "--save-secret",
+        metavar="FILE",
+        dir_okay=False,
+        help="Write the new secret to FILE (0600) instead of showing it.",
+    ),
+]
+# Everywhere else --secret-file reads a secret (listen, webhooks test, sign, verify, trigger);
+# here it was the old name of --save-secret: still accepted, no longer shown.
+OldSecretFile = Annotated[Path | None, typer.Option("--secret-file", hidden=True, dir_okay=False)]
 
 WebhookRef = Annotated[
     str, typer.Argument(metavar="ID", help="Webhook id, unique id prefix, or exact URL.")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from apimw_cli import catalog
 from apimw_cli.commands.common import AppState, interactive, state
-from apimw_cli.commands.webhooks.inputs import WebhookRef, check_url, read_secret
+from apimw_cli.commands.webhooks.inputs import (
+    OldSecretFile,
+    SaveSecret,
+    WebhookRef,
+    check_url,
+    read_secret,
+)
 from apimw_cli.commands.webhooks.views import hand_over_secret, show_webhook
 from apimw_cli.errors import UsageError
 from apimw_cli.signing import new_secret
@@ -40,12 +45,6 @@ SecretEnv = Annotated[
     str | None,
     typer.Option("--secret-env", metavar="VAR", help="With --rotate-secret: take it from $VAR."),
 ]
-SecretFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--secret-file", metavar="FILE", dir_okay=False, help="Write the new secret to this file."
-    ),
-]
 
 
 def update(
@@ -61,15 +60,17 @@ def update(
     rotate_secret: RotateSecret = False,
     secret_stdin: SecretStdin = False,
     secret_env: SecretEnv = None,
-    secret_file: SecretFile = None,
+    save_secret: SaveSecret = None,
+    secret_file: OldSecretFile = None,
 ) -> None:
     """Change a webhook's URL, events, description or secret."""
     from apimw_cli.api import webhooks
 
     if events and (add_event or remove_event):
         raise UsageError("--events replaces the list: do not combine it with --add/--remove-event")
-    if (secret_stdin or secret_env or secret_file) and not rotate_secret:
-        raise UsageError("--secret-stdin, --secret-env and --secret-file go with --rotate-secret")
+    save_secret = save_secret or secret_file
+    if (secret_stdin or secret_env or save_secret) and not rotate_secret:
+        raise UsageError("--secret-stdin, --secret-env and --save-secret go with --rotate-secret")
     app_state = state(ctx)
     changes = _changes(app_state, url, events, description)
     given = read_secret(secret_stdin, secret_env) if rotate_secret else None
@@ -91,7 +92,7 @@ def update(
     secret_view: str | None = None
     extras: dict[str, Any] = {}
     if secret is not None:
-        secret_view, extras = hand_over_secret(secret, given is None, secret_file)
+        secret_view, extras = hand_over_secret(secret, given is None, save_secret)
     show_webhook(app_state, webhook, secret_view, extras)
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from apimw_cli import catalog
 from apimw_cli.commands.common import state
-from apimw_cli.commands.webhooks.inputs import check_url, read_secret
+from apimw_cli.commands.webhooks.inputs import OldSecretFile, SaveSecret, check_url, read_secret
 from apimw_cli.commands.webhooks.views import hand_over_secret, report_verification, show_webhook
 from apimw_cli.errors import UsageError
 from apimw_cli.protocol import VERIFICATION_WAIT
@@ -33,15 +32,6 @@ SecretEnv = Annotated[
 ]
 GenerateSecret = Annotated[
     bool, typer.Option("--generate-secret", help="Generate a strong secret (the default).")
-]
-SecretFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--secret-file",
-        metavar="FILE",
-        dir_okay=False,
-        help="Write the new secret to this file (0600) instead of showing it.",
-    ),
 ]
 Inactive = Annotated[
     bool, typer.Option("--inactive", help="Register it disabled (no deliveries yet).")
@@ -68,7 +58,8 @@ def register(
     secret_stdin: SecretStdin = False,
     secret_env: SecretEnv = None,
     generate_secret: GenerateSecret = False,
-    secret_file: SecretFile = None,
+    save_secret: SaveSecret = None,
+    secret_file: OldSecretFile = None,
     inactive: Inactive = False,
     description: Description = None,
     wait: Wait = True,
@@ -104,6 +95,6 @@ def register(
         if wait and not inactive:
             webhook = webhooks.wait_for_verification(client, webhook, VERIFICATION_WAIT)
     app_state.printer.success(f"registered {webhook.id}")
-    secret_view, extras = hand_over_secret(secret, given is None, secret_file)
+    secret_view, extras = hand_over_secret(secret, given is None, save_secret or secret_file)
     show_webhook(app_state, webhook, secret_view, extras)
     report_verification(app_state, webhook)

@@ -62,7 +62,7 @@ def _report_click(obj: Any, error: ClickException) -> None:
 _CHOICE = re.compile(r"(?P<value>'.*') is not one of (?P<choices>.+?)\.?$", re.DOTALL)
 _NO_SUCH_COMMAND = re.compile(r"No such command '(?P<name>.*?)'")
 # What a choice option's values are called in its error ("'yaml' is not a format").
-_CHOICE_NOUNS = {"output": "format"}
+_CHOICE_NOUNS = {"output": "format", "format": "format", "shell": "shell"}
 
 
 def _click_message(error: ClickException) -> tuple[str, str | None]:
@@ -98,13 +98,15 @@ def _choice_message(
     param = error.param
     assert param is not None
     choices = [c.strip().strip("'") for c in listed.split(",")]
-    name = max(param.opts, key=len) if param.opts else (param.name or "the value")
+    # An option is named (`--output 'yaml'`); an argument is its value alone (`'tcsh'`).
+    named = param.param_type_name == "option" and bool(param.opts)
+    name = f"{max(param.opts, key=len)} " if named else ""
     noun = _CHOICE_NOUNS.get(param.name or "", "valid value")
     article = "an" if noun[0] in "aeiou" else "a"
     use = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
-    guesses = difflib.get_close_matches(value.strip("'").lower(), choices, n=1, cutoff=0.5)
+    guesses = difflib.get_close_matches(value.strip("'").lower(), choices, n=1, cutoff=0.6)
     hint = f"did you mean {guesses[0]!r}? {see}" if guesses else see
-    return f"{name} {value} is not {article} {noun}: use {use}", hint
+    return f"{name}{value} is not {article} {noun}: use {use}", hint
 
 
 def _sentence(text: str) -> str:

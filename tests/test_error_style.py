@@ -194,3 +194,18 @@ def test_output_format_edited_into_the_profile_is_an_error_not_a_table(tmp_path:
     assert lines[1] == "hint: `apimw config set output table` fixes it"
     fixed = run("config", "set", "output", "table")
     assert fixed.exit_code == 0, fixed.stderr
+
+
+def test_bad_choice_for_an_argument_names_the_choices() -> None:
+    result = run("completion", "zhs")
+    assert result.exit_code == 2
+    lines = assert_styled(result.stderr)
+    assert lines[0] == "error: 'zhs' is not a shell: use bash, zsh or fish"
+    assert lines[1] == "hint: did you mean 'zsh'? see 'apimw completion --help'"
+
+
+def test_bad_choice_far_from_every_choice_suggests_none() -> None:
+    result = run("completion", "tcsh")
+    assert result.exit_code == 2
+    lines = assert_styled(result.stderr)
+    assert lines[1] == "hint: see 'apimw completion --help'"

@@ -294,3 +294,15 @@ def test_messages_templates_narrow(running_sandbox: RunningSandbox, narrow: Tty)
     assert_on_one_line(narrow.getvalue(), *names)
     # Six columns do not fit 60 cells even cut: one record per template, values whole.
     assert f"name      {names[0]}" in lines(narrow)
+
+
+def test_empty_fields_and_tables_print_nothing_but_headers() -> None:
+    out = io.StringIO()
+    printer = Printer(stdout=out)
+    printer.fields({})
+    printer.table(["id", "url"], [])
+    assert out.getvalue() == "ID  URL\n"
+    narrow, shown = terminal(60)
+    narrow.fields({})
+    narrow.table(["id", "url"], [])
+    assert_no_trailing_spaces(shown.getvalue())

@@ -71,7 +71,7 @@ def record_lines(header: Sequence[str], row: Sequence[str]) -> list[tuple[str, s
     """One row as `name  value` pairs, the names padded to the longest (values as they are)."""
     from rich.cells import cell_len
 
-    width = max(cell_len(name) for name in header)
+    width = max((cell_len(name) for name in header), default=0)
     return [
         (name + " " * (width - cell_len(name)), value)
         for name, value in zip(header, row, strict=True)

@@ -54,6 +54,7 @@ def test_wheel_holds_the_completions_py_typed_and_the_license(dists: tuple[Path,
     assert "apimw_cli/py.typed" in names
     assert any(n.endswith("licenses/LICENSE") for n in names)
     assert not any(n.startswith("tests/") for n in names)
+    assert not any(n.endswith("ruff.toml") for n in names)  # lint configuration stays behind
 
 
 def test_wheel_in_a_fresh_venv_prints_the_bash_completion(
@@ -87,7 +88,19 @@ def test_sdist_tests_run_from_the_unpacked_tree(dists: tuple[Path, Path], tmp_pa
     with tarfile.open(dists[1]) as archive:
         archive.extractall(tmp_path / "unpacked", filter="data")
     (tree,) = (tmp_path / "unpacked").iterdir()
-    for needed in ("LICENSE", "tests/conftest.py", "tests/fakeapi.py", "tests/e2e", "docs"):
+    needed_files = (
+        "LICENSE",
+        "tests/conftest.py",
+        "tests/fakeapi.py",
+        "tests/e2e",
+        "tests/support",
+        "tests/fake_ngrok",
+        "docs",
+        "benchmarks",
+        "completions/generate.py",
+        "apimw_cli/tunnel/ruff.toml",
+    )
+    for needed in needed_files:
         assert (tree / needed).exists(), needed
     pytest_cmd = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q")
     collected = _run(*pytest_cmd, "--collect-only", cwd=tree).stdout
@@ -96,6 +109,7 @@ def test_sdist_tests_run_from_the_unpacked_tree(dists: tuple[Path, Path], tmp_pa
     subset = (
         "tests/test_signing.py",
         "tests/test_protocol.py",
+        "tests/test_architecture.py",  # reads the ruff.toml files and pyproject.toml
         "tests/test_completions.py::test_completion_command_prints_the_packaged_script",
     )
     result = _run(*pytest_cmd, *subset, cwd=tree)

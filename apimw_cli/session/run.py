@@ -164,7 +164,9 @@ class ListenSession:
         receive_url = public_url or local_url
         if client is not None:
             self._route_webhook(stack, client, receive_url)
-        watchdog = Watchdog(tunnel, client, self.webhook, options.receive_path, view)
+        watchdog = Watchdog(
+            tunnel, client, self.webhook, options.receive_path, view, options.receiver.probe_token
+        )
         webhook_id = self.webhook.id if self.webhook is not None else None
         _announce(view, invocation.printer, options, local_url, public_url, api_base, webhook_id)
         if options.ready_file is not None:

@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,23 @@ def test_another_hosts_temporary_webhook_is_pruned_only_when_its_url_is_dead(
     assert live_url in urls and public in urls
     stop(proc)
     stop(live_proc)
+
+
+@pytest.mark.slow
+def test_the_tunnels_self_checks_are_not_events(
+    running_sandbox: RunningSandbox, agent: Path, tmp_path: Path
+) -> None:
+    """The Watchdog GETs the public URL every SELF_CHECK_EVERY seconds; those checks once showed
+    up as 405 "event" records. Nothing observable marks a check that is not reported, so this
+    lets the session live through one check interval (not a speed assertion), then looks."""
+    from apimw_cli.session.watchdog import Watchdog
+
+    proc, _ = start(tmp_path)
+    time.sleep(Watchdog.SELF_CHECK_EVERY + 3.0)
+    out, _ = stop(proc)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r for r in records if r["record"] == "event" and r.get("status") == 405] == []
+    assert [
+        r for r in records if r["record"] == "event" and r.get("path") and r["type"] is None
+    ] == []
+    assert not any(r["record"] == "tunnel" for r in records)  # the check passed: no restart

@@ -662,6 +662,14 @@ def test_update_remove_event_the_webhook_does_not_have_says_so(webhook: dict[str
     ]
 
 
+def test_update_may_remove_an_event_the_same_command_adds(webhook: dict[str, Any]) -> None:
+    data = cli_json(
+        "webhooks", "update", webhook["id"],
+        "--add-event", "quota.*", "--remove-event", "quota.exceeded",
+    )  # fmt: skip
+    assert sorted(data["events"]) == ["message.read", "message.sent", "quota.warning"]
+
+
 def test_update_remove_event_pattern_matching_some_events_removes_them(
     webhook: dict[str, Any],
 ) -> None:

@@ -115,8 +115,11 @@ def _edited_events(webhook: Webhook, add: list[str], remove: list[str]) -> list[
     current = list(webhook.events)
     added = catalog.parse_events(add)
     removed = set(catalog.parse_events(remove))
-    # An argument (a type or a pattern) matching none of the webhook's events removes nothing.
-    missing = [r for r in remove if not set(catalog.parse_events([r])) & set(current)]
+    # An argument (a type or a pattern) matching none of the webhook's events, counting those
+    # this same command adds (`--add-event 'message.*' --remove-event message.read`), removes
+    # nothing.
+    having = set(current) | set(added)
+    missing = [r for r in remove if not set(catalog.parse_events([r])) & having]
     if missing:  # say so, rather than "updated: events" with nothing removed
         listed = ", ".join(current) or "none"
         raise UsageError(

@@ -262,6 +262,8 @@ class ApimwGroup(TyperGroup):
             raise typer.Exit(error.exit_code) from None
 
     def invoke(self, ctx: Any) -> Any:
+        # What follows the group's own options, before invoking consumes it (help: see root).
+        ctx.meta["apimw.rest"] = [*getattr(ctx, "_protected_args", ()), *ctx.args]
         try:
             return super().invoke(ctx)
         except ApimwError as error:
@@ -309,6 +311,9 @@ def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"apimw {__version__}\n")
         raise typer.Exit()
+
+
+HELP_FLAGS = frozenset({"--help", "-h"})
 
 
 @app.callback()
@@ -387,8 +392,11 @@ def root(
         transport=previous.transport,
         sleep=previous.sleep,
     )
-    if ctx.invoked_subcommand != "config":  # `config show` marks a bad value, to diagnose it
-        ctx.obj.check_environment()  # APIMW_OUTPUT=xml: an error naming it, never ignored
+    # APIMW_OUTPUT=xml: an error naming it, never ignored. Not for `config` (`config show` marks
+    # a bad value, to diagnose it), and not when help is asked for: help always works.
+    rest = ctx.meta.get("apimw.rest", ())
+    if ctx.invoked_subcommand != "config" and not HELP_FLAGS.intersection(rest):
+        ctx.obj.check_environment()
 
 
 def _thread_crash(args: Any) -> None:

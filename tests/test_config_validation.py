@@ -69,11 +69,11 @@ def test_a_valid_value_is_accepted(name: str, raw: str, value: Any) -> None:
         ("api_base", "https://api.apimw .com", "must be an http(s) URL"),
         ("api_base", "https://api.apimw.com/\x1b[2J", "must be an http(s) URL"),
         ("output", "yaml", "output must be one of table, json, got 'yaml'"),
-        ("timeout", "soon", "timeout must be a number, got 'soon'"),
-        ("timeout", "0", "timeout must be a positive number"),
-        ("timeout", "-5", "timeout must be a positive number"),
-        ("timeout", "nan", "timeout must be a positive number"),
-        ("timeout", "inf", "timeout must be a positive number"),
+        ("timeout", "soon", "timeout must be a duration above 0, got 'soon'"),
+        ("timeout", "0", "timeout must be a duration above 0"),
+        ("timeout", "-5", "timeout must be a duration above 0"),
+        ("timeout", "nan", "timeout must be a duration above 0"),
+        ("timeout", "inf", "timeout must be a duration above 0"),
         ("default_events", "message.nope", "unknown event type 'message.nope'"),
         ("default_events", "foo.*", "unknown event type 'foo.*'"),
         ("default_events", " , ", "default_events needs at least one event type"),
@@ -94,7 +94,6 @@ def test_an_invalid_value_is_refused_saying_why(name: str, raw: str, says: str) 
         ("output", "jsn", "json"),
         ("output", "tabel", "table"),
         ("ngrok_region", "euu", "eu"),
-        ("timeout", "30s", "30"),
         ("api_base", "api.apimw.com/v1", "https://api.apimw.com/v1"),
         ("api_base", "htps://api.apimw.com/v1", "https://api.apimw.com/v1"),
         ("api_base", "htp://localhost:3000", "http://localhost:3000"),
@@ -172,7 +171,7 @@ def test_config_set_keeps_event_globs_as_written() -> None:
     ("args", "says"),
     [
         (("output", "yml"), "output must be one of table, json, got 'yml'"),
-        (("timeout", "0"), "timeout must be a positive number, got '0'"),
+        (("timeout", "0"), "timeout must be a duration above 0, got '0'"),
         (("api_base", "localhost:8787/v1"), "did you mean 'https://localhost:8787/v1'?"),
         (("ngrok_region", "europe"), "ngrok_region must be one of"),
     ],
@@ -221,11 +220,11 @@ def test_an_invalid_env_value_is_a_config_error_naming_the_variable() -> None:
 
 
 def test_config_show_marks_the_invalid_env_value_and_shows_the_rest() -> None:
-    result = run("-o", "json", "config", "show", env={ENV_TIMEOUT: "30s"})
+    result = run("-o", "json", "config", "show", env={ENV_TIMEOUT: "soon"})
     assert result.exit_code == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)["settings"]}
     assert rows["timeout"]["source"] == (
-        f"error: {ENV_TIMEOUT}: timeout must be a number, got '30s': did you mean '30'?"
+        f"error: {ENV_TIMEOUT}: timeout must be a duration above 0, got 'soon'"
     )
     assert rows["output"]["source"] == "flag --output"
 
@@ -283,3 +282,13 @@ def test_an_edited_profile_value_that_is_text_is_read_as_a_list(isolated_env: Pa
         '[profiles.default]\ndefault_events = "message.read, quota.*"\n'
     )
     assert default_event_patterns(Settings()) == ["message.read", "quota.*"]
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("30", 30.0), ("30s", 30.0), ("2m", 120.0)])
+def test_a_timeout_is_a_duration_wherever_it_comes_from(raw: str, seconds: float) -> None:
+    """One meaning for a time: `--timeout 30s`, APIMW_TIMEOUT=30s and `config set timeout 30s`."""
+    shown = run("-o", "json", "config", "show", env={ENV_TIMEOUT: raw})
+    rows = {row["name"]: row for row in json.loads(shown.stdout)["settings"]}
+    assert rows["timeout"]["value"] == seconds, rows["timeout"]
+    assert run("config", "set", "timeout", raw).exit_code == 0
+    assert float(run("config", "get", "timeout").stdout) == seconds

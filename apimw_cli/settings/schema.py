@@ -114,6 +114,20 @@ def positive_number(setting: Setting, raw: str) -> float:
     return value
 
 
+def positive_seconds(setting: Setting, raw: str) -> float:
+    """A duration above 0, as options take it (`30`, `30s`, `2m`): one meaning for a time,
+    whether it comes from `--timeout`, APIMW_TIMEOUT or the profile."""
+    from apimw_cli.durations import positive_duration
+
+    try:
+        return positive_duration(raw.strip())
+    except ValueError:
+        raise UsageError(
+            f"{setting.name} must be a duration above 0, got {raw!r}",
+            hint="for example 30, 30s or 2m (a bare number is seconds)",
+        ) from None
+
+
 def _is_number(raw: str) -> bool:
     try:
         float(raw)
@@ -238,10 +252,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "timeout",
-        "API read timeout in seconds",
+        "API read timeout (a duration: 30, 30s, 2m)",
         env=ENV_TIMEOUT,
         default=DEFAULT_TIMEOUT,
-        parse=positive_number,
+        parse=positive_seconds,
     ),
     Setting(
         "default_events",

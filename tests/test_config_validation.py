@@ -292,3 +292,11 @@ def test_a_timeout_is_a_duration_wherever_it_comes_from(raw: str, seconds: float
     assert rows["timeout"]["value"] == seconds, rows["timeout"]
     assert run("config", "set", "timeout", raw).exit_code == 0
     assert float(run("config", "get", "timeout").stdout) == seconds
+
+
+@pytest.mark.parametrize("args", [("--help",), ("webhooks", "--help"), ("webhooks", "list", "-h")])
+def test_help_works_whatever_the_environment_holds(args: tuple[str, ...]) -> None:
+    result = run(*args, env={ENV_TIMEOUT: "abc"})
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Usage:")
+    assert run("webhooks", "list", env={ENV_TIMEOUT: "abc"}).exit_code == 3  # not help: refused

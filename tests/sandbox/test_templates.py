@@ -19,38 +19,14 @@ from tests.sandbox.support import (
     error_of,
     wait_verified,
 )
+from tests.support import docs_examples
 from tests.support.sandbox import MakeEndpoint
 from tests.support.waiting import wait_for
 
 TO = "+1234567890"
-# The docs' example request, word for word.
-DOCS_REQUEST: dict[str, Any] = {
-    "to": "+1234567890",
-    "template": "order_confirmation",
-    "language": "en",
-    "components": [
-        {
-            "type": "body",
-            "parameters": [
-                {"type": "text", "text": "John"},
-                {"type": "text", "text": "ORD-12345"},
-                {"type": "text", "text": "$99.99"},
-            ],
-        }
-    ],
-}
-# The list page's example template, word for word.
-DOCS_ORDER_CONFIRMATION = {
-    "name": "order_confirmation",
-    "language": "en",
-    "status": "APPROVED",
-    "category": "TRANSACTIONAL",
-    "components": [
-        {"type": "HEADER", "format": "TEXT", "text": "Order Confirmed! 🎉"},
-        {"type": "BODY", "text": "Hi {{1}}, your order {{2}} has been confirmed. Total: {{3}}"},
-        {"type": "FOOTER", "text": "Thank you for shopping with us!"},
-    ],
-}
+# The docs' example request and the list page's example template, word for word.
+DOCS_REQUEST: dict[str, Any] = docs_examples.TEMPLATE_SEND_REQUEST
+DOCS_ORDER_CONFIRMATION: dict[str, Any] = docs_examples.TEMPLATES_LIST["data"]["templates"][0]
 SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 

@@ -13,7 +13,7 @@ import pytest
 from apimw_cli.settings import ENV_CONFIG_DIR, ENV_DATA_DIR
 
 # The sandbox and endpoint fixtures, one meaning per name, for every test directory.
-pytest_plugins = ["tests.support.sandbox"]
+pytest_plugins = ["tests.support.sandbox", "tests.support.refresh_server"]
 
 # A test run started in the background by a non-interactive shell (`pytest &` in a script)
 # ignores SIGINT, and the commands the tests start inherit that: `listen` would never see the

@@ -11,9 +11,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -35,7 +33,8 @@ from apimw_cli.settings import (
 )
 from tests.fakeapi import API_KEY, API_SECRET, BASE, FakeApi, envelope, error
 from tests.support.cli import run
-from tests.test_auth import Clock, SingleUseRefreshServer
+from tests.support.refresh_server import SingleUseRefreshServer
+from tests.test_auth import Clock
 
 ENV = {ENV_API_KEY: API_KEY, ENV_API_SECRET: API_SECRET}
 CODES = sorted(TOKEN_REJECTED)
@@ -253,16 +252,6 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 # --- two real processes recovering at once, under the token cache's lock --------------------
-
-
-@pytest.fixture
-def refresh_server() -> Iterator[SingleUseRefreshServer]:
-    server = SingleUseRefreshServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def test_two_processes_refused_at_once_log_in_once(

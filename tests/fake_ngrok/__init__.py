@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
+# The product's liveness test (a zombie counts as alive: nobody reaped it), re-exported.
+from apimw_cli.session.records import pid_alive as pid_alive
+
 AGENT = Path(__file__).resolve().parent / "agent.py"
 
 Mode = Literal["ok", "silent", "fail", "exit"]
@@ -96,17 +99,6 @@ def recorded_requests(agent: Path) -> list[dict[str, Any]]:
 def make_agent_die(agent: Path) -> None:
     """Make every running instance of this fake agent exit (it polls for a `die` file)."""
     (agent.parent / "die").touch()
-
-
-def pid_alive(pid: int) -> bool:
-    """True if `pid` is a live process (a zombie counts as alive: nobody reaped it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def pid_running(pid: int) -> bool:

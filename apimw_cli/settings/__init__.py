@@ -73,7 +73,6 @@ from apimw_cli.settings.schema import (
     lookup,
     non_negative_number,
     parse_value,
-    positive_number,
     text,
     whole_number,
 )
@@ -136,7 +135,6 @@ __all__ = [
     "make_private_dir",
     "non_negative_number",
     "parse_value",
-    "positive_number",
     "session_retention",
     "sessions_dir",
     "text",

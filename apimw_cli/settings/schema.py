@@ -96,24 +96,6 @@ def non_negative_number(setting: Setting, raw: str) -> float:
     return value
 
 
-def positive_number(setting: Setting, raw: str) -> float:
-    """A finite number above 0 (a timeout in seconds)."""
-    import math
-
-    try:
-        value = float(raw)
-    except ValueError:
-        bare = raw.strip().removesuffix("s").strip()
-        guess = f": did you mean {bare!r}?" if bare and _is_number(bare) else ""
-        raise UsageError(
-            f"{setting.name} must be a number, got {raw!r}{guess}",
-            hint="a number of seconds, for example 30",
-        ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise UsageError(f"{setting.name} must be a positive number, got {raw!r}")
-    return value
-
-
 def positive_seconds(setting: Setting, raw: str) -> float:
     """A duration above 0, as options take it (`30`, `30s`, `2m`): one meaning for a time,
     whether it comes from `--timeout`, APIMW_TIMEOUT or the profile."""
@@ -126,14 +108,6 @@ def positive_seconds(setting: Setting, raw: str) -> float:
             f"{setting.name} must be a duration above 0, got {raw!r}",
             hint="for example 30, 30s or 2m (a bare number is seconds)",
         ) from None
-
-
-def _is_number(raw: str) -> bool:
-    try:
-        float(raw)
-    except ValueError:
-        return False
-    return True
 
 
 def http_url(setting: Setting, raw: str) -> str:

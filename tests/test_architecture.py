@@ -213,7 +213,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "pyngrok": ("tunnel/*",),
     "starlette": ("receiver/*", "sandbox/*"),
     "uvicorn": ("receiver/*", "sandbox/*"),
-    "orjson": ("receiver/*",),
+    "orjson": ("receiver/*", "output/*", "sandbox/*"),
     "platformdirs": ("settings/*",),
     "filelock": ("settings/*",),
     "tomli_w": ("settings/*",),

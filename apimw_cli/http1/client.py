@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ class _Origin:
         waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout(deadline - time.monotonic()):
                 handed = await waiter
         except BaseException:
             if waiter.done() and not waiter.cancelled():  # handed over as we were cancelled
@@ -102,7 +103,7 @@ class _Origin:
         client = self._client
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout(deadline - time.monotonic()):
                 _, connection = await loop.create_connection(
                     lambda: Connection(client.new_parser, client.max_response_body),
                     self.host,
@@ -148,7 +149,8 @@ class Http1Client:
         origin = self._origins.get(target.origin)
         if origin is None:
             origin = self._origins[target.origin] = _Origin(target.origin, self)
-        deadline = asyncio.get_running_loop().time() + timeout
+        # time.monotonic(), not loop.time(): uvloop's is the time its current pass began.
+        deadline = time.monotonic() + timeout
         try:
             return await self._exchange(origin, request, deadline, timeout)
         except TimeoutError:  # from waiting for or opening a connection

@@ -5,8 +5,10 @@ the answer is parsed as it arrives, and the awaiting caller is woken straight fr
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from apimw_cli.http1.errors import ClosedBeforeAnswer, Http1Error, ProtocolFailed, TimedOut
 from apimw_cli.http1.parsing import ResponseParser
@@ -32,14 +34,15 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[Http1Response] | None = None
         self._parser: ResponseParser | None = None
         self._got_bytes = False  # any byte of the current answer arrived
+        self._timer: asyncio.TimerHandle | None = None
         self.closed = False  # closed, closing, or not fit to carry another request
         self.requests = 0  # requests written on it so far
 
     # --- asyncio.Protocol ---
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # (uvloop's transports do not subclass asyncio.Transport, but have its methods)
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         waiter, parser = self._waiter, self._parser
@@ -65,7 +68,8 @@ class Connection(asyncio.Protocol):
     # --- requests ---
 
     async def exchange(self, request: bytes, deadline: float, timeout: float) -> Http1Response:
-        """Write `request` and wait for the answer until `deadline` (loop time); Http1Error."""
+        """Write `request` and wait for the answer until `deadline` (time.monotonic());
+        Http1Error."""
         transport = self._transport
         if transport is None or self.closed:
             raise ClosedBeforeAnswer("the connection was closed")
@@ -75,11 +79,13 @@ class Connection(asyncio.Protocol):
         self._got_bytes = False
         self.requests += 1
         transport.write(request)
-        timer = loop.call_at(deadline, self._time_out, timeout)
+        self._timer = loop.call_later(
+            deadline - time.monotonic(), self._time_out, deadline, timeout
+        )
         try:
             return await waiter
         finally:
-            timer.cancel()
+            self._timer.cancel()
             self._waiter = self._parser = None
 
     def close(self) -> None:
@@ -128,5 +134,11 @@ class Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
 
-    def _time_out(self, timeout: float) -> None:
+    def _time_out(self, deadline: float, timeout: float) -> None:
+        left = deadline - time.monotonic()
+        if left > 0:  # loop timers may fire a little early (uvloop's by up to a millisecond)
+            self._timer = asyncio.get_running_loop().call_later(
+                left, self._time_out, deadline, timeout
+            )
+            return
         self._fail(TimedOut(f"timed out after {timeout:g}s"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,7 +31,22 @@ def parser(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+LOOP = "asyncio"  # set per test by the `loop` fixture
+
+
+@pytest.fixture(params=["asyncio", "uvloop"], autouse=True)
+def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test on asyncio's loop and on uvloop's (the receiver's, where it is installed)."""
+    if request.param == "uvloop":
+        pytest.importorskip("uvloop")
+    monkeypatch.setattr(sys.modules[__name__], "LOOP", request.param)
+
+
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
+    if LOOP == "uvloop":
+        import uvloop
+
+        return uvloop.run(asyncio.wait_for(scenario(), 20))
     return asyncio.run(asyncio.wait_for(scenario(), 20))
 
 

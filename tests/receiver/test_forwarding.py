@@ -99,7 +99,7 @@ def test_hop_by_hop_headers_are_not_forwarded(
     headers = headers_map(app.wait_hits(1)[0])
     assert "x-hop" not in headers
     assert "te" not in headers
-    assert headers.get("connection", "keep-alive") == "keep-alive"  # httpx's own, if any
+    assert headers.get("connection", "keep-alive") == "keep-alive"  # the client's own, if any
 
 
 def test_forwarded_body_is_byte_identical(

@@ -1,0 +1,142 @@
+"""The benchmark scripts' building blocks (benchmarks/common.py, load.py, servers.Drain) and smoke
+runs of benchmarks/startup.py and sandbox_delivery.py. Nothing here asserts a speed: the scripts
+measure, CONTRIBUTING.md's rule."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from apimw_cli.output.live import short_id
+from apimw_cli.signing import verify
+from benchmarks.common import Row, Spread, percentile, print_table, ratio_row
+from benchmarks.load import LABEL, SECRET, signed_requests
+from benchmarks.servers import Drain
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def split(request: bytes) -> tuple[dict[str, str], bytes]:
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")[1:]
+    return {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}, body
+
+
+def test_signed_requests_are_distinct_valid_and_all_of_one_size() -> None:
+    requests = signed_requests(300)
+    assert len({len(r) for r in requests}) == 1
+    ids = set()
+    for request in requests:
+        headers, body = split(request)
+        assert int(headers["content-length"]) == len(body) == 1024
+        assert verify(body, headers["x-apimw-signature"], SECRET).valid
+        ids.add(headers["x-apimw-delivery"])
+    assert len(ids) == 300
+
+
+def test_the_live_views_label_of_each_event_names_its_number() -> None:
+    """The lag phase matches `[dlv_xxxxxxxx]` on the pty back to the event that was sent."""
+    for number, request in enumerate(signed_requests(3, first=0x40000000 - 1), 0x40000000 - 1):
+        label = short_id(split(request)[0]["x-apimw-delivery"])
+        match = LABEL.search(f" [{label}]".encode())
+        assert match is not None and int(match.group(1), 16) == number
+
+
+def test_the_drain_finds_labels_split_across_reads_and_counts_lines() -> None:
+    read, write = os.pipe()
+    drain = Drain(read)
+    drain.watching = True
+    drain.start()
+    for part in (b"\x1b[2m[dlv_0000", b"00ff]\x1b[0m\nnext [dlv_00000100]\n", b"[dlv_zz]\n"):
+        os.write(write, part)
+        threading.Event().wait(0.02)  # separate reads (a deadline-free pause, not an assert)
+    os.close(write)
+    drain.join(5)
+    os.close(read)
+    assert set(drain.seen) == {0xFF, 0x100}
+    assert drain.lines == 3
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e9, allow_nan=False), min_size=1))
+def test_a_spread_brackets_its_median(samples: list[float]) -> None:
+    spread = Spread.of(samples)
+    assert spread.low <= spread.median <= spread.high
+    assert spread.count == len(samples)
+
+
+def test_nan_samples_are_left_out_and_none_reads_n_a() -> None:
+    assert Spread.of([float("nan"), 2.0]).show() == "2"
+    assert Spread.of([float("nan")]).show() == "n/a"
+    assert Spread.of([1.0, 3.0, 2.0]).show(1, " ms") == "2.0 ms (1.0-3.0)"
+    assert percentile([], 0.99) != percentile([], 0.99)  # NaN
+
+
+def test_ratio_rows_say_whether_the_median_meets_the_target(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    met = ratio_row("a / b", [2.1, 1.9, 2.4], ">= 2.0x", lambda r: r >= 2.0)
+    missed = ratio_row("c / d", [0.5], ">= 0.8x", lambda r: r >= 0.8)
+    assert (met.figure, met.target) == ("2.10x (1.90-2.40)", ">= 2.0x (met)")
+    assert missed.target == ">= 0.8x (missed)"
+    print_table("t", [met, missed, Row("plain", "1")], markdown=True)
+    out = capsys.readouterr().out
+    assert "| a / b | 2.10x (1.90-2.40) | >= 2.0x (met) |" in out
+    assert "| plain | 1 |  |" in out
+
+
+def script(name: str, *args: str, timeout: float = 100) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd="/",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_startup_benchmark_reports_every_command_against_import_typer() -> None:
+    out = script("startup.py", "--quick", "--markdown")
+    for row in (
+        "| import typer | ",
+        "| apimw --help / import typer | ",
+        "| apimw webhooks --help / import typer | ",
+        "| apimw --sandbox webhooks list / import typer, cached token, running sandbox | ",
+    ):
+        assert row in out, out
+    for target in ("<= 1.2x (", "<= 1.3x (", "<= 2.5x ("):
+        assert target in out, out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_the_startup_benchmark_can_leave_the_sandbox_out() -> None:
+    out = script("startup.py", "--quick", "--no-sandbox")
+    assert re.search(r"apimw --sandbox webhooks list +skipped \(--no-sandbox\)", out), out
+    assert "apimw --help / import typer" in out, out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_sandbox_benchmark_reports_rate_latency_and_the_ceiling() -> None:
+    out = script("sandbox_delivery.py", "--quick", "--python-client", "--webhooks", "4")
+    for row in (
+        "this tree: deliveries/s ",
+        "this tree: slowest API request during the burst ",
+        "one fast receiver, direct client (req/s: the ceiling)",
+    ):
+        assert row in out, out
+    assert re.search(r"this tree: duplicates, API errors +0, 0$", out, re.M), out
+    assert ">= 3,000/s (" in out and "< 100 ms (" in out, out

@@ -4,6 +4,7 @@
     python benchmarks/receiver.py --quick         # a smoke run: tiny counts, short rounds
     python benchmarks/receiver.py --markdown      # also print the rows for benchmarks/README.md
     python benchmarks/receiver.py --phases throughput --rounds 4 --seconds 5
+    python benchmarks/receiver.py --reference-tree /tmp/ref   # also listen from another tree
 
 Phases:
 - throughput: every contender (benchmarks/servers.py: bare starlette on h11, bare starlette on
@@ -17,6 +18,9 @@ Phases:
   rate and, during the same burst, the sink's rate (its /stats), then the time to drain; then the
   sink is stopped (SIGSTOP) and `listen`'s peak RSS is sampled while a 100,000-event backlog
   builds.
+
+With --reference-tree PATH (a worktree of an older commit), `listen` from that tree runs too,
+beside this tree's, in the throughput and lag phases: before and after in one run.
 
 By default the client (wrk, or the Python client when wrk is absent) runs on the first CPU and
 the server under test on the last (--no-pin: let the OS place them). It measures, it does not
@@ -59,7 +63,10 @@ LABELS = {
     "node": "Node `http` server verifying the HMAC",
     "ndjson": "`apimw listen --format ndjson`",
     "live": "`apimw listen`, live view on a 160x45 pty",
+    "ndjson-ref": "reference tree: `apimw listen --format ndjson`",
+    "live-ref": "reference tree: `apimw listen`, live view",
 }
+REFERENCES = ("ndjson-ref", "live-ref")  # run only with --reference-tree
 PHASES = ("throughput", "lag", "forward")
 LAG_FIRST = 0x40000000  # the lag phase's event numbers: labels no earlier event had
 
@@ -72,12 +79,19 @@ class Sample:
 
 
 @dataclass
+class Lag:
+    """Send-to-display times (ms) of the events shown, out of `sent`."""
+
+    ms: list[float]
+    sent: int
+    failures: int
+
+
+@dataclass
 class Results:
     rounds: list[dict[str, Sample]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
-    lag_ms: list[float] = field(default_factory=list)
-    lag_sent: int = 0
-    lag_failures: int = 0
+    lags: dict[str, Lag] = field(default_factory=dict)
     receive: list[float] = field(default_factory=list)
     forward: list[float] = field(default_factory=list)
     forward_cpu_us: list[float] = field(default_factory=list)
@@ -97,7 +111,11 @@ def measured(server: servers.Server, driver: Driver, seconds: float) -> tuple[Bu
 
 @contextlib.contextmanager
 def contenders(
-    workdir: Path, cpus: set[int] | None, results: Results, need: set[str]
+    workdir: Path,
+    cpus: set[int] | None,
+    results: Results,
+    need: set[str],
+    tree: Path | None = None,
 ) -> Iterator[dict[str, servers.Server]]:
     """The servers of `need` that can run here, started; the others go to results.skipped."""
     with contextlib.ExitStack() as stack:
@@ -116,8 +134,11 @@ def contenders(
             elif name == "node":
                 started[name] = stack.enter_context(servers.node(cpus))
             else:
-                live = name == "live"
-                started[name] = stack.enter_context(servers.listen(name, workdir, cpus, live))
+                live = name.startswith("live")
+                reference = tree if name in REFERENCES else None
+                started[name] = stack.enter_context(
+                    servers.listen(name, workdir, cpus, live, tree=reference)
+                )
         yield started
 
 
@@ -143,7 +164,7 @@ def throughput(
         print(f"round {number + 1}/{args.rounds}: {shown}", flush=True)
 
 
-def display_lag(server: servers.Server, args: argparse.Namespace, out: Results) -> None:
+def display_lag(server: servers.Server, args: argparse.Namespace) -> Lag:
     """Events at a fixed rate to the live view; send-to-display time of each label."""
     drain = server.drain
     assert drain is not None
@@ -156,14 +177,14 @@ def display_lag(server: servers.Server, args: argparse.Namespace, out: Results) 
 
     drain.seen.clear()
     drain.watching = True
-    out.lag_failures = asyncio.run(
+    failures = asyncio.run(
         fixed_rate(server.port, requests, args.lag_rate, args.lag_seconds, note, args.connections)
     )
     with contextlib.suppress(TimeoutError):
         wait_until(lambda: all(n in drain.seen for n in sent_at), 10, "every label on the pty")
     drain.watching = False
-    out.lag_sent = len(sent_at)
-    out.lag_ms = [(drain.seen[n] - sent) * 1000 for n, sent in sent_at.items() if n in drain.seen]
+    shown = [(drain.seen[n] - sent) * 1000 for n, sent in sent_at.items() if n in drain.seen]
+    return Lag(shown, len(sent_at), failures)
 
 
 def forwarding(
@@ -256,17 +277,25 @@ def rows(results: Results, args: argparse.Namespace) -> list[Row]:
             ratio_row("live view / ndjson (req/s)", paired(results, "live", "ndjson"), ">= 0.8x",
                       lambda r: r >= 0.8),
         ]  # fmt: skip
-    if results.lag_sent:
-        p99 = percentile(results.lag_ms, 0.99)
-        shown = f"{len(results.lag_ms):,}/{results.lag_sent:,} shown"
+    if any("ndjson-ref" in samples for samples in results.rounds):
+        table += [
+            ratio_row("ndjson / reference tree's ndjson (req/s)",
+                      paired(results, "ndjson", "ndjson-ref"), ""),
+            ratio_row("ndjson / reference tree's ndjson (CPU per request)",
+                      paired(results, "ndjson", "ndjson-ref", "cpu_us"), ""),
+            ratio_row("live view / reference tree's live view (req/s)",
+                      paired(results, "live", "live-ref"), ""),
+        ]  # fmt: skip
+    for name, lag in results.lags.items():
+        p99 = percentile(lag.ms, 0.99)
         figure = (
-            f"p50 {percentile(results.lag_ms, 0.5):.1f} ms, p99 {p99:.1f} ms,"
-            f" max {percentile(results.lag_ms, 1.0):.1f} ms ({shown})"
+            f"p50 {percentile(lag.ms, 0.5):.1f} ms, p99 {p99:.1f} ms,"
+            f" max {percentile(lag.ms, 1.0):.1f} ms ({len(lag.ms):,}/{lag.sent:,} shown)"
         )
-        ok = len(results.lag_ms) == results.lag_sent and p99 < 100
-        verdict = "met" if ok else "missed"
+        verdict = "met" if len(lag.ms) == lag.sent and p99 < 100 else "missed"
+        where = "reference tree: " if name in REFERENCES else ""
         table.append(
-            Row(f"live view display lag at {args.lag_rate:,.0f}/s", figure,
+            Row(f"{where}live view display lag at {args.lag_rate:,.0f}/s", figure,
                 f"p99 < 100 ms ({verdict})")
         )  # fmt: skip
     if results.receive:
@@ -289,7 +318,10 @@ def rows(results: Results, args: argparse.Namespace) -> list[Row]:
                 f"< 100 MB with a 100,000-event backlog ({verdict})")
         )  # fmt: skip
     table.append(
-        Row("non-200 answers and socket errors", str(results.failures + results.lag_failures))
+        Row(
+            "non-200 answers and socket errors",
+            str(results.failures + sum(lag.failures for lag in results.lags.values())),
+        )
     )
     return table
 
@@ -315,7 +347,15 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--drain-timeout", type=float, default=120.0)
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated subset")
     parser.add_argument(
-        "--contenders", default=",".join(LABELS), help="comma-separated subset of the servers"
+        "--contenders",
+        default=",".join(n for n in LABELS if n not in REFERENCES),
+        help="comma-separated subset of the servers",
+    )
+    parser.add_argument(
+        "--reference-tree",
+        type=Path,
+        metavar="PATH",
+        help="also run listen from this source tree (`git worktree add /tmp/ref dfcc62d`)",
     )
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
     parser.add_argument("--no-pin", action="store_true", help="let the OS place the processes")
@@ -339,9 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     client_cpus, server_cpus = cpu_split(not args.no_pin)
     if client_cpus:
         os.sched_setaffinity(0, client_cpus)  # the harness, its drains and the sink go with wrk
-    need = {n for n in args.contenders.split(",") if n in LABELS}
+    need = {n for n in args.contenders.split(",") if n in LABELS and n not in REFERENCES}
+    if args.reference_tree:
+        need |= set(REFERENCES)
     if "throughput" not in args.phases:
-        need &= {"live"} if "lag" in args.phases else set()
+        need &= {"live", "live-ref"} if "lag" in args.phases else set()
     results = Results()
     with tempfile.TemporaryDirectory(prefix="apimw-bench-") as tmp:
         workdir = Path(tmp)
@@ -351,11 +393,14 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         pinning = f"client on CPU {client_cpus}, servers on {server_cpus}" if client_cpus else ""
         print(f"load: {driver.name}; {pinning or 'not pinned'}", flush=True)
-        with contenders(workdir, server_cpus, results, need) as started:
+        tree = args.reference_tree.resolve() if args.reference_tree else None
+        with contenders(workdir, server_cpus, results, need, tree) as started:
             if "throughput" in args.phases and started:
                 throughput(started, driver, args, results)
-            if "lag" in args.phases and "live" in started:
-                display_lag(started["live"], args, results)
+            if "lag" in args.phases:
+                for name in ("live", "live-ref"):
+                    if name in started:
+                        results.lags[name] = display_lag(started[name], args)
         if "forward" in args.phases:
             forwarding(workdir, driver, server_cpus, args, results)
     title = (

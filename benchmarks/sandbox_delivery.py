@@ -312,7 +312,7 @@ def rows(reports: dict[str, list[Report]], top: float, trees: dict[str, Path | N
             for ours, ref in zip(reports["this tree"], reports["reference"], strict=True)
             if ref.per_second
         ]
-        table.append(ratio_row("this tree / reference (deliveries/s)", ratios, "(speed-up)"))
+        table.append(ratio_row("this tree / reference (deliveries/s)", ratios, ""))
     table.append(Row("one fast receiver, direct client (req/s: the ceiling)", f"{top:,.0f}"))
     ours = statistics.median(r.per_second for r in reports["this tree"])
     table.append(Row("this tree / ceiling (deliveries/s)", f"{ours / top:.2f}x" if top else "n/a"))

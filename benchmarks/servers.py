@@ -165,8 +165,10 @@ def listen(
     cpus: set[int] | None,
     live: bool = False,
     forward_to: str | None = None,
+    tree: Path | None = None,
 ) -> Iterator[Server]:
-    """`apimw listen` as users run it, in its own config and data directories."""
+    """`apimw listen` as users run it, in its own config and data directories; with `tree`,
+    the apimw_cli of that source tree (PYTHONPATH comes before the installed package)."""
     home = workdir / name
     home.mkdir(parents=True)
     ready = home / "ready"
@@ -176,6 +178,8 @@ def listen(
         "APIMW_DATA_DIR": str(home / "data"),
         SECRET_ENV: SECRET,
     }
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), env.get("PYTHONPATH")) if p)
     command = [sys.executable, "-m", "apimw_cli", "listen", "--no-tunnel", "--port", "0"]
     command += ["--secret-env", SECRET_ENV, "--ready-file", str(ready)]
     command += ["--record", str(home / "session.jsonl")]

@@ -10,7 +10,8 @@ directories, interleaved run by run (the order alternating) so that drifts of th
 evenly, after one untimed warm-up each; medians and ranges are reported, and per run the ratio
 to `python -c "import typer"`, the floor of any typer CLI. Targets (issue #17): `apimw --help`
 <= 1.2x, `apimw webhooks --help` <= 1.3x, `apimw --sandbox webhooks list` <= 2.5x with a cached
-token against a running sandbox (started here; the warm-up run caches its token).
+token against a running sandbox (started here; the warm-up run caches its token). With
+--reference-tree PATH, the same commands from another source tree run in the same rounds.
 
 `--check-imports` runs the CLI in-process (`apimw_cli.main.main`, with `sys.argv` set and
 SystemExit caught) for `--help`, `--version` and the `--help` of every command path of the
@@ -24,11 +25,13 @@ import contextlib
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
@@ -105,12 +108,35 @@ print(json.dumps(report))
 _ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def _run_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+REFERENCE = " (reference tree)"
+
+
+def _run_once(argv: list[str], env: dict[str, str], tree: Path | None) -> tuple[Time, int]:
+    """Wall and CPU time and exit status of one run; with `tree`, that tree's apimw_cli runs
+    (`-m` puts the working directory first on sys.path, PYTHONPATH next)."""
+    if tree is not None:
+        env = {
+            **env,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(tree), env.get("PYTHONPATH")) if p),
+        }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
-        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
-    )
-    return time.perf_counter() - start, done.returncode
+        argv, cwd=tree or ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Time(wall, cpu), done.returncode
+
+
+@dataclass(frozen=True)
+class Time:
+    """One run: wall seconds, and CPU seconds (user + system), steadier on a busy machine."""
+
+    wall: float
+    cpu: float
 
 
 @contextlib.contextmanager
@@ -129,44 +155,63 @@ def environment(with_sandbox: bool) -> Iterator[dict[str, str]]:
         yield env
 
 
-def measure(runs: int, with_sandbox: bool = True) -> dict[str, list[float]]:
-    """Wall times in seconds of the baseline and of each command, interleaved run by run (the
-    order alternates), after one untimed warm-up each."""
-    every = [BASELINE] + [(c[0], c[1]) for c in COMMANDS if with_sandbox or not c[3]]
-    samples: dict[str, list[float]] = {label: [] for label, _ in every}
+def measure(
+    runs: int, with_sandbox: bool = True, tree: Path | None = None
+) -> dict[str, list[Time]]:
+    """Wall times in seconds of the baseline and of each command (and with `tree`, of each
+    command with a target from that tree), interleaved run by run (the order alternates),
+    after one untimed warm-up each."""
+    chosen = [c for c in COMMANDS if with_sandbox or not c[3]]
+    every: list[tuple[str, list[str], Path | None]] = [(BASELINE[0], BASELINE[1], None)]
+    every += [(label, argv, None) for label, argv, _, _ in chosen]
+    if tree is not None:
+        every += [(label + REFERENCE, argv, tree) for label, argv, target, _ in chosen if target]
+    samples: dict[str, list[Time]] = {label: [] for label, _, _ in every}
     with environment(with_sandbox) as env:
-        for label, argv in every:  # warm-up: page cache, .pyc files, the cached token
-            _, status = _run_once(argv, env)
+        for label, argv, where in every:  # warm-up: page cache, .pyc files, the cached token
+            _, status = _run_once(argv, env, where)
             if status:
                 raise RuntimeError(f"`{label}` exited with {status}")
         for number in range(runs):
-            for label, argv in every if number % 2 == 0 else reversed(every):
-                samples[label].append(_run_once(argv, env)[0])
+            for label, argv, where in every if number % 2 == 0 else reversed(every):
+                samples[label].append(_run_once(argv, env, where)[0])
     return samples
+
+
+def timings(runs: list[Time]) -> str:
+    wall = Spread.of(t.wall * 1000 for t in runs).show(1, " ms")
+    return f"{wall}; CPU {Spread.of(t.cpu * 1000 for t in runs).show(1, ' ms')}"
 
 
 def at_most(bound: float) -> Callable[[float], bool]:
     return lambda ratio: ratio <= bound
 
 
-def report_timings(runs: int, with_sandbox: bool, markdown: bool) -> None:
-    samples = measure(runs, with_sandbox)
+def report_timings(runs: int, with_sandbox: bool, markdown: bool, tree: Path | None = None) -> None:
+    samples = measure(runs, with_sandbox, tree)
     base_label = BASELINE[0]
     base = samples[base_label]
-    table = [Row(base_label, Spread.of(t * 1000 for t in base).show(1, " ms"))]
-    for label, _, target, needs_sandbox in COMMANDS:
-        if label not in samples:
-            table.append(Row(label, "skipped (--no-sandbox)"))
+    table = [Row(base_label, timings(base))]
+    for command, _, target, needs_sandbox in COMMANDS:
+        if command not in samples:
+            table.append(Row(command, "skipped (--no-sandbox)"))
             continue
-        table.append(Row(label, Spread.of(t * 1000 for t in samples[label]).show(1, " ms")))
-        if target is not None:
-            ratios = [t / b for t, b in zip(samples[label], base, strict=True)]
-            note = ", cached token, running sandbox" if needs_sandbox else ""
-            table.append(
-                ratio_row(f"{label} / {base_label}{note}", ratios, f"<= {target}x",
-                          at_most(target))
-            )  # fmt: skip
-    title = f"start-up: {runs} interleaved runs of each, wall time ({sys.executable})"
+        for label in (command, command + REFERENCE):
+            if label not in samples:
+                continue
+            table.append(Row(label, timings(samples[label])))
+            if target is not None:
+                pairs = list(zip(samples[label], base, strict=True))
+                note = ", cached token, running sandbox" if needs_sandbox else ""
+                row = ratio_row(
+                    f"{label} / {base_label}{note}", [t.wall / b.wall for t, b in pairs],
+                    f"<= {target}x", at_most(target),
+                )  # fmt: skip
+                cpu = Spread.of(t.cpu / b.cpu for t, b in pairs if b.cpu)
+                table.append(Row(row.measure, f"{row.figure}; CPU {cpu.show(2, 'x')}", row.target))
+    title = f"start-up: {runs} interleaved runs of each, wall time; CPU time ({sys.executable})"
+    if tree is not None:
+        title += f"; reference tree {tree}"
     print_table(title, table, markdown)
     print_header(markdown)
 
@@ -242,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-sandbox", action="store_true", help="leave out the command that needs a sandbox"
     )
+    parser.add_argument(
+        "--reference-tree",
+        type=Path,
+        metavar="PATH",
+        help="also time the commands of this source tree (`git worktree add /tmp/ref dfcc62d`)",
+    )
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 runs each")
     args = parser.parse_args(argv)
@@ -251,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         top_imports(args.top_imports)
         return 0
     runs = 2 if args.quick else max(args.runs, 1)
-    report_timings(runs, not args.no_sandbox, args.markdown)
+    tree = args.reference_tree.resolve() if args.reference_tree else None
+    report_timings(runs, not args.no_sandbox, args.markdown, tree)
     return 0
 
 

@@ -21,7 +21,8 @@ from benchmarks.common import Row, Spread, percentile, print_table, ratio_row
 from benchmarks.load import LABEL, SECRET, signed_requests
 from benchmarks.servers import Drain
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
 
 
 def split(request: bytes) -> tuple[dict[str, str], bytes]:
@@ -122,16 +123,24 @@ def test_the_startup_benchmark_reports_every_command_against_import_typer() -> N
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
-def test_the_startup_benchmark_can_leave_the_sandbox_out() -> None:
-    out = script("startup.py", "--quick", "--no-sandbox")
+def test_the_startup_benchmark_can_leave_the_sandbox_out_and_time_a_reference_tree() -> None:
+    """This tree stands in for an older one: the reference rows appear beside this tree's."""
+    out = script("startup.py", "--quick", "--no-sandbox", "--reference-tree", str(ROOT))
+    assert "apimw webhooks --help (reference tree) / import typer" in out, out
+    assert "apimw --version (reference tree)" not in out, out  # no target, no reference run
     assert re.search(r"apimw --sandbox webhooks list +skipped \(--no-sandbox\)", out), out
     assert "apimw --help / import typer" in out, out
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_the_sandbox_benchmark_reports_rate_latency_and_the_ceiling() -> None:
-    out = script("sandbox_delivery.py", "--quick", "--python-client", "--webhooks", "4")
+def test_the_sandbox_benchmark_reports_rate_latency_the_ceiling_and_a_reference() -> None:
+    out = script(
+        "sandbox_delivery.py", "--quick", "--python-client", "--webhooks", "4",
+        "--reference-tree", str(ROOT),
+    )  # fmt: skip
+    assert f"reference ({ROOT}): deliveries/s " in out, out
+    assert "this tree / reference (deliveries/s)" in out, out
     for row in (
         "this tree: deliveries/s ",
         "this tree: slowest API request during the burst ",

@@ -70,6 +70,21 @@ def test_forwarding_reports_both_rates_and_the_rss_behind_a_stopped_sink() -> No
 
 
 @pytest.mark.timeout(120)
+def test_a_reference_tree_runs_its_own_listen_beside_this_ones() -> None:
+    """This tree stands in for an older one (the option's use: a worktree of dfcc62d)."""
+    out = run(
+        "--python-client", "--phases", "throughput,lag", "--contenders", "ndjson",
+        "--reference-tree", str(BENCHMARK.parents[1]),
+    )  # fmt: skip
+    for row in (
+        "reference tree: `apimw listen --format ndjson`: req/s",
+        "ndjson / reference tree's ndjson (CPU per request)",
+        "reference tree: live view display lag at 2,000/s",
+    ):
+        assert row in out, out
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_node_hmac_server_takes_its_round() -> None:
     out = run("--python-client", "--phases", "throughput", "--contenders", "node")

@@ -102,10 +102,13 @@ def test_readme_example_runs(
 
 def test_readme_lists_every_ndjson_record_kind() -> None:
     """Each `"record"` kind `listen --format ndjson` can print is in the README's list."""
-    source = (README.parent / "apimw_cli" / "output" / "live.py").read_text(encoding="utf-8")
-    kinds = set(re.findall(r'_emit\(\s*"(\w+)"', source))
+    output = README.parent / "apimw_cli" / "output"
+    source = "".join(
+        (output / name).read_text(encoding="utf-8") for name in ("live.py", "ndjson.py")
+    )
+    kinds = set(re.findall(r'(?:_emit\(|line\(|record = )\s*"(\w+)"', source))
     kinds |= set(
-        re.findall(r'_emit\([^\n]* else "(\w+)"', source)
+        re.findall(r'(?:_emit\(|record = )[^\n]* else "(\w+)"', source)
     )  # "event" if ... else "challenge"
     assert {"ready", "event", "challenge", "forward", "note", "tunnel", "summary"} <= kinds
     text = README.read_text(encoding="utf-8")

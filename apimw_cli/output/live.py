@@ -1,122 +1,56 @@
 """The live view of `apimw listen`: a header, one line per event and forward, a summary.
 
-Renders the receiver's records (apimw_cli.receiver.events) for people (rich) or for programs
-(NDJSON, one schema-versioned record a line, flushed per line).
+Renders the receiver's records (apimw_cli.receiver.events) for people (styled lines) or for
+programs (NDJSON, one schema-versioned record a line: output/ndjson.py).
+
+Records come by the thousand a second, and the main thread that shows them shares the GIL
+with the receiver: each line is built as a string (output/lines.py: rich is asked once per
+style, not once per line) and, inside `batch()`, gathered and written with one write and one
+flush (output/batched.py). Outside a batch each line is written at once, as before.
 
 Everything in a record came from outside (the sender chose the body, headers and path; the
-app chose its answer): it is shown through `Printer`'s safe pieces (`styled`, `to_json`), so
-control characters arrive as visible escapes and nothing is read as markup, and every parse of
-it is allowed to fail (it is then shown as unparseable, never raised).
+app chose its answer): it is shown through the safe pieces (`Painter.line`, `block_text`,
+`ndjson`), so control characters arrive as visible escapes and nothing is read as markup, and
+every parse of it is allowed to fail (it is then shown as unparseable, never raised).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from apimw_cli.models import Forwarded, Received, Tally, Verdict, VerdictCode
-from apimw_cli.output.masking import mask, mask_url, redact
-from apimw_cli.output.printer import Part, Printer, styled, to_json
+from apimw_cli.output import ndjson
+from apimw_cli.output.batched import BatchedOutput
+from apimw_cli.output.lines import Painter, block_text
+from apimw_cli.output.masking import mask
+from apimw_cli.output.payload import (
+    InexactNumber,
+    count,
+    fast_parse,
+    indented,
+    parse_body,
+    short_id,
+    summarize_payload,
+    verdict_dict,
+)
+from apimw_cli.output.printer import Part, Printer
 from apimw_cli.output.untrusted import clip, visible
 
-__all__ = ["LiveView", "Tally", "parse_body", "summarize_payload", "verdict_dict"]
+__all__ = ["LiveView", "Tally", "parse_body", "short_id", "summarize_payload", "verdict_dict"]
 
-SCHEMA = 1
+SCHEMA = ndjson.SCHEMA
 # How much of each untrusted field a line shows: a sender controls their length.
 TYPE_WIDTH = 80
 FIELD_WIDTH = 40
 PATH_WIDTH = 120
 VERBOSE_LIMIT = 64 * 1024  # characters of a body or an app's answer shown with --verbose
 INDENT = "          "
-# NDJSON fields that carry our own words (notes, errors): redacted like messages on stderr.
-_MESSAGES = frozenset({"message", "error", "reason"})
-
-
-def parse_body(body: bytes) -> tuple[Any, str | None]:
-    """The body as JSON, or (None, why not) when it cannot be read as JSON."""
-    if not body:
-        return None, "empty body"
-    try:
-        return json.loads(body), None
-    except RecursionError:
-        return None, "JSON nested too deep to read"
-    except UnicodeDecodeError:
-        return None, "not UTF-8 text"
-    except ValueError:
-        return None, "not JSON"
-
-
-def _indented(data: Any, limit: int) -> tuple[str, bool]:
-    """`data` as JSON indented by 2, and whether that is all of it: encoding stops once past
-    `limit` characters, as indenting can make a body's text far longer than the body (1 MB of
-    numbers nested 300 deep is 300 MB indented)."""
-    chunks: list[str] = []
-    size = 0
-    for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(data):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
-            return "".join(chunks), False
-    return "".join(chunks), True
-
-
-def _word(value: object, width: int = FIELD_WIDTH) -> str:
-    """One payload field for a summary: text or a number, else a placeholder."""
-    if isinstance(value, str):
-        return clip(value, width)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return clip(str(value), width)
-    return "?"
-
-
-def summarize_payload(event_type: str | None, event: Any) -> str:
-    """A few words from a parsed payload: who, what, which error."""
-    data = event.get("data") if isinstance(event, dict) else None
-    if not isinstance(data, dict):
-        return ""
-    if event_type == "message.received":
-        return f'from {_word(data.get("from"))} "{_word(data.get("text", ""))}"'
-    if event_type == "message.failed":
-        error = data.get("error")
-        error = error if isinstance(error, dict) else {}
-        code, message = _word(error.get("code", "")), _word(error.get("message", ""), 60)
-        return f"to {_word(data.get('to'))} {code} {message}".strip()
-    if event_type and event_type.startswith("message."):
-        return f"to {_word(data.get('to'))}"
-    if event_type and event_type.startswith("quota."):
-        used, limit = _word(data.get("used")), _word(data.get("limit"))
-        return f"{used}/{limit} {_word(data.get('quota', ''))}".strip()
-    if event_type and event_type.startswith("account."):
-        return _word(data.get("phone_number", ""))
-    return ""
-
-
-def verdict_dict(verdict: Verdict | None) -> dict[str, Any] | None:
-    if verdict is None:
-        return None
-    return {
-        "code": str(verdict.code),
-        "valid": verdict.valid,
-        "reason": verdict.reason,
-        "diagnosis": verdict.diagnosis,
-        "matched_secret": verdict.matched_secret,
-    }
-
-
-def short_id(identifier: str) -> str:
-    """`dlv_3f2a9c1b`: an id's prefix and 8 characters, enough to match lines by eye. Record
-    ids count up (receiver/app.py), so theirs are the last 8: the first are the same."""
-    prefix, sep, rest = identifier.partition("_")
-    if sep and prefix.isalnum() and len(prefix) <= 8 and rest:
-        return f"{prefix}_{rest[-8:] if prefix == 'rec' else rest[:8]}"
-    return clip(identifier, 16)
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n:,} {what}{'' if n == 1 else 's'}"
 
 
 class LiveView:
@@ -139,29 +73,50 @@ class LiveView:
         self._refusing = 0  # events refused in a row because recording failed
         # Each forward result line names its event as the event line did (bounded memory).
         self._labels: OrderedDict[str, str] = OrderedDict()
+        self._batching = 0
+        self._stamp: tuple[int, str] = (-1, "")  # the last second shown, as text
 
-    # --- NDJSON ---
-    def _emit(self, record: str, **fields: Any) -> None:
-        # Our own words are redacted as on stderr; every URL loses its password.
-        for key in _MESSAGES.intersection(fields):
-            if isinstance(fields[key], str):
-                fields[key] = redact(fields[key])
-        data = {"schema": SCHEMA, "record": record, "time": round(time.time(), 3), **fields}
+    @functools.cached_property
+    def _output(self) -> BatchedOutput:
+        return BatchedOutput(self.printer.out.file)
+
+    @functools.cached_property
+    def _painter(self) -> Painter:
+        return Painter(self.printer.out)
+
+    # --- writing: gathered inside a batch, at once outside ---
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Lines shown inside are written together when it ends (however it ends)."""
+        self._batching += 1
         try:
-            line = to_json(data, indent=None, allow_nan=False)
-        except RecursionError:  # a body that parsed but is too deep to write back out
-            data["body"] = None
-            data["body_error"] = "JSON nested too deep to embed"
-            line = to_json(data, indent=None)
-        except ValueError:  # Python reads NaN, Infinity and 1e999, but they are not JSON
-            data["body"] = None
-            data["body_error"] = "NaN or Infinity in the body, which JSON cannot carry"
-            line = to_json(data, indent=None)
-        self.printer.out.file.write(mask_url(line) + "\n")
-        self.printer.out.file.flush()
+            yield
+        finally:
+            self._batching -= 1
+            if not self._batching:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write what is gathered. Messages on stderr (and anything else written around the
+        view) come after it, so the two streams stay in order on one terminal."""
+        if "_output" in self.__dict__ and self._output:
+            self._output.flush()
+
+    def _put(self, text: str) -> None:
+        self._output.add(text)
+        if not self._batching:
+            self._output.flush()
+
+    def _emit(self, record: str, **fields: Any) -> None:
+        self._put(ndjson.line(record, round(time.time(), 3), **fields))
 
     def _print(self, *parts: Part) -> None:
-        self.printer.out.print(styled(*parts))
+        self._put(self._painter.line(*parts))
+
+    def _message(self, kind: str, message: str) -> None:
+        """A message on stderr (`info`, `warn`, `success`), after the lines gathered so far."""
+        self.flush()
+        getattr(self.printer, kind)(message)
 
     # --- header ---
     def ready(
@@ -196,28 +151,27 @@ class LiveView:
             fields["webhook"] = f"{webhook_id} on {api}" if api else webhook_id
         if secret:
             fields["secret"] = mask(secret)
+        self.flush()
         self.printer.fields(fields, title="apimw listen")
         if not verifying:
-            self.printer.warn(
-                "--skip-verify: signatures are NOT checked; forged events get through"
+            self._message(
+                "warn", "--skip-verify: signatures are NOT checked; forged events get through"
             )
-        self.printer.info("Ready. Ctrl-C to stop.")
+        self._message("info", "Ready. Ctrl-C to stop.")
 
     def tunnel(self, state: str, message: str, **fields: Any) -> None:
         """Tunnel news (down, restarted, failed): an NDJSON `tunnel` record, or a line."""
         if self.ndjson:
             self._emit("tunnel", state=state, message=message, **fields)
-        elif state == "restarted":
-            self.printer.success(message)
         else:
-            self.printer.warn(message)
+            self._message("success" if state == "restarted" else "warn", message)
 
     def note(self, message: str, **fields: Any) -> None:
         """Lifecycle news (registered, verified, cleaned up)."""
         if self.ndjson:
             self._emit("note", message=message, **fields)
         else:
-            self.printer.info(message)
+            self._message("info", message)
 
     def skipped(self, events: int, forwards: int) -> None:
         """Records the view could not keep up with (stdout stalled); counted, not shown."""
@@ -230,22 +184,20 @@ class LiveView:
                 message=f"the reader fell behind; {where}",
             )
             return
-        what = [_count(n, w) for n, w in ((events, "event"), (forwards, "forward result")) if n]
-        self.printer.warn(f"{' and '.join(what)} not shown: the view fell behind; {where}")
+        what = [count(n, w) for n, w in ((events, "event"), (forwards, "forward result")) if n]
+        self._message("warn", f"{' and '.join(what)} not shown: the view fell behind; {where}")
 
     def backlog(self, pending: int) -> None:
         """How far forwarding is behind (0: it caught up)."""
         message = (
-            f"forwarding is behind: {_count(pending, 'event')} waiting for your app"
+            f"forwarding is behind: {count(pending, 'event')} waiting for your app"
             if pending
             else "forwarding caught up"
         )
         if self.ndjson:
             self._emit("note", message=message, forward_backlog=pending)
-        elif pending:
-            self.printer.warn(message)
         else:
-            self.printer.info(message)
+            self._message("warn" if pending else "info", message)
 
     # --- per record ---
     def show(self, record: Received | Forwarded) -> None:
@@ -254,15 +206,22 @@ class LiveView:
         else:
             self._received(record)
 
+    def _time(self, received_at: float) -> tuple[str, str]:
+        """The record's time of day, dim (the text is made once per second)."""
+        second = int(received_at)
+        if second != self._stamp[0]:
+            self._stamp = (second, time.strftime("%H:%M:%S", time.localtime(received_at)))
+        return (self._stamp[1], "dim")
+
     def _received(self, r: Received) -> None:
         if r.filtered:
             return
         if r.kind == "event":
             self._recording(r)
         if self.ndjson:
-            self._received_ndjson(r)
+            self._put(ndjson.received_line(r, round(time.time(), 3)))
             return
-        stamp = (time.strftime("%H:%M:%S", time.localtime(r.received_at)), "dim")
+        stamp = self._time(r.received_at)
         if r.kind == "challenge":
             self._print(stamp, "  ", ("✓ verification challenge answered", "cyan"))
             if r.note:
@@ -278,10 +237,7 @@ class LiveView:
             )
             return
         what = (clip(r.event_type or "unknown event", TYPE_WIDTH), "bold")
-        parsed, problem = parse_body(r.body)
-        summary = summarize_payload(r.event_type, parsed) if problem is None else ""
-        if problem is not None and r.kind == "event":
-            summary = f"(unparseable body: {problem}, {_count(len(r.body), 'byte')})"
+        summary, problem = self._summary(r)
         if r.kind == "invalid":
             reason = r.verdict.reason if r.verdict is not None else "invalid signature"
             tag = (f" [{self._label(r)}]", "dim")
@@ -311,7 +267,19 @@ class LiveView:
         line.append((f" [{label}]", "dim"))
         self._print(*line)
         if self.verbose:
-            self._body(r.body, parsed, problem)
+            self._body(r.body, problem)
+
+    def _summary(self, r: Received) -> tuple[str, str | None]:
+        """A few words from the body (or why it could not be read), and the reason."""
+        parsed, problem, fast = fast_parse(r.body)
+        if problem is not None:
+            if r.kind == "event":
+                return f"(unparseable body: {problem}, {count(len(r.body), 'byte')})", problem
+            return "", problem
+        try:
+            return summarize_payload(r.event_type, parsed, exact=not fast), None
+        except InexactNumber:  # an integer past 64 bits: Python's json reads it exactly
+            return summarize_payload(r.event_type, json.loads(r.body)), None
 
     def _label(self, r: Received) -> str:
         label = short_id(r.delivery_id or r.record_id)
@@ -320,28 +288,6 @@ class LiveView:
         if len(labels) > 10_000:
             labels.popitem(last=False)
         return label
-
-    def _received_ndjson(self, r: Received) -> None:
-        body, problem = parse_body(r.body) if r.kind != "rejected" else (None, None)
-        fields: dict[str, Any] = {
-            "id": r.record_id,
-            "kind": r.kind,
-            "type": r.event_type,
-            "delivery_id": r.delivery_id,
-            "status": r.status,
-            "verdict": verdict_dict(r.verdict),
-            "duplicate": r.duplicate,
-            "attempt": r.attempt,
-            "size": len(r.body),
-            "path": r.path,
-            "note": r.note,
-            "body": body,
-        }
-        if problem is not None and r.body:
-            fields["body_error"] = problem
-        if r.record_error is not None:
-            fields["record_error"] = r.record_error
-        self._emit("event" if r.kind != "challenge" else "challenge", **fields)
 
     def _recording(self, r: Received) -> None:
         """Say once when events start being refused for lack of a log, and when that ends."""
@@ -354,20 +300,24 @@ class LiveView:
             self._refusing += 1
         elif self._refusing:
             refused, self._refusing = self._refusing, 0
-            self.warn_line(f"recording resumed ({_count(refused, 'event')} refused meanwhile)")
+            self.warn_line(f"recording resumed ({count(refused, 'event')} refused meanwhile)")
 
     def warn_line(self, message: str) -> None:
         if self.ndjson:
             self._emit("note", message=message)
         else:
-            self.printer.warn(message)
+            self._message("warn", message)
 
-    def _body(self, raw: bytes, parsed: Any, problem: str | None) -> None:
+    def _body(self, raw: bytes, problem: str | None) -> None:
         text: str | None = None
         whole = True
         if problem is None:
+            # Python's reading (exact numbers), indented as before; --verbose is for people.
+            parsed, problem = parse_body(raw)
             try:
-                text, whole = _indented(parsed, VERBOSE_LIMIT + 1)
+                text, whole = (
+                    indented(parsed, VERBOSE_LIMIT + 1) if problem is None else (None, True)
+                )
             except RecursionError:
                 text = None
         if text is None:
@@ -380,10 +330,10 @@ class LiveView:
         shown = text[:VERBOSE_LIMIT]
         if indent:
             shown = indent + shown.replace("\n", "\n" + indent)
-        self.printer.line(shown)  # which shows controls as escapes, keeping line feeds
+        self._put(block_text(shown))  # controls shown as escapes, line feeds kept
         if more > 0:
-            rest = _count(more, "more character") if whole else "more not shown"
-            self.printer.line(f"{indent}… {rest}")
+            rest = count(more, "more character") if whole else "more not shown"
+            self._put(block_text(f"{indent}… {rest}"))
 
     @staticmethod
     def _badge(verdict: Verdict | None) -> Part:
@@ -399,14 +349,7 @@ class LiveView:
             hint, self.signature_hint = self.signature_hint, None
             self.warn_line(hint)
         if self.ndjson:
-            self._emit(
-                "forward",
-                id=f.record_id,
-                target=f.target,
-                status=f.status,
-                ms=round(f.ms, 1),
-                error=f.error,
-            )
+            self._put(ndjson.forwarded_line(f, round(time.time(), 3)))
             return
         label = (f" [{self._labels.get(f.record_id) or short_id(f.record_id)}]", "dim")
         if f.error is not None:
@@ -439,4 +382,4 @@ class LiveView:
             extras.append(f"{tally.unrecorded} refused (not recorded)")
         if tally.forwarded or tally.forward_failures:
             extras.append(f"{tally.forwarded} forwarded, {tally.forward_failures} failed")
-        self.printer.info("summary: " + line + ("; " + "; ".join(extras) if extras else ""))
+        self._message("info", "summary: " + line + ("; " + "; ".join(extras) if extras else ""))

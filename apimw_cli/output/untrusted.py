@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["clip", "json_text", "visible", "visible_lines"]
+__all__ = ["JSON_UNSAFE", "clip", "json_text", "visible", "visible_lines"]
 
 # C0, DEL, C1, line/paragraph separators, bidi embeddings/overrides/isolates and marks, and
 # lone surrogates (only text decoded with surrogateescape or from JSON escapes carries them).
@@ -22,8 +22,9 @@ _UNSAFE_CHAR = re.compile(f"[\x00-\x1f{_NOT_C0}]")
 _UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_NOT_C0}]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
-# In JSON, C0 is always escaped by the encoder; the rest (bidi controls too) it leaves raw.
-_JSON_UNSAFE = re.compile(f"[{_NOT_C0}]")
+# In JSON, C0 is always escaped by the encoder; the rest (bidi controls too) it leaves raw,
+# so `json_text` escapes them (and output/ndjson.py checks orjson's text for them).
+JSON_UNSAFE = re.compile(f"[{_NOT_C0}]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -70,6 +71,6 @@ def json_text(
     infinity when not `allow_nan` (Python writes them as NaN/Infinity, which are not JSON).
     """
     text = json.dumps(data, ensure_ascii=False, indent=indent, default=default, allow_nan=allow_nan)
-    if _JSON_UNSAFE.search(text) is None:
+    if JSON_UNSAFE.search(text) is None:
         return text
-    return _JSON_UNSAFE.sub(_json_escape, text)
+    return JSON_UNSAFE.sub(_json_escape, text)

@@ -72,8 +72,9 @@ class ListenSession:
             recorded=options.receiver.record is not None,
         )
         # The receiver counts and decides (--expect) as it appends here; this thread shows what
-        # it finds every few ms. (Waking this thread per event would cost the receiver a GIL
-        # hand-over each time.) A reader that stalls makes the feed skip lines, never grow.
+        # it finds every tick (Screen.TICK), a batch in one write. (Waking this thread per event
+        # would cost the receiver a GIL hand-over each time.) A reader that stalls makes the feed
+        # skip lines, never grow.
         self.matcher = Matcher(options.where) if options.where else None
         self.feed = Feed(decide=self._decide if options.expectations else None)
         self.stop = threading.Event()
@@ -130,8 +131,9 @@ class ListenSession:
                     return self.feed.decided
                 if deadline is not None and time.monotonic() > deadline:
                     return None
-                if not screen.catch_up():
-                    self.stop.wait(0.05)
+                screen.catch_up()
+                if pause := screen.pause():
+                    self.stop.wait(pause)
         except KeyboardInterrupt:
             if not options.ndjson:
                 self.invocation.printer.info("")  # past the ^C the terminal echoed

@@ -21,8 +21,15 @@ __all__ = ["BacklogReport", "Screen", "silence_stdout"]
 
 
 class Screen:
-    """Shows what the feed holds. Items taken but not yet shown stay here, so a Ctrl-C in the
-    middle of a batch loses none of it: the rest is shown while stopping."""
+    """Shows what the feed holds, a batch at a time: every record gets its line, and the lines
+    of a batch go out in one write (`LiveView.batch`).
+
+    Items taken but not yet shown stay here, so a Ctrl-C in the middle of a batch loses none
+    of it: the lines made before it are written as the batch ends, the rest is shown while
+    stopping."""
+
+    BATCH = 512  # records a batch takes at most: bounds the time to the first line of it
+    TICK = 0.02  # seconds between batches while the feed holds less than one: 50 writes/s
 
     def __init__(self, view: LiveView, feed: Feed) -> None:
         self.view = view
@@ -33,17 +40,25 @@ class Screen:
         """Show what is waiting (one batch); False when there was nothing."""
         taken = self._taken
         if not taken:
-            taken.extend(self.feed.take())
+            taken.extend(self.feed.take(self.BATCH))
             if not taken:
+                self.view.flush()  # what an interrupted write left
                 return False
-        while taken:
-            item = taken[0]
-            if isinstance(item, Skipped):
-                self.view.skipped(item.events, item.forwards)
-            else:
-                self.view.show(item)
-            taken.popleft()  # only once shown
+        with self.view.batch():
+            while taken:
+                item = taken[0]
+                if isinstance(item, Skipped):
+                    self.view.skipped(item.events, item.forwards)
+                else:
+                    self.view.show(item)
+                taken.popleft()  # only once shown
         return True
+
+    def pause(self) -> float:
+        """How long to wait before the next batch: none while a whole batch is waiting (the
+        view is behind), else a tick, so lines come a few dozen times a second, in batches,
+        and a record waits at most a tick (and its batch) before it is shown."""
+        return 0.0 if len(self.feed) >= self.BATCH else self.TICK
 
 
 class BacklogReport:

@@ -357,11 +357,15 @@ def sandbox_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 def blocked_writing(pid: int, fd: int) -> bool:
     """Whether process `pid`'s main thread is blocked writing to the pipe whose read end is
-    `fd`: the kernel says where it sleeps (wchan); where it hides that, the pipe holds about
-    as much as it can (short of one ~20 KB line: writes do not fill every page)."""
+    `fd`: the kernel says where it sleeps (wchan: in the write, or in the select() that waits
+    for room before each write, output/batched.py); where it hides that, or in select(), the
+    pipe holds about as much as it can (short of one ~20 KB line: writes do not fill every
+    page)."""
     wchan = Path(f"/proc/{pid}/wchan").read_text().strip()
-    if wchan not in ("", "0"):
-        return "pipe_write" in wchan
+    if "pipe_write" in wchan:
+        return True
+    if wchan not in ("", "0") and "select" not in wchan and "poll" not in wchan:
+        return False
     queued = bytearray(4)
     fcntl.ioctl(fd, termios.FIONREAD, queued)
     capacity = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)

@@ -1,0 +1,102 @@
+"""Text gathered in memory and written out in one go: one write and one flush for a whole
+batch of lines instead of one per line (a terminal shows a few dozen frames a second at most,
+and each write costs a system call on the path that competes with the receiver).
+
+Nothing gathered is lost to a Ctrl-C, nor written twice: on a POSIX file descriptor the text
+is written with `os.write` in chunks and what the kernel took is recorded with SIGINT held
+back for those few instructions, so an interrupted `flush` leaves exactly the rest, which the
+next `flush` writes. Elsewhere (a StringIO, Windows) the file's own `write` is used, and the
+text is only dropped once written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import threading
+from collections.abc import Iterator
+from typing import IO
+
+__all__ = ["BatchedOutput"]
+
+CHUNK = 4096  # a pipe that select() calls writable takes this much without blocking
+_HOLD_SIGINT = hasattr(signal, "pthread_sigmask") and os.name == "posix"
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT waits until the block is done (main thread, POSIX); delivered right after."""
+    if not _HOLD_SIGINT or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _descriptor(file: IO[str]) -> int | None:
+    """The file descriptor under `file` when bytes may be written to it directly."""
+    if not _HOLD_SIGINT or not hasattr(file, "encoding"):
+        return None
+    try:
+        return file.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+
+
+class BatchedOutput:
+    """`add` text, then `flush` it all to `file` at once."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self.file = file
+        self._pieces: list[str] = []
+        self._unsent = b""  # encoded, taken from _pieces, not yet accepted by the kernel
+        self._fd = _descriptor(file)
+
+    def add(self, text: str) -> None:
+        self._pieces.append(text)
+
+    def __bool__(self) -> bool:
+        return bool(self._pieces or self._unsent)
+
+    def flush(self) -> None:
+        """Write everything added (and what an interrupted flush left) and flush the file.
+        BrokenPipeError (the reader left) propagates, as from `print`."""
+        if self._fd is None:
+            self._flush_file()
+            return
+        if self._pieces:
+            data = self._unsent + self._encode("".join(self._pieces))
+            # One statement, no call in between: a signal cannot split it.
+            self._unsent, self._pieces = data, []
+        if self._unsent:
+            self.file.flush()  # what others wrote through the file goes first
+            self._send(self._fd)
+
+    def _encode(self, text: str) -> bytes:
+        encoding: str = getattr(self.file, "encoding", None) or "utf-8"
+        errors: str = getattr(self.file, "errors", None) or "strict"
+        return text.encode(encoding, errors)
+
+    def _send(self, fd: int) -> None:
+        while self._unsent:
+            # Waiting may be interrupted: nothing is written yet. (ValueError: a descriptor
+            # past select()'s FD_SETSIZE, then just write.)
+            with contextlib.suppress(ValueError):
+                select.select([], [fd], [])
+            with _sigint_held():
+                try:
+                    sent = os.write(fd, self._unsent[:CHUNK])
+                except BlockingIOError:  # a non-blocking descriptor that filled up
+                    continue
+                self._unsent = self._unsent[sent:]
+
+    def _flush_file(self) -> None:
+        if self._pieces:
+            self.file.write("".join(self._pieces))
+            self._pieces = []  # written: a Ctrl-C before this line writes the batch again
+        self.file.flush()

@@ -1,0 +1,148 @@
+"""`listen --format ndjson`: one schema-versioned JSON record a line.
+
+Two ways to the same line. The general one (`line`) encodes with Python's json through
+`untrusted.json_text`: non-ASCII readable, but DEL, C1, U+2028/9, bidi controls and lone
+surrogates as `\\u` escapes, strict JSON (a body holding NaN or nesting too deep is replaced by
+`body_error`), every URL's password masked. The fast one (`fast_line`, for the records that
+come by the thousand: events and forward results) encodes with orjson and embeds the body as
+it came (`body_fragment`), when that gives a line with the same meaning (`json.loads` reads the
+same object) and the same guarantees; otherwise it declines and the general one is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from apimw_cli.models import Forwarded, Received
+from apimw_cli.output.masking import mask_url, redact
+from apimw_cli.output.payload import parse_body, verdict_dict
+from apimw_cli.output.printer import to_json
+from apimw_cli.output.untrusted import JSON_UNSAFE
+
+__all__ = ["SCHEMA", "body_fragment", "fast_line", "forwarded_line", "line", "received_line"]
+
+SCHEMA = 1
+# NDJSON fields that carry our own words (notes, errors): redacted like messages on stderr.
+_MESSAGES = frozenset({"message", "error", "reason"})
+# A body with more brackets than this may nest deeper than a reader's json.loads will go
+# (Python's stops near 1,000): it takes the general way, which says so in `body_error`.
+MAX_BRACKETS = 256
+# JSON's white space between tokens, made plain spaces: a body on one line means the same.
+_ONE_LINE = bytes.maketrans(b"\t\n\r", b"   ")
+# Lead bytes of the UTF-8 encodings of C1, U+061C, U+200E/F, U+2028-202E and U+2066-2069.
+_UNSAFE_LEADS = (b"\xc2", b"\xd8\x9c", b"\xe2\x80", b"\xe2\x81")
+
+
+def _redacted(fields: dict[str, Any]) -> None:
+    # Our own words are redacted as on stderr (every URL loses its password later, whole).
+    for key in _MESSAGES.intersection(fields):
+        if isinstance(fields[key], str):
+            fields[key] = redact(fields[key])
+
+
+def line(record: str, now: float, **fields: Any) -> str:
+    """The general way: any record, any data (ends in a line feed)."""
+    _redacted(fields)
+    data = {"schema": SCHEMA, "record": record, "time": now, **fields}
+    try:
+        text = to_json(data, indent=None, allow_nan=False)
+    except RecursionError:  # a body that parsed but is too deep to write back out
+        data["body"] = None
+        data["body_error"] = "JSON nested too deep to embed"
+        text = to_json(data, indent=None)
+    except ValueError:  # Python reads NaN, Infinity and 1e999, but they are not JSON
+        data["body"] = None
+        data["body_error"] = "NaN or Infinity in the body, which JSON cannot carry"
+        text = to_json(data, indent=None)
+    return mask_url(text) + "\n"
+
+
+def _safe(encoded: bytes) -> bool:
+    """Whether orjson's text holds nothing `json_text` would have escaped. orjson escapes C0
+    in strings and the body's white space is spaces by now; it leaves DEL and the rest raw."""
+    if b"\x7f" in encoded:
+        return False
+    if encoded.isascii() or not any(lead in encoded for lead in _UNSAFE_LEADS):
+        return True
+    return JSON_UNSAFE.search(encoded.decode()) is None  # a lead byte: look closer
+
+
+def body_fragment(body: bytes) -> orjson.Fragment | None:
+    """`body` to embed in a line as it came, or None when the general way must decide.
+
+    Only a body that is strict JSON (orjson reads it: no NaN, no lone surrogate, valid UTF-8)
+    and shallow enough for any reader; and, since the line's URL passwords are masked on its
+    text, only when that text masks what the decoded body would: a body with a backslash
+    (an escape) must not hold an `@` or a `\\u` escape (which may write one)."""
+    if body.count(b"[") + body.count(b"{") > MAX_BRACKETS:
+        return None
+    if b"\\" in body and (b"@" in body or b"\\u" in body):
+        return None
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if b"\n" in body or b"\r" in body or b"\t" in body:
+        body = body.translate(_ONE_LINE)  # raw, they can only be white space between tokens
+    return orjson.Fragment(body)
+
+
+def fast_line(record: str, now: float, **fields: Any) -> str | None:
+    """The fast way: the line `line` would write, through orjson; None when it cannot vouch
+    for it (a lone surrogate, an integer past 64 bits, a character to escape)."""
+    _redacted(fields)
+    data = {"schema": SCHEMA, "record": record, "time": now, **fields}
+    try:
+        encoded = orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return None
+    if not _safe(encoded):
+        return None
+    return mask_url(encoded.decode()) + "\n"
+
+
+def _received_fields(r: Received, body: Any) -> dict[str, Any]:
+    return {
+        "id": r.record_id,
+        "kind": r.kind,
+        "type": r.event_type,
+        "delivery_id": r.delivery_id,
+        "status": r.status,
+        "verdict": verdict_dict(r.verdict),
+        "duplicate": r.duplicate,
+        "attempt": r.attempt,
+        "size": len(r.body),
+        "path": r.path,
+        "note": r.note,
+        "body": body,
+    }
+
+
+def received_line(r: Received, now: float) -> str:
+    """An `event` (or `challenge`) record: the body embedded as JSON, or `body_error`."""
+    record = "event" if r.kind != "challenge" else "challenge"
+    embed = r.kind != "rejected" and bool(r.body)
+    fragment = body_fragment(r.body) if embed else None
+    if fragment is not None or not embed:
+        fields = _received_fields(r, fragment)
+        if r.record_error is not None:
+            fields["record_error"] = r.record_error
+        fast = fast_line(record, now, **fields)
+        if fast is not None:
+            return fast
+    body, problem = parse_body(r.body) if r.kind != "rejected" else (None, None)
+    fields = _received_fields(r, body)
+    if problem is not None and r.body:
+        fields["body_error"] = problem
+    if r.record_error is not None:
+        fields["record_error"] = r.record_error
+    return line(record, now, **fields)
+
+
+def forwarded_line(f: Forwarded, now: float) -> str:
+    """A `forward` record: where, what it answered, how long it took."""
+    fields = {"id": f.record_id, "target": f.target, "status": f.status,
+              "ms": round(f.ms, 1), "error": f.error}  # fmt: skip
+    return fast_line("forward", now, **fields) or line("forward", now, **fields)

@@ -17,9 +17,9 @@ from typer._click.exceptions import (  # noqa: TID251 (the vendored click typer 
     NoSuchOption,
 )
 from typer._click.exceptions import UsageError as ClickUsageError  # noqa: TID251
-from typer.core import TyperArgument, TyperGroup  # noqa: TID251
 
 from apimw_cli import __version__
+from apimw_cli.commands.params import LeanGroup, make_lean
 from apimw_cli.durations import DURATION_HELP, positive_duration
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "doctor": (
         "apimw_cli.commands.doctor:doctor",
-        "Check your setup for `apimw listen`: credentials, API, clock, ngrok, port, your app.",
+        "Check your setup for `apimw listen`: credentials, API, clock, ngrok, server, port, app.",
     ),
     "sign": (
         "apimw_cli.commands.signatures:sign",
@@ -207,31 +207,11 @@ def load_command(name: str) -> Any:
         obj = single
     command = typer.main.get_command(obj)
     command.name = name
-    _plain_arguments(command)
+    make_lean(command)
     return command
 
 
-class _WordArgument(TyperArgument):
-    """An argument shown as its metavar alone: typer writes `{NAME}` and `[[ID]]` in usage
-    lines and `NAME <str>` in help, which read as Python rather than as a CLI's."""
-
-    def display_type_rich(self, ctx: Any) -> str | None:
-        return super().display_type_rich(ctx) if self.type_descriptor.is_choice else None
-
-    def _usage_display_name(self) -> str:
-        name = self.display_name_raw + ("..." if self.nargs != 1 else "")
-        return name if self.required else f"[{name}]"
-
-
-def _plain_arguments(command: Any) -> None:
-    for param in command.params:
-        if type(param) is TyperArgument:
-            param.__class__ = _WordArgument
-    for sub in getattr(command, "commands", {}).values():
-        _plain_arguments(sub)
-
-
-class ApimwGroup(TyperGroup):
+class ApimwGroup(LeanGroup):
     """The root group: loads commands lazily, and is the one error boundary.
 
     ApimwError and Ctrl-C become a short message and their exit code.
@@ -253,6 +233,9 @@ class ApimwGroup(TyperGroup):
     def make_context(
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
+        # The root's options (typer appends --install-completion after building the group)
+        # are processed before any subcommand runs or shows its help.
+        make_lean(self)
         try:
             return super().make_context(info_name, args, parent, **extra)
         except ClickException as error:  # the root's own options: -o yaml, --bogus
@@ -279,6 +262,8 @@ class ApimwGroup(TyperGroup):
         except KeyboardInterrupt:
             sys.stderr.write("\ninterrupted\n")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except typer.Exit:  # --help, or a command's chosen exit code: no bug, nothing to mask
+            raise
         except Exception:
             # A bug: re-raised (tests see it; main() prints it), once the secrets this
             # invocation knows are remembered for the masked traceback.

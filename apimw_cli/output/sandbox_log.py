@@ -1,11 +1,23 @@
-"""The sandbox's live log: one line per API request, event, delivery attempt and verification."""
+"""The sandbox's live log: one line per API request, event, delivery attempt and verification.
+
+What nobody will see costs nothing: on the null device (`apimw sandbox > /dev/null`, a service
+with its output discarded) no line is built (`wants` says so, and the delivery worker asks it
+before it gathers a record). Where a line is shown it reads exactly as before; only the way it
+is written is cheaper off a terminal: rich would write the plain text, so we write it
+ourselves (`_plain`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 import time
-from typing import Any
+from typing import IO, Any
 
+from apimw_cli.output.masking import mask_url
 from apimw_cli.output.printer import Part, Printer, styled, to_json
+from apimw_cli.output.untrusted import visible
 
 
 def _short(identifier: str) -> str:
@@ -21,6 +33,29 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f}s"
 
 
+def is_null_device(file: IO[str]) -> bool:
+    """Whether `file` writes to the null device (/dev/null), where no one can read a line.
+    A terminal, a pipe or a file is read (now or later); anything we cannot tell counts as read.
+    """
+    with contextlib.suppress(Exception):  # no fileno (a StringIO), closed, no os.devnull: shown
+        written = os.fstat(file.fileno())
+        null = os.stat(os.devnull)
+        return (
+            stat.S_ISCHR(written.st_mode)
+            and stat.S_ISCHR(null.st_mode)
+            and written.st_rdev == null.st_rdev
+        )
+    return False
+
+
+def _plain(stamp: str, parts: list[Part]) -> str:
+    """The line `styled` makes, as the plain text (and newline) rich writes for it."""
+    pieces = [stamp, "  "]
+    for part in parts:
+        pieces.append(visible(mask_url(part if isinstance(part, str) else part[0])))
+    return "".join(pieces) + "\n"
+
+
 class SandboxLog:
     """Renders the sandbox's (kind, fields) records: rich lines, or NDJSON with --output json."""
 
@@ -28,22 +63,40 @@ class SandboxLog:
         self.printer = printer
         self.requests = requests
         self._hinted = False  # said once how to get a webhook subscribed
+        console = printer.out
+        self._file = console.file
+        # Decided once: where stdout goes does not change while the sandbox runs.
+        self.shown = not is_null_device(self._file)
+        # Off a terminal, with no colour forced, rich writes a Text as its plain text (soft
+        # wrap, no cropping: Printer's piped console): the same bytes, without rich's cost.
+        self._plain = not (console.is_terminal or console.is_jupyter) and (
+            console.color_system is None
+        )
+
+    def wants(self, kind: str) -> bool:
+        """Whether a record of `kind` would be shown: callers skip gathering it otherwise."""
+        return self.shown and (kind != "request" or self.requests)
 
     def __call__(self, kind: str, fields: dict[str, Any]) -> None:
-        if kind == "request" and not self.requests:
+        if not self.wants(kind):
             return
         if self.printer.json:
             record = {"schema": 1, "record": kind, "time": round(time.time(), 3), **fields}
-            self.printer.out.file.write(to_json(record, indent=None) + "\n")
-            self.printer.out.file.flush()
+            self._file.write(to_json(record, indent=None) + "\n")
+            self._file.flush()
+            return
+        line = getattr(self, f"_{kind}", None)
+        if line is None:
             return
         stamp = time.strftime("%H:%M:%S")
-        line = getattr(self, f"_{kind}", None)
-        if line is not None:
-            # Each piece is shown as text (URLs and errors come from outside), never markup.
-            for parts in line(fields):
+        # Each piece is shown as text (URLs and errors come from outside), never markup.
+        for parts in line(fields):
+            if self._plain:
+                self._file.write(_plain(stamp, parts))
+                self._file.flush()
+            else:
                 self.printer.out.print(styled((stamp, "dim"), "  ", *parts))
-                stamp = " " * len(stamp)
+            stamp = " " * len(stamp)
 
     def _request(self, f: dict[str, Any]) -> list[list[Part]]:
         colour = "green" if f["status"] < 400 else "yellow" if f["status"] < 500 else "red"

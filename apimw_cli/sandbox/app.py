@@ -17,15 +17,16 @@ from starlette.applications import Starlette
 from apimw_cli.sandbox.clock import Clock
 from apimw_cli.sandbox.config import SandboxConfig
 from apimw_cli.sandbox.context import Sandbox
-from apimw_cli.sandbox.delivery import DeliveryWorker
 from apimw_cli.sandbox.envelopes import EXCEPTION_HANDLERS
 from apimw_cli.sandbox.ratelimit import RateLimit
 from apimw_cli.sandbox.routes import ROUTES
 from apimw_cli.sandbox.store import Store
+from apimw_cli.sandbox.worker import DeliveryWorker
 
 
-def create_app(config: SandboxConfig) -> Starlette:
-    """The ASGI app; its lifespan opens the store and runs the delivery worker."""
+def create_app(config: SandboxConfig, *, loop: str = "asyncio") -> Starlette:
+    """The ASGI app; its lifespan opens the store and runs the delivery worker, on `loop`
+    ("uvloop" or "asyncio": the server's stack, server_stack.detect())."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -37,6 +38,7 @@ def create_app(config: SandboxConfig) -> Starlette:
             timeout=config.delivery_timeout,
             log=config.log,
             window=config.service_window,
+            loop=loop,
         )
         app.state.sandbox = Sandbox(
             config=config, store=store, worker=worker, clock=clock, key=store.tokens.signing_key()

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,8 @@ class LoopThread:
 
     thread_name = "apimw-sandbox-loop"
 
-    def __init__(self) -> None:
+    def __init__(self, *, loop: str = "asyncio") -> None:
+        self.loop_name = loop  # "uvloop" or "asyncio", as server_stack.detect() chose
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -108,8 +109,9 @@ class LoopThread:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
                 await self._close()
 
-        with contextlib.suppress(asyncio.CancelledError):
-            asyncio.run(main())
+        runner = asyncio.Runner(loop_factory=_loop_factory(self.loop_name))
+        with contextlib.suppress(asyncio.CancelledError), runner:
+            runner.run(main())
         started.set()  # in case the loop failed before it was ready
 
     def _open(self) -> None:
@@ -120,3 +122,15 @@ class LoopThread:
 
     async def _run(self) -> None:
         raise NotImplementedError
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when asked for and it imports (server_stack.detect() checked it already);
+    None: asyncio's own."""
+    if name != "uvloop":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

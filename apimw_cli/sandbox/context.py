@@ -10,9 +10,9 @@ from starlette.requests import Request
 from apimw_cli.sandbox import tokens
 from apimw_cli.sandbox.clock import Clock
 from apimw_cli.sandbox.config import SandboxConfig
-from apimw_cli.sandbox.delivery import DeliveryWorker
 from apimw_cli.sandbox.envelopes import Problem
 from apimw_cli.sandbox.store import Store
+from apimw_cli.sandbox.worker import DeliveryWorker
 
 V1 = "/v1"  # every route's prefix
 

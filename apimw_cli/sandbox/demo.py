@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 from apimw_cli import catalog
-from apimw_cli.sandbox.delivery import DeliveryWorker
+from apimw_cli.sandbox.worker import DeliveryWorker
 
 logger = logging.getLogger(__name__)
 INTERVAL = 3.0  # seconds between two bursts of traffic

@@ -465,8 +465,8 @@ def test_the_worker_stops_even_when_its_cancellation_is_lost(tmp_path: Path) -> 
     # Python 3.11's asyncio.wait_for can swallow a cancellation that lands as its wait ends;
     # the worker must stop all the same, before the store is closed under it.
     from apimw_cli.sandbox.clock import Clock
-    from apimw_cli.sandbox.delivery import DeliveryWorker
     from apimw_cli.sandbox.store import Store
+    from apimw_cli.sandbox.worker import DeliveryWorker
 
     store = Store(tmp_path / "sandbox.db")
     worker = DeliveryWorker(store, Clock())

@@ -17,13 +17,15 @@ from typing import Any
 import httpx
 import pytest
 
+from apimw_cli.http1 import Http1Client
 from apimw_cli.sandbox import delivery as delivery_module
 from apimw_cli.sandbox import demo
 from apimw_cli.sandbox.background import LoopThread
 from apimw_cli.sandbox.clock import Clock
 from apimw_cli.sandbox.config import DB_NAME
-from apimw_cli.sandbox.delivery import DeliveryWorker, Sender
+from apimw_cli.sandbox.delivery import Sender
 from apimw_cli.sandbox.store import Store
+from apimw_cli.sandbox.worker import DeliveryWorker
 from tests.sandbox.inprocess import TestClient, asgi_sandbox
 from tests.sandbox.support import (
     MakeApi,
@@ -88,8 +90,10 @@ async def _async_boom(*args: Any, **kwargs: Any) -> Any:
 @pytest.mark.parametrize(
     ("target", "replacement"),
     [
-        # inside Sender.deliver: its own catch-all
-        ("delivery_headers", _raise_boom),
+        # inside Sender.deliver (signing, for the http:// client): its own catch-all
+        ("sign", _raise_boom),
+        # inside Sender.deliver, the http:// client itself
+        ("Http1Client.post", _async_boom),
         # Sender.deliver itself raising: the worker's backstop
         ("Sender.deliver", _async_boom),
     ],
@@ -104,10 +108,12 @@ def test_an_unexpected_error_while_sending_is_a_failed_attempt(
 ) -> None:
     api = make_sandbox_api(make_sandbox(time_scale=VERY_FAST))
     hook = make_endpoint(unique_path=True)
-    created = create_webhook(api, hook.url)
+    created = create_webhook(api, hook.url, secret="whsec_boom")
     assert wait_verified(api, created["id"])["verified"] is True
     if target.startswith("Sender."):
         monkeypatch.setattr(Sender, target.split(".")[1], replacement)
+    elif target.startswith("Http1Client."):
+        monkeypatch.setattr(Http1Client, target.split(".")[1], replacement)
     else:
         monkeypatch.setattr(delivery_module, target, replacement)
     emit(api, "message.sent")

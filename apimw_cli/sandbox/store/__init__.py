@@ -12,13 +12,18 @@ import sqlite3
 from pathlib import Path
 
 from apimw_cli.sandbox.store.database import Database
-from apimw_cli.sandbox.store.deliveries import AttemptOutcome, Deliveries, DueDelivery
+from apimw_cli.sandbox.store.deliveries import (
+    AttemptOutcome,
+    Deliveries,
+    DueDelivery,
+    FinishedAttempt,
+)
 from apimw_cli.sandbox.store.messages import Messages
 from apimw_cli.sandbox.store.templates import Templates
 from apimw_cli.sandbox.store.tokens import Tokens
 from apimw_cli.sandbox.store.webhooks import Webhooks
 
-__all__ = ["AttemptOutcome", "DueDelivery", "Store", "unusable"]
+__all__ = ["AttemptOutcome", "DueDelivery", "FinishedAttempt", "Store", "unusable"]
 
 
 class Store:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,34 @@ class AttemptOutcome:
     attempt: int
     next_at: float | None
     disabled_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedAttempt:
+    """An attempt that is over, to be recorded. `error` None means success; `retry_in` None
+    after a failure means attempts are exhausted."""
+
+    delivery: DueDelivery
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    at: float  # when it ended
+    retry_in: float | None
+
+
+def _outcome(finished: FinishedAttempt) -> AttemptOutcome:
+    """The attempt's number, when the next one is due, and why the webhook is now disabled."""
+    delivery, error = finished.delivery, finished.error
+    attempt = delivery.attempts + 1
+    if error is None:
+        return AttemptOutcome(attempt, None, None)
+    if finished.retry_in is not None:
+        return AttemptOutcome(attempt, finished.at + finished.retry_in, None)
+    reason = (
+        f"disabled after {attempt} failed attempts to deliver {delivery.event_type} "
+        f"({delivery.event_id}); last error: {error}"
+    )
+    return AttemptOutcome(attempt, None, reason)
 
 
 class Deliveries(Table):
@@ -109,64 +137,54 @@ class Deliveries(Table):
         return min(candidates) if candidates else None
 
     @locked
-    def record_attempt(
-        self,
-        delivery: DueDelivery,
-        *,
-        status_code: int | None,
-        error: str | None,
-        duration_ms: int,
-        now: float,
-        retry_in: float | None,
-    ) -> AttemptOutcome:
-        """Store one attempt and its consequences: next retry, or the webhook disabled.
-
-        `error` None means success; `retry_in` None after a failure means attempts are exhausted.
-        """
-        attempt = delivery.attempts + 1
-        success = error is None
-        next_at = None if success or retry_in is None else now + retry_in
-        disabled_reason = None
-        if not success and retry_in is None:
-            disabled_reason = (
-                f"disabled after {attempt} failed attempts to deliver {delivery.event_type} "
-                f"({delivery.event_id}); last error: {error}"
-            )
-        state = DELIVERED if success else PENDING if next_at is not None else FAILED
-        with self.database.transaction() as db:
-            db.execute(
-                "UPDATE deliveries SET attempts = ?, state = ?, next_at = ? WHERE id = ?",
-                (attempt, state, next_at, delivery.id),
-            )
-            db.execute(
-                "INSERT INTO attempts (delivery_id, webhook_id, event_id, event_type, attempt,"
-                " status_code, error, duration_ms, delivered_at, next_retry_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    def record_attempts(self, finished: Sequence[FinishedAttempt]) -> list[AttemptOutcome]:
+        """Store attempts and their consequences (next retry, or the webhook disabled) in one
+        transaction: a burst of deliveries costs one commit per batch, not one per attempt.
+        The same webhook may appear several times: rows are applied in order."""
+        outcomes = [_outcome(each) for each in finished]
+        deliveries, attempts, webhooks, disabled = [], [], [], []
+        for each, outcome in zip(finished, outcomes, strict=True):
+            delivery, success = each.delivery, each.error is None
+            state = DELIVERED if success else PENDING if outcome.next_at is not None else FAILED
+            deliveries.append((outcome.attempt, state, outcome.next_at, delivery.id))
+            attempts.append(
                 (
                     delivery.id,
                     delivery.webhook_id,
                     delivery.event_id,
                     delivery.event_type,
-                    attempt,
-                    status_code,
-                    error,
-                    duration_ms,
-                    now,
-                    next_at,
-                ),
+                    outcome.attempt,
+                    each.status_code,
+                    each.error,
+                    each.duration_ms,
+                    each.at,
+                    outcome.next_at,
+                )
             )
-            db.execute(
+            webhooks.append((each.at, each.status_code, success, delivery.webhook_id))
+            if outcome.disabled_reason is not None:
+                disabled.append((outcome.disabled_reason, each.at, delivery.webhook_id))
+        with self.database.transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET attempts = ?, state = ?, next_at = ? WHERE id = ?",
+                deliveries,
+            )
+            db.executemany(
+                "INSERT INTO attempts (delivery_id, webhook_id, event_id, event_type, attempt,"
+                " status_code, error, duration_ms, delivered_at, next_retry_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                attempts,
+            )
+            db.executemany(
                 "UPDATE webhooks SET last_delivery_at = ?, last_delivery_status = ?,"
                 " failure_count = CASE WHEN ? THEN 0 ELSE failure_count + 1 END WHERE id = ?",
-                (now, status_code, success, delivery.webhook_id),
+                webhooks,
             )
-            if disabled_reason is not None:
-                db.execute(
-                    "UPDATE webhooks SET active = 0, disabled_reason = ?, updated_at = ?"
-                    " WHERE id = ?",
-                    (disabled_reason, now, delivery.webhook_id),
-                )
-        return AttemptOutcome(attempt, next_at, disabled_reason)
+            db.executemany(
+                "UPDATE webhooks SET active = 0, disabled_reason = ?, updated_at = ? WHERE id = ?",
+                disabled,
+            )
+        return outcomes
 
     @locked
     def attempts(

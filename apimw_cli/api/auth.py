@@ -207,6 +207,13 @@ class Authenticator:
             return self._fixed_token
         if self._current is not None and self._fresh(self._current):
             return self._current.access_token
+        # A fresh cached token needs no lock (nor filelock's import): the cache is replaced
+        # atomically, so this reads a whole old or new one. The lock is for renewing, which
+        # spends the single-use refresh token; under it the cache is read again.
+        cached = self._store.load()
+        if cached is not None and self._fresh(cached):
+            self._current = cached
+            return cached.access_token
         with self._store.lock():
             cached = self._store.load()
             if cached is not None and self._fresh(cached):

@@ -16,14 +16,15 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypedDict
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from apimw_cli.api import retry
 from apimw_cli.api.error_map import error_from_response, snippet
 from apimw_cli.errors import ApiError, AuthenticationError, ServerError
 from apimw_cli.protocol import CLIENT_USER_AGENT
+
+if TYPE_CHECKING:
+    import httpx
 
 # The 401 codes that say "this access token is no good" (docs/apimw-api.md): expired, never
 # valid here (another server, a sandbox restarted in memory or reset), or revoked.
@@ -115,11 +116,15 @@ class ApiClient:
         self._notify = notify or (lambda _msg: None)
         self._sleep = sleep
         self._max_retries = max_retries
+        # httpx is imported here, when a request is about to be made (see api/transport.py).
+        from apimw_cli.api.transport import httpx, transport_for
+
         self._http = httpx.Client(
             base_url=self.base_url + "/",
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             headers={"User-Agent": CLIENT_USER_AGENT, "Accept": "application/json"},
-            transport=transport,
+            # No TLS context for an http:// API (the sandbox); https:// verifies as usual.
+            transport=transport if transport is not None else transport_for(self.base_url),
         )
         self._tokens = authenticator(self) if authenticator is not None else None
 
@@ -196,6 +201,8 @@ class ApiClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         absolute = path.startswith(("http://", "https://"))
         target = path if absolute else path.lstrip("/")
+        from apimw_cli.api.transport import httpx
+
         try:
             response = self._http.request(
                 method, target, json=json_body, params=params, headers=headers

@@ -15,10 +15,9 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from apimw_cli.api.auth import authenticated_client
 from apimw_cli.api.client import ApiClient
+from apimw_cli.api.transport import httpx, transport_for
 from apimw_cli.errors import ApiError, ServerError
 from apimw_cli.models import Identity
 from apimw_cli.protocol import LOOPBACK_ADDRESSES
@@ -147,7 +146,12 @@ def probe_url(url: str, *, host_header: str | None = None) -> UrlProbe:
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
     try:
         with (
-            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            httpx.Client(
+                timeout=timeout,
+                follow_redirects=False,
+                trust_env=False,
+                transport=transport_for(url),  # no TLS context to probe http://
+            ) as client,
             client.stream("GET", url, headers=headers) as response,
         ):
             return UrlProbe(url, status=response.status_code)

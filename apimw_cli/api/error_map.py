@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from apimw_cli.errors import (
     ApiError,
@@ -25,6 +24,9 @@ from apimw_cli.errors import (
     ValidationError,
 )
 from apimw_cli.output.masking import redact
+
+if TYPE_CHECKING:
+    import httpx
 
 REQUEST_ID_HEADERS = ("X-Request-Id", "X-Request-ID", "Request-Id", "X-Correlation-Id")
 
@@ -155,25 +157,30 @@ class NetworkRule:
     hint: str
 
 
-# First match wins, so the more specific exceptions come first.
-NETWORK_RULES: tuple[NetworkRule, ...] = (
-    NetworkRule(
-        httpx.TimeoutException,
-        "timed out",
-        "the API is slow or unreachable; raise the timeout with --timeout",
-    ),
-    NetworkRule(
-        httpx.ConnectError,
-        "could not connect ({detail})",
-        "check your network and --api-base; for the sandbox, is `apimw sandbox` running?",
-    ),
-    NetworkRule(httpx.HTTPError, "failed: {detail}", "check your network and try again"),
-)
+@cache
+def network_rules() -> tuple[NetworkRule, ...]:
+    """First match wins, so the more specific exceptions come first. (A function: httpx is
+    imported when a request is made, not with this module.)"""
+    from apimw_cli.api.transport import httpx
+
+    return (
+        NetworkRule(
+            httpx.TimeoutException,
+            "timed out",
+            "the API is slow or unreachable; raise the timeout with --timeout",
+        ),
+        NetworkRule(
+            httpx.ConnectError,
+            "could not connect ({detail})",
+            "check your network and --api-base; for the sandbox, is `apimw sandbox` running?",
+        ),
+        NetworkRule(httpx.HTTPError, "failed: {detail}", "check your network and try again"),
+    )
 
 
 def network_error(exc: httpx.HTTPError, method: str, url: str) -> NetworkError:
     """The error for a request that got no answer. The URL's credentials, and any secret the
     transport's words quote, are masked here: the message may also go into a report file."""
-    rule = next(r for r in NETWORK_RULES if isinstance(exc, r.exception))
+    rule = next(r for r in network_rules() if isinstance(exc, r.exception))
     what = rule.what.format(detail=snippet(str(exc) or type(exc).__name__))
     return NetworkError(redact(f"{method} {url} {what}"), hint=rule.hint)

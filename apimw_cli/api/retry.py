@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TypeVar
-
-import httpx
-import tenacity
+from typing import TYPE_CHECKING, TypeVar
 
 from apimw_cli.api.error_map import network_error
 from apimw_cli.errors import ApiError, RateLimitError, ServerError
+
+if TYPE_CHECKING:
+    import httpx
+    import tenacity
 
 MAX_RETRIES = 3
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -39,6 +40,8 @@ class Retryable(Exception):
 
 def after_no_answer(exc: httpx.HTTPError, method: str, url: str) -> Exception:
     """What to raise when a request got no answer: Retryable when sending again is safe."""
+    from apimw_cli.api.transport import httpx
+
     error = network_error(exc, method, url)
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return Retryable(error)  # nothing reached the server: safe whatever the method
@@ -73,7 +76,29 @@ def with_retries(
     notify: Callable[[str], None],
 ) -> T:
     """`attempt()`, again after each Retryable it raises, at most `max_retries` more times;
-    the last failure's error is raised."""
+    the last failure's error is raised. tenacity is imported only once an attempt failed: most
+    requests are answered at once."""
+    try:
+        return attempt()
+    except Retryable as exc:
+        first: list[Retryable] = [exc]
+
+    def again() -> T:  # tenacity's first attempt is the one that already failed
+        if first:
+            raise first.pop()
+        return attempt()
+
+    return _retry(again, max_retries=max_retries, sleep=sleep, notify=notify)
+
+
+def _retry(
+    attempt: Callable[[], T],
+    *,
+    max_retries: int,
+    sleep: Callable[[float], None],
+    notify: Callable[[str], None],
+) -> T:
+    import tenacity
 
     def wait(state: tenacity.RetryCallState) -> float:
         assert state.outcome is not None

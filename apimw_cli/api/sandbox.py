@@ -18,10 +18,12 @@ INTERVAL = 3.0
 
 def is_up(base_url: str, timeout: float = 1.0) -> bool:
     """Does a sandbox answer at `base_url`? (Its health endpoint needs no credentials.)"""
-    import httpx
+    from apimw_cli.api.transport import httpx, transport_for
 
+    url = f"{base_url}/sandbox/health"
     try:
-        response = httpx.get(f"{base_url}/sandbox/health", timeout=timeout, trust_env=False)
+        with httpx.Client(timeout=timeout, trust_env=False, transport=transport_for(url)) as client:
+            response = client.get(url)
     except httpx.HTTPError:
         return False
     return response.status_code == 200

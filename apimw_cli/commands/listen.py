@@ -33,11 +33,11 @@ from apimw_cli.receiver.events import ReceiverConfig, Respond
 from apimw_cli.session import secret as listen_secret
 from apimw_cli.session.matching import matching
 from apimw_cli.session.options import ListenOptions
-from apimw_cli.session.run import ListenSession, SessionResult
 from apimw_cli.settings import write_private_file
 
 if TYPE_CHECKING:
     from apimw_cli.output.live import LiveView
+    from apimw_cli.session.run import SessionResult
 
 # --- the options, in the order --help lists them ------------------------------------------------
 # Where events go, and which.
@@ -447,6 +447,10 @@ def _print_secret(app_state: AppState, *, rotate: bool) -> None:
 
 # --- running the session, and rendering how it ended ------------------------------------------
 def _run(app_state: AppState, options: ListenOptions, report: Path | None) -> None:
+    # The session (server stack, live view, tunnel) is imported when a session runs, not for
+    # `listen --help`.
+    from apimw_cli.session.run import ListenSession
+
     session = ListenSession(app_state, options)
     _render(session.view, options, session.run(), report)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from apimw_cli.sandbox.clock import iso
 from apimw_cli.sandbox.store.database import (
@@ -77,7 +78,7 @@ class Deliveries(Table):
         targets = [
             row["id"]
             for row in self.db.execute("SELECT id, events FROM webhooks WHERE active = 1")
-            if event_type in json.loads(row["events"])
+            if event_type in orjson.loads(row["events"])
         ]
         with self.database.transaction() as db:
             db.execute(

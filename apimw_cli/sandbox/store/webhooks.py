@@ -6,6 +6,8 @@ import json
 import sqlite3
 from typing import Any
 
+import orjson
+
 from apimw_cli.sandbox.clock import iso
 from apimw_cli.sandbox.store.database import PENDING, SENDING, Table, locked, new_id
 
@@ -97,7 +99,7 @@ def _webhook(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "url": row["url"],
-        "events": json.loads(row["events"]),
+        "events": orjson.loads(row["events"]),
         "active": bool(row["active"]),
         "description": row["description"],
         "created_at": iso(row["created_at"]),

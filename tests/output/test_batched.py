@@ -1,0 +1,177 @@
+"""A batch of lines goes out in one go (output/batched.py), and a Ctrl-C while it does loses
+none of it and writes none of it twice; a closed pipe says so (BrokenPipeError, which listen
+silences)."""
+
+from __future__ import annotations
+
+import io
+import os
+import select
+import signal
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from apimw_cli.output import batched
+from apimw_cli.output.batched import BatchedOutput
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="the descriptor path is POSIX only")
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[io.TextIOWrapper, int]]:
+    """A text file on a pipe's write end, and the read end."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    file = open(write_fd, "w", encoding="utf-8", closefd=True)  # noqa: SIM115
+    try:
+        yield file, read_fd
+    finally:
+        file.close()
+        os.close(read_fd)
+
+
+def drain(fd: int) -> bytes:
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def lines(count: int) -> list[str]:
+    return [f"line {n} → é\n" for n in range(count)]
+
+
+def test_a_file_without_a_descriptor_gets_one_write_per_flush() -> None:
+    class Counting(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            return super().write(text)
+
+    file = Counting()
+    output = BatchedOutput(file)
+    for text in lines(300):
+        output.add(text)
+    output.flush()
+    output.flush()  # nothing more: no write
+    assert file.writes == 1
+    assert file.getvalue() == "".join(lines(300))
+
+
+@posix_only
+def test_a_descriptor_gets_the_batch_in_chunks_in_order(
+    pipe: tuple[io.TextIOWrapper, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file, read_fd = pipe
+    sizes: list[int] = []
+    real_write = os.write
+
+    def write(fd: int, data: bytes) -> int:
+        sizes.append(len(data))
+        return real_write(fd, data[:1000])  # the kernel may take less than asked
+
+    monkeypatch.setattr(os, "write", write)
+    file.write("written before\n")  # through the file: flushed first, so it stays first
+    output = BatchedOutput(file)
+    for text in lines(500):
+        output.add(text)
+    output.flush()
+    assert all(size <= batched.CHUNK for size in sizes)
+    assert drain(read_fd).decode() == "written before\n" + "".join(lines(500))
+
+
+@posix_only
+def test_a_ctrl_c_during_a_write_loses_and_repeats_nothing(
+    pipe: tuple[io.TextIOWrapper, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGINT arrives while the kernel takes a chunk: it is held until what was taken is
+    recorded, then raised; the next flush writes exactly the rest."""
+    file, read_fd = pipe
+    real_write = os.write
+    calls = 0
+
+    def write(fd: int, data: bytes) -> int:
+        nonlocal calls
+        calls += 1
+        sent = real_write(fd, data[:700])
+        if calls == 2:
+            signal.raise_signal(signal.SIGINT)  # held: delivered once the chunk is recorded
+        return sent
+
+    monkeypatch.setattr(os, "write", write)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        output = BatchedOutput(file)
+        for text in lines(400):
+            output.add(text)
+        with pytest.raises(KeyboardInterrupt):
+            output.flush()
+        assert output  # the rest is still to go
+        output.flush()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert drain(read_fd).decode() == "".join(lines(400))
+
+
+@posix_only
+def test_a_ctrl_c_while_waiting_for_room_loses_nothing(
+    pipe: tuple[io.TextIOWrapper, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file, read_fd = pipe
+    real_select = select.select
+    waits = 0
+
+    def wait(readable: list[int], writable: list[int], errors: list[int]) -> object:
+        nonlocal waits
+        waits += 1
+        if waits == 3:
+            raise KeyboardInterrupt
+        return real_select(readable, writable, errors)
+
+    monkeypatch.setattr(select, "select", wait)
+    output = BatchedOutput(file)
+    for text in lines(2000):
+        output.add(text)
+    with pytest.raises(KeyboardInterrupt):
+        output.flush()
+    output.add("after\n")
+    output.flush()
+    assert drain(read_fd).decode() == "".join(lines(2000)) + "after\n"
+
+
+@posix_only
+def test_a_closed_pipe_is_a_broken_pipe(pipe: tuple[io.TextIOWrapper, int]) -> None:
+    file, read_fd = pipe
+    output = BatchedOutput(file)
+    output.add("line\n")
+    # The pipe's only read end becomes /dev/null: the pipe has no reader left.
+    os.dup2(os.open(os.devnull, os.O_RDONLY), read_fd)
+    with pytest.raises(BrokenPipeError):
+        output.flush()
+
+
+def test_encoding_follows_the_file() -> None:
+    raw = io.BytesIO()
+    file = io.TextIOWrapper(raw, encoding="ascii", errors="backslashreplace")
+    output = BatchedOutput(file)
+    output.add("é\n")
+    output.flush()
+    file.flush()
+    assert raw.getvalue() == b"\\xe9\n"
+
+
+def test_stdout_is_used_as_is_where_it_has_no_descriptor(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    output = BatchedOutput(sys.stdout)
+    output.add("through pytest's capture\n")
+    output.flush()
+    assert capsys.readouterr().out == "through pytest's capture\n"

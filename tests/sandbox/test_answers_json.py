@@ -41,4 +41,4 @@ json_values = st.recursive(
 @settings(max_examples=200, deadline=None)
 @given(json_values)
 def test_an_answer_reads_back_as_the_same_data(value: Any) -> None:
-    assert json.loads(Answer({"data": value}).body) == {"data": value}
+    assert json.loads(bytes(Answer({"data": value}).body)) == {"data": value}

@@ -395,13 +395,28 @@ def _thread_crash(args: Any) -> None:
     sys.stderr.write(redact(f"exception in {name}:\n{text}") + "\n")
 
 
+def only_help(args: list[str]) -> bool:
+    """Will these arguments certainly just print help or the version? (Then no library runs,
+    and the log handler, with output/ behind it, need not be imported.) Only when the help flag
+    comes last and the word before it cannot be an option taking it as its value
+    (`--description --help` sets a description)."""
+    if not args:
+        return True  # no_args_is_help
+    if "--" in args:
+        return False
+    if args in (["--version"], ["-V"]):
+        return True
+    return args[-1] in HELP_FLAGS and (len(args) == 1 or not args[-2].startswith("-"))
+
+
 def main() -> None:
     import threading
 
-    from apimw_cli.output.logs import install
-
     threading.excepthook = _thread_crash
-    install()  # what libraries log reaches stderr masked and escaped
+    if not only_help(sys.argv[1:]):
+        from apimw_cli.output.logs import install
+
+        install()  # what libraries log reaches stderr masked and escaped
     try:
         app(prog_name="apimw")
     except Exception as error:  # a bug: never a raw traceback, which could quote a secret

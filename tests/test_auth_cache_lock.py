@@ -5,7 +5,7 @@ it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 from apimw_cli.api.auth import EXPIRY_MARGIN, Authenticator
@@ -26,18 +26,15 @@ class CountingStore(TokenStore):
         self.loads_under_lock = 0
         self._held = False
 
-    def lock(self, timeout: float = 30.0) -> AbstractContextManager[None]:
-        @contextmanager
-        def held() -> Iterator[None]:
-            with super(CountingStore, self).lock(timeout):
-                self.locks += 1
-                self._held = True
-                try:
-                    yield
-                finally:
-                    self._held = False
-
-        return held()
+    @contextmanager
+    def lock(self, timeout: float = 30.0) -> Iterator[None]:
+        with super().lock(timeout):
+            self.locks += 1
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
 
     def load(self) -> TokenSet | None:
         self.loads_under_lock += self._held
@@ -84,9 +81,11 @@ def test_a_token_renewed_by_another_process_meanwhile_is_taken_under_the_lock(
     store.save(_token("at_old", NOW - 10))
 
     class RenewedMeanwhile(CountingStore):
-        def lock(self, timeout: float = 30.0) -> AbstractContextManager[None]:
+        @contextmanager
+        def lock(self, timeout: float = 30.0) -> Iterator[None]:
             TokenStore(path).save(_token("at_theirs", NOW + 3600))  # the other process
-            return super().lock(timeout)
+            with super().lock(timeout):
+                yield
 
     racing = RenewedMeanwhile(path)
     api = FakeApi()

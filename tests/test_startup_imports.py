@@ -230,3 +230,29 @@ def test_a_fresh_cached_token_is_read_without_filelock(plain_http_api: CaptureSe
     assert "filelock" not in roots(second["apimw webhooks list"])
     token_requests = [r for r in plain_http_api.requests if r.path.endswith("/auth/token")]
     assert len(token_requests) == 1  # the second run used the cached token
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], True),
+        (["--help"], True),
+        (["-h"], True),
+        (["--version"], True),
+        (["-V"], True),
+        (["webhooks", "--help"], True),
+        (["--sandbox", "webhooks", "list", "--help"], True),
+        (["-o", "json", "webhooks", "list", "-h"], True),
+        # --help as an option's value: the command runs, so the log masking is installed.
+        (["webhooks", "update", "whk_1", "--description", "--help"], False),
+        (["--profile", "--help"], False),
+        (["sign", "--", "--help"], False),
+        (["webhooks", "list"], False),
+        (["--version", "webhooks"], False),
+    ],
+)
+def test_only_help_is_certain_or_false(args: list[str], expected: bool) -> None:
+    """main() skips installing the masking log handler only for certain help or version."""
+    from apimw_cli.main import only_help
+
+    assert only_help(args) is expected

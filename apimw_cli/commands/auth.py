@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from apimw_cli.commands.common import AppState, interactive, secret_from_file, state
+from apimw_cli.commands.common import AppState, interactive, remember, secret_from_file, state
 from apimw_cli.errors import ApiError, ApimwError, UsageError
-from apimw_cli.output import mask
-from apimw_cli.output.masking import remember
 from apimw_cli.protocol import WEBHOOKS_PERMISSION
 from apimw_cli.settings import ENV_API_KEY, ENV_API_SECRET, ENV_TOKEN, Credentials
 
@@ -159,6 +157,8 @@ def login(
     if key.startswith("sk_") and secret.startswith("ak_"):
         raise UsageError("the API key and secret look swapped (key sk_..., secret ak_...)")
     if not key.startswith("ak_"):
+        from apimw_cli.output import mask
+
         printer.warn(f"API keys usually start with 'ak_'; got {mask(key)}")
     identity = _check_credentials(app, key, secret) if verify else None
     changes: dict[str, Any] = {"api_key": key, "api_secret": secret}

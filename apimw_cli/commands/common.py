@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from apimw_cli import durations
-from apimw_cli.output import Printer, remember
 from apimw_cli.settings import Settings
 
 if TYPE_CHECKING:
     from apimw_cli.api.client import ApiClient
+    from apimw_cli.output import Printer
     from apimw_cli.settings import Credentials
 
 
@@ -47,6 +47,8 @@ class AppState:
 
     @cached_property
     def printer(self) -> Printer:
+        from apimw_cli.output import Printer
+
         output = self.output or (self.settings.output if self._settings_loadable() else "table")
         return Printer(output=output, no_color=self.no_color)
 
@@ -128,6 +130,14 @@ class AppState:
             remember(*stored_secrets(settings.config_dir))
         except Exception:  # noqa: S110 (a broken config must not hide the error being shown)
             pass
+
+
+def remember(*secrets: str | None) -> None:
+    """Mask these values in everything printed from now on (output.remember, imported once a
+    command has a secret: help and the command modules import no output/)."""
+    from apimw_cli.output import remember as remember_for_masking
+
+    remember_for_masking(*secrets)
 
 
 def _text(settings: Settings, name: str) -> str | None:

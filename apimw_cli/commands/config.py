@@ -9,7 +9,6 @@ import typer
 
 from apimw_cli.commands.common import state
 from apimw_cli.errors import ApimwError, UsageError
-from apimw_cli.output import mask
 from apimw_cli.settings import SETTINGS, Setting, lookup, parse_value
 
 app = typer.Typer(
@@ -34,6 +33,8 @@ def _display(setting: Setting, value: Any, reveal: bool = False) -> Any:
     if value is None:
         return None
     if setting.secret and not reveal:
+        from apimw_cli.output import mask
+
         return mask(str(value))
     if isinstance(value, list):
         return ",".join(str(v) for v in value)

@@ -25,10 +25,10 @@ from apimw_cli.commands.common import (
     check_http_url,
     duration_option,
     read_secret,
+    remember,
     state,
 )
 from apimw_cli.errors import ApimwError, UsageError
-from apimw_cli.output import redact, remember
 from apimw_cli.receiver.events import ReceiverConfig, Respond
 from apimw_cli.session import secret as listen_secret
 from apimw_cli.session.matching import matching
@@ -491,5 +491,7 @@ def _write_report(
         "webhook_id": result.webhook_id,
         "record": str(record) if record else None,
     }
+    from apimw_cli.output import redact
+
     text = redact(json.dumps(data, indent=2))  # as printed: no secret, no URL password
     write_private_file(path, (text + "\n").encode())

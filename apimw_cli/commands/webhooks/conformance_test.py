@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import typer
 
-from apimw_cli import catalog
 from apimw_cli.commands.common import AppState, SecretOptions, read_secret, state
 from apimw_cli.errors import UsageError
 
@@ -115,7 +114,7 @@ def test(
 
       apimw webhooks test --url https://example.com/hooks --secret-env S --junit report.xml
     """
-    from apimw_cli import conformance
+    from apimw_cli import catalog, conformance
     from apimw_cli.receiver.probe import Probe
 
     app_state = state(ctx)
@@ -170,6 +169,8 @@ def _target(
 ) -> tuple[str, list[str]]:
     """The URL to test and the event types to send: `url` as given, or the webhook's own
     (looked up through the API). Without --event: the webhook's known types, else all."""
+    from apimw_cli import catalog
+
     if url is not None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:

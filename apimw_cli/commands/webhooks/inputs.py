@@ -10,9 +10,8 @@ from urllib.parse import urlsplit
 
 import typer
 
-from apimw_cli.commands.common import AppState, secret_from_env
+from apimw_cli.commands.common import AppState, remember, secret_from_env
 from apimw_cli.errors import UsageError
-from apimw_cli.output import remember
 from apimw_cli.protocol import is_loopback
 
 SaveSecret = Annotated[

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from apimw_cli import catalog
 from apimw_cli.commands.common import AppState, interactive, state
 from apimw_cli.commands.webhooks.inputs import (
     OldSecretFile,
@@ -17,7 +16,6 @@ from apimw_cli.commands.webhooks.inputs import (
 )
 from apimw_cli.commands.webhooks.views import hand_over_secret, show_webhook
 from apimw_cli.errors import UsageError
-from apimw_cli.signing import new_secret
 
 if TYPE_CHECKING:
     from apimw_cli.models import Webhook
@@ -65,6 +63,7 @@ def update(
 ) -> None:
     """Change a webhook's URL, events, description or secret."""
     from apimw_cli.api import webhooks
+    from apimw_cli.signing import new_secret
 
     if events and (add_event or remove_event):
         raise UsageError("--events replaces the list: do not combine it with --add/--remove-event")
@@ -100,6 +99,8 @@ def _changes(
     app_state: AppState, url: str | None, events: list[str] | None, description: str | None
 ) -> dict[str, Any]:
     """The fields to send that the options give outright (events added or removed aside)."""
+    from apimw_cli import catalog
+
     changes: dict[str, Any] = {}
     if url is not None:
         changes["url"] = check_url(url, app_state)
@@ -112,6 +113,8 @@ def _changes(
 
 def _edited_events(webhook: Webhook, add: list[str], remove: list[str]) -> list[str]:
     """The webhook's events with `add` appended and `remove` taken out, in their order."""
+    from apimw_cli import catalog
+
     current = list(webhook.events)
     added = catalog.parse_events(add)
     removed = set(catalog.parse_events(remove))

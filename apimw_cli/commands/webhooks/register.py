@@ -6,13 +6,11 @@ from typing import Annotated
 
 import typer
 
-from apimw_cli import catalog
 from apimw_cli.commands.common import state
 from apimw_cli.commands.webhooks.inputs import OldSecretFile, SaveSecret, check_url, read_secret
 from apimw_cli.commands.webhooks.views import hand_over_secret, report_verification, show_webhook
 from apimw_cli.errors import UsageError
 from apimw_cli.protocol import VERIFICATION_WAIT
-from apimw_cli.signing import new_secret
 
 Events = Annotated[
     list[str] | None,
@@ -72,7 +70,9 @@ def register(
 
       apimw -o json webhooks register --url https://ci.example.com/h --events all | jq -r .secret
     """
+    from apimw_cli import catalog
     from apimw_cli.api import webhooks
+    from apimw_cli.signing import new_secret
 
     app_state = state(ctx)
     names = catalog.parse_events(events or list(app_state.settings.get("default_events") or []))

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from apimw_cli import catalog
 from apimw_cli.commands.common import state
 from apimw_cli.commands.webhooks.inputs import WebhookRef
 from apimw_cli.commands.webhooks.views import (
@@ -45,6 +44,7 @@ def list_webhooks(
 
       apimw -o json webhooks list | jq -r '.[].id'
     """
+    from apimw_cli import catalog
     from apimw_cli.api import webhooks
 
     if active and inactive:

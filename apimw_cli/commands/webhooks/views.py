@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apimw_cli import catalog
 from apimw_cli.commands.common import AppState
-from apimw_cli.output import mask
 from apimw_cli.settings import write_private_file
 
 if TYPE_CHECKING:
@@ -16,6 +14,8 @@ if TYPE_CHECKING:
 
 
 def events_cell(events: tuple[str, ...]) -> str:
+    from apimw_cli import catalog
+
     if set(events) == set(catalog.EVENT_NAMES):
         return f"all ({len(events)})"
     return ", ".join(events)
@@ -70,6 +70,8 @@ def hand_over_secret(
         write_private_file(secret_file, (secret + "\n").encode())
         return f"written to {secret_file} (mode 0600)", {"secret_file": str(secret_file)}
     if not generated:
+        from apimw_cli.output import mask
+
         return f"{mask(secret)} (the one you gave)", {}
     return secret, {"secret": secret}
 

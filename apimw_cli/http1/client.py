@@ -12,12 +12,20 @@ import functools
 import re
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 from urllib.parse import quote, urlsplit
 
-from apimw_cli.http1.connection import Connection, Http1Response
-from apimw_cli.http1.errors import ClosedBeforeAnswer, ConnectFailed, ProtocolFailed, TimedOut
+from apimw_cli.http1.connection import Connection, Done, Http1Response
+from apimw_cli.http1.errors import (
+    ClosedBeforeAnswer,
+    ConnectFailed,
+    Http1Error,
+    ProtocolFailed,
+    TimedOut,
+)
 from apimw_cli.http1.parsing import PARSERS, default_parser
 
 __all__ = ["Http1Client"]
@@ -26,7 +34,6 @@ __all__ = ["Http1Client"]
 # is dropped (a second length would let a header smuggle a request).
 _OWN_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding"})
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_NAMES_REMEMBERED = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,7 @@ class _Origin:
         self.host, self.port = origin
         self._client = client
         self.idle: list[Connection] = []
+        self.busy: set[Connection] = set()  # handed out to a request
         self.open = 0  # connections open or being opened, idle ones included
         self._waiters: deque[asyncio.Future[Connection | None]] = deque()
 
@@ -76,6 +84,7 @@ class _Origin:
 
     def release(self, connection: Connection) -> None:
         """A request is done with `connection`: reuse it, or free its place if it closed."""
+        self.busy.discard(connection)
         if connection.closed or self._client.closed:
             connection.close()
             self._give_back(None)
@@ -83,6 +92,7 @@ class _Origin:
         self._give_back(connection)
 
     def discard(self, connection: Connection) -> None:
+        self.busy.discard(connection)
         connection.abort()
         self._give_back(None)
 
@@ -136,12 +146,65 @@ class Http1Client:
         self.new_parser = PARSERS[parser or default_parser()]
         self.closed = False
         self._origins: dict[tuple[str, int], _Origin] = {}
+        self._tasks: set[asyncio.Task[Http1Response]] = set()  # `start`s waiting for a connection
 
     async def post(
         self, url: str, body: bytes, headers: Sequence[tuple[bytes, bytes]], timeout: float
     ) -> Http1Response:
         """POST `body` with `headers` (plus Host and Content-Length) to `url` within `timeout`
         seconds, all included: waiting for a connection, connecting, sending and reading."""
+        origin, request = self._prepare(url, body, headers)
+        # time.monotonic(), not loop.time(): uvloop's is the time its current pass began.
+        return await self._send(origin, request, time.monotonic() + timeout, timeout)
+
+    def start(
+        self,
+        url: str,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        timeout: float,
+        done: Done,
+    ) -> None:
+        """`post` with a callback: `done` gets the answer or an Http1Error, never from in here.
+        On an idle kept-alive connection the request is written at once, and `done` is called
+        from the answer's `data_received`: a caller that starts its next request from `done`
+        sends one a pass of the event loop, where an awaiting task needs two (its wake-up is
+        one more pass, which a loop busy with incoming requests makes long)."""
+        loop = asyncio.get_running_loop()
+        try:
+            origin, request = self._prepare(url, body, headers)
+        except Http1Error as exc:
+            loop.call_soon(done, exc)
+            return
+        deadline = time.monotonic() + timeout
+        connection = origin.take_idle()
+        if connection is None:
+            self._in_task(self._send(origin, request, deadline, timeout), done)
+            return
+        origin.busy.add(connection)
+        answered = functools.partial(
+            self._answered, origin, connection, request, deadline, timeout, done
+        )
+        connection.start(request, deadline, timeout, answered)
+
+    async def aclose(self) -> None:
+        """Close every connection (ones in use at once: their requests fail) and refuse more."""
+        self.closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        closing = []
+        for origin in self._origins.values():
+            for connection in [*origin.idle, *origin.busy]:
+                connection.close()  # a FIN, not a reset: the app sees a client leave, not an error
+                closing.append(connection.lost)
+            origin.idle.clear()
+        self._origins.clear()
+        if closing:  # as httpx does: return once they are closed, so the app sees them go
+            await asyncio.wait(closing, timeout=1.0)
+
+    def _prepare(
+        self, url: str, body: bytes, headers: Sequence[tuple[bytes, bytes]]
+    ) -> tuple[_Origin, bytes]:
         if self.closed:
             raise ProtocolFailed("the client is closed")
         target = _target(url)
@@ -149,47 +212,83 @@ class Http1Client:
         origin = self._origins.get(target.origin)
         if origin is None:
             origin = self._origins[target.origin] = _Origin(target.origin, self)
-        # time.monotonic(), not loop.time(): uvloop's is the time its current pass began.
-        deadline = time.monotonic() + timeout
+        return origin, request
+
+    async def _send(
+        self,
+        origin: _Origin,
+        request: bytes,
+        deadline: float,
+        timeout: float,
+        retried: bool = False,
+    ) -> Http1Response:
         try:
-            return await self._exchange(origin, request, deadline, timeout)
+            while True:
+                connection = origin.take_idle() or await origin.acquire(deadline)
+                origin.busy.add(connection)
+                reused = connection.requests > 0
+                try:
+                    response = await connection.exchange(request, deadline, timeout)
+                except ClosedBeforeAnswer:
+                    origin.discard(connection)
+                    if reused and not retried:  # see _RETRY_ONCE
+                        retried = True
+                        continue
+                    raise
+                except BaseException:
+                    origin.discard(connection)  # timed out, malformed or cancelled: out of step
+                    raise
+                origin.release(connection)
+                return response
         except TimeoutError:  # from waiting for or opening a connection
             raise TimedOut(f"timed out after {timeout:g}s") from None
 
-    async def _exchange(
-        self, origin: _Origin, request: bytes, deadline: float, timeout: float
-    ) -> Http1Response:
-        for retried in (False, True):
-            connection = origin.take_idle() or await origin.acquire(deadline)
-            reused = connection.requests > 0
-            try:
-                response = await connection.exchange(request, deadline, timeout)
-            except ClosedBeforeAnswer:
-                origin.discard(connection)
-                # A kept-alive connection the app closed while it sat idle (its keep-alive
-                # timeout) fails the next request before any byte of an answer: the race every
-                # HTTP/1.1 client meets. Retrying once on a fresh connection is what they do
-                # too. Only then: on a fresh connection the failure is the app's own, and once
-                # any byte came back the app did see the request. (A request the app read and
-                # then dropped without a byte is sent twice; webhooks are at-least-once and
-                # carry a delivery id for apps to dedupe, so that beats a spurious failure.)
-                if reused and not retried:
-                    continue
-                raise
-            except BaseException:
-                origin.discard(connection)  # timed out, malformed or cancelled: out of step
-                raise
+    def _answered(
+        self,
+        origin: _Origin,
+        connection: Connection,
+        request: bytes,
+        deadline: float,
+        timeout: float,
+        done: Done,
+        result: Http1Response | Http1Error,
+    ) -> None:
+        """`start`'s request on an idle (so reused) connection is over."""
+        if isinstance(result, Http1Response):
             origin.release(connection)
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+            done(result)
+            return
+        origin.discard(connection)
+        if isinstance(result, ClosedBeforeAnswer) and not self.closed:  # see _RETRY_ONCE
+            self._in_task(self._send(origin, request, deadline, timeout, retried=True), done)
+            return
+        done(result)
 
-    async def aclose(self) -> None:
-        """Close the idle connections; ones in use close when their request ends."""
-        self.closed = True
-        for origin in self._origins.values():
-            while origin.idle:
-                origin.idle.pop().close()
-        self._origins.clear()
+    def _in_task(self, send: Coroutine[Any, Any, Http1Response], done: Done) -> None:
+        task = asyncio.get_running_loop().create_task(send)
+        self._tasks.add(task)
+        task.add_done_callback(functools.partial(self._task_done, done))
+
+    def _task_done(self, done: Done, task: asyncio.Task[Http1Response]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            done(ProtocolFailed("not answered: the client was closed"))
+            return
+        error = task.exception()
+        if error is None:
+            done(task.result())
+        elif isinstance(error, Http1Error):
+            done(error)
+        else:  # not expected: still an outcome, never a lost callback
+            done(ProtocolFailed(f"{type(error).__name__}: {error}"))
+
+
+# _RETRY_ONCE: a kept-alive connection the app closed while it sat idle (its keep-alive timeout)
+# fails the next request before any byte of an answer: the race every HTTP/1.1 client meets, and
+# retrying once on a fresh connection is what they do. Only then: on a fresh connection the
+# failure is the app's own, and once any byte came back the app did see the request. (A request
+# the app read and then dropped without a byte is sent twice; webhooks are at-least-once and
+# carry a delivery id for apps to dedupe, so that beats a spurious failure.)
 
 
 @functools.lru_cache(maxsize=256)
@@ -222,33 +321,42 @@ def _target(url: str) -> _Target:
 
 
 _TOKEN_HOST = re.compile(rb"[A-Za-z0-9.\-_~!$&'()*+,;=:\[\]%]+")
-_names: dict[bytes, bool] = {}  # header names seen: sent (True) or dropped (False)
+# Which of a list of header names to send, by the names' tuple: senders repeat the same names
+# event after event, so the names are checked once, not per request.
+_plans: dict[tuple[bytes, ...], tuple[int, ...] | None] = {}  # None: send them all
+_PLANS_REMEMBERED = 256
+_first = itemgetter(0)
 
 
 def _header_block(headers: Sequence[tuple[bytes, bytes]], length: int) -> bytes:
     """Content-Length and the caller's headers as lines; ProtocolFailed for a name that is not
     a token or a value holding CR, LF or NUL (a header must not be able to inject another)."""
-    lines = [b"Content-Length: %d\r\n" % length]
-    for name, value in headers:
-        send = _names.get(name)
-        if send is None:
-            send = _check_name(name)
-        if send:
-            lines.append(b"%s: %s\r\n" % (name, value))
-    block = b"".join(lines)
-    count = len(lines)
-    if block.count(b"\n") != count or block.count(b"\r") != count or b"\0" in block:
+    names = tuple(map(_first, headers))  # (map and join: no Python code per header)
+    plan = _plans[names] if names in _plans else _plan(names)
+    if plan is not None:
+        headers = [headers[index] for index in plan]
+    if not headers:
+        return b"Content-Length: %d\r\n" % length
+    try:
+        lines = b"\r\n".join(map(b": ".join, headers))
+    except TypeError:  # a value that is not bytes
+        raise ProtocolFailed("refused a header value that is not bytes") from None
+    breaks = len(headers) - 1
+    if lines.count(b"\n") != breaks or lines.count(b"\r") != breaks or b"\0" in lines:
         raise ProtocolFailed("refused a header value holding CR, LF or NUL")
-    return block
+    return b"Content-Length: %d\r\n%s\r\n" % (length, lines)
 
 
-def _check_name(name: bytes) -> bool:
-    if not isinstance(name, bytes) or not _TOKEN.fullmatch(name):
-        raise ProtocolFailed(f"refused an invalid header name: {name!r}"[:120])
-    send = name.lower() not in _OWN_HEADERS
-    if len(_names) < _NAMES_REMEMBERED:
-        _names[name] = send
-    return send
+def _plan(names: tuple[bytes, ...]) -> tuple[int, ...] | None:
+    """The indexes of the names to send (None: all); ProtocolFailed for one not a token."""
+    for name in names:
+        if not isinstance(name, bytes) or not _TOKEN.fullmatch(name):
+            raise ProtocolFailed(f"refused an invalid header name: {name!r}"[:120])
+    kept = tuple(i for i, name in enumerate(names) if name.lower() not in _OWN_HEADERS)
+    plan = None if len(kept) == len(names) else kept
+    if len(_plans) < _PLANS_REMEMBERED:
+        _plans[names] = plan
+    return plan
 
 
 def _os_reason(exc: OSError) -> str:

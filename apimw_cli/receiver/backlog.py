@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from apimw_cli.receiver.recorder import Recorder, parse_line, read_line, record_body, spill_line
+from apimw_cli.receiver.recorder import Recorder, parse_line, record_body, spill_line
 from apimw_cli.receiver.relay import forward_headers
 
 __all__ = ["Backlog", "Job", "RawHeaders"]
@@ -40,6 +40,7 @@ class _Spill:
     def __init__(self, recorder: Recorder | None) -> None:
         self._recorder = recorder
         self._file: BinaryIO | None = None  # the temporary file, once needed
+        self._log: int | None = None  # the session log, opened for reading once needed
 
     @property
     def needs_copy(self) -> bool:
@@ -60,7 +61,9 @@ class _Spill:
         assert job.where is not None
         offset, length = job.where
         if self._recorder is not None:
-            record = read_line(self._recorder.path, offset, length)
+            if self._log is None:  # one descriptor for the whole backlog, not one a job
+                self._log = os.open(self._recorder.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            record = parse_line(os.pread(self._log, length, offset))
         else:
             assert self._file is not None
             record = parse_line(os.pread(self._file.fileno(), length, offset))
@@ -76,6 +79,9 @@ class _Spill:
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._log is not None:
+            os.close(self._log)
+            self._log = None
 
 
 class Backlog:
@@ -88,6 +94,7 @@ class Backlog:
         self._spill = _Spill(recorder)
         self._memory = 0  # body bytes of the queued jobs held in memory
         self._in_memory = 0  # queued jobs held in memory
+        self.on_put: Callable[[], None] | None = None  # told of each new job (the consumers)
 
     @property
     def spilling(self) -> bool:
@@ -115,14 +122,22 @@ class Backlog:
                     where = None  # no room on disk either: keep it in memory after all
             if where is not None:
                 self._queue.put_nowait(Job(record_id, None, None, targets, where))
+                if self.on_put is not None:
+                    self.on_put()
                 return
         self._in_memory += 1
         self._memory += len(body)
         self._queue.put_nowait(Job(record_id, body, forward_headers(headers), targets))
+        if self.on_put is not None:
+            self.on_put()
 
-    async def get(self) -> Job:
-        """The next job, as queued (a spilled one still to `load`); call `task_done` after."""
-        job = await self._queue.get()
+    def take(self) -> Job | None:
+        """The next job, as queued (a spilled one still to `load`), or None if there is none;
+        call `task_done` after."""
+        try:
+            job = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
         if job.body is not None:
             self._in_memory -= 1
             self._memory -= len(job.body)

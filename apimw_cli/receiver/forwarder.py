@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from apimw_cli.http1 import Http1Client, Http1Error, TimedOut
+from apimw_cli.http1 import Http1Client, Http1Error, Http1Response, TimedOut
 from apimw_cli.protocol import FORWARDED_BY_HEADER
-from apimw_cli.receiver.backlog import Backlog, Job, RawHeaders
+from apimw_cli.receiver.backlog import Backlog, RawHeaders
 from apimw_cli.receiver.events import Forwarded, Sink
+from apimw_cli.receiver.lanes import Lanes
 from apimw_cli.receiver.recorder import Recorder
 from apimw_cli.receiver.relay import FORWARDED_BY, forward_headers
 
@@ -68,7 +70,7 @@ class Forwarder:
         self._recorder = recorder
         self._client: _Clients | None = None
         self._backlog: Backlog | None = None  # made by start(), on the loop
-        self._workers: _Workers | None = None
+        self._workers: Lanes | None = None
         self._closed = False
         # Set (from any thread) when the user gave up waiting: drain reports, does not wait.
         self.abandoned = False
@@ -83,7 +85,14 @@ class Forwarder:
             return
         self._client = _Clients(self.timeout, self.concurrency)
         self._backlog = Backlog(self._recorder, self.memory_jobs, self.memory_bytes)
-        self._workers = _Workers(self, self._client, self._backlog)
+        self._workers = Lanes(
+            self._backlog,
+            self.concurrency,
+            self._client.start,
+            self.report,
+            self.timeout,
+            SHUTDOWN_ERROR,
+        )
 
     @property
     def spilling(self) -> bool:
@@ -110,7 +119,7 @@ class Forwarder:
         if backlog is not None and self._workers is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(backlog.join(), 0 if self.abandoned else timeout)
-            await self._workers.stop()
+            self._workers.stop()
             for job in backlog.leftover():
                 self._report_shutdown(job.record_id, job.targets)
             backlog.close()
@@ -172,68 +181,6 @@ class Forwarder:
             self.report(Forwarded(record_id, target, None, 0.0, SHUTDOWN_ERROR))
 
 
-class _Workers:
-    """The `concurrency` tasks that empty the backlog, each forwarding one job at a time."""
-
-    def __init__(self, forwarder: Forwarder, client: _Clients, backlog: Backlog) -> None:
-        self._forwarder = forwarder
-        self._client = client
-        self._backlog = backlog
-        self.busy = 0  # jobs being forwarded right now
-        self._tasks = [
-            asyncio.create_task(self._consume(), name=f"apimw-forward-{i}")
-            for i in range(forwarder.concurrency)
-        ]
-
-    async def stop(self) -> None:
-        """Cancel the tasks (a job in flight is reported as not forwarded) and wait for them."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-
-    async def _consume(self) -> None:
-        backlog = self._backlog
-        while True:
-            job = await backlog.get()
-            self.busy += 1
-            try:
-                await self._forward_job(job)
-            except Exception as exc:  # a bug (in a sink, say): say so, keep the queue moving
-                asyncio.get_running_loop().call_exception_handler(
-                    {"message": f"forwarding {job.record_id} failed", "exception": exc}
-                )
-            finally:
-                self.busy -= 1
-                backlog.task_done()
-
-    async def _forward_job(self, job: Job) -> None:
-        report = self._forwarder.report
-        try:
-            job = self._backlog.load(job)
-        except (OSError, ValueError) as exc:
-            for target in job.targets:
-                error = f"not forwarded: could not read it back from the session log: {exc}"
-                report(Forwarded(job.record_id, target, None, 0.0, error))
-            return
-        if len(job.targets) == 1:
-            outcomes = [await self._attempt(job, job.targets[0])]
-        else:  # targets in parallel; each still sees the events in order
-            outcomes = await asyncio.gather(*(self._attempt(job, t) for t in job.targets))
-        for outcome in outcomes:
-            report(outcome)
-
-    async def _attempt(self, job: Job, target: str) -> Forwarded:
-        assert job.body is not None and job.headers is not None
-        timeout = self._forwarder.timeout
-        try:
-            return await self._client.post(job.record_id, target, job.body, job.headers, timeout)
-        except asyncio.CancelledError:
-            # Cancelled by stop(): report it, then let the cancellation go on.
-            self._forwarder.report(Forwarded(job.record_id, target, None, 0.0, SHUTDOWN_ERROR))
-            raise
-
-
 class _Clients:
     """The HTTP clients forwards go through: http1's for http://, httpx's for https://."""
 
@@ -243,6 +190,7 @@ class _Clients:
         self._connections = max(10, concurrency)
         self._lean = Http1Client(self._connections, RESPONSE_BODY_LIMIT)
         self._httpx: httpx.AsyncClient | None = None
+        self._tasks: set[_Task] = set()  # https:// forwards started by `start`
 
     async def post(
         self,
@@ -254,22 +202,52 @@ class _Clients:
     ) -> Forwarded:
         """POST one event to one target: the outcome, with up to RESPONSE_BODY_LIMIT of the
         answer. Never raises but CancelledError."""
-        started = time.perf_counter()
         if target[:7].lower() != "http://":
             return await _post_httpx(
                 self._httpx_client(), record_id, target, body, headers, timeout
             )
+        started = time.perf_counter()
         try:
-            response = await self._lean.post(target, body, headers, timeout)
-        except TimedOut:
-            error = f"timed out after {timeout:g}s"
-        except Http1Error as exc:  # ConnectFailed's message is already "connection refused", ...
-            error = exc.message
+            result: Http1Response | Http1Error = await self._lean.post(
+                target, body, headers, timeout
+            )
+        except Http1Error as exc:
+            result = exc
+        return _outcome(record_id, target, started, timeout, result)
+
+    def start(
+        self,
+        record_id: str,
+        target: str,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+        timeout: float,
+        landed: Callable[[Forwarded], None],
+    ) -> None:
+        """`post` with a callback (lanes.Send): `landed` gets the outcome, never from in here."""
+        if target[:7].lower() != "http://":
+            client = self._httpx_client()
+            task = asyncio.create_task(
+                _post_httpx(client, record_id, target, body, headers, timeout)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(functools.partial(self._httpx_landed, landed, record_id, target))
+            return
+        started = time.perf_counter()
+        done = functools.partial(_lean_landed, landed, record_id, target, started, timeout)
+        self._lean.start(target, body, headers, timeout, done)
+
+    def _httpx_landed(
+        self, landed: Callable[[Forwarded], None], record_id: str, target: str, task: _Task
+    ) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return  # closed: the lanes reported it
+        error = task.exception()
+        if error is not None:  # not expected: _post_httpx turns failures into outcomes
+            landed(Forwarded(record_id, target, None, 0.0, f"{type(error).__name__}: {error}"))
         else:
-            ms = (time.perf_counter() - started) * 1000
-            return Forwarded(record_id, target, response.status, round(ms, 3), None, response.body)
-        ms = (time.perf_counter() - started) * 1000
-        return Forwarded(record_id, target, None, round(ms, 3), error)
+            landed(task.result())
 
     def _httpx_client(self) -> httpx.AsyncClient:
         if self._httpx is None:
@@ -287,9 +265,41 @@ class _Clients:
         return self._httpx
 
     async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         await self._lean.aclose()
         if self._httpx is not None:
             await self._httpx.aclose()
+
+
+_Task = asyncio.Task[Forwarded]
+
+
+def _outcome(
+    record_id: str,
+    target: str,
+    started: float,
+    timeout: float,
+    result: Http1Response | Http1Error,
+) -> Forwarded:
+    ms = round((time.perf_counter() - started) * 1000, 3)
+    if isinstance(result, Http1Response):
+        return Forwarded(record_id, target, result.status, ms, None, result.body)
+    if isinstance(result, TimedOut):
+        return Forwarded(record_id, target, None, ms, f"timed out after {timeout:g}s")
+    # ConnectFailed's message is already "connection refused" or "connection failed: ...".
+    return Forwarded(record_id, target, None, ms, result.message)
+
+
+def _lean_landed(
+    landed: Callable[[Forwarded], None],
+    record_id: str,
+    target: str,
+    started: float,
+    timeout: float,
+    result: Http1Response | Http1Error,
+) -> None:
+    landed(_outcome(record_id, target, started, timeout, result))
 
 
 async def _post_httpx(

@@ -16,6 +16,7 @@ from apimw_cli.http1 import (
     ConnectFailed,
     Http1Client,
     Http1Error,
+    Http1Response,
     ProtocolFailed,
     TimedOut,
 )
@@ -472,5 +473,153 @@ def test_aclose_closes_idle_connections_and_refuses_more(parser: str) -> None:
             assert peer.open_now == 0
             with pytest.raises(Http1Error):
                 await client.post(peer.url, b"x", [], 5)
+
+    run(scenario)
+
+
+# --- start(): the callback form the forwarder's lanes use ------------------------------------
+
+
+class Outcomes:
+    """Collects `start` outcomes; `called_inside` catches a callback made from within start."""
+
+    def __init__(self) -> None:
+        self.results: list[Http1Response | Http1Error] = []
+        self.inside = False
+        self.called_inside = False
+        self.arrived = asyncio.Event()
+
+    def __call__(self, result: Http1Response | Http1Error) -> None:
+        self.called_inside |= self.inside
+        self.results.append(result)
+        self.arrived.set()
+
+    def start(self, client: Http1Client, url: str, body: bytes = b"x", timeout: float = 5) -> None:
+        self.inside = True
+        client.start(url, body, HEADERS, timeout, self)
+        self.inside = False
+
+    async def next(self) -> Http1Response | Http1Error:
+        await self.arrived.wait()
+        self.arrived.clear()
+        return self.results[-1]
+
+
+def test_start_chains_requests_from_its_callback_on_one_connection(parser: str) -> None:
+    async def scenario() -> None:
+        async with serving() as peer:
+            client = Http1Client(parser=parser)
+            finished = asyncio.Event()
+            statuses: list[int] = []
+
+            def chain(result: Http1Response | Http1Error) -> None:
+                assert isinstance(result, Http1Response)
+                statuses.append(result.status)
+                if len(statuses) < 5:  # the next request, from inside the answer's callback
+                    client.start(peer.url, b"%d" % len(statuses), [], 5, chain)
+                else:
+                    finished.set()
+
+            client.start(peer.url, b"0", [], 5, chain)
+            await finished.wait()
+            assert statuses == [200] * 5
+            assert peer.connections == 1
+            assert [r[-1:] for r in peer.requests] == [b"0", b"1", b"2", b"3", b"4"]
+            await client.aclose()
+
+    run(scenario)
+
+
+def test_start_reports_failures_through_the_callback_never_inside(parser: str) -> None:
+    async def scenario() -> None:
+        client = Http1Client(parser=parser)
+        outcomes = Outcomes()
+        outcomes.start(client, f"http://127.0.0.1:{free_port()}/")
+        assert isinstance(await outcomes.next(), ConnectFailed)
+        outcomes.start(client, "https://example.com/")
+        assert isinstance(await outcomes.next(), ProtocolFailed)
+        async with serving() as peer:
+            outcomes.start(client, peer.url)
+            assert isinstance(await outcomes.next(), Http1Response)  # opens a connection
+            client.start(peer.url, b"x", [(b"X-Evil", b"1\r\nX-Injected: 1")], 5, outcomes)
+            assert isinstance(await outcomes.next(), ProtocolFailed)
+            outcomes.start(client, peer.url)  # on the kept-alive connection
+            assert isinstance(await outcomes.next(), Http1Response)
+            assert len(peer.requests) == 2
+        assert not outcomes.called_inside
+
+    run(scenario)
+
+
+def test_start_retries_once_when_the_idle_connection_was_dropped(parser: str) -> None:
+    async def one_answer(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+    ) -> None:
+        await read_request(reader, peer)
+        writer.write(reply())
+        await writer.drain()
+        await read_request(reader, peer)  # ... and close without answering
+
+    async def scenario() -> None:
+        async with serving(one_answer) as peer:
+            client = Http1Client(parser=parser)
+            outcomes = Outcomes()
+            for _ in range(2):
+                outcomes.start(client, peer.url)
+                result = await outcomes.next()
+                assert isinstance(result, Http1Response) and result.status == 200
+            assert peer.connections == 2 and len(peer.requests) == 3
+
+    run(scenario)
+
+
+def test_start_times_out_on_a_reused_connection(parser: str) -> None:
+    async def second_hangs(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+    ) -> None:
+        await read_request(reader, peer)
+        writer.write(reply())
+        await read_request(reader, peer)
+        await asyncio.sleep(5)
+
+    async def scenario() -> None:
+        async with serving(second_hangs) as peer:
+            client = Http1Client(parser=parser)
+            outcomes = Outcomes()
+            outcomes.start(client, peer.url, timeout=5)
+            assert isinstance(await outcomes.next(), Http1Response)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            outcomes.start(client, peer.url, timeout=0.2)  # a shorter deadline than the first
+            result = await outcomes.next()
+            assert isinstance(result, TimedOut) and str(result) == "timed out after 0.2s"
+            assert loop.time() - started < 4  # the first request's 5 s did not hold it back
+
+    run(scenario)
+
+
+def test_aclose_fails_requests_in_flight(parser: str) -> None:
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer) -> None:
+        await read_request(reader, peer)
+        await reader.read()  # until the client goes
+
+    async def scenario() -> None:
+        async with serving(hang) as peer:
+            client = Http1Client(parser=parser)
+            outcomes = Outcomes()
+            outcomes.start(client, peer.url)  # opens a connection: in a task
+            while not peer.requests:
+                await asyncio.sleep(0.01)
+            await client.aclose()
+            result = await outcomes.next()
+            assert isinstance(result, ProtocolFailed), result
+            assert str(result) == "not answered: the client was closed"
+            for _ in range(100):  # the app sees the connection go (its side, a pass later)
+                if peer.open_now == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert peer.open_now == 0
+            outcomes.start(client, peer.url)
+            assert isinstance(await outcomes.next(), ProtocolFailed)
 
     run(scenario)

@@ -144,6 +144,7 @@ class Driver:
         self.cpus = cpus
         self.offsets: dict[int, int] = {}
         self.wrk = wrk_path() if use_wrk else None
+        self.why_not_wrk = "wrk not found" if use_wrk else "--python-client"
         self.file = workdir / "requests.bin"
         self.script = workdir / "requests.lua"
         if self.wrk:
@@ -155,8 +156,8 @@ class Driver:
         if self.wrk:
             return f"wrk (1 thread, {self.connections} connections)"
         return (
-            f"Python asyncio client ({self.connections} connections; wrk not found,"
-            " so the client limits the figures)"
+            f"Python asyncio client ({self.connections} connections; {self.why_not_wrk}:"
+            " the client limits the figures)"
         )
 
     def burst(

@@ -256,3 +256,22 @@ def test_only_help_is_certain_or_false(args: list[str], expected: bool) -> None:
     from apimw_cli.main import only_help
 
     assert only_help(args) is expected
+
+
+@pytest.mark.parametrize(
+    ("args", "not_imported"),
+    [
+        (["--help"], ("apimw_cli.output", "apimw_cli.settings.resolve", "logging")),
+        (["--version"], ("apimw_cli.output", "apimw_cli.settings.resolve", "logging")),
+        (["webhooks", "--help"], ("apimw_cli.output", "apimw_cli.catalog", "apimw_cli.signing")),
+        (["webhooks", "list", "--help"], ("apimw_cli.output", "apimw_cli.models")),
+    ],
+)
+def test_help_alone_imports_none_of_apimws_own_heavier_modules(
+    args: list[str], not_imported: tuple[str, ...]
+) -> None:
+    """Run alone (the tree probe above loads every command first): the root's help reads no
+    settings file machinery, and no help page imports output/ (rich's owner, the log masking)."""
+    report = probe(args)
+    imported = {*report["import apimw_cli.main"], *report[" ".join(["apimw", *args])]}
+    assert imported.isdisjoint(not_imported), sorted(imported & set(not_imported))

@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from apimw_cli import durations
-from apimw_cli.settings import Settings
 
 if TYPE_CHECKING:
     from apimw_cli.api.client import ApiClient
     from apimw_cli.output import Printer
-    from apimw_cli.settings import Credentials
+    from apimw_cli.settings import Credentials, Settings
 
 
 @dataclass
@@ -39,6 +38,8 @@ class AppState:
 
     @cached_property
     def settings(self) -> Settings:
+        from apimw_cli.settings import Settings
+
         return Settings(
             profile=self.profile,
             flags={"api_base": self.api_base, "output": self.output, "timeout": self.timeout},

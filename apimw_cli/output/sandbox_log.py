@@ -2,9 +2,11 @@
 
 What nobody will see costs nothing: on the null device (`apimw sandbox > /dev/null`, a service
 with its output discarded) no line is built (`wants` says so, and the delivery worker asks it
-before it gathers a record). Where a line is shown it reads exactly as before; only the way it
-is written is cheaper off a terminal: rich would write the plain text, so we write it
-ourselves (`_plain`).
+before it gathers a record). Where a line is shown it is built as a string (`lines.Painter`:
+the codes rich would write, asked once per style) and written at once, not rendered by rich
+each time: the same text and styles, at a small part of the cost. Piped or in a file it is byte
+for byte what rich wrote; on a terminal a line longer than the width is left for the terminal
+to wrap, where rich folded it at a space (the live view does the same).
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import threading
 import time
 from typing import IO, Any
 
-from apimw_cli.output.masking import mask_url
+from apimw_cli.output.lines import Painter
 from apimw_cli.output.printer import Part, Printer, styled, to_json
-from apimw_cli.output.untrusted import visible
 
 
 def _short(identifier: str) -> str:
@@ -48,14 +50,6 @@ def is_null_device(file: IO[str]) -> bool:
     return False
 
 
-def _plain(stamp: str, parts: list[Part]) -> str:
-    """The line `styled` makes, as the plain text (and newline) rich writes for it."""
-    pieces = [stamp, "  "]
-    for part in parts:
-        pieces.append(visible(mask_url(part if isinstance(part, str) else part[0])))
-    return "".join(pieces) + "\n"
-
-
 class SandboxLog:
     """Renders the sandbox's (kind, fields) records: rich lines, or NDJSON with --output json."""
 
@@ -67,11 +61,10 @@ class SandboxLog:
         self._file = console.file
         # Decided once: where stdout goes does not change while the sandbox runs.
         self.shown = not is_null_device(self._file)
-        # Off a terminal, with no colour forced, rich writes a Text as its plain text (soft
-        # wrap, no cropping: Printer's piped console): the same bytes, without rich's cost.
-        self._plain = not (console.is_terminal or console.is_jupyter) and (
-            console.color_system is None
-        )
+        # Lines as strings, rich's codes included; a notebook's console renders HTML instead.
+        self._painter = None if console.is_jupyter else Painter(console)
+        # Records come from two threads (API requests, deliveries): one line at a time.
+        self._lock = threading.Lock()
 
     def wants(self, kind: str) -> bool:
         """Whether a record of `kind` would be shown: callers skip gathering it otherwise."""
@@ -82,21 +75,29 @@ class SandboxLog:
             return
         if self.printer.json:
             record = {"schema": 1, "record": kind, "time": round(time.time(), 3), **fields}
-            self._file.write(to_json(record, indent=None) + "\n")
-            self._file.flush()
+            text = to_json(record, indent=None) + "\n"
+            with self._lock:
+                self._file.write(text)
+                self._file.flush()
             return
         line = getattr(self, f"_{kind}", None)
         if line is None:
             return
         stamp = time.strftime("%H:%M:%S")
         # Each piece is shown as text (URLs and errors come from outside), never markup.
-        for parts in line(fields):
-            if self._plain:
-                self._file.write(_plain(stamp, parts))
-                self._file.flush()
-            else:
+        lines: list[list[Part]] = line(fields)
+        if self._painter is None:
+            for parts in lines:
                 self.printer.out.print(styled((stamp, "dim"), "  ", *parts))
+                stamp = " " * len(stamp)
+            return
+        built = []
+        for parts in lines:
+            built.append(self._painter.line((stamp, "dim"), "  ", *parts))
             stamp = " " * len(stamp)
+        with self._lock:
+            self._file.write("".join(built))
+            self._file.flush()
 
     def _request(self, f: dict[str, Any]) -> list[list[Part]]:
         colour = "green" if f["status"] < 400 else "yellow" if f["status"] < 500 else "red"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import string
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,34 +116,51 @@ def records(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     return kind, fields
 
 
-def _written(kind: str, fields: dict[str, Any], *, through_rich: bool) -> str:
-    out = io.StringIO()
-    log = SandboxLog(Printer(stdout=out, stderr=io.StringIO()))
-    assert log._plain, "a StringIO is no terminal: the plain path is taken"
-    log._plain = not through_rich
-    log(kind, fields)
-    return out.getvalue()
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
-@settings(max_examples=300, deadline=None)
-@given(records())
-def test_a_shown_line_reads_exactly_as_rich_writes_it(record: tuple[str, dict[str, Any]]) -> None:
-    kind, fields = record
-    plain = _written(kind, fields, through_rich=False)
-    assert plain == _written(kind, fields, through_rich=True)
-    assert "\x1b" not in plain  # outside text never reaches the terminal as a control
+CONSOLES = ["piped", "terminal", "no_color", "force_color"]
 
 
-def test_a_terminal_still_gets_rich_lines() -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
+def _printer(console: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Printer, io.StringIO]:
+    monkeypatch.setenv("COLUMNS", "10000")  # rich folds a long line on a terminal: not here
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    out: io.StringIO = io.StringIO() if console in ("piped", "force_color") else Terminal()
+    if console == "force_color":
+        monkeypatch.setenv("FORCE_COLOR", "1")
+    printer = Printer(stdout=out, stderr=io.StringIO(), no_color=console == "no_color")
+    return printer, out
 
-    out = Terminal()
-    log = SandboxLog(Printer(stdout=out, stderr=io.StringIO()))
-    assert log.shown and not log._plain
-    log("error", {"where": "w", "error": "e"})
-    assert "w: e (the sandbox carries on)" in out.getvalue()
+
+@pytest.mark.parametrize("console", CONSOLES)
+def test_a_shown_line_reads_exactly_as_rich_writes_it(
+    console: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    printer, out = _printer(console, monkeypatch)
+    rich_printer, rich_out = _printer(console, monkeypatch)
+    log, through_rich = SandboxLog(printer), SandboxLog(rich_printer)
+    through_rich._painter = None  # the way it was: rich renders each line
+    # One stamp for both: a second may tick between the two calls.
+    monkeypatch.setattr(time, "strftime", lambda _format: "12:34:56")
+
+    @settings(max_examples=150, deadline=None)
+    @given(records())
+    def check(record: tuple[str, dict[str, Any]]) -> None:
+        for each in (out, rich_out):
+            each.seek(0)
+            each.truncate()
+        kind, fields = record
+        log(kind, fields)
+        through_rich(kind, dict(fields))
+        assert out.getvalue() == rich_out.getvalue()
+        if console == "piped":
+            assert "\x1b" not in out.getvalue()  # outside text never reaches it as a control
+
+    check()
 
 
 class _Recorder:

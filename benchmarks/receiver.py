@@ -197,25 +197,20 @@ def forwarding(
         target = f"http://127.0.0.1:{sink.port}/hook"
         server = stack.enter_context(servers.listen("forward", workdir, cpus, forward_to=target))
         received = driver.burst(server.port, min(1.0, args.seconds)).requests  # warm-up
+        drain_time(sink, received, args.drain_timeout)
         for _ in range(args.rounds):
             before = servers.sink_deliveries(sink.port)
-            burst, cpu_us = measured(server, driver, args.seconds)
+            cpu_before = server.cpu_seconds()
+            burst = driver.burst(server.port, args.seconds)
             forwarded = servers.sink_deliveries(sink.port) - before
             received += burst.requests
             out.failures += burst.failures
             out.receive.append(burst.per_second)
             out.forward.append(forwarded / burst.seconds)
-            out.forward_cpu_us.append(cpu_us)
-            try:
-                out.drain_s.append(
-                    wait_until(
-                        servers.sink_reached(sink.port, received),
-                        args.drain_timeout,
-                        "the sink to get every event",
-                    )
-                )
-            except TimeoutError:
-                out.drain_s.append(float("nan"))
+            out.drain_s.append(drain_time(sink, received, args.drain_timeout))
+            # CPU from the burst's start until the last event was forwarded, per event
+            spent = server.cpu_seconds() - cpu_before
+            out.forward_cpu_us.append(spent / burst.requests * 1e6 if burst.requests else 0.0)
             print(
                 f"forward round {len(out.receive)}/{args.rounds}: received"
                 f" {burst.per_second:,.0f}/s, forwarded {out.forward[-1]:,.0f}/s meanwhile,"
@@ -223,6 +218,14 @@ def forwarding(
                 flush=True,
             )
         backlog(server, sink, driver, args, out)
+
+
+def drain_time(sink: servers.Server, count: int, timeout: float) -> float:
+    """Seconds until the sink has `count` deliveries (NaN if not within `timeout`)."""
+    try:
+        return wait_until(servers.sink_reached(sink.port, count), timeout, "the sink's events")
+    except TimeoutError:
+        return float("nan")
 
 
 def backlog(
@@ -340,7 +343,7 @@ def forward_rows(results: Results, args: argparse.Namespace) -> list[Row]:
         table += [
             Row("forwarding: received (req/s)", Spread.of(results.receive).show(0)),
             Row("forwarding: forwarded during the burst (/s)", Spread.of(results.forward).show(0)),
-            Row("forwarding: CPU per received event",
+            Row("forwarding: CPU per event, received and forwarded",
                 Spread.of(results.forward_cpu_us).show(1, " us")),
             Row(f"forwarding: drain after a {args.seconds:g} s burst", drained(results, args)),
             ratio_row("forward rate / receive rate",

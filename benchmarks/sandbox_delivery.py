@@ -39,7 +39,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
-from benchmarks.common import Row, Spread, print_header, print_table, ratio_row
+from benchmarks.common import Row, Spread, cpu_seconds, print_header, print_table, ratio_row
 from benchmarks.load import Driver, signed_requests
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +54,7 @@ class Report:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     duplicates: int = 0  # deliveries received more than once (retries after a lost answer)
+    cpu_us: float = float("nan")  # the sandbox's CPU time per delivery (API probes included)
 
     @property
     def per_second(self) -> float:
@@ -116,6 +117,13 @@ def receiver() -> Iterator[int]:
 def sandbox_process(tree: Path | None = None) -> Iterator[str]:
     """`apimw sandbox` in its own process, quiet, in memory, with fast retries; yields its URL.
     With `tree`, the apimw_cli of that source tree runs (e.g. a worktree of an older commit)."""
+    with sandbox_child(tree) as (url, _pid):
+        yield url
+
+
+@contextlib.contextmanager
+def sandbox_child(tree: Path | None = None) -> Iterator[tuple[str, int]]:
+    """sandbox_process, yielding the URL and the process id."""
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(":")
@@ -134,7 +142,7 @@ def sandbox_process(tree: Path | None = None) -> Iterator[str]:
                     if proc.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError("the sandbox did not start")
                     time.sleep(0.02)
-                yield ready.read_text().strip()
+                yield ready.read_text().strip(), proc.pid
             finally:
                 proc.terminate()
                 try:
@@ -195,7 +203,7 @@ def run_load(
 ) -> Report:
     with contextlib.ExitStack() as stack:
         ports = [stack.enter_context(receiver()) for _ in range(receivers)]
-        base = stack.enter_context(sandbox_process(tree))
+        base, pid = stack.enter_context(sandbox_child(tree))
         credentials = {"api_key": SANDBOX_API_KEY, "api_secret": SANDBOX_API_SECRET}
         token = httpx.post(f"{base}/auth/token", json=credentials).json()["data"]["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
@@ -225,18 +233,22 @@ def run_load(
         probe.start()
         try:
             started = time.perf_counter()
+            cpu_before = cpu_seconds(pid)
             for i in range(events):
                 body = {"type": "message.sent", "data": {"message_id": f"wamid.LOAD{i:05d}"}}
                 api.post("sandbox/events", json=body).raise_for_status()
             emitted = time.perf_counter() - started
             _poll(lambda: delivered() >= webhooks * events, 300, "all deliveries")
             elapsed = time.perf_counter() - started
+            cpu = cpu_seconds(pid) - cpu_before
         finally:
             probe.halt.set()
             probe.join(10)
         unique = delivered()
         duplicates = counts("deliveries") - unique
-        return Report(unique, elapsed, emitted, probe.samples, probe.errors, duplicates)
+        report = Report(unique, elapsed, emitted, probe.samples, probe.errors, duplicates)
+        report.cpu_us = cpu / unique * 1e6 if unique else float("nan")
+        return report
 
 
 def ceiling(seconds: float, use_wrk: bool) -> float:
@@ -277,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
             report = run_load(args.webhooks, args.events, args.receivers, trees[name])
             reports[name].append(report)
             print(
-                f"round {number + 1}/{args.rounds}, {name}: {report.per_second:,.0f}/s", flush=True
+                f"round {number + 1}/{args.rounds}, {name}: {report.per_second:,.0f}/s,"
+                f" {report.cpu_us:,.0f} us CPU per delivery",
+                flush=True,
             )
             if args.verbose:
                 print(report.summary(), flush=True)
@@ -297,10 +311,12 @@ def rows(reports: dict[str, list[Report]], top: float, trees: dict[str, Path | N
     for name, runs in reports.items():
         where = f" ({trees[name]})" if trees[name] else ""
         rate = Spread.of(r.per_second for r in runs)
+        cpu = Spread.of(r.cpu_us for r in runs)
         slowest = Spread.of(max(r.all_latencies, default=float("nan")) * 1000 for r in runs)
         lost = sum(r.deliveries < runs[0].deliveries or bool(r.errors) for r in runs)
         table += [
             Row(f"{name}{where}: deliveries/s", rate.show(0), ">= 3,000/s" + met(rate, 3000)),
+            Row(f"{name}: sandbox CPU per delivery", cpu.show(0, " us")),
             Row(f"{name}: slowest API request during the burst", slowest.show(1, " ms"),
                 "< 100 ms" + met(slowest, 100, above=False)),
             Row(f"{name}: duplicates, API errors", f"{sum(r.duplicates for r in runs)},"
@@ -313,6 +329,14 @@ def rows(reports: dict[str, list[Report]], top: float, trees: dict[str, Path | N
             if ref.per_second
         ]
         table.append(ratio_row("this tree / reference (deliveries/s)", ratios, ""))
+        by_cpu = [
+            ref.cpu_us / ours.cpu_us
+            for ours, ref in zip(reports["this tree"], reports["reference"], strict=True)
+            if ours.cpu_us
+        ]
+        table.append(
+            ratio_row("  the same by CPU per delivery (reference / this tree)", by_cpu, "")
+        )
     table.append(Row("one fast receiver, direct client (req/s: the ceiling)", f"{top:,.0f}"))
     ours = statistics.median(r.per_second for r in reports["this tree"])
     table.append(Row("this tree / ceiling (deliveries/s)", f"{ours / top:.2f}x" if top else "n/a"))

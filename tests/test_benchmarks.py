@@ -149,3 +149,33 @@ def test_the_sandbox_benchmark_reports_rate_latency_the_ceiling_and_a_reference(
         assert row in out, out
     assert re.search(r"this tree: duplicates, API errors +0, 0$", out, re.M), out
     assert ">= 3,000/s (" in out and "< 100 ms (" in out, out
+
+
+def test_results_takes_each_table_from_its_bold_title() -> None:
+    from benchmarks.results import table_of
+
+    output = "load: wrk\nround 1/6: ...\n\n**receiver: 6 rounds**\n\n| a | b |\n- machine: x\n"
+    assert table_of(output) == "**receiver: 6 rounds**\n\n| a | b |\n- machine: x"
+    assert table_of("no table\n") == ""
+
+
+def test_results_rewrites_only_the_marked_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import results
+
+    calls: list[tuple[str, list[str]]] = []
+
+    def fake_run(script: str, extra: list[str]) -> str:
+        calls.append((script, extra))
+        return f"**{script}**"
+
+    monkeypatch.setattr(results, "run", fake_run)
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results -->\nold figures\n<!-- /results -->\nafter\n")
+    assert results.main(["--output", str(readme), "--reference-tree", "/tmp/ref"]) == 0
+    assert readme.read_text() == (
+        "intro\n<!-- results -->\n**receiver.py**\n\n**sandbox_delivery.py**\n\n"
+        "**startup.py**\n<!-- /results -->\nafter\n"
+    )
+    assert calls[0] == ("receiver.py", ["--reference-tree", "/tmp/ref"])

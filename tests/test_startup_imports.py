@@ -214,6 +214,7 @@ def test_a_request_to_a_plain_http_api_builds_no_tls_context_and_imports_no_pyda
     assert report["(ssl contexts)"] == [], "an SSLContext was built for an http:// API"
     assert roots(imported) & NEVER_FOR_A_REQUEST == set()
     assert set(imported) & HTTPX_CLI == set(), "httpx imported its command-line client"
+    assert "tomllib" not in imported  # no config file: nothing to parse
 
 
 def test_a_fresh_cached_token_is_read_without_filelock(plain_http_api: CaptureServer) -> None:

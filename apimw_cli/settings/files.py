@@ -186,6 +186,8 @@ class ConfigFile:
             ) from None
 
     def _parse(self, text: str) -> dict[str, Any]:
+        if not text.strip():
+            return {}  # no config file (the usual case with --sandbox or APIMW_*): no tomllib
         import tomllib
 
         try:

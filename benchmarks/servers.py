@@ -211,13 +211,11 @@ def listen(
     drain.start()
     try:
         deadline = time.monotonic() + 60
-        while not (ready.exists() and ready.read_text().strip()):
+        while not (port := ready_port(ready)):
             if process.poll() is not None or time.monotonic() > deadline:
                 problem = (home / "stderr").read_text(errors="replace")[-1000:]
                 raise RuntimeError(f"{' '.join(command[2:])} did not start: {problem}")
             time.sleep(0.02)
-        port = urlsplit(ready.read_text().strip()).port
-        assert port is not None
         yield Server(name, process, port, drain)
     finally:
         stop_process(process, signal.SIGINT, 15)
@@ -227,6 +225,14 @@ def listen(
         if master >= 0:
             os.close(master)
         report_errors(name, home / "stderr")
+
+
+def ready_port(ready: Path) -> int | None:
+    """The port of the URL listen wrote to its --ready-file; None until it is all there."""
+    try:
+        return urlsplit(ready.read_text().strip()).port
+    except (OSError, ValueError):
+        return None
 
 
 def report_errors(name: str, stderr: Path) -> None:

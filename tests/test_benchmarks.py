@@ -4,8 +4,10 @@ measure, CONTRIBUTING.md's rule."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -17,8 +19,9 @@ from hypothesis import strategies as st
 
 from apimw_cli.output.live import short_id
 from apimw_cli.signing import verify
+from benchmarks import servers
 from benchmarks.common import Row, Spread, percentile, print_table, ratio_row
-from benchmarks.load import LABEL, SECRET, signed_requests
+from benchmarks.load import LABEL, SECRET, Connection, signed_requests
 from benchmarks.servers import Drain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +59,8 @@ def test_the_drain_finds_labels_split_across_reads_and_counts_lines() -> None:
     drain = Drain(read)
     drain.watching = True
     drain.start()
-    for part in (b"\x1b[2m[dlv_0000", b"00ff]\x1b[0m\nnext [dlv_00000100]\n", b"[dlv_zz]\n"):
+    parts = (b"\x1b[2m[dlv_0000", b"00ff]\x1b[0m\nnext [dlv_00000100]\n", b"\xff\xfe[dlv_zz]\n")
+    for part in parts:
         os.write(write, part)
         threading.Event().wait(0.02)  # separate reads (a deadline-free pause, not an assert)
     os.close(write)
@@ -179,3 +183,31 @@ def test_results_rewrites_only_the_marked_section(
         "**startup.py**\n<!-- /results -->\nafter\n"
     )
     assert calls[0] == ("receiver.py", ["--reference-tree", "/tmp/ref"])
+
+
+def answers(port: int, requests: list[bytes]) -> list[int]:
+    async def go() -> list[int]:
+        conn = await Connection.open(port)
+        try:
+            return [await conn.exchange(request) for request in requests]
+        finally:
+            conn.close()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.timeout(30)
+def test_the_node_server_accepts_signed_events_and_refuses_forged_ones() -> None:
+    good = signed_requests(2)
+    forged = signed_requests(1, secret="whsec_someone_else")
+    tampered = good[1].replace(b"Benchmark", b"Benchmarx")  # same length, same signature
+    with servers.node(None) as node:
+        assert answers(node.port, [good[0], forged[0], tampered, good[1]]) == [200, 401, 401, 200]
+
+
+@pytest.mark.timeout(30)
+def test_the_fast_sink_counts_what_it_got_over_keep_alive() -> None:
+    with servers.sink(None) as sink:
+        assert answers(sink.port, signed_requests(5)) == [200] * 5
+        assert servers.sink_deliveries(sink.port) == 5

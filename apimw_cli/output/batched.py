@@ -15,13 +15,14 @@ import contextlib
 import os
 import select
 import signal
+import stat
 import threading
 from collections.abc import Iterator
 from typing import IO
 
 __all__ = ["BatchedOutput"]
 
-CHUNK = 4096  # a pipe that select() calls writable takes this much without blocking
+CHUNK = 4096  # a pipe or terminal that select() calls writable takes this much without blocking
 _HOLD_SIGINT = hasattr(signal, "pthread_sigmask") and os.name == "posix"
 
 
@@ -48,6 +49,15 @@ def _descriptor(file: IO[str]) -> int | None:
         return None
 
 
+def _may_block(fd: int) -> bool:
+    """Whether a write to `fd` may wait for a reader (a pipe, a terminal, a socket)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return True
+    return not (stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not os.isatty(fd)))
+
+
 class BatchedOutput:
     """`add` text, then `flush` it all to `file` at once."""
 
@@ -56,6 +66,8 @@ class BatchedOutput:
         self._pieces: list[str] = []
         self._unsent = b""  # encoded, taken from _pieces, not yet accepted by the kernel
         self._fd = _descriptor(file)
+        # A file or /dev/null never keeps a write waiting: all of it at once, no select().
+        self._waits = self._fd is not None and _may_block(self._fd)
 
     def add(self, text: str) -> None:
         self._pieces.append(text)
@@ -83,6 +95,11 @@ class BatchedOutput:
         return text.encode(encoding, errors)
 
     def _send(self, fd: int) -> None:
+        if not self._waits:
+            with _sigint_held():
+                while self._unsent:
+                    self._unsent = self._unsent[os.write(fd, self._unsent) :]
+            return
         while self._unsent:
             # Waiting may be interrupted: nothing is written yet. (ValueError: a descriptor
             # past select()'s FD_SETSIZE, then just write.)

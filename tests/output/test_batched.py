@@ -10,6 +10,7 @@ import select
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,25 @@ def test_stdout_is_used_as_is_where_it_has_no_descriptor(
     output.add("through pytest's capture\n")
     output.flush()
     assert capsys.readouterr().out == "through pytest's capture\n"
+
+
+@posix_only
+def test_a_regular_file_gets_the_batch_in_one_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file (or /dev/null) never keeps a write waiting: no chunks, no select()."""
+    real_write = os.write
+    sizes: list[int] = []
+
+    def write(fd: int, data: bytes) -> int:
+        sizes.append(len(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    with (tmp_path / "out").open("w", encoding="utf-8") as file:
+        output = BatchedOutput(file)
+        for text in lines(5000):
+            output.add(text)
+        output.flush()
+    assert len(sizes) == 1
+    assert (tmp_path / "out").read_text(encoding="utf-8") == "".join(lines(5000))

@@ -45,3 +45,12 @@ class SandboxConfig:
         from apimw_cli.settings import data_dir
 
         return data_dir() / "sandbox" / DB_NAME
+
+
+def shows(log: Callable[[str, dict[str, Any]], None] | None, kind: str) -> bool:
+    """Whether `log` shows records of `kind`: a log may say it does not (SandboxLog.wants, on
+    the null device or for requests with --quiet), and then the record is never gathered."""
+    if log is None:
+        return False
+    wants = getattr(log, "wants", None)
+    return True if wants is None else bool(wants(kind))

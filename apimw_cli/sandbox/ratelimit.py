@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from apimw_cli.sandbox.config import shows
 from apimw_cli.sandbox.envelopes import Problem, error_response
 
 UNLIMITED = 1_000_000  # what the headers say when the limit is off
@@ -29,7 +30,7 @@ class RateLimit:
         self.app = app
         self.limit = limit  # 0: no limit
         self.window = window
-        self.log = log
+        self.log = log if shows(log, "request") else None  # --quiet: requests are not shown
         self.windows: dict[str, tuple[float, int]] = {}  # client -> (window start, requests)
 
     def _client(self, scope: Scope) -> str:

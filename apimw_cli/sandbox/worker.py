@@ -22,6 +22,7 @@ from typing import Any
 from apimw_cli import catalog
 from apimw_cli.sandbox.background import LoopThread
 from apimw_cli.sandbox.clock import Clock
+from apimw_cli.sandbox.config import shows
 from apimw_cli.sandbox.delivery import PER_WEBHOOK, Sender, event_body, reason_of
 from apimw_cli.sandbox.outbox import Outbox
 from apimw_cli.sandbox.store import AttemptOutcome, DueDelivery, FinishedAttempt, Store
@@ -72,14 +73,6 @@ class Slots:
             del self._per_webhook[delivery.webhook_id]
 
 
-def _shows(log: LogFn | None, kind: str) -> bool:
-    """Whether the log shows records of `kind` (a log may say it does not: SandboxLog.wants)."""
-    if log is None:
-        return False
-    wants = getattr(log, "wants", None)
-    return True if wants is None else bool(wants(kind))
-
-
 class DeliveryWorker(LoopThread):
     """Delivers due events, applies due message statuses, sends verification challenges.
 
@@ -106,8 +99,8 @@ class DeliveryWorker(LoopThread):
         self.outbox = Outbox(store, clock, self.emit, window=window)
         self._log = log or (lambda _kind, _fields: None)
         # Decided once: a record nobody will see is never gathered (one per attempt).
-        self._logs_events = _shows(log, "event")
-        self._logs_deliveries = _shows(log, "delivery")
+        self._logs_events = shows(log, "event")
+        self._logs_deliveries = shows(log, "delivery")
         self._sender: Sender | None = None
         self._slots = Slots()
         self._finished: list[FinishedAttempt] = []  # attempts done, not yet recorded

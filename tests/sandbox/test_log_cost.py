@@ -24,6 +24,7 @@ from apimw_cli.output.sandbox_log import SandboxLog, is_null_device
 from apimw_cli.sandbox.clock import Clock
 from apimw_cli.sandbox.store import Store
 from apimw_cli.sandbox.worker import DeliveryWorker
+from tests.sandbox.inprocess import asgi_sandbox
 from tests.support.sandbox import MakeEndpoint
 from tests.support.waiting import wait_for
 
@@ -206,3 +207,12 @@ def test_the_worker_gathers_a_record_only_when_it_is_shown(
         (fields,) = [f for kind, f in log.records if kind == "delivery"]
         assert fields["webhook_id"] == created["id"] and fields["status_code"] == 200
         assert (fields["attempt"], fields["error"], fields["next_retry_in"]) == (1, None, None)
+
+
+@pytest.mark.parametrize("shown", [set(), {"request"}])
+def test_a_request_record_is_gathered_only_when_shown(shown: set[str]) -> None:
+    log = _Recorder(shown)
+    with asgi_sandbox(log=log) as api:
+        assert api.get("/v1/sandbox/health").status_code == 200
+    requests = [fields["path"] for kind, fields in log.records if kind == "request"]
+    assert requests == (["/v1/auth/token", "/v1/sandbox/health"] if shown else [])

@@ -72,7 +72,10 @@ class _Spill:
         headers = record.get("headers")
         if not isinstance(headers, dict):
             raise ValueError("its recorded headers are unreadable")
-        raw = [(str(k).encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
+        try:
+            raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        except AttributeError:  # an edited log: a value that is not text
+            raw = [(str(k).encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
         return Job(job.record_id, record_body(record), forward_headers(raw), job.targets)
 
     def close(self) -> None:

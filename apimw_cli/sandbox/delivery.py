@@ -12,6 +12,7 @@ hanging endpoint holds its own connections only, never another webhook's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import sys
@@ -130,13 +131,16 @@ class Sender:
         return pool
 
     async def aclose(self) -> None:
-        for plain in [*self._plain.values(), self._plain_challenges]:
-            await plain.aclose()
-        for tls in [*self._tls.values(), self._tls_challenges]:
-            if tls is not None:
-                await tls.aclose()
+        """Close every pool, together: each may wait a moment for its connections to go."""
+        pools: list[Http1Client | httpx.AsyncClient | None] = [
+            *self._plain.values(),
+            self._plain_challenges,
+            *self._tls.values(),
+            self._tls_challenges,
+        ]
         self._plain.clear()
         self._tls.clear()
+        await asyncio.gather(*(p.aclose() for p in pools if p is not None), return_exceptions=True)
 
     async def deliver(self, delivery: DueDelivery) -> tuple[int | None, str | None, int]:
         """One attempt: (status code, error or None on a 200, duration in ms)."""

@@ -27,8 +27,9 @@ SCHEMA = 1
 # NDJSON fields that carry our own words (notes, errors): redacted like messages on stderr.
 _MESSAGES = frozenset({"message", "error", "reason"})
 # A body with more brackets than this may nest deeper than a reader's json.loads will go
-# (Python's stops near 1,000): it takes the general way, which says so in `body_error`.
-MAX_BRACKETS = 256
+# (Python's stops near 1,000): it takes the general way, which says so in `body_error`. (A
+# body of twice as many bytes or fewer cannot: no need to count.)
+MAX_BRACKETS = 512
 # JSON's white space between tokens, made plain spaces: a body on one line means the same.
 _ONE_LINE = bytes.maketrans(b"\t\n\r", b"   ")
 # Lead bytes of the UTF-8 encodings of C1, U+061C, U+200E/F, U+2028-202E and U+2066-2069.
@@ -76,7 +77,7 @@ def body_fragment(body: bytes) -> orjson.Fragment | None:
     and shallow enough for any reader; and, since the line's URL passwords are masked on its
     text, only when that text masks what the decoded body would: a body with a backslash
     (an escape) must not hold an `@` or a `\\u` escape (which may write one)."""
-    if body.count(b"[") + body.count(b"{") > MAX_BRACKETS:
+    if len(body) > 2 * MAX_BRACKETS and body.count(b"[") + body.count(b"{") > MAX_BRACKETS:
         return None
     if b"\\" in body and (b"@" in body or b"\\u" in body):
         return None
@@ -93,7 +94,10 @@ def fast_line(record: str, now: float, **fields: Any) -> str | None:
     """The fast way: the line `line` would write, through orjson; None when it cannot vouch
     for it (a lone surrogate, an integer past 64 bits, a character to escape)."""
     _redacted(fields)
-    data = {"schema": SCHEMA, "record": record, "time": now, **fields}
+    return _encoded({"schema": SCHEMA, "record": record, "time": now, **fields})
+
+
+def _encoded(data: dict[str, Any]) -> str | None:
     try:
         encoded = orjson.dumps(data)
     except orjson.JSONEncodeError:
@@ -103,8 +107,12 @@ def fast_line(record: str, now: float, **fields: Any) -> str | None:
     return mask_url(encoded.decode()) + "\n"
 
 
-def _received_fields(r: Received, body: Any) -> dict[str, Any]:
+def _received_data(record: str, now: float, r: Received, body: Any) -> dict[str, Any]:
+    """An event or challenge record's fields, in the order the line shows them."""
     return {
+        "schema": SCHEMA,
+        "record": record,
+        "time": now,
         "id": r.record_id,
         "kind": r.kind,
         "type": r.event_type,
@@ -126,19 +134,21 @@ def received_line(r: Received, now: float) -> str:
     embed = r.kind != "rejected" and bool(r.body)
     fragment = body_fragment(r.body) if embed else None
     if fragment is not None or not embed:
-        fields = _received_fields(r, fragment)
+        # None of these fields is one of our messages (_MESSAGES): nothing to redact.
+        data = _received_data(record, now, r, fragment)
         if r.record_error is not None:
-            fields["record_error"] = r.record_error
-        fast = fast_line(record, now, **fields)
+            data["record_error"] = r.record_error
+        fast = _encoded(data)
         if fast is not None:
             return fast
     body, problem = parse_body(r.body) if r.kind != "rejected" else (None, None)
-    fields = _received_fields(r, body)
+    data = _received_data(record, now, r, body)
     if problem is not None and r.body:
-        fields["body_error"] = problem
+        data["body_error"] = problem
     if r.record_error is not None:
-        fields["record_error"] = r.record_error
-    return line(record, now, **fields)
+        data["record_error"] = r.record_error
+    del data["schema"], data["record"], data["time"]
+    return line(record, now, **data)
 
 
 def forwarded_line(f: Forwarded, now: float) -> str:

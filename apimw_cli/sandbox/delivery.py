@@ -18,6 +18,7 @@ import secrets
 import sys
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from apimw_cli import catalog
 from apimw_cli.http1 import Http1Client, Http1Error, TimedOut
@@ -42,6 +43,8 @@ PER_WEBHOOK = 4
 # The most of an answer kept: a delivery needs its status, a challenge its (short) body.
 MAX_ANSWER = 64 * 1024
 
+HTTPS_ONLY = "must use HTTPS (plain http is accepted only for localhost, 127.0.0.1 and [::1])"
+
 # What every delivery sends, as the http1 client takes headers (the same names and values as
 # protocol.delivery_headers: a test keeps them equal).
 _CONTENT_TYPE = (b"Content-Type", b"application/json")
@@ -56,10 +59,15 @@ _FAILURE_NAMES = {"ConnectFailed": "ConnectError", "ProtocolFailed": "RemoteProt
 
 
 def url_refusal(url: str, *, plain_http: bool = False) -> str | None:
-    """Why the sender could not POST to `url`, or None. httpx refuses some URLs with
-    InvalidURL, which is no httpx.HTTPError, and some with other errors (idna's for a bad
-    `xn--` name): a webhook URL is checked with this before it is stored. With `plain_http`
-    the host must be loopback in httpx's reading too."""
+    """Why the sender could not POST to `url`, or None: a webhook URL is checked with this
+    before it is stored, in the reading of the client that will send to it.
+
+    `plain_http` (an http:// URL, sent by apimw_cli.http1): http1 reads it with urlsplit, as the
+    URL rule (urls.py) did before calling this; the host it will connect to must be loopback in
+    that reading. Otherwise httpx's: it refuses some URLs with InvalidURL, which is no
+    httpx.HTTPError, and some with other errors (idna's for a bad `xn--` name)."""
+    if plain_http:
+        return _plain_refusal(url)
     import httpx
 
     try:
@@ -69,8 +77,21 @@ def url_refusal(url: str, *, plain_http: bool = False) -> str | None:
         return f"cannot be sent to ({reason_of(exc)})"
     if scheme not in ("http", "https") or not host:
         return "must be an absolute https:// URL"
-    if plain_http and not is_loopback(host):
-        return "must use HTTPS (plain http is accepted only for localhost, 127.0.0.1 and [::1])"
+    if scheme == "http" and not is_loopback(host):
+        return HTTPS_ONLY
+    return None
+
+
+def _plain_refusal(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises for a port that is no number
+    except ValueError as exc:
+        return f"cannot be sent to ({reason_of(exc)})"
+    if parts.scheme != "http" or not host:
+        return "must be an absolute https:// URL"
+    if not is_loopback(host):
+        return HTTPS_ONLY
     return None
 
 

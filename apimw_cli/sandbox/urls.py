@@ -3,9 +3,10 @@
 Checked in order, each refusal a 400 naming `url`: a string of at most MAX_URL characters with no
 control character, whitespace or backslash anywhere; http or https with a host (a well-formed
 IPv6 address in brackets, or a name of host characters) and, when given, a port of ASCII digits
-from 1 to 65535; plain http only on loopback; and whatever the delivery sender (httpx) refuses
+from 1 to 65535; plain http only on loopback; and whatever the delivery sender refuses
 to send to. Python's urlsplit and httpx disagree on some of these (httpx takes port 99999, `+80`
-and `٨٠`; urlsplit raises on a broken IPv6 literal), so the rule checks them itself.
+and `٨٠`; urlsplit raises on a broken IPv6 literal), so the rule checks them itself. The sender
+is apimw_cli.http1 for http:// and httpx for https:// (delivery.url_refusal asks each's reading).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import unicodedata
 from urllib.parse import SplitResult, urlsplit
 
 from apimw_cli.protocol import is_loopback
-from apimw_cli.sandbox.delivery import url_refusal
+from apimw_cli.sandbox.delivery import HTTPS_ONLY, url_refusal
 from apimw_cli.sandbox.envelopes import Problem, invalid
 
 MAX_URL = 2048
@@ -25,7 +26,6 @@ _PORT = re.compile(r"[0-9]{1,5}")
 # A host name: letters, digits and `.-_~` (RFC 3986's unreserved set), or any non-ASCII letter
 # (an internationalised name, which httpx encodes and checks).
 _HOST_NAME = re.compile(r"[A-Za-z0-9._~\-]+")
-HTTPS_ONLY = "must use HTTPS (plain http is accepted only for localhost, 127.0.0.1 and [::1])"
 
 
 def check_url(value: object) -> str:

@@ -331,3 +331,65 @@ def test_the_worker_falls_back_to_asyncio_when_uvloop_does_not_import(
     finally:
         worker.stop()
         store.close()
+
+
+NO_HTTPX_SCRIPT = r"""
+import json, sys, threading, time, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from apimw_cli.sandbox.server import SandboxConfig, run_in_thread
+from apimw_cli.settings import SANDBOX_API_KEY, SANDBOX_API_SECRET
+
+got = []
+
+class Hook(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        event = json.loads(body)
+        got.append(event["type"])
+        answer = event.get("challenge", "ok").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+threading.Thread(target=hook.serve_forever, daemon=True).start()
+
+def call(base, path, body, token=None):
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}/{path}", data=data, method="POST")
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request) as answer:
+        return json.load(answer)["data"]
+
+with run_in_thread(SandboxConfig(port=0, ephemeral=True, rate_limit=0)) as running:
+    base = running.base_url
+    credentials = {"api_key": SANDBOX_API_KEY, "api_secret": SANDBOX_API_SECRET}
+    token = call(base, "auth/token", credentials)["access_token"]
+    url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+    call(base, "webhooks", {"url": url, "events": ["message.sent"]}, token)
+    call(base, "sandbox/events", {"type": "message.sent"}, token)
+    deadline = time.monotonic() + 20
+    while "message.sent" not in got and time.monotonic() < deadline:
+        time.sleep(0.02)
+print(json.dumps({"got": got, "httpx": "httpx" in sys.modules}))
+"""
+
+
+def test_a_sandbox_with_only_http_webhooks_never_imports_httpx() -> None:
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", NO_HTTPX_SCRIPT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["got"] == ["webhook.verification", "message.sent"], outcome
+    assert outcome["httpx"] is False, "httpx was imported for http:// webhooks"

@@ -37,6 +37,7 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._done: Done | None = None  # who gets the current request's outcome
         self._parser: ResponseParser | None = None
+        self._spare: ResponseParser | None = None  # the last complete one, for the next answer
         self._got_bytes = False  # any byte of the current answer arrived
         # One timer per connection, re-armed only when it fires early or a request's deadline
         # comes before it: a timer per request costs more than the rest of a request's work.
@@ -90,7 +91,9 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None or self.closed or self._done is not None:
             raise ClosedBeforeAnswer("the connection was closed")
-        self._done, self._parser = done, self._new_parser(self._cap)
+        spare, self._spare = self._spare, None
+        self._parser = spare.next() if spare is not None else self._new_parser(self._cap)
+        self._done = done
         self._got_bytes = False
         self._deadline, self._timeout = deadline, timeout
         self.requests += 1
@@ -130,6 +133,8 @@ class Connection(asyncio.Protocol):
         response = Http1Response(parser.status, parser.headers, parser.body, parser.truncated)
         if not parser.complete or not parser.keep_alive:
             self.close()  # Connection: close, HTTP/1.0, a body past the cap, or trailing bytes
+        else:
+            self._spare = parser
         self._finish(response)
 
     def _ended(self, exc: Exception | None) -> None:

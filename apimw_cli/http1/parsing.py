@@ -48,6 +48,10 @@ class ResponseParser:
         self.keep_alive = False  # ... and the connection may carry the next request
         self.truncated = False  # the body went past the cap: stop reading
 
+    def next(self) -> ResponseParser:
+        """A parser for the next response on the connection (this one was complete)."""
+        return type(self)(self._cap)
+
     def feed(self, data: bytes) -> None:
         """Parse more of the response; ProtocolFailed if it is not valid HTTP/1.1."""
         raise NotImplementedError
@@ -86,6 +90,15 @@ class HttptoolsParser(ResponseParser):
         self._parser = httptools.HttpResponseParser(self)
         self._headers_done = False
         self._extra = False  # bytes after the response: the connection is not reused
+
+    def next(self) -> ResponseParser:
+        # llhttp carries on with the next message of a kept-alive stream: reuse it (making one
+        # costs more than the rest of parsing a small answer).
+        self._parts = []
+        self._size = self.status = 0
+        self.headers = []
+        self.complete = self.keep_alive = self.truncated = self._headers_done = False
+        return self
 
     def feed(self, data: bytes) -> None:
         try:

@@ -154,7 +154,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "config": ("apimw_cli.commands.config:app", "Show and change settings (per profile)."),
     "webhooks": (
-        "apimw_cli.commands.webhooks:app",
+        "apimw_cli.commands.webhooks:COMMANDS",
         "Register, list, inspect, update and delete webhooks.",
     ),
     "events": (
@@ -196,39 +196,71 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def load_command(name: str) -> Any:
-    """Import a command's module and build its Click command."""
-    target, _ = COMMANDS[name]
+def load_command(name: str, table: dict[str, tuple[str, str]] | None = None) -> Any:
+    """Import a command's module and build its Click command (`table`: a lazy group's)."""
+    target, short_help = (COMMANDS if table is None else table)[name]
     module_name, attribute = target.split(":")
     obj = getattr(importlib.import_module(module_name), attribute)
-    if not isinstance(obj, typer.Typer):
+    lazy: dict[str, tuple[str, str]] | None = None
+    if isinstance(obj, dict):  # a group's own table, as COMMANDS (commands/webhooks)
+        lazy = obj
+        obj = typer.Typer(
+            cls=LazyGroup,
+            help=short_help,
+            no_args_is_help=True,
+            rich_markup_mode=None,
+            add_completion=False,
+        )
+        obj.callback()(_group_callback)
+    elif not isinstance(obj, typer.Typer):
         single = typer.Typer(rich_markup_mode=None, add_completion=False)
         single.command(name)(obj)
         obj = single
     command = typer.main.get_command(obj)
     command.name = name
+    if lazy is not None:
+        assert isinstance(command, LazyGroup)
+        command.lazy = lazy
     make_lean(command)
     return command
 
 
-class ApimwGroup(LeanGroup):
+def _group_callback() -> None:
+    """A lazy group runs nothing of its own (typer needs a callback for a group with no
+    commands registered yet)."""
+
+
+class LazyGroup(LeanGroup):
+    """A group that imports and builds a subcommand only when it is run or its help shown:
+    its own help lists the one-line helps of its table. A test checks they match."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, tuple[str, str]] = {}  # name -> ("module:attribute", help line)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in self.lazy if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            self.commands[cmd_name] = load_command(cmd_name, self.lazy)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, short_help) for name, (_, short_help) in self.lazy.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+class ApimwGroup(LazyGroup):
     """The root group: loads commands lazily, and is the one error boundary.
 
     ApimwError and Ctrl-C become a short message and their exit code.
     """
 
-    def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), *(n for n in COMMANDS if n not in self.commands)]
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            self.commands[cmd_name] = load_command(cmd_name)
-        return super().get_command(ctx, cmd_name)
-
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
-        rows = [(name, short_help) for name, (_, short_help) in COMMANDS.items()]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = COMMANDS
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any

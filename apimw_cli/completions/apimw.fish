@@ -199,7 +199,7 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'config' -d 'Show and change 
 complete -c apimw -n '__fish_apimw_using apimw' -a 'webhooks' -d 'Register, list, inspect, update and delete webhooks.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'events' -d 'The event catalog, and the events `apimw listen` recorded (log, replay).'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'listen' -d 'Receive webhooks on your machine: verify, show, forward and record them.'
-complete -c apimw -n '__fish_apimw_using apimw' -a 'doctor' -d 'Check your setup for `apimw listen`: credentials, API, clock, ngrok, port, your app.'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'doctor' -d 'Check your setup for `apimw listen`: credentials, API, clock, ngrok, server, port, app.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sign' -d 'Print the X-APIMW-Signature value of a body (for curl experiments).'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'verify' -d 'Check an X-APIMW-Signature against a body, and explain a mismatch.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'trigger' -d 'Send a realistic test event to a URL, or have the sandbox emit it to your webhooks.'

@@ -228,7 +228,30 @@ def _ngrok_authtoken_row(settings: Settings) -> Check:
     )
 
 
-# --- the local port and the forward targets --------------------------------------------------
+# --- the receiver's server stack, the local port and the forward targets --------------------
+
+
+def _server_stack_row() -> Check:
+    """What `listen`'s receiver will run on (server_stack.detect, as the receiver calls it)."""
+    from apimw_cli.server_stack import ENV_SERVER_STACK, detect
+
+    try:
+        stack = detect()
+    except ConfigError as exc:
+        return Check("server stack", "fail", exc.message, exc.hint)
+    detail = stack.describe()
+    if not stack.fallbacks:
+        return Check("server stack", "ok", detail)
+    detail += ": " + "; ".join(stack.fallbacks)
+    if stack.broken:  # installed but unusable: listen works, at half the speed or less
+        return Check(
+            "server stack",
+            "warn",
+            detail,
+            f"reinstall it (`pip install --force-reinstall {' '.join(stack.broken)}`) for the fast "
+            f"stack, or set {ENV_SERVER_STACK}=pure to use the pure-Python one on purpose",
+        )
+    return Check("server stack", "ok", detail)  # no wheel here, or pure on purpose
 
 
 def _port_row(port: int) -> Check:
@@ -356,7 +379,7 @@ def _forward_row(url: str) -> Check:
 
 def run_checks(app: AppState, port: int, forward_to: list[str]) -> list[Check]:
     """Every check, in the order shown."""
-    local = [_port_row(port), *(_forward_row(url) for url in forward_to)]
+    local = [_server_stack_row(), _port_row(port), *(_forward_row(url) for url in forward_to)]
     try:
         settings = app.settings
     except ApimwError as exc:  # e.g. an invalid profile name: nothing else can be resolved
@@ -399,7 +422,7 @@ def doctor(
         typer.Option("--sandbox", help="Check for `listen --sandbox` (no tunnel needed)."),
     ] = False,
 ) -> None:
-    """Check your setup for `apimw listen`: credentials, API, clock, ngrok, port, your app.
+    """Check your setup for `apimw listen`: credentials, API, clock, ngrok, server, port, app.
 
     Each check prints ok, warn or fail with a hint; the exit code is 1 when any check
     fails (warnings alone exit 0). Every network call gives up within a few seconds.

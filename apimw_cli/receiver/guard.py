@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import OrderedDict
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -96,6 +96,10 @@ class _Guard(_Base):
     """The mixin; `guarded_protocol` puts it before uvicorn's H11Protocol or HttpToolsProtocol."""
 
     shared: ClassVar[_Shared]
+    # The base protocol's own, set by `guarded_protocol`: called directly, as super() would
+    # cost every request a lookup (twice).
+    _base_data_received: ClassVar[Callable[[Any, bytes], None]]
+    _base_on_response_complete: ClassVar[Callable[[Any], None]]
     _timer: asyncio.TimerHandle | None = None
     _idle_cycle: object = None  # self.cycle when the connection went idle
     _idle_since = 0.0
@@ -111,13 +115,13 @@ class _Guard(_Base):
 
     def data_received(self, data: bytes) -> None:
         self._partial = True
-        super().data_received(data)
+        self._base_data_received(data)
 
     def on_response_complete(self) -> None:
         # Before uvicorn's: that may start a pipelined request at once (a new cycle).
         if not self.transport.is_closing():
             self._went_idle()
-        super().on_response_complete()
+        self._base_on_response_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
@@ -168,22 +172,29 @@ class _Guard(_Base):
         self.transport.close()
 
 
-def guarded_protocol(read_timeout: float, cap: int) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol, as its "auto" picks it, with the guard; for `Config(http=...)`.
+def guarded_protocol(read_timeout: float, cap: int, http: str) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol for `http` ("httptools" or "h11", as `server_stack` picks it)
+    with the guard; for `Config(http=...)`.
 
     Each call makes a class of its own: its connections share one cap and one idle queue.
     """
     base: type[asyncio.Protocol]
-    try:  # as uvicorn.protocols.http.auto: httptools when it is installed
+    if http == "httptools":
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
         base = HttpToolsProtocol
-    except ImportError:
+    elif http == "h11":
         from uvicorn.protocols.http.h11_impl import H11Protocol
 
         base = H11Protocol
-    shared = _Shared(read_timeout, cap)
-    return type(f"Guarded{base.__name__}", (_Guard, base), {"shared": shared})
+    else:
+        raise ValueError(f"unknown HTTP implementation {http!r}")
+    namespace = {
+        "shared": _Shared(read_timeout, cap),
+        "_base_data_received": base.data_received,
+        "_base_on_response_complete": base.on_response_complete,
+    }
+    return type(f"Guarded{base.__name__}", (_Guard, base), namespace)
 
 
 class Pending(Generic[T]):

@@ -25,6 +25,7 @@ from apimw_cli.receiver.guard import (
     raise_fd_limit,
 )
 from apimw_cli.receiver.recorder import Recorder
+from apimw_cli.server_stack import ServerStack, detect
 from apimw_cli.sockets import bind, local_url
 
 if TYPE_CHECKING:  # httpx is imported only when there is something to forward
@@ -41,6 +42,7 @@ class RunningReceiver:
     url: str  # e.g. http://127.0.0.1:4242 (loopback when bound to a wildcard address)
     port: int
     config: ReceiverConfig
+    server_stack: ServerStack  # the event loop and HTTP parser it runs on
     recorder: Recorder | None = None
     forwarder: Forwarder | None = None
 
@@ -59,14 +61,15 @@ class RunningReceiver:
         return self.url + (self.config.path or "/")
 
 
-def _server(app: ReceiverApp) -> uvicorn.Server:
+def _server(app: ReceiverApp, stack: ServerStack) -> uvicorn.Server:
     config = app.config
     cap = connection_cap(config.max_connections, raise_fd_limit())
     return uvicorn.Server(
         uvicorn.Config(
             app,
+            loop=stack.loop,
             # Bounds slow and idle clients and the number of connections (see guard.py).
-            http=guarded_protocol(config.read_timeout, cap),
+            http=guarded_protocol(config.read_timeout, cap, stack.http),
             # Idle keep-alive connections are closed after 5 s (the guard's read_timeout
             # takes over once a byte arrives: any byte cancels uvicorn's timer).
             timeout_keep_alive=5,
@@ -94,13 +97,17 @@ def run_in_thread(
     *,
     startup_timeout: float = 20.0,
     drain_timeout: float = 5.0,
+    server_stack: ServerStack | None = None,
 ) -> Iterator[RunningReceiver]:
     """Serve `config` in a background thread until the block ends; see the module docstring.
 
     `sink` gets every `Received` and `Forwarded`, called on the server's thread: it must be
-    thread-safe and must not block. Raises OSError when the port cannot be bound or the record
-    file cannot be opened, RuntimeError/TimeoutError when the server does not start.
+    thread-safe and must not block. `server_stack` defaults to `server_stack.detect()`. Raises
+    OSError when the port cannot be bound or the record file cannot be opened,
+    RuntimeError/TimeoutError when the server does not start, ConfigError for a bad
+    APIMW_SERVER_STACK.
     """
+    server_stack = detect() if server_stack is None else server_stack
     with ExitStack() as stack:
         sock = bind(config.host, config.port)
         stack.callback(sock.close)
@@ -117,7 +124,7 @@ def run_in_thread(
                 config.forward_to, config.forward_timeout, config.concurrency, sink, recorder
             )
         app = create_app(config, sink, recorder, forwarder, drain_timeout=drain_timeout)
-        server = _server(app)
+        server = _server(app, server_stack)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="apimw-receiver", daemon=True
         )
@@ -136,4 +143,6 @@ def run_in_thread(
                 raise TimeoutError("the receiver did not start in time")
             time.sleep(0.005)
         sock.listen(LISTEN_QUEUE)  # uvicorn set it to ACCEPT_BATCH, see _server
-        yield RunningReceiver(local_url(config.host, port), port, config, recorder, forwarder)
+        yield RunningReceiver(
+            local_url(config.host, port), port, config, server_stack, recorder, forwarder
+        )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from apimw_cli.output.live import LiveView
     from apimw_cli.receiver.events import ReceiverConfig, Sink
     from apimw_cli.receiver.server import RunningReceiver
+    from apimw_cli.server_stack import ServerStack
     from apimw_cli.settings import Settings
     from apimw_cli.tunnel import Tunnel
 
@@ -49,19 +50,31 @@ def sandbox(base: str, view: LiveView) -> Iterator[tuple[str, bool]]:
 
 
 @contextlib.contextmanager
-def receiver(config: ReceiverConfig, sink: Sink) -> Iterator[RunningReceiver]:
-    """The receiver, serving in its own thread; drained and stopped on exit."""
+def receiver(
+    config: ReceiverConfig, sink: Sink, debug: Callable[[str], None] | None = None
+) -> Iterator[RunningReceiver]:
+    """The receiver, serving in its own thread; drained and stopped on exit. `debug` (--debug)
+    is told which server stack it runs on, and why a part fell back to pure Python."""
     from apimw_cli.receiver.server import run_in_thread
+    from apimw_cli.server_stack import detect
 
+    server_stack = detect()  # a bad APIMW_SERVER_STACK: ConfigError, before the thread starts
     with contextlib.ExitStack() as stack:
         try:
-            running = stack.enter_context(run_in_thread(config, sink))
+            running = stack.enter_context(run_in_thread(config, sink, server_stack=server_stack))
         except (OSError, RuntimeError, TimeoutError) as exc:
             raise ApimwError(
                 f"cannot start the receiver on {config.host}:{config.port}: {exc}",
                 hint="pick another --port, or check that --record's folder is writable",
             ) from exc
+        if debug is not None:
+            debug(f"the receiver runs on {server_stack.describe()}{_fallbacks(server_stack)}")
         yield running
+
+
+def _fallbacks(server_stack: ServerStack) -> str:
+    """Why a part is the pure-Python one, after "; " (nothing when none is)."""
+    return "".join(f"; {why}" for why in server_stack.fallbacks)
 
 
 @contextlib.contextmanager

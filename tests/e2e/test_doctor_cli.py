@@ -128,6 +128,7 @@ def test_all_checks_pass_with_sandbox_agent_authtoken_and_live_target(
         "clock": "ok",
         "ngrok agent": "ok",
         "ngrok authtoken": "ok",
+        "server stack": "ok",
         "port": "ok",
         "forward-to": "ok",
     }
@@ -156,9 +157,10 @@ def test_table_output_has_a_row_per_check(running_sandbox: RunningSandbox, agent
         "clock",
         "ngrok",
         "ngrok",
+        "server",
         "port",
     ]
-    assert "all 7 checks passed" in result.stderr
+    assert "all 8 checks passed" in result.stderr
 
 
 def test_no_secret_in_output(running_sandbox: RunningSandbox, agent: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from apimw_cli.receiver.events import ReceiverConfig
+from apimw_cli.server_stack import ServerStack, detect
 from tests.receiver.support import SECRET, AppBehaviour, Live, LocalApp, live_receiver
 
 StartReceiver = Callable[..., Live]
@@ -18,14 +19,21 @@ StartApp = Callable[..., LocalApp]
 
 
 @pytest.fixture
-def start_receiver(tmp_path: Path) -> Iterator[StartReceiver]:
+def server_stack() -> ServerStack:
+    """What receivers run on: what `listen` would pick here. A module that imports
+    `support.every_server_stack` runs its receivers on each stack instead."""
+    return detect()
+
+
+@pytest.fixture
+def start_receiver(tmp_path: Path, server_stack: ServerStack) -> Iterator[StartReceiver]:
     """Start a receiver: port 0, SECRET, recording to tmp_path; keyword arguments override."""
     base = ReceiverConfig(port=0, secrets=(SECRET,), record=tmp_path / "session.jsonl")
     with ExitStack() as stack:
 
         def start(drain_timeout: float = 5.0, **overrides: Any) -> Live:
             config = replace(base, **overrides)
-            return stack.enter_context(live_receiver(config, drain_timeout))
+            return stack.enter_context(live_receiver(config, drain_timeout, server_stack))
 
         yield start
 

@@ -18,12 +18,39 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.receiver.events import Forwarded, Received, ReceiverConfig
 from apimw_cli.receiver.server import RunningReceiver, run_in_thread
+from apimw_cli.server_stack import ServerStack, detect
 from apimw_cli.signing import sign
 from tests.support.waiting import wait_for
+
+# The two stacks the receiver runs on: the fast one where its C extensions import (else its
+# runs are skipped), and the pure-Python fallback. Modules whose behaviour depends on the HTTP
+# parser or the loop (the guard, limits, pipelining) run over both with `every_server_stack`.
+FAST_STACK = ServerStack("uvloop", "httptools")
+PURE_STACK = ServerStack("asyncio", "h11")
+_HERE = detect({})  # what imports here, whatever APIMW_SERVER_STACK says
+_FAST_HERE = (_HERE.loop, _HERE.http) == ("uvloop", "httptools")
+STACKS = [
+    pytest.param(PURE_STACK, id="asyncio-h11"),
+    pytest.param(
+        FAST_STACK,
+        id="uvloop-httptools",
+        marks=pytest.mark.skipif(not _FAST_HERE, reason="uvloop or httptools does not import"),
+    ),
+]
+
+
+@pytest.fixture(params=STACKS, name="server_stack")
+def every_server_stack(request: pytest.FixtureRequest) -> ServerStack:
+    """`server_stack` (conftest.py), once per stack: import it into a module to run its
+    receivers on both."""
+    stack: ServerStack = request.param
+    return stack
+
 
 SECRET = "whsec_receiver_test"
 OLD_SECRET = "whsec_receiver_old"
@@ -164,10 +191,14 @@ class Live:
 
 
 @contextmanager
-def live_receiver(config: ReceiverConfig, drain_timeout: float = 5.0) -> Iterator[Live]:
+def live_receiver(
+    config: ReceiverConfig, drain_timeout: float = 5.0, server_stack: ServerStack | None = None
+) -> Iterator[Live]:
     sink = Collector()
     with (
-        run_in_thread(config, sink, drain_timeout=drain_timeout) as running,
+        run_in_thread(
+            config, sink, drain_timeout=drain_timeout, server_stack=server_stack
+        ) as running,
         httpx.Client(timeout=10.0, verify=TLS) as client,
     ):
         yield Live(running, sink, client)

@@ -41,9 +41,11 @@ from apimw_cli.output.printer import Printer
 from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.receiver.events import ReceiverConfig
 from apimw_cli.receiver.recorder import read_records, record_body
+from apimw_cli.server_stack import ServerStack
 from apimw_cli.signing import sign
 from tests.receiver.support import (
     SECRET,
+    STACKS,
     Live,
     LocalApp,
     RawApp,
@@ -333,11 +335,13 @@ class Harness:
 
 
 @contextmanager
-def harness(tmp_path: Path, **overrides: Any) -> Iterator[Harness]:
+def harness(
+    tmp_path: Path, server_stack: ServerStack | None = None, **overrides: Any
+) -> Iterator[Harness]:
     config = ReceiverConfig(
         port=0, secrets=(SECRET,), record=tmp_path / "session.jsonl", **overrides
     )
-    with live_receiver(config) as live:
+    with live_receiver(config, server_stack=server_stack) as live:
         yield Harness(live)
         check_summary(live.sink.items())
 
@@ -836,11 +840,18 @@ def test_a_percent_encoded_path(tmp_path: Path) -> None:
         h.valid_event_still_recorded()
 
 
-def test_the_event_header(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server_stack", STACKS)
+def test_the_event_header(tmp_path: Path, server_stack: ServerStack) -> None:
     body = b'{"data":{}}'  # no type: the X-APIMW-Event header names it
     header = (b"X-APIMW-Event", b"\x1b]2;x\x07\x1b[2J\xc2\x9b")
-    with harness(tmp_path) as h:
+    with harness(tmp_path, server_stack) as h:
         answer, reported = h.send(body, headers=[*signed(body), header])
+        if server_stack.http == "httptools":
+            # httptools refuses control characters in a header value: uvicorn's 400, before
+            # the app (so nothing to report); the receiver goes on serving.
+            assert (answer.status, reported) == (400, [])
+            h.valid_event_still_recorded()
+            return
         assert answer.status == 200
         (received,) = reported
         assert received.event_type == "\x1b]2;x\x07\x1b[2J\xc2\x9b"  # latin-1, as received

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tests.receiver.conftest import StartReceiver
-from tests.receiver.support import Live, event_body, records_of
+from tests.receiver.support import (  # every test here runs on both stacks
+    Live,
+    event_body,
+    every_server_stack,  # noqa: F401
+    records_of,
+)
 
 
 def test_body_over_max_body_gets_413_and_the_server_keeps_running(

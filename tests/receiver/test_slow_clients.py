@@ -7,6 +7,7 @@ Driven with raw sockets over loopback; read_timeout is small to keep the tests s
 from __future__ import annotations
 
 import asyncio
+import os
 import selectors
 import socket
 import subprocess
@@ -20,8 +21,15 @@ import httpx
 import pytest
 
 from apimw_cli.receiver.guard import RESERVE, Pending, connection_cap, result_or_pending
+from apimw_cli.server_stack import ENV_SERVER_STACK, ServerStack
 from tests.receiver.conftest import StartReceiver
-from tests.receiver.support import SECRET, Live, event_body, signed_headers
+from tests.receiver.support import (
+    SECRET,
+    Live,
+    event_body,
+    every_server_stack,  # noqa: F401  (a fixture: every test here runs on both stacks)
+    signed_headers,
+)
 from tests.support.waiting import wait_for
 
 READ_TIMEOUT = 0.5
@@ -314,9 +322,10 @@ def _port_of(child: subprocess.Popen[str], log: Path) -> int:
 @pytest.mark.skipif(sys.platform == "win32", reason="no RLIMIT_NOFILE on Windows")
 @pytest.mark.parametrize("idle_count", [1100, 3000])
 def test_idle_connections_past_ulimit_1024_do_not_keep_a_delivery_out(
-    tmp_path: Path, idle_count: int
+    tmp_path: Path, idle_count: int, server_stack: ServerStack
 ) -> None:
     log = tmp_path / "receiver.log"
+    env = dict(os.environ, **{ENV_SERVER_STACK: "pure" if server_stack.is_pure else "auto"})
     with (
         nofile_at_least(idle_count + 256),
         log.open("w") as stderr,
@@ -327,6 +336,7 @@ def test_idle_connections_past_ulimit_1024_do_not_keep_a_delivery_out(
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
+            env=env,
             preexec_fn=_limit_nofile,
         ) as child,
         ExitStack() as clients,

@@ -65,7 +65,11 @@ class Feed:
         self.skipped_total = 0
 
     def __call__(self, record: Record) -> None:
-        size = _size(record)
+        # Called for every request on the receiver's thread: kept to one lock and few lookups.
+        if isinstance(record, Received):
+            event, filtered, size = True, record.filtered, len(record.body) + _OVERHEAD
+        else:
+            event, filtered, size = False, False, len(record.response_body) + _OVERHEAD
         with self._lock:
             self.tally.add(record)
             if self._decide is not None and self.decided is None:
@@ -73,7 +77,7 @@ class Feed:
                 if outcome is not None:
                     self.decided = outcome
                     self.settled.set()
-            if isinstance(record, Received) and record.filtered:
+            if filtered:
                 return  # acknowledged and counted, never shown
             items = self._items
             if len(items) < self.max_records and self._bytes + size <= self.max_bytes:
@@ -84,10 +88,10 @@ class Feed:
             if not isinstance(last, Skipped):
                 last = Skipped()
                 items.append(last)
-            if isinstance(record, Forwarded):
-                last.forwards += 1
-            else:
+            if event:
                 last.events += 1
+            else:
+                last.forwards += 1
             self.skipped_total += 1
 
     def take(self, limit: int = 256) -> list[Record | Skipped]:

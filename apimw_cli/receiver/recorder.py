@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from apimw_cli.models import Verdict
 from apimw_cli.output.masking import mask_url
 from apimw_cli.receiver.events import Forwarded, Received
 from apimw_cli.receiver.retention import hold_shared
@@ -61,6 +62,19 @@ _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 def request_record(received: Received) -> dict[str, Any]:
     """The `request` line (schema 2, see above) for one received request, as a dict."""
     verdict = received.verdict
+    return _request_record(received, None if verdict is None else _verdict_fields(verdict))
+
+
+def _request_record(received: Received, verdict: dict[str, Any] | None) -> dict[str, Any]:
+    body = received.body
+    try:
+        body_key, text = (
+            "body",
+            body.decode("utf-8"),
+        )  # strict: encoding it again gives the same bytes
+    except UnicodeDecodeError:
+        body_key, text = "body_b64", binascii.b2a_base64(body, newline=False).decode("ascii")
+    headers = received.headers
     return {
         "schema": SCHEMA,
         "record": "request",
@@ -68,22 +82,44 @@ def request_record(received: Received) -> dict[str, Any]:
         "received_at": received.received_at,
         "method": received.method,
         "path": received.path,
-        "headers": dict(received.headers),
-        **_body_fields(received.body),
+        # The receiver's own dict, not a copy: the line is encoded at once.
+        "headers": headers if type(headers) is dict else dict(headers),
+        body_key: text,
         "event_type": received.event_type,
         "delivery_id": received.delivery_id,
         "kind": received.kind,
         "status": received.status,
         "duplicate": received.duplicate,
-        "verdict": None
-        if verdict is None
-        else {
-            "code": str(verdict.code),
-            "reason": verdict.reason,
-            "diagnosis": verdict.diagnosis,
-            "matched_secret": verdict.matched_secret,
-        },
+        "verdict": verdict,
     }
+
+
+def _verdict_fields(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "code": str(verdict.code),
+        "reason": verdict.reason,
+        "diagnosis": verdict.diagnosis,
+        "matched_secret": verdict.matched_secret,
+    }
+
+
+class _LastVerdict:
+    """The last verdict's fields, kept: the fast signature check returns the same `Verdict`
+    object for every valid event, so its fields are built once rather than per line. One
+    tuple, swapped whole, so threads never pair a verdict with another's fields."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple[Verdict | None, dict[str, Any] | None] = (None, None)
+
+    def fields(self, verdict: Verdict | None) -> dict[str, Any] | None:
+        last = self._last
+        if verdict is None or last[0] is verdict:
+            return None if verdict is None else last[1]
+        fields = _verdict_fields(verdict)  # replaced, never changed: earlier lines keep theirs
+        self._last = (verdict, fields)
+        return fields
 
 
 def _body_fields(body: bytes) -> dict[str, str]:
@@ -142,6 +178,7 @@ class Recorder:
         self.path = Path(path)
         make_private_dir(self.path.parent)
         self._lock = threading.Lock()
+        self._verdicts = _LastVerdict()
         self._torn = False  # a failed write left part of a line that could not be removed
         self._fd: int | None = os.open(
             self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600
@@ -162,7 +199,8 @@ class Recorder:
         (`read_line`). Raises OSError when the line could not be written whole (nothing of it
         is left in the file then, or, if even that failed, the next line starts on its own).
         """
-        return self._write(encode_request(received), locate)
+        fields = self._verdicts.fields(received.verdict)
+        return self._write(_line(_request_record(received, fields)), locate)
 
     def write_forward(self, forwarded: Forwarded, at: float | None = None) -> None:
         """Append the `forward` line for `forwarded` (`at` defaults to now)."""

@@ -13,22 +13,32 @@ __all__ = ["SKIPPED", "Signatures"]
 
 SKIPPED = Verdict(VerdictCode.SKIPPED, "Signature verification is off (--skip-verify).")
 
+_BLOCK = 64  # SHA-256's block size
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
 _PREFIX_LEN = len(PREFIX)
 _SIGNED_LEN = _PREFIX_LEN + 64
 
 
 class _Hmac:
-    """HMAC-SHA256 keyed once: each check copies the keyed state instead of setting the key up
-    again, as `hmac.digest` does on every call. Only used to recognise a correct signature
+    """HMAC-SHA256 keyed once: the inner and outer SHA-256 states after the padded key, copied
+    for each check (RFC 2104), instead of setting the key up again as `hmac.digest` does, or
+    going through `hmac.HMAC.copy`'s Python layer. Only used to recognise a correct signature
     quickly; `verify` decides all other cases."""
 
     def __init__(self, key: bytes) -> None:
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
 
     def hexdigest(self, body: bytes) -> str:
-        state = self._keyed.copy()
-        state.update(body)
-        return state.hexdigest()
+        inner = self._inner.copy()
+        inner.update(body)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 class Signatures:

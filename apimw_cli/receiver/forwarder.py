@@ -187,8 +187,9 @@ class _Clients:
 
     def __init__(self, timeout: float, concurrency: int) -> None:
         self._timeout = timeout
-        # Background consumers plus passthrough's forwards, which come one per open request.
-        self._connections = max(10, concurrency)
+        # A connection per lane, plus room for passthrough's forwards (one per request waiting
+        # for the app's answer; beyond that they wait for a connection, within their timeout).
+        self._connections = concurrency + 10
         self._lean = Http1Client(self._connections, RESPONSE_BODY_LIMIT)
         self._httpx: httpx.AsyncClient | None = None
         self._tasks: set[_Task] = set()  # https:// forwards started by `start`

@@ -155,3 +155,33 @@ def test_drain_reports_what_landed_and_what_did_not() -> None:
             assert forwarder.pending == 0
 
     run(scenario)
+
+
+def test_passthrough_forwards_are_not_held_back_by_the_pool() -> None:
+    """`forward_now` (passthrough) runs one per request awaiting the app: several at once, on
+    their own connections beside the lane's, up to concurrency + 10."""
+
+    async def scenario() -> None:
+        arrived = asyncio.Event()
+
+        async def together(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+        ) -> None:
+            while await read_request(reader, peer) is not None:
+                if len(peer.requests) >= 6:
+                    arrived.set()
+                await arrived.wait()  # no answer until six are in at once
+                writer.write(reply())
+
+        async with serving(together) as peer:
+            forwarder = Forwarder([peer.url], 5, 1, Reports(), None)
+            await forwarder.start()
+            forwarder.submit("rec_background", b"x", HEADERS)
+            outcomes = await asyncio.gather(
+                *(forwarder.forward_now(f"rec_{n}", b"x", HEADERS) for n in range(5))
+            )
+            assert [o.status for o in outcomes] == [200] * 5
+            assert peer.most_open == 6
+            await forwarder.drain(5)
+
+    run(scenario)

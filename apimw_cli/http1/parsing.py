@@ -22,6 +22,8 @@ except ImportError:  # pragma: no cover - httptools has wheels wherever CPython 
 __all__ = ["PARSERS", "ResponseParser", "default_parser"]
 
 INCOMPLETE = "the app closed the connection before its answer was complete"
+MAX_HEAD = 64 * 1024  # bytes of status line and headers: past this an answer is refused
+TOO_LARGE = f"malformed answer: its headers run past {MAX_HEAD // 1024} KB"
 
 
 class ResponseParser:
@@ -83,12 +85,13 @@ class ResponseParser:
 class HttptoolsParser(ResponseParser):
     """llhttp through httptools: its callbacks fill the gathered state."""
 
-    __slots__ = ("_extra", "_headers_done", "_parser")
+    __slots__ = ("_extra", "_head", "_headers_done", "_parser")
 
     def __init__(self, cap: int) -> None:
         super().__init__(cap)
         self._parser = httptools.HttpResponseParser(self)
         self._headers_done = False
+        self._head = 0  # bytes fed before the headers were complete
         self._extra = False  # bytes after the response: the connection is not reused
 
     def next(self) -> ResponseParser:
@@ -98,6 +101,7 @@ class HttptoolsParser(ResponseParser):
         self._size = self.status = 0
         self.headers = []
         self.complete = self.keep_alive = self.truncated = self._headers_done = False
+        self._head = 0
         return self
 
     def feed(self, data: bytes) -> None:
@@ -109,6 +113,10 @@ class HttptoolsParser(ResponseParser):
             self._extra = True
         if self._extra:
             self.keep_alive = False
+        if not self._headers_done:  # llhttp keeps no bound on headers: this parser does
+            self._head += len(data)
+            if self._head > MAX_HEAD:
+                raise ProtocolFailed(TOO_LARGE)
 
     def feed_eof(self) -> None:
         if self.complete:
@@ -155,7 +163,7 @@ class H11Parser(ResponseParser):
 
     def __init__(self, cap: int) -> None:
         super().__init__(cap)
-        connection = h11.Connection(h11.CLIENT)
+        connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         framing = [("Host", "apimw"), ("Content-Length", "0")]
         connection.send(h11.Request(method="POST", target="/", headers=framing))
         connection.send(h11.EndOfMessage())

@@ -623,3 +623,27 @@ def test_aclose_fails_requests_in_flight(parser: str) -> None:
             assert isinstance(await outcomes.next(), ProtocolFailed)
 
     run(scenario)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nX-Huge: " + b"a" * (1024 * 1024) + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 20_000 + b"\r\n",
+    ],
+    ids=["one-huge-header", "many-headers"],
+)
+def test_headers_past_64_kb_are_refused(parser: str, head: bytes) -> None:
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer) -> None:
+        await read_request(reader, peer)
+        writer.write(head)
+        await writer.drain()
+        await asyncio.sleep(0.5)
+
+    async def scenario() -> None:
+        async with serving(flood) as peer:
+            client = Http1Client(parser=parser)
+            with pytest.raises(ProtocolFailed, match="malformed answer"):
+                await client.post(peer.url, b"x", [], 5)
+
+    run(scenario)

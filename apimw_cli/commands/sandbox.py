@@ -193,8 +193,13 @@ def _serve(
     """Listen, announce, serve until Ctrl-C or SIGTERM, then remove the ready file."""
     from apimw_cli.output.sandbox_log import SandboxLog
     from apimw_cli.sandbox.server import base_url, bind, run
+    from apimw_cli.server_stack import detect
 
     printer = app_state.printer
+    stack = detect()  # a bad APIMW_SERVER_STACK is one `error:` line before anything listens
+    if app_state.debug:
+        why = "".join(f"; {reason}" for reason in stack.fallbacks)
+        printer.info(f"debug: the sandbox runs on {stack.describe()}{why}")
     db = config.db_path()
     if db is not None:  # before listening: a refusal leaves nothing open
         if reset:

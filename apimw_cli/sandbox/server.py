@@ -15,6 +15,7 @@ import uvicorn
 
 from apimw_cli.sandbox.app import create_app
 from apimw_cli.sandbox.config import SandboxConfig
+from apimw_cli.server_stack import detect
 from apimw_cli.sockets import bind, local_url
 
 __all__ = ["RunningSandbox", "SandboxConfig", "bind", "run", "run_in_thread"]
@@ -62,9 +63,15 @@ SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
 
 
 def _server(config: SandboxConfig) -> _Server:
+    """uvicorn on the fastest stack installed (uvloop + httptools where they import), which the
+    delivery worker's loop uses too. A bad APIMW_SERVER_STACK raises ConfigError here, before
+    anything listens."""
+    stack = detect()
     return _Server(
         uvicorn.Config(
-            create_app(config),
+            create_app(config, loop=stack.loop),
+            loop=stack.loop,
+            http=stack.http,
             log_level="warning",
             # Our own handler (output/logs.py) masks and escapes what uvicorn logs.
             log_config=None,
@@ -93,9 +100,9 @@ def run_in_thread(
     config: SandboxConfig, *, startup_timeout: float = 20.0
 ) -> Iterator[RunningSandbox]:
     """Start the sandbox in a background thread; stop it, whatever happens, on exit."""
+    server = _server(config)  # first: a bad APIMW_SERVER_STACK leaves nothing open
     sock = bind(config.host, config.port)
     port = sock.getsockname()[1]
-    server = _server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout

@@ -9,8 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from apimw_cli.settings import ENV_CONFIG_DIR, ENV_DATA_DIR
+
+# No per-example deadline: tests never judge speed (benchmarks/ measures it), and on a busy
+# 2-core CI machine running four workers an example can take seconds without anything wrong.
+settings.register_profile("apimw", deadline=None)
+settings.load_profile("apimw")
 
 # The sandbox and endpoint fixtures, one meaning per name, for every test directory.
 pytest_plugins = ["tests.support.sandbox", "tests.support.refresh_server"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -93,7 +94,12 @@ class Backlog:
     def __init__(self, recorder: Recorder | None, memory_jobs: int, memory_bytes: int) -> None:
         self.memory_jobs = memory_jobs
         self.memory_bytes = memory_bytes
-        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        # A deque and a count, not an asyncio.Queue: the consumers are callbacks (lanes.py)
+        # and nothing awaits a job, so the Queue's waiter bookkeeping is cost without use.
+        self._queue: deque[Job] = deque()
+        self._unfinished = 0  # jobs queued or taken and not yet marked done
+        self._all_done = asyncio.Event()
+        self._all_done.set()
         self._spill = _Spill(recorder)
         self._memory = 0  # body bytes of the queued jobs held in memory
         self._in_memory = 0  # queued jobs held in memory
@@ -105,7 +111,7 @@ class Backlog:
         return self._in_memory >= self.memory_jobs or self._memory >= self.memory_bytes
 
     def __len__(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     def put(
         self,
@@ -124,23 +130,22 @@ class Backlog:
                 except OSError:
                     where = None  # no room on disk either: keep it in memory after all
             if where is not None:
-                self._queue.put_nowait(Job(record_id, None, None, targets, where))
+                self._append(Job(record_id, None, None, targets, where))
                 if self.on_put is not None:
                     self.on_put()
                 return
         self._in_memory += 1
         self._memory += len(body)
-        self._queue.put_nowait(Job(record_id, body, forward_headers(headers), targets))
+        self._append(Job(record_id, body, forward_headers(headers), targets))
         if self.on_put is not None:
             self.on_put()
 
     def take(self) -> Job | None:
         """The next job, as queued (a spilled one still to `load`), or None if there is none;
         call `task_done` after."""
-        try:
-            job = self._queue.get_nowait()
-        except asyncio.QueueEmpty:
+        if not self._queue:
             return None
+        job = self._queue.popleft()
         if job.body is not None:
             self._in_memory -= 1
             self._memory -= len(job.body)
@@ -151,16 +156,26 @@ class Backlog:
         return job if job.body is not None else self._spill.load(job)
 
     def task_done(self) -> None:
-        self._queue.task_done()
+        self._unfinished -= 1
+        if self._unfinished == 0:
+            self._all_done.set()
 
     async def join(self) -> None:
         """Until every job got has been marked done."""
-        await self._queue.join()
+        await self._all_done.wait()
 
     def leftover(self) -> Iterator[Job]:
         """Empty the queue, job by job (at shutdown: to report what was not forwarded)."""
-        while not self._queue.empty():
-            yield self._queue.get_nowait()
+        while self._queue:
+            self._unfinished -= 1
+            yield self._queue.popleft()
+        if self._unfinished == 0:
+            self._all_done.set()
 
     def close(self) -> None:
         self._spill.close()
+
+    def _append(self, job: Job) -> None:
+        self._queue.append(job)
+        self._unfinished += 1
+        self._all_done.clear()

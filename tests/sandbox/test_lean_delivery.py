@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apimw_cli.protocol import delivery_headers
 from apimw_cli.sandbox import delivery as delivery_module
@@ -393,3 +395,46 @@ def test_a_sandbox_with_only_http_webhooks_never_imports_httpx() -> None:
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["got"] == ["webhook.verification", "message.sent"], outcome
     assert outcome["httpx"] is False, "httpx was imported for http:// webhooks"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.booleans()), min_size=1, max_size=30),
+    st.lists(st.integers(1, 8), min_size=1, max_size=30),
+)
+def test_batches_of_any_split_leave_the_webhooks_as_one_by_one_would(
+    outcomes: list[tuple[int, bool]], splits: list[int]
+) -> None:
+    """failure_count is the run of failures since the last success and last_delivery_status
+    the last attempt's, however the attempts were cut into batches."""
+    store = Store(None)
+    try:
+        claimed = _claimed(store, webhooks=3, events=len(outcomes))
+        by_webhook: dict[str, list[Any]] = {}
+        for delivery in claimed:
+            by_webhook.setdefault(delivery.webhook_id, []).append(delivery)
+        ids = sorted(by_webhook)
+        finished = [
+            FinishedAttempt(
+                by_webhook[ids[w]].pop(), 200 if ok else 500, None if ok else "HTTP 500", 1,
+                float(n), 60.0,
+            )
+            for n, (w, ok) in enumerate(outcomes)
+        ]  # fmt: skip
+        start = 0
+        for size in [*splits, len(finished)]:
+            if start < len(finished):
+                store.deliveries.record_attempts(finished[start : start + size])
+            start += size
+        for w, webhook_id in enumerate(ids):
+            mine = [ok for v, ok in outcomes if v == w]
+            webhook = store.webhooks.get(webhook_id)
+            assert webhook is not None
+            run = 0
+            for ok in mine:
+                run = 0 if ok else run + 1
+            assert webhook["failure_count"] == run
+            expected_status = None if not mine else 200 if mine[-1] else 500
+            assert webhook["last_delivery_status"] == expected_status
+    finally:
+        store.close()

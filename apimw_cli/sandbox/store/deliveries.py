@@ -55,6 +55,29 @@ class FinishedAttempt:
     retry_in: float | None
 
 
+class _WebhookChange:
+    """What a batch's attempts, in order, do to one webhook: its last delivery, and its count
+    of consecutive failures (reset by a success, then counted again)."""
+
+    __slots__ = ("at", "failures", "reset", "status")
+
+    def __init__(self) -> None:
+        self.at = 0.0
+        self.status: int | None = None
+        self.reset = False  # a success in the batch: the count restarts from 0 there
+        self.failures = 0  # failed attempts since the last success (or the batch's start)
+
+    def add(self, at: float, status: int | None, success: bool) -> None:
+        self.at, self.status = at, status
+        if success:
+            self.reset, self.failures = True, 0
+        else:
+            self.failures += 1
+
+    def row(self) -> tuple[float, int | None, bool, int, int]:
+        return self.at, self.status, self.reset, self.failures, self.failures
+
+
 def _outcome(finished: FinishedAttempt) -> AttemptOutcome:
     """The attempt's number, when the next one is due, and why the webhook is now disabled."""
     delivery, error = finished.delivery, finished.error
@@ -114,8 +137,10 @@ class Deliveries(Table):
         )
         rows = self.db.execute(sql, (*params, limit)).fetchall()
         if rows:
-            self.db.executemany(
-                "UPDATE deliveries SET state = ? WHERE id = ?", [(SENDING, r["id"]) for r in rows]
+            marks = ",".join("?" * len(rows))
+            self.db.execute(
+                f"UPDATE deliveries SET state = ? WHERE id IN ({marks})",  # noqa: S608 - only placeholders
+                (SENDING, *(r["id"] for r in rows)),
             )
         return [_due(row) for row in rows]
 
@@ -143,7 +168,8 @@ class Deliveries(Table):
         transaction: a burst of deliveries costs one commit per batch, not one per attempt.
         The same webhook may appear several times: rows are applied in order."""
         outcomes = [_outcome(each) for each in finished]
-        deliveries, attempts, webhooks, disabled = [], [], [], []
+        deliveries, attempts, disabled = [], [], []
+        webhooks: dict[str, _WebhookChange] = {}  # one update per webhook, the batch's net change
         for each, outcome in zip(finished, outcomes, strict=True):
             delivery, success = each.delivery, each.error is None
             state = DELIVERED if success else PENDING if outcome.next_at is not None else FAILED
@@ -162,7 +188,8 @@ class Deliveries(Table):
                     outcome.next_at,
                 )
             )
-            webhooks.append((each.at, each.status_code, success, delivery.webhook_id))
+            change = webhooks.setdefault(delivery.webhook_id, _WebhookChange())
+            change.add(each.at, each.status_code, success)
             if outcome.disabled_reason is not None:
                 disabled.append((outcome.disabled_reason, each.at, delivery.webhook_id))
         with self.database.transaction() as db:
@@ -178,8 +205,8 @@ class Deliveries(Table):
             )
             db.executemany(
                 "UPDATE webhooks SET last_delivery_at = ?, last_delivery_status = ?,"
-                " failure_count = CASE WHEN ? THEN 0 ELSE failure_count + 1 END WHERE id = ?",
-                webhooks,
+                " failure_count = CASE WHEN ? THEN ? ELSE failure_count + ? END WHERE id = ?",
+                [(*change.row(), webhook_id) for webhook_id, change in webhooks.items()],
             )
             db.executemany(
                 "UPDATE webhooks SET active = 0, disabled_reason = ?, updated_at = ? WHERE id = ?",

@@ -11,6 +11,7 @@ import pytest
 
 from apimw_cli.models import Forwarded, Received
 from apimw_cli.receiver import forwarder as forwarder_module
+from apimw_cli.receiver.backlog import Backlog
 from apimw_cli.receiver.forwarder import SHUTDOWN_ERROR, Forwarder
 from tests.http1.server import Peer, keep_alive, read_request, reply, serving
 
@@ -183,5 +184,35 @@ def test_passthrough_forwards_are_not_held_back_by_the_pool() -> None:
             assert [o.status for o in outcomes] == [200] * 5
             assert peer.most_open == 6
             await forwarder.drain(5)
+
+    run(scenario)
+
+
+def test_the_backlog_counts_what_is_unfinished() -> None:
+    """Backlog.join waits for every job taken to be marked done and for none to be queued;
+    leftover() empties the queue and counts those as finished."""
+
+    async def scenario() -> None:
+        backlog = Backlog(None, 2, 10**9)  # two jobs in memory, the rest spilled
+        woken: list[int] = []
+        backlog.on_put = lambda: woken.append(len(backlog))
+        for n in range(4):
+            backlog.put(f"rec_{n}", b"%d" % n, HEADERS, ("http://app/",), None)
+        assert woken == [1, 2, 3, 4] and backlog.spilling
+        first = backlog.take()
+        assert first is not None and first.body == b"0"
+        joined = asyncio.ensure_future(backlog.join())
+        await asyncio.sleep(0)
+        assert not joined.done()
+        spilled = [job.record_id for job in backlog.leftover()]
+        assert spilled == ["rec_1", "rec_2", "rec_3"] and len(backlog) == 0
+        await asyncio.sleep(0)
+        assert not joined.done()  # the job taken is not done yet
+        loaded = backlog.load(first)
+        assert loaded.body == b"0" and loaded.headers is not None
+        backlog.task_done()
+        await asyncio.wait_for(joined, 1)
+        assert backlog.take() is None
+        backlog.close()
 
     run(scenario)

@@ -153,11 +153,11 @@ class ListenSession:
             self.options = options = replace(
                 options, receiver=replace(options.receiver, path=marked)
             )
-        running = stack.enter_context(resources.receiver(options.receiver, self.feed))
+        debug = invocation.printer.info if invocation.debug else None
+        running = stack.enter_context(resources.receiver(options.receiver, self.feed, debug))
         local_url = running.url.rstrip("/") + options.receive_path
         tunnel, public_url = None, None
         if options.tunnel:
-            debug = invocation.printer.info if invocation.debug else None
             tunnel, public = stack.enter_context(
                 resources.tunnel_to(running.port, invocation.settings, options.domain, debug)
             )

@@ -259,7 +259,7 @@ def test_listen_on_the_pure_python_stack_receives_verifies_and_records(
     ready, record = tmp_path / "ready", tmp_path / "session.jsonl"
     env = dict(os.environ)  # isolated by tests/conftest.py: no APIMW_* variables
     listen = [
-        "listen", "--no-tunnel", "--port", "0", "--secret", SECRET, "--format", "ndjson",
+        "--debug", "listen", "--no-tunnel", "--port", "0", "--secret", SECRET, "--format", "ndjson",
         "--ready-file", str(ready), "--record", str(record), "--timeout", "60s",
         "--expect", "message.sent",
     ]  # fmt: skip
@@ -287,6 +287,7 @@ def test_listen_on_the_pure_python_stack_receives_verifies_and_records(
             if process.poll() is None:
                 process.kill()
     assert process.returncode == 0, err
+    assert "the receiver runs on asyncio + h11 (pure Python)" in err  # --debug says so
     events = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert any(event.get("type") == "message.sent" for event in events), out
     lines = records_of(record, "request")

@@ -32,11 +32,15 @@ def table_of(output: str) -> str:
 def run(script: str, extra: list[str]) -> str:
     command = [sys.executable, str(HERE / script), "--markdown", *extra]
     print(f"$ {' '.join(command[1:])}", file=sys.stderr, flush=True)
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-    sys.stderr.write(done.stdout)
-    if done.returncode != 0:
-        return f"`{script}` exited with {done.returncode}: no figures."
-    return table_of(done.stdout)
+    lines = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        for line in process.stdout:  # progress as it comes
+            sys.stderr.write(line)
+            lines.append(line)
+    if process.returncode != 0:
+        return f"`{script}` exited with {process.returncode}: no figures."
+    return table_of("".join(lines))
 
 
 def replace_between(text: str, body: str) -> str:

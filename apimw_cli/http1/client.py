@@ -27,6 +27,7 @@ from apimw_cli.http1.errors import (
     TimedOut,
 )
 from apimw_cli.http1.parsing import PARSERS, default_parser
+from apimw_cli.http1.polled import open_polled
 
 __all__ = ["Http1Client"]
 
@@ -114,11 +115,17 @@ class _Origin:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(deadline - time.monotonic()):
-                _, connection = await loop.create_connection(
-                    lambda: Connection(client.new_parser, client.max_response_body),
-                    self.host,
-                    self.port,
-                )
+                if client.pollable:
+                    connection = Connection(
+                        client.new_parser, client.max_response_body, client.outstanding
+                    )
+                    await open_polled(self.host, self.port, connection)
+                else:
+                    _, connection = await loop.create_connection(
+                        lambda: Connection(client.new_parser, client.max_response_body),
+                        self.host,
+                        self.port,
+                    )
         except BaseException as exc:
             self._give_back(None)
             if isinstance(exc, ConnectionRefusedError):
@@ -138,6 +145,7 @@ class Http1Client:
         max_response_body: int = 64 * 1024,
         *,
         parser: str | None = None,  # "httptools" or "h11"; None: httptools when installed
+        pollable: bool = False,  # connections `poll` can read (polled.py)
     ) -> None:
         if max_connections_per_origin < 1:
             raise ValueError("max_connections_per_origin must be at least 1")
@@ -145,6 +153,9 @@ class Http1Client:
         self.max_response_body = max(0, max_response_body)
         self.new_parser = PARSERS[parser or default_parser()]
         self.closed = False
+        self.pollable = pollable
+        # Polled connections whose request awaits its answer, oldest first (Connection keeps it).
+        self.outstanding: dict[Connection, None] = {}
         self._origins: dict[tuple[str, int], _Origin] = {}
         self._tasks: set[asyncio.Task[Http1Response]] = set()  # `start`s waiting for a connection
 
@@ -186,6 +197,22 @@ class Http1Client:
             self._answered, origin, connection, request, deadline, timeout, done
         )
         connection.start(request, deadline, timeout, answered)
+
+    def poll(self) -> None:
+        """Let one awaited answer in now, if it has arrived, rather than on the loop's next pass
+        (its callback runs from in here): one recv on the oldest request's connection, then the
+        next one's on the next call. Nothing at all when no answer is awaited, or the client
+        is not `pollable`. For a caller that is busy on the loop's time (the receiver, between
+        two requests: see receiver/lanes.py)."""
+        outstanding = self.outstanding
+        if not outstanding:
+            return
+        connection = next(iter(outstanding))
+        if len(outstanding) > 1:  # take turns
+            del outstanding[connection]
+            outstanding[connection] = None
+        if connection.poll is not None:
+            connection.poll()
 
     async def aclose(self) -> None:
         """Close every connection (ones in use at once: their requests fail) and refuse more."""

@@ -9,7 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 from apimw_cli.http1.errors import ClosedBeforeAnswer, Http1Error, ProtocolFailed, TimedOut
 from apimw_cli.http1.parsing import ResponseParser
@@ -28,13 +28,30 @@ class Http1Response:
 Done = Callable[["Http1Response | Http1Error"], None]
 
 
+class _Wire(Protocol):
+    """What a Connection needs of its transport (asyncio's, uvloop's or polled.PolledTransport)."""
+
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
 class Connection(asyncio.Protocol):
     """A connection to one origin that carries one request at a time."""
 
-    def __init__(self, new_parser: Callable[[int], ResponseParser], cap: int) -> None:
+    def __init__(
+        self,
+        new_parser: Callable[[int], ResponseParser],
+        cap: int,
+        outstanding: dict[Connection, None] | None = None,
+    ) -> None:
         self._new_parser = new_parser
         self._cap = cap
-        self._transport: asyncio.Transport | None = None
+        self._transport: _Wire | None = None
+        # Where a polled connection (polled.py) is listed while a request on it awaits its
+        # answer, for Http1Client.poll; None on asyncio's transports, which cannot be polled.
+        self._outstanding = outstanding
+        self.poll: Callable[[], None] | None = None  # the transport's, when it has one
         self._done: Done | None = None  # who gets the current request's outcome
         self._parser: ResponseParser | None = None
         self._spare: ResponseParser | None = None  # the last complete one, for the next answer
@@ -54,7 +71,8 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (uvloop's transports do not subclass asyncio.Transport, but have its methods)
-        self._transport = cast(asyncio.Transport, transport)
+        self._transport = cast(_Wire, transport)
+        self.poll = getattr(transport, "poll", None)
         self.lost = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
@@ -97,6 +115,8 @@ class Connection(asyncio.Protocol):
         self._got_bytes = False
         self._deadline, self._timeout = deadline, timeout
         self.requests += 1
+        if self._outstanding is not None:
+            self._outstanding[self] = None
         transport.write(request)
         if self._timer is None or deadline < self._timer_due:
             self._arm(deadline)
@@ -169,6 +189,8 @@ class Connection(asyncio.Protocol):
         self._done = self._parser = None
         if done is None:
             return
+        if self._outstanding is not None:
+            self._outstanding.pop(self, None)
         try:
             done(result)
         except Exception as exc:  # a caller's bug must not break the connection's transport

@@ -70,6 +70,7 @@ class Forwarder:
         self._sink = sink
         self._recorder = recorder
         self._client: _Clients | None = None
+        self._lean: Http1Client | None = None  # the client `poll` lets answers in from
         self._backlog: Backlog | None = None  # made by start(), on the loop
         self._workers: Lanes | None = None
         self._closed = False
@@ -85,6 +86,7 @@ class Forwarder:
         if self._client is not None or self._closed:
             return
         self._client = _Clients(self.timeout, self.concurrency)
+        self._lean = self._client.lean
         self._backlog = Backlog(self._recorder, self.memory_jobs, self.memory_bytes)
         self._workers = Lanes(
             self._backlog,
@@ -170,6 +172,21 @@ class Forwarder:
             record_id, self.targets[0], body, wire, timeout or self.timeout
         )
 
+    def poll(self) -> None:
+        """Let an answer the app already sent in now (and so the lane write its next request),
+        without waiting for the loop's next pass. The receiver calls it for each request it
+        handles; an attribute check when no forward awaits its answer, else one recv.
+
+        Why: the receiver and the lanes share one loop. During a burst each pass of the loop
+        serves every connection that became readable (4-16 requests), while an ordered lane,
+        one request in flight, could advance only once a pass: 0.1-0.4x the receive rate. Polled
+        between requests, it advances as fast as the app answers. (The alternatives keep order
+        and never make APIMW's deliveries wait for the app: pipelining breaks apps that handle
+        requests concurrently; yielding the receiver to the lane costs each delivery a pass.)"""
+        lean = self._lean
+        if lean is not None and lean.outstanding:
+            lean.poll()
+
     def report(self, forwarded: Forwarded) -> None:
         """Record a forward outcome and hand it to the sink."""
         if self._recorder is not None and not self._recorder.closed:
@@ -190,7 +207,7 @@ class _Clients:
         # A connection per lane, plus room for passthrough's forwards (one per request waiting
         # for the app's answer; beyond that they wait for a connection, within their timeout).
         self._connections = concurrency + 10
-        self._lean = Http1Client(self._connections, RESPONSE_BODY_LIMIT)
+        self.lean = Http1Client(self._connections, RESPONSE_BODY_LIMIT, pollable=True)
         self._httpx: httpx.AsyncClient | None = None
         self._tasks: set[_Task] = set()  # https:// forwards started by `start`
 
@@ -210,7 +227,7 @@ class _Clients:
             )
         started = time.perf_counter()
         try:
-            result: Http1Response | Http1Error = await self._lean.post(
+            result: Http1Response | Http1Error = await self.lean.post(
                 target, body, headers, timeout
             )
         except Http1Error as exc:
@@ -237,7 +254,7 @@ class _Clients:
             return
         started = time.perf_counter()
         done = functools.partial(_lean_landed, landed, record_id, target, started, timeout)
-        self._lean.start(target, body, headers, timeout, done)
+        self.lean.start(target, body, headers, timeout, done)
 
     def _httpx_landed(
         self, landed: Callable[[Forwarded], None], record_id: str, target: str, task: _Task
@@ -269,7 +286,7 @@ class _Clients:
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        await self._lean.aclose()
+        await self.lean.aclose()
         if self._httpx is not None:
             await self._httpx.aclose()
 

@@ -5,6 +5,7 @@ with both parsers: httptools and the pure-Python h11 fallback."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,14 @@ def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Non
     if request.param == "uvloop":
         pytest.importorskip("uvloop")
     monkeypatch.setattr(sys.modules[__name__], "LOOP", request.param)
+
+
+@pytest.fixture(params=["transport", "polled"], autouse=True)
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test on the loop's own transports and on polled.py's (the forwarder's, pollable)."""
+    if request.param == "polled":
+        polled = functools.partial(Http1Client, pollable=True)
+        monkeypatch.setattr(sys.modules[__name__], "Http1Client", polled)
 
 
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:

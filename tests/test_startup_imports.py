@@ -185,13 +185,24 @@ def test_help_is_not_given_pydantic_by_an_environment_value(tmp_path: Path) -> N
     assert roots(report["apimw webhooks --help"]) & {"pydantic", "httpx"} == set()
 
 
+WEBHOOK = {
+    "id": "whk_probe1",
+    "url": "https://example.com/hooks",
+    "events": ["message.received"],
+    "active": True,
+    "verified": True,
+    "failure_count": 0,
+    "created_at": "2026-01-01T00:00:00Z",
+}
+
+
 def _api(request: Captured) -> Reply:
-    """Just enough of APIMW for `webhooks list`: tokens, and an empty page of webhooks."""
+    """Just enough of APIMW for `webhooks list`: tokens, and a page with one webhook."""
     if request.path.endswith("/auth/token"):
         data = {"access_token": "tok_probe", "expires_in": 3600, "refresh_token": "rt_probe"}
     else:
-        page = {"page": 1, "limit": 20, "total": 0, "has_more": False}
-        data = {"webhooks": [], "pagination": page}
+        page = {"page": 1, "limit": 20, "total": 1, "has_more": False}
+        data = {"webhooks": [WEBHOOK], "pagination": page}
     body = json.dumps({"success": True, "data": data}).encode()
     return Reply(200, body, content_type="application/json")
 
@@ -215,6 +226,22 @@ def test_a_request_to_a_plain_http_api_builds_no_tls_context_and_imports_no_pyda
     assert roots(imported) & NEVER_FOR_A_REQUEST == set()
     assert set(imported) & HTTPX_CLI == set(), "httpx imported its command-line client"
     assert "tomllib" not in imported  # no config file: nothing to parse
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["webhooks", "list"], ["-o", "json", "webhooks", "list"]],
+)
+def test_piped_data_imports_no_rich(plain_http_api: CaptureServer, args: list[str]) -> None:
+    """Off a terminal a table is aligned text and JSON is json.dumps: rich (a third of a piped
+    one-shot command's start-up) is not imported for them (output/printer.py)."""
+    env = {"APIMW_API_BASE": f"{plain_http_api.base_url}/v1", "APIMW_TOKEN": "tok_probe"}
+    report = probe(args, env=env)
+    invocation = " ".join(args)
+    assert report["(exit codes)"] == {invocation: 0}
+    imported = report[f"apimw {invocation}"]
+    assert "httpx" in imported  # the probe did make the request
+    assert "rich" not in roots(imported)
 
 
 def test_a_fresh_cached_token_is_read_without_filelock(plain_http_api: CaptureServer) -> None:

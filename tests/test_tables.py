@@ -180,6 +180,7 @@ def narrow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tty]:
     out = Tty()
     console = Console(file=out, width=60, force_terminal=True, no_color=True, highlight=False)
     monkeypatch.setattr(Printer, "out", property(lambda self: console))
+    monkeypatch.setattr(Printer, "_out_file", property(lambda self: out))  # JSON, plain text
     yield out
 
 

@@ -3,6 +3,10 @@
 stdout carries data, stderr everything else. Tables are rich tables on a terminal and plain
 aligned columns when piped; `json` prints exactly the data, so `jq` works.
 
+rich is imported only for a terminal (or when the environment makes rich treat a file as one):
+piped data, `json` and messages to a file are written as the plain text rich would have
+written, without importing it (a third of a piped one-shot command's start-up, #17).
+
 Safe by construction: the consoles read no markup and no emoji codes, and every string a
 method here is given (cells, values, lines, messages) goes out through `untrusted.visible`, so
 text from outside can neither style the terminal nor control it. Styling is ours alone, as
@@ -32,6 +36,26 @@ if TYPE_CHECKING:
 
 # A piece of a styled line: plain text, or (text, rich style).
 Part = str | tuple[str, str]
+
+# Variables by which rich treats a file as a terminal (or not) whatever isatty() says: with any
+# of them set, rich decides. (`width` is 10,000 off a terminal: a text this short, at most 2
+# cells a character, never reaches it, so rich would neither wrap nor trim it either.)
+_RICH_TERMINAL_VARIABLES = ("FORCE_COLOR", "TTY_COMPATIBLE")
+_PLAIN_LIMIT = 4_000
+
+
+def _plainly_not_terminal(file: IO[str]) -> bool:
+    """True when rich would certainly not treat `file` as a terminal: it then writes text
+    unstyled, unwrapped, as given, which `Printer` can do without importing rich."""
+    if any(name in os.environ for name in _RICH_TERMINAL_VARIABLES):
+        return False
+    if "IPython" in sys.modules or getattr(sys.stdin, "__module__", "").startswith("idlelib"):
+        return False  # rich's own exceptions: let it decide
+    isatty = getattr(file, "isatty", None)
+    try:
+        return isatty is None or not isatty()
+    except ValueError:
+        return False
 
 
 def _json_default(value: object) -> object:
@@ -94,19 +118,53 @@ class Printer:
         )
 
     @cached_property
+    def _out_file(self) -> IO[str]:
+        return self._stdout or sys.stdout
+
+    @cached_property
+    def _err_file(self) -> IO[str]:
+        return self._stderr or sys.stderr
+
+    @cached_property
+    def _out_plain(self) -> bool:
+        return _plainly_not_terminal(self._out_file)
+
+    @cached_property
+    def _err_plain(self) -> bool:
+        return _plainly_not_terminal(self._err_file)
+
+    @cached_property
     def out(self) -> Console:
-        return self._console(self._stdout or sys.stdout)
+        return self._console(self._out_file)
 
     @cached_property
     def err(self) -> Console:
-        return self._console(self._stderr or sys.stderr)
+        return self._console(self._err_file)
+
+    def _write_plain(self, file: IO[str], text: str) -> None:
+        file.write(text + "\n")
+        file.flush()
+
+    def _out_line(self, text: str) -> None:
+        """One line (a text that may hold line feeds) on stdout, as rich would print it."""
+        if self._out_plain and len(text) <= _PLAIN_LIMIT:
+            self._write_plain(self._out_file, text)
+        else:
+            self.out.print(_as_text(text))
+
+    def _err_line(self, message: str, label: tuple[str, str] | None = None) -> None:
+        """A message on stderr: `label` styled on a terminal, plain text off one."""
+        text = visible_lines(message)
+        if self._err_plain and len(text) <= _PLAIN_LIMIT:
+            self._write_plain(self._err_file, (label[0] if label else "") + text)
+        else:
+            self.err.print(_block(message, label))
 
     # --- data on stdout ---
     def data(self, data: Any, human: Callable[[], None] | None = None) -> None:
         """Print `data` as JSON, or call `human` to render it for people."""
         if self.json or human is None:
-            self.out.file.write(mask_url(to_json(data)) + "\n")
-            self.out.file.flush()
+            self._write_plain(self._out_file, mask_url(to_json(data)))
         else:
             human()
 
@@ -122,13 +180,14 @@ class Printer:
         `tables.WHOLE_COLUMNS`) are never folded or cut; see `tables` for the layout rules."""
         from apimw_cli.output import tables
 
-        cells = [[_cell(cell).plain for cell in row] for row in rows]
-        if not self.out.is_terminal:
+        cells = [[_cell(cell) for cell in row] for row in rows]
+        if self._out_plain or not self.out.is_terminal:
             # Headers are shown as text too: a caller may build them from data.
             header = [visible(column.upper()) for column in columns]
+            file = self._out_file if self._out_plain else self.out.file
             for text in tables.plain_lines(header, cells):
-                self.out.file.write(text + "\n")
-            self.out.file.flush()
+                file.write(text + "\n")
+            file.flush()
             return
         header = [visible(column) for column in columns]
         keep = [tables.is_whole(column, whole) for column in columns]
@@ -188,20 +247,25 @@ class Printer:
         wraps a long one; copying it still gives one piece) and no line ends in spaces."""
         from apimw_cli.output import tables
 
-        on_terminal = self.out.is_terminal
-        if title:
-            self.out.print(styled((title, "bold")) if on_terminal else styled(title))
-        names = [_cell(name).plain for name in pairs]
-        values = [_cell(value).plain for value in pairs.values()]
+        if title and (self._out_plain or not self.out.is_terminal):
+            self._out_line(visible(mask_url(title)))
+        elif title:
+            self.out.print(styled((title, "bold")))
+        names = [_cell(name) for name in pairs]
+        values = [_cell(value) for value in pairs.values()]
         for name, value in tables.record_lines(names, values):
             self._pair(name, value)
 
     def _pair(self, name: str, value: str) -> None:
+        value = value.rstrip()
+        name = name if value else name.rstrip()
+        if self._out_plain and len(name) + len(value) <= _PLAIN_LIMIT:
+            self._write_plain(self._out_file, f"{name}  {value}" if value else name)
+            return
         from rich.text import Text
 
         text = Text()
-        value = value.rstrip()
-        text.append(name if value else name.rstrip(), style="bold" if self.out.is_terminal else "")
+        text.append(name, style="bold" if self.out.is_terminal else "")
         if value:
             text.append(f"  {value}")
         self.out.print(text, soft_wrap=True)
@@ -209,29 +273,35 @@ class Printer:
     def line(self, text: str = "") -> None:
         """A plain line of data on stdout (controls escaped, line feeds kept, URLs' passwords
         masked)."""
-        self.out.print(_block(mask_url(text)))
+        self._out_line(visible_lines(mask_url(text)))
 
     # --- messages on stderr ---
     # Messages are redacted (masking.redact): no secret reaches stderr in full.
     def info(self, message: str) -> None:
-        self.err.print(_block(redact(message)))
+        self._err_line(redact(message))
 
     def success(self, message: str) -> None:
-        self.err.print(_block(redact(message), ("✓ ", "green")))
+        self._err_line(redact(message), ("✓ ", "green"))
 
     def warn(self, message: str) -> None:
-        self.err.print(_block(redact(message), ("warning: ", "yellow")))
+        self._err_line(redact(message), ("warning: ", "yellow"))
 
     def error(self, message: str, hint: str | None = None) -> None:
-        self.err.print(_block(redact(message), ("error: ", "bold red")))
+        self._err_line(redact(message), ("error: ", "bold red"))
         if hint:
-            self.err.print(_block(redact(hint), ("hint: ", "cyan")))
+            self._err_line(redact(hint), ("hint: ", "cyan"))
 
 
-def _cell(value: object) -> Text:
+def _cell(value: object) -> str:
+    """A cell's text: visible, URLs' passwords masked (rich's Text would keep it as it is:
+    `visible` leaves none of the control characters Text strips)."""
+    return "" if value is None else visible(mask_url(str(value)))
+
+
+def _as_text(text: str) -> Text:
     from rich.text import Text
 
-    return Text("" if value is None else visible(mask_url(str(value))))
+    return Text(text)
 
 
 def _rstrip(line: list[Segment]) -> list[Segment]:

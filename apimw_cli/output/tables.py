@@ -20,6 +20,16 @@ PIPE_GAP = "  "
 MIN_CUT_WIDTH = 6
 
 
+def cell_len(text: str) -> int:
+    """How many terminal cells `text` takes, as rich counts them: printable ASCII without
+    importing rich (a piped table of ids and URLs needs nothing more, #17)."""
+    if text.isascii() and text.isprintable():
+        return len(text)
+    from rich.cells import cell_len as rich_cell_len
+
+    return rich_cell_len(text)
+
+
 def is_whole(column: str, whole: Collection[str] | None = None) -> bool:
     """True if the column's cells must never be folded or cut (ids, URLs)."""
     name = column.lower()
@@ -54,8 +64,6 @@ def fit_widths(
 
 def plain_lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Rows as aligned plain text for a pipe: the last column unpadded, no trailing spaces."""
-    from rich.cells import cell_len
-
     table = [list(header), *(list(row) for row in rows)]
     widths = [max(cell_len(row[i]) for row in table) for i in range(len(header))]
     lines = []
@@ -69,8 +77,6 @@ def plain_lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[st
 
 def record_lines(header: Sequence[str], row: Sequence[str]) -> list[tuple[str, str]]:
     """One row as `name  value` pairs, the names padded to the longest (values as they are)."""
-    from rich.cells import cell_len
-
     width = max((cell_len(name) for name in header), default=0)
     return [
         (name + " " * (width - cell_len(name)), value)

@@ -120,7 +120,10 @@ async def open_polled(
     """Connect to `host`:`port` (each address it resolves to in turn, as create_connection)
     and run `protocol` on a PolledTransport; the OSError of the first address if none works."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    try:  # an IP address (the usual 127.0.0.1) needs no lookup, nor loop.getaddrinfo's thread
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     first: OSError | None = None
     for family, kind, proto, _, address in infos:
         sock = socket.socket(family, kind, proto)

@@ -185,7 +185,12 @@ class Forwarder:
         requests concurrently; yielding the receiver to the lane costs each delivery a pass.)"""
         lean = self._lean
         if lean is not None and lean.outstanding:
-            lean.poll()
+            try:
+                lean.poll()
+            except Exception as exc:  # a bug in forwarding must not fail the delivery at hand
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": "polling the forward lanes failed", "exception": exc}
+                )
 
     def report(self, forwarded: Forwarded) -> None:
         """Record a forward outcome and hand it to the sink."""

@@ -180,3 +180,14 @@ def test_aclose_with_a_write_still_pending_closes_the_connection(parser: str) ->
             assert isinstance(got[0], Http1Error)
 
     run(scenario)
+
+
+def test_a_host_name_is_looked_up_and_each_address_tried(parser: str) -> None:
+    async def scenario() -> None:
+        async with serving() as peer:  # on 127.0.0.1 only: "localhost" may say ::1 first
+            client = Http1Client(parser=parser, pollable=True)
+            response = await client.post(f"http://localhost:{peer.port}/hook", b"x", HEADERS, 5)
+            assert response.status == 200 and peer.connections == 1
+            await client.aclose()
+
+    run(scenario)

@@ -128,3 +128,19 @@ def test_a_forward_lands_with_no_request_to_poll_for_it(
     [outcome] = live.sink.wait_forwarded(1)
     assert outcome.status == 200
     wait_for(lambda: len(app.hits) == 1 or None, 5, "the app's one hit")
+
+
+def test_a_poll_that_fails_does_not_fail_the_delivery(
+    start_receiver: StartReceiver, start_app: StartApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: Http1Client) -> None:
+        raise RuntimeError("a bug in the lanes")
+
+    monkeypatch.setattr(Http1Client, "poll", broken)
+    app = start_app(delay=lambda n: 30.0 if n == 0 else 0.0)  # the first forward awaits
+    live = start_receiver(forward_to=(app.url,), concurrency=1)
+    for n in range(3):
+        assert live.post(event_body(n=n)).status_code == 200
+    app.release.set()
+    forwarded = live.sink.wait_forwarded(3)  # through the loop's own reads
+    assert [f.status for f in forwarded] == [200] * 3

@@ -121,6 +121,8 @@ def command_line() -> str:
 
 def print_header(markdown: bool) -> None:
     prefix = "- " if markdown else ""
+    if markdown:
+        print()  # a blank line ends the table before the list
     print(f"{prefix}machine: {machine()}")
     print(f"{prefix}command: `{command_line()}`" if markdown else f"command: {command_line()}")
 

@@ -335,7 +335,7 @@ def rows(reports: dict[str, list[Report]], top: float, trees: dict[str, Path | N
             if ours.cpu_us
         ]
         table.append(
-            ratio_row("  the same by CPU per delivery (reference / this tree)", by_cpu, "")
+            ratio_row("this tree / reference, by CPU per delivery (reference's / ours)", by_cpu, "")
         )
     table.append(Row("one fast receiver, direct client (req/s: the ceiling)", f"{top:,.0f}"))
     ours = statistics.median(r.per_second for r in reports["this tree"])

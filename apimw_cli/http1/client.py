@@ -115,7 +115,7 @@ class _Origin:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(deadline - time.monotonic()):
-                if client.pollable:
+                if client.pollable and _can_watch_sockets(loop):
                     connection = Connection(
                         client.new_parser, client.max_response_body, client.outstanding
                     )
@@ -145,7 +145,7 @@ class Http1Client:
         max_response_body: int = 64 * 1024,
         *,
         parser: str | None = None,  # "httptools" or "h11"; None: httptools when installed
-        pollable: bool = False,  # connections `poll` can read (polled.py)
+        pollable: bool = False,  # connections `poll` can read (polled.py), where the loop can
     ) -> None:
         if max_connections_per_origin < 1:
             raise ValueError("max_connections_per_origin must be at least 1")
@@ -384,6 +384,13 @@ def _plan(names: tuple[bytes, ...]) -> tuple[int, ...] | None:
     if len(_plans) < _PLANS_REMEMBERED:
         _plans[names] = plan
     return plan
+
+
+def _can_watch_sockets(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether `loop` has add_reader for polled.py: all but Windows' proactor loop (there a
+    `pollable` client's connections are the loop's own, and `poll` finds none to read)."""
+    proactor = getattr(asyncio, "ProactorEventLoop", None)
+    return proactor is None or not isinstance(loop, proactor)
 
 
 def _os_reason(exc: OSError) -> str:

@@ -191,3 +191,26 @@ def test_a_host_name_is_looked_up_and_each_address_tried(parser: str) -> None:
             await client.aclose()
 
     run(scenario)
+
+
+def test_a_loop_that_cannot_watch_sockets_gets_the_loops_own_transports(
+    parser: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows' proactor loop has no add_reader: a pollable client works there, unpolled."""
+
+    async def scenario() -> None:
+        loop_type = type(asyncio.get_running_loop())
+        monkeypatch.setattr(asyncio, "ProactorEventLoop", loop_type, raising=False)
+        async with serving() as peer:
+            client = Http1Client(parser=parser, pollable=True)
+            await client.post(peer.url, b"x", HEADERS, 5)
+            got: list[Http1Response | Http1Error] = []
+            client.start(peer.url, b"y", HEADERS, 5, got.append)
+            assert client.outstanding == {}  # nothing to poll
+            client.poll()
+            while not got:
+                await asyncio.sleep(0)
+            assert isinstance(got[0], Http1Response) and got[0].status == 200
+            await client.aclose()
+
+    run(scenario)

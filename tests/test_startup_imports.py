@@ -1,11 +1,13 @@
 """One-shot commands import only what they use (#17): help imports no heavy library, and a
 command that makes one plain-HTTP request imports httpx without its CLI, builds no TLS context,
-and neither pydantic nor tenacity nor (with a fresh cached token) filelock.
+and neither pydantic nor tenacity nor (with a fresh cached token) filelock, nor httpcore; data
+piped or printed as JSON imports no rich.
 
 Measured on the 2-core CI machine (python -X importtime, best of 5), what these keep out:
 pydantic ~75 ms (typer's parameter adapters, see apimw_cli/commands/params.py), httpx's CLI
 module ~55 ms of httpx's ~95 ms (click, pygments, rich: see apimw_cli/api/transport.py),
-certifi's CA bundle loaded into an SSLContext ~50 ms, filelock ~40 ms (it imports asyncio).
+certifi's CA bundle loaded into an SSLContext ~50 ms, filelock ~40 ms (it imports asyncio),
+httpcore with h11 and anyio ~20-30 ms, rich for a piped table or JSON ~30-40 ms.
 
 Each probe runs the CLI in a fresh interpreter, in-process (`apimw_cli.main.main` with
 `sys.argv` set and SystemExit caught), and reports the modules each invocation imported.
@@ -55,6 +57,8 @@ NEVER_FOR_HELP = frozenset(
 NEVER_FOR_A_REQUEST = frozenset(
     {"pydantic", "pydantic_core", "tenacity", "uvicorn", "starlette", "pyngrok", "uvloop"}
 )
+# httpx's default transport and what it brings, which a plain-HTTP request does without.
+HTTPCORE_STACK = frozenset({"httpcore", "h11", "anyio", "certifi"})
 # httpx's CLI and what it drags in (api/transport.py keeps it out).
 HTTPX_CLI = frozenset({"httpx._main", "click", "pygments", "rich.progress", "rich.syntax"})
 
@@ -226,6 +230,8 @@ def test_a_request_to_a_plain_http_api_builds_no_tls_context_and_imports_no_pyda
     assert roots(imported) & NEVER_FOR_A_REQUEST == set()
     assert set(imported) & HTTPX_CLI == set(), "httpx imported its command-line client"
     assert "tomllib" not in imported  # no config file: nothing to parse
+    # http:// goes through http.client (api/transport.py): no httpcore, h11, anyio or certifi.
+    assert roots(imported) & HTTPCORE_STACK == set()
 
 
 @pytest.mark.parametrize(

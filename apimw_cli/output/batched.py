@@ -7,6 +7,13 @@ is written with `os.write` in chunks and what the kernel took is recorded with S
 back for those few instructions, so an interrupted `flush` leaves exactly the rest, which the
 next `flush` writes. Elsewhere (a StringIO, Windows) the file's own `write` is used, and the
 text is only dropped once written.
+
+A pipe or terminal may keep a write waiting for its reader. On Linux the batch goes through a
+second, non-blocking opening of the same pipe or terminal (its twin, from /proc/self/fd): each
+write takes all the room there is, and select() waits only when there is none. The descriptor
+we were given stays blocking, as the shell and the other programs sharing it expect. Elsewhere,
+chunks of CHUNK bytes after select(): the most a writable pipe is sure to take without waiting.
+Either way a Ctrl-C is never held behind a stalled reader.
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import os
 import select
 import signal
 import stat
+import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import IO
 
@@ -49,6 +58,31 @@ def _descriptor(file: IO[str]) -> int | None:
         return None
 
 
+def _nonblocking_twin(fd: int) -> int | None:
+    """A non-blocking descriptor of our own on the pipe or terminal under `fd` (Linux), or None.
+
+    O_NONBLOCK on `fd` itself would change the open file that the shell and the pipeline
+    share with us; a fresh opening through /proc has a status of its own. O_NOCTTY: a terminal
+    opened so must not become our controlling terminal.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    flags = os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        twin = os.open(f"/proc/self/fd/{fd}", flags)
+    except OSError:  # no /proc, or not a pipe or terminal (a socket: ENXIO)
+        return None
+    try:
+        same = os.fstat(twin), os.fstat(fd)
+    except OSError:
+        os.close(twin)
+        return None
+    if (same[0].st_dev, same[0].st_ino) != (same[1].st_dev, same[1].st_ino):
+        os.close(twin)  # /proc pointed elsewhere (the descriptor was replaced meanwhile)
+        return None
+    return twin
+
+
 def _may_block(fd: int) -> bool:
     """Whether a write to `fd` may wait for a reader (a pipe, a terminal, a socket)."""
     try:
@@ -68,6 +102,9 @@ class BatchedOutput:
         self._fd = _descriptor(file)
         # A file or /dev/null never keeps a write waiting: all of it at once, no select().
         self._waits = self._fd is not None and _may_block(self._fd)
+        self._twin = _nonblocking_twin(self._fd) if self._waits and self._fd is not None else None
+        # Closes the twin once: when this object goes, or when its reader left (_send).
+        self._close_twin = weakref.finalize(self, os.close, self._twin) if self._twin else None
 
     def add(self, text: str) -> None:
         self._pieces.append(text)
@@ -100,6 +137,17 @@ class BatchedOutput:
                 while self._unsent:
                     self._unsent = self._unsent[os.write(fd, self._unsent) :]
             return
+        if self._twin is not None:
+            try:
+                self._send_nonblocking(self._twin)
+            except BrokenPipeError:
+                # The reader left: from now on write where `fd` points (listen then points it
+                # at the null device), not to the dead pipe through the twin.
+                if self._close_twin is not None:
+                    self._close_twin()
+                self._twin = None
+                raise
+            return
         while self._unsent:
             # Waiting may be interrupted: nothing is written yet. (ValueError: a descriptor
             # past select()'s FD_SETSIZE, then just write.)
@@ -111,6 +159,19 @@ class BatchedOutput:
                 except BlockingIOError:  # a non-blocking descriptor that filled up
                     continue
                 self._unsent = self._unsent[sent:]
+
+    def _send_nonblocking(self, twin: int) -> None:
+        while self._unsent:
+            with _sigint_held():
+                try:
+                    sent = os.write(twin, self._unsent)
+                except BlockingIOError:  # no room at all: wait below
+                    sent = 0
+                self._unsent = self._unsent[sent:]
+            if self._unsent:
+                # Waiting may be interrupted: what was written is recorded already.
+                with contextlib.suppress(ValueError):  # past FD_SETSIZE: just try again
+                    select.select([], [twin], [])
 
     def _flush_file(self) -> None:
         if self._pieces:

@@ -67,9 +67,27 @@ def test_a_file_without_a_descriptor_gets_one_write_per_flush() -> None:
     assert file.getvalue() == "".join(lines(300))
 
 
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the non-blocking twin comes from /proc"
+)
+# How a pipe or terminal is written: through a non-blocking twin (Linux), or in chunks after
+# select() (elsewhere; forced here by finding no twin).
+WAYS = ["twin", "chunks"]
+
+
+@pytest.fixture
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "twin" and not sys.platform.startswith("linux"):
+        pytest.skip("the non-blocking twin comes from /proc (Linux)")
+    if request.param == "chunks":
+        monkeypatch.setattr(batched, "_nonblocking_twin", lambda fd: None)
+    return str(request.param)
+
+
 @posix_only
-def test_a_descriptor_gets_the_batch_in_chunks_in_order(
-    pipe: tuple[io.TextIOWrapper, int], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("way", WAYS, indirect=True)
+def test_a_descriptor_gets_the_batch_in_order(
+    pipe: tuple[io.TextIOWrapper, int], monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
     file, read_fd = pipe
     sizes: list[int] = []
@@ -85,8 +103,38 @@ def test_a_descriptor_gets_the_batch_in_chunks_in_order(
     for text in lines(500):
         output.add(text)
     output.flush()
-    assert all(size <= batched.CHUNK for size in sizes)
+    if way == "chunks":
+        assert all(size <= batched.CHUNK for size in sizes)
+    else:  # each write offers all that is left: as few system calls as the room allows
+        total = len("".join(lines(500)).encode())
+        assert sizes[0] == total and sizes[1] == total - 1000
     assert drain(read_fd).decode() == "written before\n" + "".join(lines(500))
+
+
+@linux_only
+def test_the_twin_is_a_pipe_of_its_own_and_leaves_ours_blocking(
+    pipe: tuple[io.TextIOWrapper, int],
+) -> None:
+    file, read_fd = pipe
+    output = BatchedOutput(file)
+    twin = output._twin
+    assert twin is not None and twin != file.fileno()
+    assert not os.get_blocking(twin)
+    assert os.get_blocking(file.fileno())  # the shell's and the pipeline's view: unchanged
+    for text in lines(20_000):  # several times a pipe's room: the reader drains meanwhile
+        output.add(text)
+    received = bytearray()
+    real_select = select.select
+
+    def wait(readable: list[int], writable: list[int], errors: list[int]) -> object:
+        received.extend(drain(read_fd))
+        return real_select(readable, writable, errors)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(select, "select", wait)
+        output.flush()
+    received.extend(drain(read_fd))
+    assert received.decode() == "".join(lines(20_000))
 
 
 @posix_only
@@ -123,29 +171,33 @@ def test_a_ctrl_c_during_a_write_loses_and_repeats_nothing(
 
 
 @posix_only
+@pytest.mark.parametrize("way", WAYS, indirect=True)
 def test_a_ctrl_c_while_waiting_for_room_loses_nothing(
-    pipe: tuple[io.TextIOWrapper, int], monkeypatch: pytest.MonkeyPatch
+    pipe: tuple[io.TextIOWrapper, int], monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
     file, read_fd = pipe
     real_select = select.select
+    received = bytearray()
     waits = 0
 
     def wait(readable: list[int], writable: list[int], errors: list[int]) -> object:
         nonlocal waits
         waits += 1
-        if waits == 3:
+        received.extend(drain(read_fd))  # the reader takes what is there
+        if waits == 2:
             raise KeyboardInterrupt
         return real_select(readable, writable, errors)
 
     monkeypatch.setattr(select, "select", wait)
     output = BatchedOutput(file)
-    for text in lines(2000):
+    for text in lines(10_000):  # more than a pipe holds: the twin waits for room too
         output.add(text)
     with pytest.raises(KeyboardInterrupt):
         output.flush()
     output.add("after\n")
     output.flush()
-    assert drain(read_fd).decode() == "".join(lines(2000)) + "after\n"
+    received.extend(drain(read_fd))
+    assert received.decode() == "".join(lines(10_000)) + "after\n"
 
 
 @posix_only
@@ -157,6 +209,11 @@ def test_a_closed_pipe_is_a_broken_pipe(pipe: tuple[io.TextIOWrapper, int]) -> N
     os.dup2(os.open(os.devnull, os.O_RDONLY), read_fd)
     with pytest.raises(BrokenPipeError):
         output.flush()
+    # listen then points stdout at the null device: later flushes go there, not to the pipe.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), file.fileno())
+    output.add("more\n")
+    output.flush()
+    assert not output
 
 
 def test_encoding_follows_the_file() -> None:

@@ -309,3 +309,47 @@ def test_help_alone_imports_none_of_apimws_own_heavier_modules(
     report = probe(args)
     imported = {*report["import apimw_cli.main"], *report[" ".join(["apimw", *args])]}
     assert imported.isdisjoint(not_imported), sorted(imported & set(not_imported))
+
+
+_ON_A_TERMINAL = r"""
+import atexit, runpy, sys
+atexit.register(lambda: sys.stderr.write("\nrich imported: %s\n" % ("rich" in sys.modules)))
+sys.argv = ["apimw", "webhooks", "list"]
+runpy.run_module("apimw_cli", run_name="__main__")
+"""
+
+
+def test_a_table_on_a_colour_terminal_imports_no_rich(plain_http_api: CaptureServer) -> None:
+    """On a terminal the table of printable-ASCII cells is rich's, byte for byte, made
+    without importing rich (output/tables.py terminal_lines; tests/output checks the bytes)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR")},
+        "APIMW_API_BASE": f"{plain_http_api.base_url}/v1",
+        "APIMW_TOKEN": "tok_probe",
+        "TERM": "xterm-256color",
+    }
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _ON_A_TERMINAL],
+            cwd=ROOT,
+            env=env,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        shown = os.read(main, 65536).decode()
+    finally:
+        os.close(terminal)
+        os.close(main)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b[1mid\x1b[0m" in shown and "whk_probe1" in shown  # the table, bold headers
+    assert result.stderr.strip().endswith("rich imported: False")

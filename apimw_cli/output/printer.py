@@ -44,6 +44,37 @@ _RICH_TERMINAL_VARIABLES = ("FORCE_COLOR", "TTY_COMPATIBLE")
 _PLAIN_LIMIT = 4_000
 
 
+# ... and by which it sizes a terminal, or knows it for one that has no colours (or Jupyter's).
+_RICH_SIZE_VARIABLES = ("COLUMNS", "LINES", "JUPYTER_COLUMNS", "JUPYTER_LINES", "TTY_INTERACTIVE")
+
+
+def _plainly_terminal(file: IO[str]) -> bool:
+    """True when rich would certainly treat `file` as a colour terminal, sized as the standard
+    streams say: `tables.terminal_lines` then gives its table's bytes without importing it."""
+    if sys.platform == "win32" or os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
+        return False
+    variables = (*_RICH_TERMINAL_VARIABLES, *_RICH_SIZE_VARIABLES)
+    if any(name in os.environ for name in variables):
+        return False
+    if "IPython" in sys.modules or getattr(sys.stdin, "__module__", "").startswith("idlelib"):
+        return False
+    isatty = getattr(file, "isatty", None)
+    try:
+        return isatty is not None and bool(isatty())
+    except ValueError:
+        return False
+
+
+def _terminal_width() -> int:
+    """The width rich gives a terminal console: the first standard stream's, else 80."""
+    for descriptor in (0, 1, 2):
+        try:
+            return os.get_terminal_size(descriptor).columns or 80
+        except (AttributeError, ValueError, OSError):
+            continue
+    return 80
+
+
 def _plainly_not_terminal(file: IO[str]) -> bool:
     """True when rich would certainly not treat `file` as a terminal: it then writes text
     unstyled, unwrapped, as given, which `Printer` can do without importing rich."""
@@ -181,21 +212,38 @@ class Printer:
         from apimw_cli.output import tables
 
         cells = [[_cell(cell) for cell in row] for row in rows]
-        if self._out_plain or not self.out.is_terminal:
-            # Headers are shown as text too: a caller may build them from data.
-            header = [visible(column.upper()) for column in columns]
-            file = self._out_file if self._out_plain else self.out.file
-            for text in tables.plain_lines(header, cells):
-                file.write(text + "\n")
-            file.flush()
+        if self._out_plain:
+            self._plain_table(self._out_file, columns, cells)
             return
         header = [visible(column) for column in columns]
         keep = [tables.is_whole(column, whole) for column in columns]
+        if title is None and _plainly_terminal(self._out_file):
+            # rich's table on a colour terminal, its bytes made here (rich is not imported).
+            widths = _fit(_terminal_width(), header, cells, keep)
+            lines = None if widths is None else tables.terminal_lines(header, cells, keep, widths)
+            if lines is not None:
+                self._out_file.write("".join(line + "\n" for line in lines))
+                self._out_file.flush()
+                return
+        if not self.out.is_terminal:
+            self._plain_table(self.out.file, columns, cells)
+            return
         widths = _fit(self.out.width, header, cells, keep)
         if widths is None:
             self._records(header, cells, title)
         else:
             self._terminal_table(header, cells, keep, widths, title)
+
+    @staticmethod
+    def _plain_table(file: IO[str], columns: Sequence[str], cells: list[list[str]]) -> None:
+        """Off a terminal: aligned columns (see `tables.plain_lines`)."""
+        from apimw_cli.output import tables
+
+        # Headers are shown as text too: a caller may build them from data.
+        header = [visible(column.upper()) for column in columns]
+        for text in tables.plain_lines(header, cells):
+            file.write(text + "\n")
+        file.flush()
 
     def _terminal_table(
         self,
@@ -321,10 +369,9 @@ def _fit(
     width: int, header: Sequence[str], cells: Sequence[Sequence[str]], keep: Sequence[bool]
 ) -> list[int] | None:
     """Column widths for a terminal `width` cells wide, or None: show records instead."""
-    from rich.cells import cell_len
-
     from apimw_cli.output import tables
 
+    cell_len = tables.cell_len
     natural = [
         max([cell_len(name), *(cell_len(row[i]) for row in cells)]) for i, name in enumerate(header)
     ]

@@ -82,3 +82,63 @@ def record_lines(header: Sequence[str], row: Sequence[str]) -> list[tuple[str, s
         (name + " " * (width - cell_len(name)), value)
         for name, value in zip(header, row, strict=True)
     ]
+
+
+# What rich writes around a bold segment on any terminal that has colours (not TERM=dumb).
+_BOLD, _RESET = "\x1b[1m", "\x1b[0m"
+
+
+def terminal_lines(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    whole: Sequence[bool],
+    widths: Sequence[int],
+) -> list[str] | None:
+    """The lines rich renders for our terminal table (box SIMPLE_HEAD, no edge, no edge
+    padding, bold headers, one line per row, cells cut with an ellipsis to `widths`), with
+    the trailing spaces dropped as printer.py drops them: the same bytes, without importing
+    rich (#17). None when a cell is not printable ASCII (rich measures and cuts that one), or
+    for a column with no width (rich widens it)."""
+    if not widths or min(widths) < 1:
+        return None
+    if not all(_plain_ascii(text) for text in header) or not all(
+        _plain_ascii(text) for row in rows for text in row
+    ):
+        return None
+    last = len(widths) - 1
+    lines = [_row_line(header, whole, widths, bold=True)]
+    pads = [(i > 0) + (i < last) for i in range(len(widths))]
+    lines.append("─".join("─" * (width + pad) for width, pad in zip(widths, pads, strict=True)))
+    lines.extend(_row_line(row, whole, widths, bold=False) for row in rows)
+    return lines
+
+
+def _plain_ascii(text: str) -> bool:
+    return text.isascii() and (text.isprintable() or not text)
+
+
+def _row_line(
+    cells: Sequence[str], whole: Sequence[bool], widths: Sequence[int], *, bold: bool
+) -> str:
+    """One row as rich's segments: [left pad] text [padding] [right pad], cells divided by a
+    plain space; whitespace-only segments at the end dropped, the last one stripped. A cut
+    column's text is padded in its own segment (rich pads the Text), a whole column's apart."""
+    segments: list[tuple[str, bool]] = []
+    last = len(widths) - 1
+    for i, (text, keep, width) in enumerate(zip(cells, whole, widths, strict=True)):
+        if i > 0:
+            segments += [(" ", False), (" ", bold)]
+        if len(text) > width:
+            text = text[: width - 1] + "…"
+        if not keep:
+            text = text.ljust(width)
+        segments.append((text, bold))
+        if len(text) < width:
+            segments.append((" " * (width - len(text)), bold))
+        if i < last:
+            segments.append((" ", bold))
+    while segments and not segments[-1][0].rstrip():
+        segments.pop()
+    if segments:
+        segments[-1] = (segments[-1][0].rstrip(), segments[-1][1])
+    return "".join(f"{_BOLD}{text}{_RESET}" if bold and text else text for text, bold in segments)

@@ -9,6 +9,7 @@ wide and zero-width characters, line feeds, trailing spaces, lines long enough t
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -145,3 +146,85 @@ def test_the_plain_path_writes_to_the_current_streams(
     printer.table(["id"], [["whk_1"]])
     printer.warn("w")
     assert (out.getvalue(), err.getvalue()) == ("ID\nwhk_1\n", "warning: w\n")
+
+
+# --- a table on a colour terminal, without rich --------------------------------------------
+
+COLUMN = st.one_of(
+    st.sampled_from(["id", "url", "events", "status", "webhook_id", "name", "created", "ms"]),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12),
+)
+CELL = st.one_of(
+    st.none(),
+    st.integers(),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+    st.sampled_from(["", " ", "  x  ", "https://user:pw@example.com/a b", "\x1b[2J", "é"]),
+)
+
+
+def _terminal_table(
+    monkeypatch: pytest.MonkeyPatch,
+    columns: list[str],
+    rows: list[list[Any]],
+    *,
+    rich: bool,
+    width: int = 100,
+) -> str:
+    with monkeypatch.context() as patch:
+        for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR", "COLUMNS", "LINES"):
+            patch.delenv(name, raising=False)
+        patch.setenv("TERM", "xterm-256color")
+        patch.setattr(os, "get_terminal_size", lambda _fd=0: os.terminal_size((width, 25)))
+        if rich:
+            patch.setenv("TTY_INTERACTIVE", "1")  # rich decides (and renders the same)
+        out = _Terminal()
+        printer = Printer(stdout=out)
+        printer.table(columns, rows)
+        return out.getvalue()
+
+
+@given(
+    columns=st.lists(COLUMN, min_size=1, max_size=7),
+    rows=st.lists(st.lists(CELL, min_size=7, max_size=7), max_size=4),
+    width=st.integers(min_value=1, max_value=160),
+)
+def test_a_terminal_table_is_richs_byte_for_byte(
+    columns: list[str], rows: list[list[Any]], width: int
+) -> None:
+    rows = [row[: len(columns)] for row in rows]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        lean = _terminal_table(monkeypatch, columns, rows, rich=False, width=width)
+        assert lean == _terminal_table(monkeypatch, columns, rows, rich=True, width=width)
+
+
+def test_an_ascii_terminal_table_is_made_without_rich(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_rich(_self: Printer) -> None:
+        raise AssertionError("rich's console was made")
+
+    monkeypatch.setattr(Printer, "out", property(no_rich))
+    columns = ["id", "url", "events", "status"]
+    rows = [["whk_1", "https://example.com/a", "message.received, " * 8, "active"]]
+    shown = _terminal_table(monkeypatch, columns, rows, rich=False)
+    assert shown.startswith("\x1b[1mid\x1b[0m")
+    assert "…" in shown and "https://example.com/a" in shown  # cut, and not cut
+    assert all(line == line.rstrip() for line in shown.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TERM", "dumb"), ("COLUMNS", "70"), ("FORCE_COLOR", "1"), ("TTY_INTERACTIVE", "1")],
+)
+def test_rich_renders_terminal_tables_when_the_environment_speaks(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv(variable, value)
+    assert not printer_module._plainly_terminal(_Terminal())
+
+
+def test_the_terminal_width_is_richs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert printer_module._terminal_width() == Console(file=_Terminal()).width

@@ -18,6 +18,9 @@ __all__ = ["DISCARD_LIMIT", "Disconnected", "TooLarge", "TooSlow", "read_body"]
 # Past the limit we read and drop up to this much more, so the client sees the 413 instead of a
 # reset connection; beyond it we answer at once and close.
 DISCARD_LIMIT = 8 * 1024 * 1024
+# A message's count of body bytes the server read and dropped before the app asked for them
+# (fast_protocol.py keeps no body past the limit while the app has not started).
+SKIPPED = "apimw.skipped"
 
 
 class TooLarge(Exception):
@@ -46,7 +49,7 @@ async def read_body(
             raise Disconnected
         if not message.get("more_body", False):
             body: bytes = message.get("body", b"")
-            if len(body) > limit:
+            if len(body) > limit or SKIPPED in message:
                 raise TooLarge(drained=True)
             return body  # the usual case: the whole body in one message, and no timer
     # Still arriving: only here is there a timer, as asyncio.timeout costs microseconds a request.
@@ -64,13 +67,13 @@ async def _read_rest(message: Message | Pending[Message], receive: Receive, limi
             raise Disconnected
     body: bytes = message.get("body", b"")
     chunks = [body]
-    size = len(body)
+    size = len(body) + message.get(SKIPPED, 0)
     while message.get("more_body", False):
         message = await receive()
         if message["type"] == "http.disconnect":
             raise Disconnected
         chunk: bytes = message.get("body", b"")
-        size += len(chunk)
+        size += len(chunk) + message.get(SKIPPED, 0)
         if size <= limit:
             chunks.append(chunk)
         elif chunks:

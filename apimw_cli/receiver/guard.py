@@ -29,6 +29,8 @@ else:
 
 __all__ = [
     "ACCEPT_BATCH",
+    "GuardShared",
+    "IdleGuard",
     "Pending",
     "connection_cap",
     "guarded_protocol",
@@ -82,56 +84,43 @@ def connection_cap(max_connections: int, fd_limit: int | None) -> int:
 
 
 @dataclass
-class _Shared:
+class GuardShared:
     """What a server's connections share."""
 
     read_timeout: float
     cap: int
     # Connections without a request in progress, the longest waiting first. A connection that
     # has started a request since is dropped from here when met (and put back at its response).
-    idle: OrderedDict[_Guard, None] = field(default_factory=OrderedDict)
+    idle: OrderedDict[IdleGuard, None] = field(default_factory=OrderedDict)
 
 
-class _Guard(_Base):
-    """The mixin; `guarded_protocol` puts it before uvicorn's H11Protocol or HttpToolsProtocol."""
+class IdleGuard:
+    """The guard's logic, shared by uvicorn's protocols (`_Guard`) and our own
+    (fast_protocol.py): a connection subclass says when it is idle (`_is_idle`), calls
+    `_admit` when it opens, `_went_idle` when it waits for a request's headers again, and
+    `_forget` when it is lost."""
 
-    shared: ClassVar[_Shared]
-    # The base protocol's own, set by `guarded_protocol`: called directly, as super() would
-    # cost every request a lookup (twice).
-    _base_data_received: ClassVar[Callable[[Any, bytes], None]]
-    _base_on_response_complete: ClassVar[Callable[[Any], None]]
+    shared: ClassVar[GuardShared]
+    if TYPE_CHECKING:
+        loop: asyncio.AbstractEventLoop
+        transport: asyncio.Transport
     _timer: asyncio.TimerHandle | None = None
-    _idle_cycle: object = None  # self.cycle when the connection went idle
     _idle_since = 0.0
-    _partial = False  # bytes of a request arrived since then
+    _partial = False  # bytes of a request arrived since the connection went idle
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        if len(self.connections) > self.shared.cap and not self._evict_one():
-            transport.write(BUSY)
-            transport.close()
-            return
-        self._went_idle()
+    def _is_idle(self) -> bool:
+        """No request in progress whose headers are in (one waiting for its headers is idle)."""
+        raise NotImplementedError
 
-    def data_received(self, data: bytes) -> None:
-        self._partial = True
-        self._base_data_received(data)
+    def _admit(self, connections: int) -> bool:
+        """Past the cap, evict the longest-idle connection, or answer 503 and close this one."""
+        if connections > self.shared.cap and not self._evict_one():
+            self.transport.write(BUSY)
+            self.transport.close()
+            return False
+        return True
 
-    def on_response_complete(self) -> None:
-        # Before uvicorn's: that may start a pipelined request at once (a new cycle).
-        if not self.transport.is_closing():
-            self._went_idle()
-        self._base_on_response_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self.shared.idle.pop(self, None)
-        super().connection_lost(exc)
-
-    def _went_idle(self) -> None:
-        self._idle_cycle = self.cycle
+    def _mark_idle(self) -> None:
         self._idle_since = now = self.loop.time()
         self._partial = False
         idle = self.shared.idle
@@ -140,11 +129,11 @@ class _Guard(_Base):
         if self._timer is None:  # else it is due earlier and will wait again (see _expire)
             self._timer = self.loop.call_at(now + self.shared.read_timeout, self._expire)
 
-    def _is_idle(self) -> bool:
-        cycle = self.cycle
-        # httptools parses a pipelined request while the previous one is answered: then cycle
-        # is the next request's, not yet complete.
-        return cycle is self._idle_cycle and (cycle is None or cycle.response_complete)
+    def _forget(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.shared.idle.pop(self, None)
 
     def _expire(self) -> None:
         self._timer = None
@@ -172,6 +161,45 @@ class _Guard(_Base):
         self.transport.close()
 
 
+class _Guard(IdleGuard, _Base):
+    """The mixin; `guarded_protocol` puts it before uvicorn's H11Protocol or HttpToolsProtocol."""
+
+    # The base protocol's own, set by `guarded_protocol`: called directly, as super() would
+    # cost every request a lookup (twice).
+    _base_data_received: ClassVar[Callable[[Any, bytes], None]]
+    _base_on_response_complete: ClassVar[Callable[[Any], None]]
+    _idle_cycle: object = None  # self.cycle when the connection went idle
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self._admit(len(self.connections)):
+            self._went_idle()
+
+    def data_received(self, data: bytes) -> None:
+        self._partial = True
+        self._base_data_received(data)
+
+    def on_response_complete(self) -> None:
+        # Before uvicorn's: that may start a pipelined request at once (a new cycle).
+        if not self.transport.is_closing():
+            self._went_idle()
+        self._base_on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._forget()
+        super().connection_lost(exc)
+
+    def _went_idle(self) -> None:
+        self._idle_cycle = self.cycle
+        self._mark_idle()
+
+    def _is_idle(self) -> bool:
+        cycle = self.cycle
+        # httptools parses a pipelined request while the previous one is answered: then cycle
+        # is the next request's, not yet complete.
+        return cycle is self._idle_cycle and (cycle is None or cycle.response_complete)
+
+
 def guarded_protocol(read_timeout: float, cap: int, http: str) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol for `http` ("httptools" or "h11", as `server_stack` picks it)
     with the guard; for `Config(http=...)`.
@@ -190,7 +218,7 @@ def guarded_protocol(read_timeout: float, cap: int, http: str) -> type[asyncio.P
     else:
         raise ValueError(f"unknown HTTP implementation {http!r}")
     namespace = {
-        "shared": _Shared(read_timeout, cap),
+        "shared": GuardShared(read_timeout, cap),
         "_base_data_received": base.data_received,
         "_base_on_response_complete": base.on_response_complete,
     }

@@ -7,6 +7,7 @@ accepting, lets in-flight requests finish, drains forwards (bounded) and closes 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from apimw_cli.receiver.app import ReceiverApp, create_app
-from apimw_cli.receiver.events import ReceiverConfig, Sink
+from apimw_cli.receiver.events import ReceiverConfig, Respond, Sink
 from apimw_cli.receiver.guard import (
     ACCEPT_BATCH,
     connection_cap,
@@ -61,15 +62,26 @@ class RunningReceiver:
         return self.url + (self.config.path or "/")
 
 
-def _server(app: ReceiverApp, stack: ServerStack) -> uvicorn.Server:
+def _protocol(app: ReceiverApp, stack: ServerStack) -> type[asyncio.Protocol]:
+    """Our own protocol on httptools (fast_protocol.py); uvicorn's h11 one, guarded, else."""
     config = app.config
     cap = connection_cap(config.max_connections, raise_fd_limit())
+    if stack.http == "httptools":
+        from apimw_cli.receiver.fast_protocol import fast_protocol
+
+        # Passthrough's forward sets a timeout in the app's first step: that needs a task.
+        at_once = config.respond != Respond.PASSTHROUGH
+        return fast_protocol(app, config.read_timeout, cap, run_at_once=at_once)
+    return guarded_protocol(config.read_timeout, cap, stack.http)
+
+
+def _server(app: ReceiverApp, stack: ServerStack) -> uvicorn.Server:
     return uvicorn.Server(
         uvicorn.Config(
             app,
             loop=stack.loop,
             # Bounds slow and idle clients and the number of connections (see guard.py).
-            http=guarded_protocol(config.read_timeout, cap, stack.http),
+            http=_protocol(app, stack),
             # Idle keep-alive connections are closed after 5 s (the guard's read_timeout
             # takes over once a byte arrives: any byte cancels uvicorn's timer).
             timeout_keep_alive=5,

@@ -1,0 +1,499 @@
+"""The receiver's HTTP/1.1 protocol on the fast stack: httptools' parser driving ReceiverApp.
+
+uvicorn's HttpToolsProtocol runs each request in a task of its own, with an Event, a cycle
+object and a write per send(): more than half of a delivery's CPU on the fast stack. Here a
+request whose body is all in is run on the spot: the app's coroutine is stepped once
+(`coro.send(None)`), and when it completes without waiting (ack and fixed answers, the usual
+case) its answer goes out in one write. A request that waits (--delay, passthrough's forward,
+a body still arriving, Expect: 100-continue) continues in a task; the connection then reads no
+further request until it has answered, so answers keep the order of the requests.
+
+uvicorn's Server still runs this protocol (`Config(http=...)`): its sockets, lifespan (the
+forwarder's start and drain) and graceful shutdown (`connections`, `shutdown()`, `tasks`).
+The guard (guard.py) bounds slow and idle connections as for uvicorn's own protocols. The
+pure-Python stack (h11) keeps uvicorn's protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+from collections import deque
+from collections.abc import Generator
+from typing import Any, ClassVar
+
+import httptools
+from starlette.types import ASGIApp, Message
+
+from apimw_cli.receiver.body import SKIPPED
+from apimw_cli.receiver.guard import GuardShared, IdleGuard, Pending
+
+__all__ = ["HEAD_LIMIT", "fast_protocol"]
+
+HEAD_LIMIT = 64 * 1024  # a request line and headers past this: 431 (llhttp keeps no bound)
+BUFFER_LIMIT = 64 * 1024  # a body the app has not read yet: reading pauses past this
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_ASGI = {"version": "3.0", "spec_version": "2.3"}
+_KEEP_ALIVE = b"connection: keep-alive\r\n"
+_CLOSE = b"connection: close\r\n"
+_EMPTY_LENGTH = [(b"content-length", b"0")]
+_log = logging.getLogger("uvicorn.error")  # where uvicorn's own protocol logs, see output/logs
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")
+
+
+_STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
+
+
+def _plain(status: int, text: str) -> bytes:
+    """A complete text/plain answer that closes the connection."""
+    body = text.encode("ascii")
+    return b"%scontent-type: text/plain; charset=utf-8\r\n%scontent-length: %d\r\n\r\n%s" % (
+        _STATUS_LINES[status],
+        _CLOSE,
+        len(body),
+        body,
+    )
+
+
+BAD_REQUEST = _plain(400, "Invalid HTTP request received.")
+HEAD_TOO_LARGE = _plain(431, "Request header fields too large.")
+SERVER_ERROR = _plain(500, "Internal Server Error")
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class _Done:
+    """What `send` returns: an awaitable already complete (a coroutine per send costs)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return iter(())  # type: ignore[return-value]  # an iterator is all `await` needs
+
+
+_DONE = _Done()
+
+
+class _Request:
+    """One request: its scope, its body as it arrives, and the answer the app sends."""
+
+    __slots__ = (
+        "answer",
+        "body_sent",
+        "buffered",
+        "chunks",
+        "complete",
+        "connection",
+        "continue_expected",
+        "gone",
+        "head_only",
+        "keep_alive",
+        "plain",
+        "scope",
+        "size",
+        "skipped",
+        "started",
+        "waiter",
+    )
+
+    def __init__(self, connection: FastProtocol, scope: dict[str, Any]) -> None:
+        self.connection = connection
+        self.scope = scope
+        self.chunks: list[bytes] = []
+        self.size = 0  # body bytes arrived
+        self.skipped = 0  # of which dropped before the app ran (past the limit)
+        self.complete = False  # the whole body is in
+        self.keep_alive = True
+        self.plain = True  # HTTP/1.1 kept alive: the usual answer's head is cached
+        self.buffered = 0  # body bytes the app has not taken yet
+        self.continue_expected = False
+        self.head_only = False  # HEAD: the answer has no body
+        self.started = False
+        self.body_sent = False  # the app got its last body message
+        self.gone = False  # the client disconnected
+        self.waiter: asyncio.Future[None] | None = None
+        self.answer: list[bytes] | None = None  # head and body, once the app has answered
+
+    async def receive(self) -> Message:
+        while True:
+            if self.chunks or (self.complete and not self.body_sent):
+                return self._take()
+            if self.gone or self.body_sent:
+                if not self.gone:  # ASGI: after the body, receive waits for the disconnect
+                    await self._wait()
+                    continue
+                return {"type": "http.disconnect"}
+            if self.continue_expected:  # the app wants the body: tell the client to send it
+                self.continue_expected = False
+                self.connection.transport.write(CONTINUE)
+            await self._wait()
+
+    def _take(self) -> Message:
+        chunks = self.chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        message: Message = {"type": "http.request", "body": body, "more_body": not self.complete}
+        if self.skipped:
+            message[SKIPPED] = self.skipped
+            self.skipped = 0
+        self.body_sent = self.complete
+        if self.connection.paused:
+            self.connection.update_reading()
+        return message
+
+    async def _wait(self) -> None:
+        self.waiter = waiter = self.connection.loop.create_future()
+        self.connection.update_reading()
+        try:
+            await waiter
+        finally:
+            self.waiter = None
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def send(self, message: Message) -> _Done:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self._start_answer(message["status"], message.get("headers", ()))
+        elif kind == "http.response.body" and self.answer is not None and not self.head_only:
+            self.answer.append(message.get("body", b""))
+        return _DONE
+
+    def _start_answer(self, status: int, headers: Any) -> None:
+        head = _STATUS_LINES.get(status) or _status_line(status)
+        connection = self.connection
+        default = connection.server_state.default_headers  # uvicorn's date header
+        usual = self.plain and headers == _EMPTY_LENGTH  # the usual answer: its head is cached
+        if usual and default is connection.default_seen:
+            cached = connection.empty_heads.get(status)
+            if cached is not None:
+                self.answer = [head, cached]
+                return
+        lines = [b"%s: %s\r\n" % (name, value) for name, value in (*default, *headers)]
+        if _CLOSE in lines:
+            self.keep_alive = False
+        elif not self.keep_alive:
+            lines.append(_CLOSE)
+        elif self.scope["http_version"] == "1.0":
+            lines.append(_KEEP_ALIVE)
+        lines.append(b"\r\n")
+        rest = b"".join(lines)
+        if usual:
+            if default is not connection.default_seen:
+                connection.empty_heads.clear()
+                connection.default_seen = default
+            connection.empty_heads[status] = rest
+        self.answer = [head, rest]
+
+
+class FastProtocol(IdleGuard, asyncio.Protocol):
+    """One connection; see the module docstring. `fast_protocol` makes the class for a server."""
+
+    app: ClassVar[Any]  # the receiver's ASGI app: a callable object, not a method
+    max_body: ClassVar[int]
+    run_at_once: ClassVar[bool]  # whether a complete request may start outside a task
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: Any = None,
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        self.connections: set[Any] = server_state.connections
+        self.tasks: set[asyncio.Task[None]] = server_state.tasks
+        self.parser = httptools.HttpRequestParser(self)
+        # As uvicorn: data after a `Connection: close` request is no parse error (it is ignored).
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self.queue: deque[_Request] = deque()  # headers in, not yet answered; [0] runs
+        self.heading: _Request | None = None  # the request whose head is being parsed
+        self.current: _Request | None = None  # the request whose body is being parsed
+        self.url = b""
+        self.head_size = 0
+        self.in_head = False
+        self.reads = 0  # data_received calls, to tell a head spread over several reads
+        self.head_read = 0
+        self.stopped = False  # nothing more is parsed (an error, an upgrade, Connection: close)
+        self.ending: bytes | None = None  # closing once the queue is answered, with this
+        self.paused = False
+        self.advancing = False
+        self.default_seen: object = None
+        self.empty_heads: dict[int, bytes] = {}
+
+    # --- asyncio.Protocol ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a stream: uvloop's TCPTransport
+        self.connections.add(self)
+        if self._admit(len(self.connections)):
+            self._mark_idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        self._forget()
+        self.stopped = True
+        for request in self.queue:
+            request.gone = True
+            request.wake()
+
+    def data_received(self, data: bytes) -> None:
+        if self.stopped:
+            return
+        self._partial = True
+        self.reads += 1
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._stop(b"")  # treated as a plain request; what follows is not HTTP/1.1
+        except httptools.HttpParserError as exc:
+            too_large = isinstance(exc.__cause__ or exc.__context__, _HeadTooLarge)
+            self._stop(HEAD_TOO_LARGE if too_large else BAD_REQUEST)
+        else:
+            if self.in_head and self.head_read != self.reads:  # a head over several reads
+                self.head_size += len(data)
+                if self.head_size > HEAD_LIMIT:
+                    self._stop(HEAD_TOO_LARGE)
+                    return
+            queue = self.queue
+            if queue and not queue[0].started:  # headers in, body still to come
+                self._start_task(queue[0])
+
+    def eof_received(self) -> None:
+        pass  # asyncio then closes the transport, and connection_lost cleans up
+
+    def shutdown(self) -> None:
+        """uvicorn's server is stopping: close once the requests in progress are answered."""
+        self.ending = self.ending or b""
+        if not self.queue and not self.transport.is_closing():
+            self._close(self.ending)
+
+    # --- httptools' callbacks ---
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.head_size = 0
+        self.in_head = True
+        self.head_read = self.reads
+        self.heading = self._new_request()
+        if self.queue:  # a pipelined request behind one in progress: read no further
+            self.update_reading()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.head_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size > HEAD_LIMIT:
+            raise _HeadTooLarge
+        self.heading.scope["headers"].append((name.lower(), value))  # type: ignore[union-attr]
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        request = self.heading or self._new_request()
+        self.current = request
+        parser = self.parser
+        scope = request.scope
+        method = scope["method"] = parser.get_method().decode("ascii")
+        version = scope["http_version"] = parser.get_http_version()
+        request.keep_alive = parser.should_keep_alive()
+        request.plain = request.keep_alive and version == "1.1"
+        request.head_only = method == "HEAD"
+        url = self.url
+        if url[:1] != b"/" or b"?" in url or b"#" in url:
+            parsed = httptools.parse_url(url)
+            url, scope["query_string"] = parsed.path or b"/", parsed.query or b""
+        scope["raw_path"] = url
+        path = url.decode("ascii")
+        scope["path"] = _unquote(path) if "%" in path else path
+        for name, value in scope["headers"]:
+            if name == b"expect" and value.lower() == b"100-continue":
+                request.continue_expected = True
+        self.queue.append(request)
+
+    def on_body(self, body: bytes) -> None:
+        request = self.current
+        assert request is not None
+        request.size += len(body)
+        if request.answer is not None:
+            return  # answered already: the rest of the body is read and dropped
+        if not request.started and request.size > self.max_body:
+            request.skipped = request.size  # never kept past the limit: the app answers 413
+            request.chunks.clear()
+            return
+        request.chunks.append(body)
+        if request.started:
+            request.buffered += len(body)
+            request.wake()
+            if request.buffered > BUFFER_LIMIT:
+                self.update_reading()
+
+    def on_message_complete(self) -> None:
+        request = self.current
+        assert request is not None
+        request.complete = True
+        if not request.keep_alive:
+            self.stopped = True  # parse nothing after it; close once answered
+        if request.started:
+            request.wake()
+        elif request is self.queue[0]:
+            self._advance()
+
+    # --- running the app ---
+
+    def _new_request(self) -> _Request:
+        scope = {
+            "type": "http",
+            "asgi": _ASGI,
+            "scheme": "http",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [],
+        }
+        return _Request(self, scope)
+
+    def _advance(self) -> None:
+        """Run the requests at the head of the queue, in order, until one waits."""
+        if self.advancing:
+            return  # an outer call carries on (a loop, not a recursion per request)
+        self.advancing = True
+        try:
+            queue = self.queue
+            while queue and not self.transport.is_closing():
+                request = queue[0]
+                if request.started:
+                    break
+                if not request.complete or not self.run_at_once or request.skipped:
+                    self._start_task(request)
+                    break
+                if not self._run_at_once(request):
+                    break
+            if not queue:
+                self._went_idle()
+        finally:
+            self.advancing = False
+
+    def _run_at_once(self, request: _Request) -> bool:
+        """Step the app once: answered (True), or continued in a task (False)."""
+        request.started = True
+        steps = self.app(request.scope, request.receive, request.send)
+        try:
+            waiting_on = steps.send(None)
+        except StopIteration:
+            self._answer(request)
+            return True
+        except Exception:
+            _log.exception("Exception in ASGI application")
+            request.answer = None
+            self._answer(request)
+            return True
+        self._track(self.loop.create_task(self._finish(request, Pending(steps, waiting_on))))
+        return False
+
+    def _start_task(self, request: _Request) -> None:
+        request.started = True
+        app = self.app(request.scope, request.receive, request.send)
+        self._track(self.loop.create_task(self._finish(request, app)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)  # uvicorn's graceful shutdown waits for these
+        task.add_done_callback(self.tasks.discard)
+        self.update_reading()
+
+    async def _finish(self, request: _Request, rest: Any) -> None:
+        try:
+            await rest
+        except Exception:
+            _log.exception("Exception in ASGI application")
+            request.answer = None
+        self._answer(request)
+        self._advance()
+
+    def _answer(self, request: _Request) -> None:
+        """Write the app's answer in one go (closing when the request or the server says so)."""
+        self.queue.popleft()
+        transport = self.transport
+        if request.gone or transport.is_closing():
+            return
+        answer = request.answer
+        if answer is None:  # the app ended without an answer, or failed
+            self._close(SERVER_ERROR)
+            return
+        transport.write(b"".join(answer))
+        if not request.keep_alive:
+            self._close(b"")
+        elif not self.queue and self.ending is not None:
+            self._close(self.ending)
+
+    def _went_idle(self) -> None:
+        if self.ending is not None or self.stopped:
+            self.shutdown()  # everything in is answered: now close
+        elif not self.transport.is_closing():
+            self._mark_idle()
+            if self.paused:
+                self.update_reading()
+
+    def _stop(self, answer: bytes) -> None:
+        """Parse nothing more; answer what is in, then close with `answer` (a 400, say)."""
+        self.stopped = True
+        self.ending = answer
+        if not self.queue:
+            self.shutdown()
+        else:
+            self.update_reading()
+
+    def update_reading(self) -> None:
+        """Read while the request in progress may need more: not when another request begins
+        behind it, when its unread body is past BUFFER_LIMIT, or when nothing more is parsed."""
+        queue = self.queue
+        head = queue[0] if queue else None
+        pause = (
+            self.stopped
+            or len(queue) > 1
+            or (head is not None and self.in_head)
+            or (head is not None and head.waiter is None and head.buffered > BUFFER_LIMIT)
+        )
+        if pause != self.paused and not self.transport.is_closing():
+            self.paused = pause
+            if pause:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    def _is_idle(self) -> bool:
+        return not self.queue
+
+
+def _unquote(path: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(path)
+
+
+def fast_protocol(app: ASGIApp, read_timeout: float, cap: int, *, run_at_once: bool) -> type:
+    """A protocol class for `uvicorn.Config(http=...)` serving `app` (the receiver's) with the
+    guard's `read_timeout` and connection `cap`. `run_at_once`: start complete requests
+    outside a task (False when the app's first step may need one: asyncio.timeout does)."""
+    max_body = getattr(getattr(app, "config", None), "max_body", 1 << 62)
+    namespace = {
+        "shared": GuardShared(read_timeout, cap),
+        "app": app,
+        "max_body": max_body,
+        "run_at_once": run_at_once,
+    }
+    return type("FastProtocol", (FastProtocol,), namespace)

@@ -119,13 +119,18 @@ class DeliveryHandler:
             await self._refuse_unrecorded(received, key, prior, outcome, send)
             return
         self._seen.remember(key, prior, handled=remember, status=status)
-        if forwarder is not None and hand_on:
-            _hand_on(forwarder, arrival.record_id, body, raw_headers, outcome, where)
+        if forwarder is not None:
+            if hand_on:
+                _hand_on(forwarder, arrival.record_id, body, raw_headers, outcome, where)
+            # The lanes' turn between two requests (Forwarder.poll says why), twice: paired
+            # bursts forwarded a median 0.99x the receive rate so, 0.77-0.82x with either poll
+            # alone. One lets in at most one answer and writes one request (tens of µs).
+            forwarder.poll()
         if config.delay > 0:
             await asyncio.sleep(config.delay)
         await send_response(send, status, reply, _TEXT_ONLY if note is not None else ())
-        if forwarder is not None:  # the lanes' turn, between two requests (Forwarder.poll: why)
-            forwarder.poll()  # after the answer, which need not wait for a forward's report
+        if forwarder is not None:
+            forwarder.poll()
 
     async def _refuse_unrecorded(
         self,

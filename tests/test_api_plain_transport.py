@@ -265,3 +265,45 @@ def test_nothing_listening_is_a_network_error_for_the_api_client() -> None:
         pytest.raises(NetworkError),
     ):
         client.request("GET", "webhooks", auth=False)
+
+
+def test_an_ipv6_literal_is_reached() -> None:
+    try:
+        listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while b"\r\n\r\n" not in conn.recv(65536):
+                pass
+            conn.sendall(ok())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(transport=PlainHTTPTransport()) as client:
+            assert client.get(f"http://[::1]:{port}/x").json() == {"success": True, "data": 1}
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+def test_an_international_host_is_connected_to_by_its_ascii_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tried: list[tuple[str, int]] = []
+
+    def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        tried.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    with (
+        httpx.Client(transport=PlainHTTPTransport()) as client,
+        pytest.raises(httpx.ConnectError),
+    ):
+        client.get("http://münchen.example:8080/x")
+    assert tried == [("xn--mnchen-3ya.example", 8080)]

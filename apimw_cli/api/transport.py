@@ -64,7 +64,8 @@ class PlainHTTPTransport(httpx.BaseTransport):
 
     def _plain(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        key = (request.url.host, request.url.port or 80)
+        # The host as sent (IDNA 2008 punycode, as httpcore connects), not its decoded form.
+        key = (request.url.raw_host.decode("ascii"), request.url.port or 80)
         connection = self._connections.pop(key, None)
         if connection is not None and not _reusable(connection):
             connection.close()

@@ -151,6 +151,21 @@ def test_an_idle_connection_the_server_closed_is_not_reused(raw_server: Any) -> 
     assert server.connections == 2 and len(server.received) == 2
 
 
+def test_a_kept_connection_that_turned_readable_is_not_reused(raw_server: Any) -> None:
+    """Anything readable on an idle connection (its end, or bytes nobody asked for) means it
+    cannot carry the next exchange: a new connection does."""
+    server = raw_server(lambda _request: ok())
+    with httpx.Client(transport=PlainHTTPTransport()) as client:
+        assert client.get(server.url + "/x").status_code == 200
+        transport = client._transport
+        assert isinstance(transport, PlainHTTPTransport)
+        (connection,) = transport._connections.values()
+        assert connection.sock is not None
+        connection.sock.shutdown(socket.SHUT_RD)  # reads now see its end
+        assert client.get(server.url + "/x").status_code == 200
+    assert server.connections == 2
+
+
 def test_chunked_and_gzip_answers_are_decoded(raw_server: Any) -> None:
     packed = gzip.compress(b'{"success": true, "data": "zipped"}')
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (packed[:7], packed[7:]))

@@ -9,7 +9,12 @@ import pytest
 from apimw_cli.models import VerdictCode
 from apimw_cli.receiver.events import Respond
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import SECRET, Live, event_body
+from tests.receiver.support import (
+    SECRET,
+    Live,
+    event_body,
+    every_server_stack,  # noqa: F401  (a fixture: every test here runs on both stacks)
+)
 
 CHALLENGE = b'{"type":"webhook.verification","challenge":"ch_4f2a9"}'
 

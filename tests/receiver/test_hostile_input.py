@@ -50,6 +50,7 @@ from tests.receiver.support import (
     LocalApp,
     RawApp,
     event_body,
+    every_server_stack,  # noqa: F401  (a fixture: every test here runs on both stacks)
     live_receiver,
 )
 from tests.support.waiting import wait_for

@@ -6,7 +6,11 @@ import time
 
 from apimw_cli.receiver.events import Respond
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import event_body, free_port
+from tests.receiver.support import (
+    event_body,
+    every_server_stack,  # noqa: F401  (a fixture: every test here runs on both stacks)
+    free_port,
+)
 
 
 def test_ack_answers_while_the_forward_target_hangs(

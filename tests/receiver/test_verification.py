@@ -10,7 +10,13 @@ from apimw_cli.models import VerdictCode
 from apimw_cli.protocol import SIGNATURE_HEADER
 from apimw_cli.signing import sign
 from tests.receiver.conftest import StartApp, StartReceiver
-from tests.receiver.support import OLD_SECRET, SECRET, Live, event_body
+from tests.receiver.support import (
+    OLD_SECRET,
+    SECRET,
+    Live,
+    event_body,
+    every_server_stack,  # noqa: F401  (a fixture: every test here runs on both stacks)
+)
 
 
 def test_valid_signature_is_accepted_and_reported_valid(receiver: Live) -> None:

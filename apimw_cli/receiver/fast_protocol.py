@@ -418,6 +418,9 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
     async def _finish(self, request: _Request, rest: Any) -> None:
         try:
             await rest
+        except asyncio.CancelledError:  # uvicorn's graceful shutdown ran out: no answer then
+            self.transport.close()
+            raise
         except Exception:
             _log.exception("Exception in ASGI application")
             request.answer = None

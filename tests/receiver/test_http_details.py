@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -288,3 +289,17 @@ def test_the_fast_stack_runs_our_protocol(start_receiver: StartReceiver) -> None
 
     app = create_app(ReceiverConfig(port=0), lambda _: None, None, None)
     assert issubclass(_protocol(app, FAST_STACK), FastProtocol)
+
+
+def test_a_request_in_progress_when_the_server_stops_is_answered_then_closed(
+    tmp_path: Path, server_stack: ServerStack
+) -> None:
+    config = ReceiverConfig(port=0, secrets=(SECRET,), record=tmp_path / "s.jsonl", delay=0.3)
+    with live_receiver(config, server_stack=server_stack) as live:
+        busy = socket.create_connection(("127.0.0.1", live.running.port), timeout=5)
+        idle = socket.create_connection(("127.0.0.1", live.running.port), timeout=5)
+        busy.sendall(post(14))
+        wait_for(lambda: live.sink.received, what="the request to arrive")
+    with busy, idle:  # the server has stopped: the answer came first
+        assert read_until_closed(busy).startswith(b"HTTP/1.1 200 ")
+        assert read_until_closed(idle) == b""

@@ -17,186 +17,29 @@ pure-Python stack (h11) keeps uvicorn's protocol.
 from __future__ import annotations
 
 import asyncio
-import http
 import logging
 from collections import deque
-from collections.abc import Generator
 from typing import Any, ClassVar
 
 import httptools
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp
 
-from apimw_cli.receiver.body import SKIPPED
+from apimw_cli.receiver.fast_request import Request, plain_answer
 from apimw_cli.receiver.guard import GuardShared, IdleGuard, Pending
 
 __all__ = ["HEAD_LIMIT", "fast_protocol"]
 
 HEAD_LIMIT = 64 * 1024  # a request line and headers past this: 431 (llhttp keeps no bound)
 BUFFER_LIMIT = 64 * 1024  # a body the app has not read yet: reading pauses past this
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
-_KEEP_ALIVE = b"connection: keep-alive\r\n"
-_CLOSE = b"connection: close\r\n"
-_EMPTY_LENGTH = [(b"content-length", b"0")]
 _log = logging.getLogger("uvicorn.error")  # where uvicorn's own protocol logs, see output/logs
-
-
-def _status_line(status: int) -> bytes:
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:
-        phrase = ""
-    return f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")
-
-
-_STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
-
-
-def _plain(status: int, text: str) -> bytes:
-    """A complete text/plain answer that closes the connection."""
-    body = text.encode("ascii")
-    return b"%scontent-type: text/plain; charset=utf-8\r\n%scontent-length: %d\r\n\r\n%s" % (
-        _STATUS_LINES[status],
-        _CLOSE,
-        len(body),
-        body,
-    )
-
-
-BAD_REQUEST = _plain(400, "Invalid HTTP request received.")
-HEAD_TOO_LARGE = _plain(431, "Request header fields too large.")
-SERVER_ERROR = _plain(500, "Internal Server Error")
+BAD_REQUEST = plain_answer(400, "Invalid HTTP request received.")
+HEAD_TOO_LARGE = plain_answer(431, "Request header fields too large.")
+SERVER_ERROR = plain_answer(500, "Internal Server Error")
 
 
 class _HeadTooLarge(Exception):
     pass
-
-
-class _Done:
-    """What `send` returns: an awaitable already complete (a coroutine per send costs)."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return iter(())  # type: ignore[return-value]  # an iterator is all `await` needs
-
-
-_DONE = _Done()
-
-
-class _Request:
-    """One request: its scope, its body as it arrives, and the answer the app sends."""
-
-    __slots__ = (
-        "answer",
-        "body_sent",
-        "buffered",
-        "chunks",
-        "complete",
-        "connection",
-        "continue_expected",
-        "gone",
-        "head_only",
-        "keep_alive",
-        "plain",
-        "scope",
-        "size",
-        "skipped",
-        "started",
-        "waiter",
-    )
-
-    def __init__(self, connection: FastProtocol, scope: dict[str, Any]) -> None:
-        self.connection = connection
-        self.scope = scope
-        self.chunks: list[bytes] = []
-        self.size = 0  # body bytes arrived
-        self.skipped = 0  # of which dropped before the app ran (past the limit)
-        self.complete = False  # the whole body is in
-        self.keep_alive = True
-        self.plain = True  # HTTP/1.1 kept alive: the usual answer's head is cached
-        self.buffered = 0  # body bytes the app has not taken yet
-        self.continue_expected = False
-        self.head_only = False  # HEAD: the answer has no body
-        self.started = False
-        self.body_sent = False  # the app got its last body message
-        self.gone = False  # the client disconnected
-        self.waiter: asyncio.Future[None] | None = None
-        self.answer: list[bytes] | None = None  # head and body, once the app has answered
-
-    async def receive(self) -> Message:
-        while True:
-            if self.chunks or (self.complete and not self.body_sent):
-                return self._take()
-            if self.gone or self.body_sent:
-                if not self.gone:  # ASGI: after the body, receive waits for the disconnect
-                    await self._wait()
-                    continue
-                return {"type": "http.disconnect"}
-            if self.continue_expected:  # the app wants the body: tell the client to send it
-                self.continue_expected = False
-                self.connection.transport.write(CONTINUE)
-            await self._wait()
-
-    def _take(self) -> Message:
-        chunks = self.chunks
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        self.buffered = 0
-        message: Message = {"type": "http.request", "body": body, "more_body": not self.complete}
-        if self.skipped:
-            message[SKIPPED] = self.skipped
-            self.skipped = 0
-        self.body_sent = self.complete
-        if self.connection.paused:
-            self.connection.update_reading()
-        return message
-
-    async def _wait(self) -> None:
-        self.waiter = waiter = self.connection.loop.create_future()
-        self.connection.update_reading()
-        try:
-            await waiter
-        finally:
-            self.waiter = None
-
-    def wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-    def send(self, message: Message) -> _Done:
-        kind = message["type"]
-        if kind == "http.response.start":
-            self._start_answer(message["status"], message.get("headers", ()))
-        elif kind == "http.response.body" and self.answer is not None and not self.head_only:
-            self.answer.append(message.get("body", b""))
-        return _DONE
-
-    def _start_answer(self, status: int, headers: Any) -> None:
-        head = _STATUS_LINES.get(status) or _status_line(status)
-        connection = self.connection
-        default = connection.server_state.default_headers  # uvicorn's date header
-        usual = self.plain and headers == _EMPTY_LENGTH  # the usual answer: its head is cached
-        if usual and default is connection.default_seen:
-            cached = connection.empty_heads.get(status)
-            if cached is not None:
-                self.answer = [head, cached]
-                return
-        lines = [b"%s: %s\r\n" % (name, value) for name, value in (*default, *headers)]
-        if _CLOSE in lines:
-            self.keep_alive = False
-        elif not self.keep_alive:
-            lines.append(_CLOSE)
-        elif self.scope["http_version"] == "1.0":
-            lines.append(_KEEP_ALIVE)
-        lines.append(b"\r\n")
-        rest = b"".join(lines)
-        if usual:
-            if default is not connection.default_seen:
-                connection.empty_heads.clear()
-                connection.default_seen = default
-            connection.empty_heads[status] = rest
-        self.answer = [head, rest]
 
 
 class FastProtocol(IdleGuard, asyncio.Protocol):
@@ -220,9 +63,9 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         # As uvicorn: data after a `Connection: close` request is no parse error (it is ignored).
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
-        self.queue: deque[_Request] = deque()  # headers in, not yet answered; [0] runs
-        self.heading: _Request | None = None  # the request whose head is being parsed
-        self.current: _Request | None = None  # the request whose body is being parsed
+        self.queue: deque[Request] = deque()  # headers in, not yet answered; [0] runs
+        self.heading: Request | None = None  # the request whose head is being parsed
+        self.current: Request | None = None  # the request whose body is being parsed
         self.url = b""
         self.head_size = 0
         self.in_head = False
@@ -356,7 +199,7 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
 
     # --- running the app ---
 
-    def _new_request(self) -> _Request:
+    def _new_request(self) -> Request:
         scope = {
             "type": "http",
             "asgi": _ASGI,
@@ -365,7 +208,7 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
             "query_string": b"",
             "headers": [],
         }
-        return _Request(self, scope)
+        return Request(self, scope)
 
     def _advance(self) -> None:
         """Run the requests at the head of the queue, in order, until one waits."""
@@ -388,7 +231,7 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
         finally:
             self.advancing = False
 
-    def _run_at_once(self, request: _Request) -> bool:
+    def _run_at_once(self, request: Request) -> bool:
         """Step the app once: answered (True), or continued in a task (False)."""
         request.started = True
         steps = self.app(request.scope, request.receive, request.send)
@@ -405,7 +248,7 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
         self._track(self.loop.create_task(self._finish(request, Pending(steps, waiting_on))))
         return False
 
-    def _start_task(self, request: _Request) -> None:
+    def _start_task(self, request: Request) -> None:
         request.started = True
         app = self.app(request.scope, request.receive, request.send)
         self._track(self.loop.create_task(self._finish(request, app)))
@@ -415,7 +258,7 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
         task.add_done_callback(self.tasks.discard)
         self.update_reading()
 
-    async def _finish(self, request: _Request, rest: Any) -> None:
+    async def _finish(self, request: Request, rest: Any) -> None:
         try:
             await rest
         except asyncio.CancelledError:  # uvicorn's graceful shutdown ran out: no answer then
@@ -427,7 +270,7 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
         self._answer(request)
         self._advance()
 
-    def _answer(self, request: _Request) -> None:
+    def _answer(self, request: Request) -> None:
         """Write the app's answer in one go (closing when the request or the server says so)."""
         self.queue.popleft()
         transport = self.transport

@@ -1,5 +1,8 @@
 """Runs the receiver with uvicorn in a background thread, on a socket we bind ourselves.
 
+uvicorn's Server keeps the sockets, the lifespan and the graceful shutdown; the HTTP protocol is
+our own on httptools (fast_protocol.py), uvicorn's guarded h11 one on the pure-Python stack.
+
 `run_in_thread` owns everything the receiver needs: it opens the recorder (`config.record`),
 creates the forwarder (`config.forward_to`), serves until the `with` block ends, then stops
 accepting, lets in-flight requests finish, drains forwards (bounded) and closes the recorder.

@@ -31,6 +31,10 @@ __all__ = ["HEAD_LIMIT", "fast_protocol"]
 
 HEAD_LIMIT = 64 * 1024  # a request line and headers past this: 431 (llhttp keeps no bound)
 BUFFER_LIMIT = 64 * 1024  # a body the app has not read yet: reading pauses past this
+# Seconds a refused connection (400, 431) keeps reading and discarding after its answer, so
+# that what the client is still sending does not make the kernel reset the connection and
+# throw the answer away before the client reads it (a "lingering close", as nginx does).
+LINGER = 2.0
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 _log = logging.getLogger("uvicorn.error")  # where uvicorn's own protocol logs, see output/logs
 BAD_REQUEST = plain_answer(400, "Invalid HTTP request received.")
@@ -323,6 +327,20 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
 
     def _is_idle(self) -> bool:
         return not self.queue
+
+    def _close(self, answer: bytes) -> None:
+        transport = self.transport
+        if not answer or not self.stopped or not transport.can_write_eof():
+            super()._close(answer)
+            return
+        # A refusal while the client may still be sending: answer, end our side, and discard
+        # what comes (data_received ignores it once stopped) until the client closes too.
+        self._forget()
+        transport.write(answer)
+        transport.write_eof()
+        self.paused = False
+        transport.resume_reading()
+        self.loop.call_later(LINGER, transport.close)
 
 
 def _unquote(path: str) -> str:

@@ -165,19 +165,21 @@ def test_interim_100_continue_is_skipped(parser: str) -> None:
     run(scenario)
 
 
+async def answers_once_then_hangs_up(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+) -> None:
+    """An app that answers one request, reads the next and closes without a byte of answer."""
+    await read_request(reader, peer)
+    writer.write(reply())
+    await writer.drain()
+    await read_request(reader, peer)
+
+
 def test_idle_connection_dropped_by_the_app_is_retried_once(parser: str) -> None:
     # The race: the app closes a kept-alive connection just as the next request goes out on it
     # (here it reads the second request and hangs up without a byte). One fresh retry.
-    async def one_answer(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
-    ) -> None:
-        await read_request(reader, peer)
-        writer.write(reply())
-        await writer.drain()
-        await read_request(reader, peer)  # ... and close without answering
-
     async def scenario() -> None:
-        async with serving(one_answer) as peer:
+        async with serving(answers_once_then_hangs_up) as peer:
             client = Http1Client(parser=parser)
             assert (await client.post(peer.url, b"1", [], 5)).status == 200
             assert (await client.post(peer.url, b"2", [], 5)).status == 200
@@ -561,16 +563,8 @@ def test_start_reports_failures_through_the_callback_never_inside(parser: str) -
 
 
 def test_start_retries_once_when_the_idle_connection_was_dropped(parser: str) -> None:
-    async def one_answer(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
-    ) -> None:
-        await read_request(reader, peer)
-        writer.write(reply())
-        await writer.drain()
-        await read_request(reader, peer)  # ... and close without answering
-
     async def scenario() -> None:
-        async with serving(one_answer) as peer:
+        async with serving(answers_once_then_hangs_up) as peer:
             client = Http1Client(parser=parser)
             outcomes = Outcomes()
             for _ in range(2):

@@ -1,7 +1,7 @@
 """A minimal asyncio HTTP/1.1 client for POSTing events to local apps (layer 0: stdlib plus
 httptools or h11). https:// stays with httpx in the callers."""
 
-from apimw_cli.http1.client import Http1Client
+from apimw_cli.http1.client import Http1Client, sends_to
 from apimw_cli.http1.connection import Http1Response
 from apimw_cli.http1.errors import ConnectFailed, Http1Error, ProtocolFailed, TimedOut
 
@@ -12,4 +12,5 @@ __all__ = [
     "Http1Response",
     "ProtocolFailed",
     "TimedOut",
+    "sends_to",
 ]

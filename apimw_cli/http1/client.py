@@ -29,7 +29,7 @@ from apimw_cli.http1.errors import (
 from apimw_cli.http1.parsing import PARSERS, default_parser
 from apimw_cli.http1.polled import open_polled
 
-__all__ = ["Http1Client"]
+__all__ = ["Http1Client", "sends_to"]
 
 # The client frames the request itself: a caller's Host, Content-Length or Transfer-Encoding
 # is dropped (a second length would let a header smuggle a request).
@@ -316,6 +316,11 @@ class Http1Client:
 # failure is the app's own, and once any byte came back the app did see the request. (A request
 # the app read and then dropped without a byte is sent twice; webhooks are at-least-once and
 # carry a delivery id for apps to dedupe, so that beats a spurious failure.)
+
+
+def sends_to(url: str) -> bool:
+    """Whether `url` is one this client sends to (http://; callers keep httpx for https://)."""
+    return url[:7].lower() == "http://"
 
 
 @functools.lru_cache(maxsize=256)

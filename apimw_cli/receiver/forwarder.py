@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from apimw_cli.http1 import Http1Client, Http1Error, Http1Response, TimedOut
+from apimw_cli.http1 import Http1Client, Http1Error, Http1Response, TimedOut, sends_to
 from apimw_cli.protocol import FORWARDED_BY_HEADER
 from apimw_cli.receiver.backlog import Backlog, RawHeaders
 from apimw_cli.receiver.events import Forwarded, Sink
@@ -226,7 +226,7 @@ class _Clients:
     ) -> Forwarded:
         """POST one event to one target: the outcome, with up to RESPONSE_BODY_LIMIT of the
         answer. Never raises but CancelledError."""
-        if target[:7].lower() != "http://":
+        if not sends_to(target):
             return await _post_httpx(
                 self._httpx_client(), record_id, target, body, headers, timeout
             )
@@ -249,7 +249,7 @@ class _Clients:
         landed: Callable[[Forwarded], None],
     ) -> None:
         """`post` with a callback (lanes.Send): `landed` gets the outcome, never from in here."""
-        if target[:7].lower() != "http://":
+        if not sends_to(target):
             client = self._httpx_client()
             task = asyncio.create_task(
                 _post_httpx(client, record_id, target, body, headers, timeout)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from apimw_cli import catalog
-from apimw_cli.http1 import Http1Client, Http1Error, TimedOut
+from apimw_cli.http1 import Http1Client, Http1Error, TimedOut, sends_to
 from apimw_cli.protocol import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -110,10 +110,6 @@ def event_body(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _is_plain_http(url: str) -> bool:
-    return url[:7].lower() == "http://"
-
-
 class Sender:
     """The HTTP side: POSTs deliveries and challenges. Made and used in the worker's loop."""
 
@@ -169,7 +165,7 @@ class Sender:
         status: int | None = None
         error: str | None = None
         try:
-            if _is_plain_http(delivery.url):
+            if sends_to(delivery.url):
                 status = await self._post_plain(delivery)
             else:
                 status = await self._post_tls(delivery)
@@ -231,7 +227,7 @@ class Sender:
     async def _post_challenge(
         self, url: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, bytes]:
-        if _is_plain_http(url):
+        if sends_to(url):
             pairs = [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items()]
             response = await self._plain_challenges.post(url, body, pairs, self.timeout)
             return response.status, response.body

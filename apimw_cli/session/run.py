@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apimw_cli.models import Forwarded, Received, Tally
 from apimw_cli.output.live import LiveView
@@ -78,6 +78,7 @@ class ListenSession:
         self.matcher = Matcher(options.where) if options.where else None
         self.feed = Feed(decide=self._decide if options.expectations else None)
         self.stop = threading.Event()
+        self.ctrl_c = _HeldCtrlC(self.stop)
         self.webhook: Webhook | None = None
 
     def run(self) -> SessionResult:
@@ -101,7 +102,7 @@ class ListenSession:
     def _serve(self) -> Outcome | None:
         """Set up, show events until told to stop, clean up; None when --timeout passed."""
         try:
-            with contextlib.ExitStack() as stack:
+            with contextlib.ExitStack() as stack, self.ctrl_c:
                 running, watchdog = self._start(stack)
                 screen = Screen(self.view, self.feed)
                 outcome = self._loop(
@@ -124,6 +125,8 @@ class ListenSession:
         options = self.options
         deadline = None if options.deadline_s is None else time.monotonic() + options.deadline_s
         try:
+            if self.ctrl_c.release():  # pressed after the banner, before this loop ran
+                raise KeyboardInterrupt
             while not self.stop.is_set():
                 watchdog.check()
                 backlog.check()
@@ -170,6 +173,7 @@ class ListenSession:
             tunnel, client, self.webhook, options.receive_path, view, options.receiver.probe_token
         )
         webhook_id = self.webhook.id if self.webhook is not None else None
+        self.ctrl_c.hold()  # announced: from here a Ctrl-C stops the session as in the loop
         _announce(view, invocation.printer, options, local_url, public_url, api_base, webhook_id)
         if options.ready_file is not None:
             write_private_file(options.ready_file, (receive_url + "\n").encode())
@@ -268,6 +272,45 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class _HeldCtrlC:
+    """Between the banner and the loop, Ctrl-C is remembered rather than raised, so a user (or
+    a script) that stops listen as soon as it is ready gets the clean stop the loop gives
+    (clean-up, summary, exit 0), never an interrupted set-up. Main thread only, as signals."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.pressed = False
+        self.previous: Any = None  # what signal.getsignal gave
+        self.holding = False
+
+    def hold(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._remember)
+        self.holding = True
+
+    def _remember(self, *_: object) -> None:
+        self.pressed = True
+        self.stop.set()  # the demo traffic stops too
+
+    def release(self) -> bool:
+        """Ctrl-C raises again; True when it was pressed while held."""
+        if self.holding:
+            previous = self.previous
+            if previous is None:  # not set from Python: Python's own
+                previous = signal.default_int_handler
+            signal.signal(signal.SIGINT, previous)
+            self.holding = False
+        return self.pressed
+
+    def __enter__(self) -> _HeldCtrlC:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()  # set-up failed after the banner: Ctrl-C is Ctrl-C again
 
 
 def _finish_forwards(view: LiveView, screen: Screen, running: RunningReceiver) -> None:

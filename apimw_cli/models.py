@@ -224,6 +224,8 @@ class Forwarded:
     ms: float
     error: str | None = None
     response_body: bytes = field(default=b"", repr=False)
+    # The app's answer headers, names as sent, values decoded as latin-1 (the inspector shows them)
+    response_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 @dataclass

@@ -226,6 +226,8 @@ class Forwarded:
     response_body: bytes = field(default=b"", repr=False)
     # The app's answer headers, names as sent, values decoded as latin-1 (the inspector shows them)
     response_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # The answer's body went past what the forwarder keeps (response_body is its first part)
+    response_truncated: bool = False
 
 
 @dataclass

@@ -308,11 +308,19 @@ def _outcome(
 ) -> Forwarded:
     ms = round((time.perf_counter() - started) * 1000, 3)
     if isinstance(result, Http1Response):
-        return Forwarded(record_id, target, result.status, ms, None, result.body)
+        answer = _text_headers(result.headers)
+        return Forwarded(
+            record_id, target, result.status, ms, None, result.body, answer, result.truncated
+        )
     if isinstance(result, TimedOut):
         return Forwarded(record_id, target, None, ms, f"timed out after {timeout:g}s")
     # ConnectFailed's message is already "connection refused" or "connection failed: ...".
     return Forwarded(record_id, target, None, ms, result.message)
+
+
+def _text_headers(raw: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """The app's answer headers as text, names in their own case (latin-1: any byte decodes)."""
+    return tuple([(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw])
 
 
 def _lean_landed(
@@ -341,12 +349,15 @@ async def _post_httpx(
     status: int | None = None
     error: str | None = None
     kept = b""
+    answer: tuple[tuple[str, str], ...] = ()
+    truncated = False
     try:
         async with asyncio.timeout(timeout):
             request = client.build_request("POST", target, content=body, headers=headers)
             response = await client.send(request, stream=True)
             try:
                 status = response.status_code
+                answer = _text_headers(response.headers.raw)
                 parts: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():
@@ -354,6 +365,7 @@ async def _post_httpx(
                         parts.append(chunk[: RESPONSE_BODY_LIMIT - size])
                     size += len(chunk)
                 kept = b"".join(parts)
+                truncated = size > RESPONSE_BODY_LIMIT
             finally:
                 await response.aclose()
     except (TimeoutError, httpx.TimeoutException):
@@ -363,7 +375,7 @@ async def _post_httpx(
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         status, error = None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     ms = (time.perf_counter() - started) * 1000
-    return Forwarded(record_id, target, status, round(ms, 3), error, kept)
+    return Forwarded(record_id, target, status, round(ms, 3), error, kept, answer, truncated)
 
 
 def _connect_error(exc: httpx.ConnectError) -> str:

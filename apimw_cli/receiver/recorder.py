@@ -17,10 +17,30 @@ The body is `body`, the text, when it is UTF-8 (so a log is readable and greppab
 encoding it costs half of base64), else `body_b64`; `record_body` gives back the exact bytes
 either way. Schema 1 lines, which always carried `body_b64`, are read the same.
 
-A forward line, written when a forward to one target ends (after its request line):
+A forward line, written when a forward to one target ends (after its request line), with the
+app's answer:
 
     {"schema": 2, "record": "forward", "id": "rec_...", "target": url, "status": int|null,
-     "ms": float, "error": str|null, "at": <unix float>}
+     "ms": float, "error": str|null, "at": <unix float>,
+     "response_headers": [[name, value], ...], "response_body": "..." | "response_body_b64": "...",
+     "response_truncated": true}
+
+`response_headers` keeps the names as the app sent them (values decoded as latin-1); the answer
+body, text or base64 as for a request's body, is what the forwarder kept: at most
+RESPONSE_BODY_LIMIT bytes; `response_truncated` is only there when the answer was longer (the
+body holds its first part). Lines written before these fields existed have none of them: read
+them as no answer kept.
+
+A replay line, written when the inspector replays a recorded request (`write_record` with
+`replay_record`); `id` is the replay's own, `of` the request it re-sent:
+
+    {"schema": 2, "record": "replay", "id": "rec_...", "of": "rec_...",
+     "mode": "verbatim"|"resigned", "target": url, "status": int|null, "ms": float,
+     "error": str|null, "response_headers": [...], "response_body"|"response_body_b64": ...,
+     ["response_truncated": true,] "at": <unix float>}
+
+Readers skip the record kinds they do not know (`apimw events` reads requests and forwards only).
+URLs in forward and replay lines have their credentials masked; no secret is ever written.
 """
 
 from __future__ import annotations
@@ -43,6 +63,7 @@ from apimw_cli.receiver.retention import hold_shared
 from apimw_cli.settings import make_private_dir
 
 __all__ = [
+    "RESPONSE_BODY_LIMIT",
     "SCHEMA",
     "Recorder",
     "encode_request",
@@ -51,11 +72,15 @@ __all__ = [
     "read_line",
     "read_records",
     "record_body",
+    "replay_record",
     "request_record",
     "spill_line",
 ]
 
 SCHEMA = 2
+# The most of an app's answer body a forward or replay line keeps: the forwarder's cap
+# (forwarder.RESPONSE_BODY_LIMIT, which stays in step with this) and replay.py's.
+RESPONSE_BODY_LIMIT = 64 * 1024
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
@@ -153,7 +178,7 @@ def _line(record: dict[str, Any]) -> bytes:
 
 def forward_record(forwarded: Forwarded, at: float) -> dict[str, Any]:
     """The `forward` line (schema 2, see above) for one forward outcome, as a dict."""
-    return {
+    record = {
         "schema": SCHEMA,
         "record": "forward",
         "id": forwarded.record_id,
@@ -163,6 +188,59 @@ def forward_record(forwarded: Forwarded, at: float) -> dict[str, Any]:
         "error": None if forwarded.error is None else mask_url(forwarded.error),
         "at": at,
     }
+    _add_answer(
+        record,
+        forwarded.response_headers,
+        forwarded.response_body,
+        forwarded.response_truncated,
+    )
+    return record
+
+
+def replay_record(
+    *,
+    record_id: str,
+    of: str,
+    mode: str,
+    target: str,
+    status: int | None,
+    ms: float,
+    error: str | None,
+    response_headers: Iterable[tuple[str, str]] = (),
+    response_body: bytes = b"",
+    response_truncated: bool = False,
+    at: float | None = None,
+) -> dict[str, Any]:
+    """The `replay` line (schema 2, see above) for one replay of request `of`, as a dict."""
+    record: dict[str, Any] = {
+        "schema": SCHEMA,
+        "record": "replay",
+        "id": record_id,
+        "of": of,
+        "mode": mode,
+        "target": mask_url(target),
+        "status": status,
+        "ms": ms,
+        "error": None if error is None else mask_url(error),
+    }
+    _add_answer(record, response_headers, response_body, response_truncated)
+    record["at"] = time.time() if at is None else at
+    return record
+
+
+def _add_answer(
+    record: dict[str, Any],
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    truncated: bool,
+) -> None:
+    """The app's answer into a forward or replay line: headers, body (cut at the cap), cut."""
+    if len(body) > RESPONSE_BODY_LIMIT:
+        body, truncated = body[:RESPONSE_BODY_LIMIT], True
+    record["response_headers"] = [[name, value] for name, value in headers]
+    record.update({"response_" + key: value for key, value in _body_fields(body).items()})
+    if truncated:
+        record["response_truncated"] = True
 
 
 class Recorder:
@@ -205,6 +283,11 @@ class Recorder:
     def write_forward(self, forwarded: Forwarded, at: float | None = None) -> None:
         """Append the `forward` line for `forwarded` (`at` defaults to now)."""
         self._write(_line(forward_record(forwarded, time.time() if at is None else at)), False)
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Append any record as one line (a `replay` line: see `replay_record`). Raises OSError
+        as `write_request` does."""
+        self._write(_line(record), False)
 
     def _write(self, data: bytes, locate: bool) -> tuple[int, int] | None:
         with self._lock:

@@ -15,7 +15,7 @@ import binascii
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
@@ -41,16 +41,27 @@ class Unsendable(ValueError):
     """A recorded request that cannot be sent as it was recorded; the message says why."""
 
 
+# The most of the app's answer body a replay keeps (for the inspector to show); the rest is
+# not read. recorder.RESPONSE_BODY_LIMIT, so a replay line holds all of it (not imported from
+# there: `events replay` has no use for the recorder's imports).
+RESPONSE_LIMIT = 64 * 1024
+
+
 @dataclass(frozen=True)
 class ReplayResult:
     """One replay. `failure` says why there is no status: `unsendable` (nothing was sent),
-    `connect`, `timeout` or `transport`."""
+    `connect`, `timeout` or `transport`. With a status, the app's answer: its headers (names
+    as sent, values decoded as latin-1) and up to RESPONSE_LIMIT bytes of its body
+    (`response_truncated` when there was more)."""
 
     record_id: str
     status: int | None
     ms: float
     error: str | None = None
     failure: Failure | None = None
+    response_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    response_body: bytes = field(default=b"", repr=False)
+    response_truncated: bool = False
 
 
 def json_type(value: object) -> str:
@@ -165,7 +176,12 @@ def replay(
     except Unsendable as why:
         return ReplayResult(record_id, None, 0.0, f"not sent: {why}", "unsendable")
     try:
-        response = client.post(url, content=body, headers=wire)
+        request = client.build_request("POST", url, content=body, headers=wire)
+        response = client.send(request, stream=True)
+        try:
+            kept, truncated = _read_capped(response)
+        finally:
+            response.close()
     except httpx.ConnectTimeout:
         return ReplayResult(record_id, None, _ms(started), "connection timed out", "connect")
     except httpx.TimeoutException:
@@ -178,7 +194,31 @@ def replay(
         return ReplayResult(
             record_id, None, _ms(started), f"{exc.__class__.__name__}: {exc}", "transport"
         )
-    return ReplayResult(record_id, response.status_code, _ms(started))
+    return ReplayResult(
+        record_id,
+        response.status_code,
+        _ms(started),
+        response_headers=tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in response.headers.raw
+        ),
+        response_body=kept,
+        response_truncated=truncated,
+    )
+
+
+def _read_capped(response: httpx.Response) -> tuple[bytes, bool]:
+    """Up to RESPONSE_LIMIT bytes of the (decoded) answer body, and whether there was more;
+    the rest is not read (closing the response drops the connection)."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        if size + len(chunk) > RESPONSE_LIMIT:
+            parts.append(chunk[: RESPONSE_LIMIT - size])
+            return b"".join(parts), True
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts), False
 
 
 def _ms(started: float) -> float:

@@ -41,7 +41,18 @@ REQUEST_KEYS = {
     "duplicate",
     "verdict",
 }
-FORWARD_KEYS = {"schema", "record", "id", "target", "status", "ms", "error", "at"}
+FORWARD_KEYS = {
+    "schema",
+    "record",
+    "id",
+    "target",
+    "status",
+    "ms",
+    "error",
+    "at",
+    "response_headers",  # the app's answer (see test_recorder_answers.py)
+    "response_body",
+}
 
 
 def test_request_line_matches_the_schema(receiver: Live) -> None:

@@ -1,0 +1,225 @@
+"""`GET /api/stream`: new rows and forward outcomes, pushed to the page as server-sent events.
+
+The index is read only while a page is connected (no page, no cost to the receiver), at most
+every TICK seconds, and a stream writes only when something changed:
+
+    event: rows        data: {"rows": [...newest first, at most ROWS_PER_EVENT], "skipped": n}
+    event: forwards    data: {"updates": [{"id": ..., "forwards": [...]}, ...]}  (batches)
+    : keep-alive       a comment every HEARTBEAT seconds of silence (proxies, dead peers)
+
+Each event carries `id: <seq>.<forward cursor>`, so a browser that reconnects on its own
+(EventSource does) resumes where it was through `Last-Event-ID`. A page that has just loaded the
+list starts the stream at `?after=<seq>&forwards=<cursor>` (the `cursor` of /api/events).
+A stream ends when the page leaves or when the server stops (`Streams.close`), never later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from apimw_cli.inspector.threads import SerialThread
+
+__all__ = ["Streams", "forward_cursor", "parse_cursor"]
+
+TICK = 0.25  # seconds between looks at the index: about 4 a second at most
+HEARTBEAT = 15.0
+ROWS_PER_EVENT = 100
+UPDATES_PER_EVENT = 200
+MAX_UPDATES_PER_TICK = 2000  # past that the page is told to reload instead
+MAX_STREAMS = 16
+REFRESH_EVERY = TICK * 0.8  # several streams share one refresh per tick
+
+Cursor = tuple[int, int]  # (last row seq sent, forward-updates cursor)
+Dumps = Callable[[Any], bytes]
+
+
+def forward_cursor(index: Any) -> int:
+    """The index's forward-updates cursor as of now (its `forward_cursor()`; an index without
+    one is asked for every update since the start, once per page load)."""
+    now = getattr(index, "forward_cursor", None)
+    return int(now() if now is not None else index.forward_updates(0)[1])
+
+
+def parse_cursor(text: str | None) -> Cursor | None:
+    """`<seq>.<forwards>` (an event id) as a cursor, None when it is not one."""
+    if not text or len(text) > 40:
+        return None
+    seq, dot, forwards = text.partition(".")
+    if not dot or not seq.isdigit() or not forwards.isdigit():
+        return None
+    return int(seq), int(forwards)
+
+
+class Streams:
+    """The open streams, one feed of changes for all of them, and their stop."""
+
+    def __init__(self, index: Any, worker: SerialThread, dumps: Dumps) -> None:
+        self.index = index
+        self.worker = worker
+        self.dumps = dumps
+        self.open = 0
+        self._last_refresh = 0.0
+        self._wakes: set[asyncio.Event] = set()
+        self.closing = False
+
+    def close(self) -> None:
+        """End every stream now (on the server's loop: the server is stopping)."""
+        self.closing = True
+        for wake in self._wakes:
+            wake.set()
+
+    # -- on the index's thread -------------------------------------------------------------
+
+    def _refreshed(self) -> None:
+        now = time.monotonic()
+        if now - self._last_refresh >= REFRESH_EVERY:
+            self._last_refresh = now
+            self.index.refresh()
+
+    def _start(self, cursor: Cursor | None) -> Cursor:
+        """Where a new stream starts: its cursor, else now (the newest row, all forwards)."""
+        self._refreshed()
+        if cursor is not None:
+            return cursor
+        newest = self.index.rows(limit=1)
+        seq = int(newest[0]["seq"]) if newest else 0
+        return seq, forward_cursor(self.index)
+
+    def _changes(
+        self, cursor: Cursor
+    ) -> tuple[Cursor, list[dict[str, Any]], int, list[dict[str, Any]], int]:
+        self._refreshed()
+        seq, forwards = cursor
+        rows, skipped = self.index.latest(seq, ROWS_PER_EVENT)
+        if rows:
+            seq = max(int(row["seq"]) for row in rows)
+        updates, forwards = self.index.forward_updates(forwards)
+        dropped = max(0, len(updates) - MAX_UPDATES_PER_TICK)
+        return (seq, forwards), rows, skipped, updates[dropped:], dropped
+
+    # -- on the loop -----------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.closing or self.open >= MAX_STREAMS:
+            await _plain(send, 503, b"too many inspector streams open (or stopping)\n")
+            return
+        self.open += 1
+        wake = asyncio.Event()
+        self._wakes.add(wake)
+        watcher = asyncio.create_task(_until_gone(receive, wake))
+        try:
+            await self._serve(scope, send, wake)
+        except OSError:  # the page went away mid-write
+            pass
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            self._wakes.discard(wake)
+            self.open -= 1
+
+    async def _serve(self, scope: Scope, send: Send, wake: asyncio.Event) -> None:
+        given = _given_cursor(scope)
+        cursor = await self.worker.call(functools.partial(self._start, given))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        await _chunk(send, f"retry: 2000\nid: {cursor[0]}.{cursor[1]}\n\n".encode("ascii"))
+        quiet_since = time.monotonic()
+        while not wake.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TICK):
+                    await wake.wait()
+            if wake.is_set():
+                break
+            changes = await self.worker.call(functools.partial(self._changes, cursor))
+            cursor, rows, skipped, updates, dropped = changes
+            data = self._events(cursor, rows, skipped, updates, dropped)
+            if data:
+                await _chunk(send, data)
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= HEARTBEAT:
+                await _chunk(send, b": keep-alive\n\n")
+                quiet_since = time.monotonic()
+        if not self._gone(wake):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _gone(self, wake: asyncio.Event) -> bool:
+        return wake.is_set() and not self.closing
+
+    def _events(
+        self,
+        cursor: Cursor,
+        rows: list[dict[str, Any]],
+        skipped: int,
+        updates: list[dict[str, Any]],
+        dropped: int,
+    ) -> bytes:
+        """The SSE text for one tick's changes (b"" when nothing changed)."""
+        event_id = f"{cursor[0]}.{cursor[1]}"
+        parts: list[bytes] = []
+        if rows or skipped:
+            parts.append(_event("rows", event_id, self.dumps({"rows": rows, "skipped": skipped})))
+        for start in range(0, len(updates), UPDATES_PER_EVENT):
+            batch = {"updates": updates[start : start + UPDATES_PER_EVENT]}
+            if dropped and start == 0:
+                batch["skipped"] = dropped  # type: ignore[assignment]
+            parts.append(_event("forwards", event_id, self.dumps(batch)))
+        return b"".join(parts)
+
+
+def _event(name: str, event_id: str, data: bytes) -> bytes:
+    # JSON from our dumps is one line (no raw newline can be in it): one data field.
+    return b"event: %s\nid: %s\ndata: %s\n\n" % (
+        name.encode("ascii"),
+        event_id.encode("ascii"),
+        data,
+    )
+
+
+def _given_cursor(scope: Scope) -> Cursor | None:
+    """The page's Last-Event-ID (a reconnect), else its ?after=&forwards= (a fresh start)."""
+    for name, value in scope["headers"]:
+        if name == b"last-event-id":
+            return parse_cursor(value.decode("latin-1"))
+    from urllib.parse import parse_qs
+
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    after, forwards = query.get("after", [""])[0], query.get("forwards", [""])[0]
+    return parse_cursor(f"{after}.{forwards}")
+
+
+async def _until_gone(receive: Receive, wake: asyncio.Event) -> None:
+    """Waits for the page to leave (http.disconnect), then wakes its stream."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    wake.set()
+
+
+async def _chunk(send: Send, data: bytes) -> None:
+    await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -347,7 +347,7 @@
     tr.append(
       cell("col-time", clock, iso),
       cell("col-type", type === null || type === undefined ? "" : String(type), type),
-      cell("col-delivery", delivery.length > 12 ? delivery.slice(0, 12) + "…" : delivery, delivery),
+      cell("col-delivery", delivery.length > 14 ? "…" + delivery.slice(-12) : delivery, delivery),
       cell("col-verdict", verdictCell(row)),
       cell("col-mark", markText(row)),
       statusCell,

@@ -36,6 +36,7 @@ __all__ = [
     "Summary",
     "body_bytes",
     "clean_text",
+    "facts_at",
     "facts_from_record",
     "facts_from_tail",
     "finite",
@@ -59,6 +60,7 @@ TEXT_LIMIT = 200  # characters of a type, path, delivery id... an index keeps pe
 ERROR_LIMIT = 500
 KINDS = frozenset({"event", "challenge", "invalid", "rejected"})
 _KINDS = {kind: kind for kind in KINDS}
+_KINDS_B = {kind.encode("ascii"): kind for kind in KINDS}
 
 
 def clean_text(value: str, limit: int | None = None) -> str:
@@ -135,6 +137,39 @@ def facts_from_record(record: dict[str, Any]) -> Facts:
         duplicate=record.get("duplicate") is True,
         verdict=_shared(code),
     )
+
+
+# The tail as the recorder writes it for the usual request (text without escapes, a status,
+# the verdict's code first): its fields without parsing JSON, cheaper still.
+_USUAL_TAIL = re.compile(
+    rb',"event_type":(?:null|"([^"\\\n]{0,200})"),"delivery_id":(?:null|"([^"\\\n]{0,200})"),'
+    rb'"kind":"(event|challenge|invalid|rejected)","status":(\d{1,3}),"duplicate":(true|false),'
+    rb'"verdict":(?:null\}|\{"code":"([a-z_]{1,60})")'
+)
+_new_facts = tuple.__new__  # Facts(...) runs a Python __new__: this is the C one
+
+
+def facts_at(buf: bytes, tail: int, end: int) -> Facts | None:
+    """The facts of the request line whose tail (its last `,"event_type":`) starts at
+    buf[tail], the line ending at `end`; None when it is not as the recorder writes it."""
+    usual = _USUAL_TAIL.match(buf, tail, end)
+    if usual is None:
+        return facts_from_tail(buf[tail + 1 : end])
+    event_type, delivery_id, kind, status, duplicate, code = usual.groups()
+    try:
+        return _new_facts(
+            Facts,
+            (
+                _KINDS_B[kind],
+                None if event_type is None else _shared(event_type.decode("utf-8")),
+                None if delivery_id is None else delivery_id.decode("utf-8"),
+                int(status),
+                duplicate == b"true",
+                None if code is None else _shared(code.decode("ascii")),
+            ),
+        )
+    except UnicodeDecodeError:
+        return facts_from_tail(buf[tail + 1 : end])
 
 
 _TAIL_FIELDS = operator.itemgetter(

@@ -117,7 +117,7 @@ class LogIndex(LogStore):
         source = replay.of if replay is not None else entry
         facts = source.facts if source is not None else lf.UNREADABLE
         summary = self._summary(source) if source is not None else lf.NO_SUMMARY
-        group = self._deliveries.get(facts.delivery_id or "", [])
+        group = self._group(facts.delivery_id)
         row: dict[str, Any] = {
             "id": entry.id,
             "seq": entry.seq,
@@ -270,7 +270,7 @@ class LogIndex(LogStore):
             )
             outcomes = [replay.outcome] if replay is not None else entry.forwards or []
             detail["forwards"] = [self._outcome_view(entry, f) for f in outcomes]
-            group = self._deliveries.get(entry.facts.delivery_id or "", [])
+            group = self._group(entry.facts.delivery_id)
             detail["attempts"] = (
                 []
                 if replay is not None

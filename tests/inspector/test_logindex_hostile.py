@@ -5,6 +5,7 @@ and everything the index gives back can be sent to a page as JSON (orjson, stric
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apimw_cli.inspector import logstore
+from apimw_cli.inspector import logfacts, logstore
 from apimw_cli.inspector.logindex import Filters, LogIndex
+from apimw_cli.models import Verdict
+from apimw_cli.receiver.recorder import encode_request
+from tests.receiver.support import received
 
 JSON = st.recursive(
     st.none()
@@ -275,3 +279,42 @@ def test_ids_seen_twice_or_not_text_get_ids_of_their_own(tmp_path: Path) -> None
     assert base64.b64encode(index.body("line-3") or b"") == base64.b64encode(
         b'{"type":"message.sent"}'
     )
+
+
+TEXT = st.one_of(
+    st.none(), st.text(max_size=250), st.sampled_from(["message.sent", "dlv_1", "a\\b"])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    event_type=TEXT,
+    delivery_id=TEXT,
+    kind=st.sampled_from(["event", "challenge", "invalid", "rejected", "other"]),
+    status=st.integers(min_value=0, max_value=100_000),
+    duplicate=st.booleans(),
+    code=st.one_of(st.none(), st.text(max_size=70), st.sampled_from(["valid", "mismatch"])),
+    body=st.text(max_size=50),
+)
+def test_the_quick_reading_of_a_line_agrees_with_parsing_it(
+    event_type: str | None,
+    delivery_id: str | None,
+    kind: str,
+    status: int,
+    duplicate: bool,
+    code: str | None,
+    body: str,
+) -> None:
+    rec = dataclasses.replace(
+        received(1),
+        event_type=event_type,
+        delivery_id=delivery_id,
+        kind=kind,
+        status=status,
+        duplicate=duplicate,
+        body=body.encode("utf-8", "surrogatepass"),
+        verdict=None if code is None else Verdict(code, "r"),  # type: ignore[arg-type]
+    )
+    line = encode_request(rec)[:-1]
+    tail = line.rfind(logfacts.TAIL_KEY)
+    assert logfacts.facts_at(line, tail, len(line)) == logfacts.facts_from_record(json.loads(line))

@@ -739,11 +739,14 @@
     pretty.replaceChildren(visible(prettyJSON(text) || text, true));
   }
 
+  // The details of row `id`. A full load (a selection) draws everything and cancels an older
+  // one; a quiet one (new outcomes for the row shown) redraws the text parts only and never
+  // cancels a full load still under way (its body would never be drawn).
   async function showDetail(id, quiet) {
-    const ticket = ++state.detailTicket;
-    $("detail").hidden = false;
-    updateActions(id);
+    const ticket = quiet ? state.detailTicket : ++state.detailTicket;
     if (!quiet) {
+      $("detail").hidden = false;
+      updateActions(id);
       $("curl-command").hidden = true;
       $("curl-command").textContent = "";
     }
@@ -751,10 +754,10 @@
     try {
       detail = await api(apiPath(id));
     } catch (error) {
-      if (ticket === state.detailTicket) setStatus("could not load " + id + ": " + error.message, "error");
+      if (ticket === state.detailTicket && !quiet) setStatus("could not load " + id + ": " + error.message, "error");
       return;
     }
-    if (ticket !== state.detailTicket) return;
+    if (ticket !== state.detailTicket || state.selected !== id) return;
     showDetailText(detail);
     if (!quiet) await showBody(id, ticket);
   }

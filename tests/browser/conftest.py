@@ -88,6 +88,19 @@ class RunningChromium:
     process: subprocess.Popen[str]
     endpoint: str
     output: deque[str] = field(default_factory=lambda: deque(maxlen=50))
+    reader: threading.Thread | None = None
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.reader is not None:
+            self.reader.join(5)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
 
 
 def start_chromium(executable: str, profile: Path) -> RunningChromium:
@@ -115,7 +128,8 @@ def start_chromium(executable: str, profile: Path) -> RunningChromium:
         raise RuntimeError(f"{executable} did not start:\n" + "\n".join(seen))
     running = RunningChromium(process, endpoint, seen)
     # Keep reading its stderr: a full pipe would block the browser.
-    threading.Thread(target=_keep_reading, args=(running,), daemon=True).start()
+    running.reader = threading.Thread(target=_keep_reading, args=(running,), daemon=True)
+    running.reader.start()
     return running
 
 
@@ -136,12 +150,7 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningChromi
     try:
         yield running
     finally:
-        running.process.terminate()
-        try:
-            running.process.wait(10)
-        except subprocess.TimeoutExpired:
-            running.process.kill()
-            running.process.wait()
+        running.stop()
 
 
 @dataclass

@@ -234,11 +234,16 @@ def _add_answer(
     body: bytes,
     truncated: bool,
 ) -> None:
-    """The app's answer into a forward or replay line: headers, body (cut at the cap), cut."""
+    """The app's answer into a forward or replay line: headers, body (cut at the cap), cut.
+    (A forward line is written on the receiver's loop: no copies made that need not be.)"""
     if len(body) > RESPONSE_BODY_LIMIT:
         body, truncated = body[:RESPONSE_BODY_LIMIT], True
-    record["response_headers"] = [[name, value] for name, value in headers]
-    record.update({"response_" + key: value for key, value in _body_fields(body).items()})
+    # Pairs as they are: a tuple is written as an array, [name, value].
+    record["response_headers"] = headers if type(headers) is tuple else tuple(headers)
+    try:
+        record["response_body"] = body.decode("utf-8")  # strict: gives back the same bytes
+    except UnicodeDecodeError:
+        record["response_body_b64"] = binascii.b2a_base64(body, newline=False).decode("ascii")
     if truncated:
         record["response_truncated"] = True
 

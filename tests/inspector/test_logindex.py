@@ -7,11 +7,13 @@ import base64
 import dataclasses
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from apimw_cli.inspector import logstore
 from apimw_cli.inspector.logindex import Filters, LogIndex
 from apimw_cli.models import Forwarded, Received, Verdict, VerdictCode
 from apimw_cli.receiver.recorder import Recorder, replay_record
@@ -526,3 +528,50 @@ def test_lines_in_another_key_order_or_schema_1_are_read_the_slow_way(log: Path)
         ("rec_1", None, len(body)),
     ]
     assert index.body("rec_1") == body
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 333, 4096])
+def test_reads_in_any_chunk_size_give_the_same_rows(
+    log: Path, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = event(1)
+    write(log, one, event(2, body=b"x" * 1000), outcome(one), event(3), replay_line(one.record_id))
+    expected = index_of(log).rows()
+    monkeypatch.setattr(logstore, "CHUNK", chunk)
+    assert index_of(log).rows() == expected
+
+
+def test_a_log_written_while_it_is_read_from_another_thread(log: Path) -> None:
+    write(log)
+    index = LogIndex(log)
+    done = threading.Event()
+    seen: list[int] = []
+
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            while not done.is_set():
+                index.refresh()
+                rows = index.rows(limit=5)
+                seen.append(len(index.rows(limit=10_000)))
+                assert [r["seq"] for r in rows] == sorted((r["seq"] for r in rows), reverse=True)
+        except BaseException as error:  # seen by the test, not lost in the thread
+            errors.append(error)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        with Recorder(log) as recorder:
+            for n in range(300):
+                recorder.write_request(event(n))
+                if n % 3 == 0:
+                    recorder.write_forward(outcome(event(n)), at=1.0)
+    finally:
+        done.set()
+        thread.join()
+    index.refresh()
+    rows = index.rows(limit=1000)
+    assert [r["id"] for r in rows] == [event(n).record_id for n in reversed(range(300))]
+    assert sum(1 for r in rows if r["forwards"]) == 100
+    assert errors == [] and seen == sorted(seen)  # rows only ever added

@@ -6,6 +6,8 @@ every TICK seconds, and a stream writes only when something changed:
     event: rows        data: {"rows": [...newest first, at most ROWS_PER_EVENT], "skipped": n}
     event: forwards    data: {"updates": [{"id": ..., "forwards": [...]}, ...]}  (batches)
     : keep-alive       a comment every HEARTBEAT seconds of silence (proxies, dead peers)
+    event: reload      the page is from an earlier run of the inspector (its cursor is past
+                       this one's): it must load again (new token, new rows)
 
 Each event carries `id: <seq>.<forward cursor>`, so a browser that reconnects on its own
 (EventSource does) resumes where it was through `Last-Event-ID`. A page that has just loaded the
@@ -83,14 +85,18 @@ class Streams:
             self._last_refresh = now
             self.index.refresh()
 
-    def _start(self, cursor: Cursor | None) -> Cursor:
-        """Where a new stream starts: its cursor, else now (the newest row, all forwards)."""
+    def _start(self, cursor: Cursor | None) -> tuple[Cursor, bool]:
+        """Where a new stream starts: its cursor, else now (the newest row, all forwards); and
+        whether the page is from another run (its cursor is past anything here: the inspector
+        restarted on the same port), which must reload."""
         self._refreshed()
-        if cursor is not None:
-            return cursor
         newest = self.index.rows(limit=1)
-        seq = int(newest[0]["seq"]) if newest else 0
-        return seq, forward_cursor(self.index)
+        now = (int(newest[0]["seq"]) if newest else 0, forward_cursor(self.index))
+        if cursor is None:
+            return now, False
+        if cursor[0] > now[0] or cursor[1] > now[1]:
+            return now, True
+        return cursor, False
 
     def _changes(
         self, cursor: Cursor
@@ -127,7 +133,7 @@ class Streams:
 
     async def _serve(self, scope: Scope, send: Send, wake: asyncio.Event) -> None:
         given = _given_cursor(scope)
-        cursor = await self.worker.call(functools.partial(self._start, given))
+        cursor, stale = await self.worker.call(functools.partial(self._start, given))
         await send(
             {
                 "type": "http.response.start",
@@ -139,6 +145,8 @@ class Streams:
             }
         )
         await _chunk(send, f"retry: 2000\nid: {cursor[0]}.{cursor[1]}\n\n".encode("ascii"))
+        if stale:
+            await _chunk(send, _event("reload", f"{cursor[0]}.{cursor[1]}", b"{}"))
         quiet_since = time.monotonic()
         while not wake.is_set():
             with contextlib.suppress(TimeoutError):

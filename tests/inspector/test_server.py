@@ -425,3 +425,27 @@ def test_many_forward_outcomes_come_in_bounded_batches(
     assert [len(batch["updates"]) for batch in batches] == [2, 2, 1]
     assert batches[0]["skipped"] == 2  # the oldest two: the page reloads its list
     assert [u["id"] for b in batches for u in b["updates"]] == ids[2:]
+
+
+def test_a_page_from_an_earlier_run_is_told_to_reload(
+    running: RunningInspector, log: SessionLog
+) -> None:
+    """listen ran again on the same port: the page's EventSource reconnects with a cursor past
+    anything this run has (and its token is stale)."""
+    log.event()
+    with _stream(running, **{"Last-Event-ID": "500.20"}) as answer:
+        data, event_id = _next_event(sse_events(answer.iter_lines()), "reload")
+    assert data == {}
+    assert stream.parse_cursor(event_id) == (1, 0)
+    with _stream(running, **{"Last-Event-ID": "1.0"}) as answer:
+        lines = answer.iter_lines()
+        record_id = log.event()
+        kinds: list[str] = []
+        rows: list[dict[str, Any]] = []
+        for kind, payload, _ in sse_events(lines):
+            kinds.append(kind)
+            if kind == "rows" and payload is not None:
+                rows = payload["rows"]
+                break
+    assert "reload" not in kinds  # a cursor of this run: no reload
+    assert [row["id"] for row in rows] == [record_id]

@@ -533,6 +533,9 @@
     const stream = new EventSource("/api/stream?" + params.toString());
     stream.addEventListener("rows", onRows);
     stream.addEventListener("forwards", onForwards);
+    // The inspector restarted on this port (listen ran again): this page's token and rows
+    // are of the run before.
+    stream.addEventListener("reload", () => location.reload());
     stream.onopen = setLiveStatus;
     stream.onerror = () => {
       if (stream.readyState === EventSource.CLOSED) setStatus("disconnected: reload the page", "error");

@@ -22,6 +22,7 @@
     stream: null,
     detailTicket: 0,
     requery: null,
+    resync: null,
     typing: null,
     unseen: 0,
   };
@@ -484,9 +485,20 @@
     }
   }
 
+  // After typing in a filter: the list is asked for once the typing pauses (debounced).
   function scheduleRequery(delay) {
     clearTimeout(state.requery);
     state.requery = setTimeout(loadList, delay);
+  }
+
+  // New rows under a filter, or more outcomes than the stream carried: the list is asked for
+  // again at most once a `delay` (throttled: a flood must not postpone it for ever).
+  function scheduleResync(delay) {
+    if (state.resync) return;
+    state.resync = setTimeout(() => {
+      state.resync = null;
+      loadList();
+    }, delay);
   }
 
   // -- the stream ----------------------------------------------------------------------------
@@ -506,8 +518,10 @@
     const data = JSON.parse(message.data);
     if (state.detached) {
       state.unseen += data.rows.length + (data.skipped || 0);
-    } else if (data.skipped || filtersActive()) {
-      scheduleRequery(data.skipped ? 1000 : 500); // too many to add one by one, or filtered
+    } else if (filtersActive()) {
+      scheduleResync(500); // the server knows which of them match
+    } else if (data.skipped) {
+      replaceList(data.rows, true); // a flood: the newest rows, older ones through "load older"
     } else addNewRows(data.rows);
     setLiveStatus();
   }
@@ -521,7 +535,7 @@
       updateRow(Object.assign({}, row, update));
       if (state.selected === id) showDetail(id, true);
     }
-    if (data.skipped && !state.detached) scheduleRequery(1000);
+    if (data.skipped && !state.detached) scheduleResync(1000);
   }
 
   function connect(cursor) {

@@ -30,9 +30,10 @@ from apimw_cli.commands.common import (
 )
 from apimw_cli.errors import ApimwError, UsageError
 from apimw_cli.receiver.events import ReceiverConfig, Respond
+from apimw_cli.session import inspection
 from apimw_cli.session import secret as listen_secret
 from apimw_cli.session.matching import matching
-from apimw_cli.session.options import ListenOptions
+from apimw_cli.session.options import Inspect, ListenOptions
 from apimw_cli.settings import write_private_file
 
 if TYPE_CHECKING:
@@ -178,6 +179,19 @@ RecordOption = Annotated[
     ),
 ]
 NoRecordOption = Annotated[bool, typer.Option("--no-record", help="Do not record events.")]
+InspectPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--inspect-port",
+        metavar="PORT",
+        help="The inspector page's port on 127.0.0.1 (0: any free) [default: 4040 or the next].",
+        min=0,
+        max=65535,
+    ),
+]
+NoInspectOption = Annotated[
+    bool, typer.Option("--no-inspect", help="No inspector page (it shows the session log).")
+]
 ReadyFileOption = Annotated[
     Path | None,
     typer.Option(
@@ -254,6 +268,8 @@ def listen(
     output_format: OutputFormatOption = OutputFormat.pretty,
     record: RecordOption = None,
     no_record: NoRecordOption = False,
+    inspect_port: InspectPortOption = None,
+    no_inspect: NoInspectOption = False,
     ready_file: ReadyFileOption = None,
     expect: ExpectOption = None,
     where: WhereOption = None,
@@ -277,9 +293,8 @@ def listen(
     if sandbox:
         app_state.use_sandbox()
     if print_secret or rotate_secret:
-        _print_secret(app_state, rotate=rotate_secret)
+        listen_secret.show(app_state.settings, app_state.printer, new=rotate_secret)
         return
-    ndjson = output_format is OutputFormat.ndjson or app_state.printer.json
     use_tunnel = _use_tunnel(app_state, demo=demo, tunnel=tunnel, no_tunnel=no_tunnel)
     _check_tunnel_options(use_tunnel, webhook_ref=webhook_ref, domain=domain)
     respond_mode, status = parse_respond(respond)
@@ -287,11 +302,9 @@ def listen(
     patterns, subscribe = _event_types(app_state, events or [])
     needs_secret = bool(no_tunnel or webhook_ref) and not skip_verify
     given_secret = _given_secret(app_state, (secret, secret_env, secret_file), needed=needs_secret)
-    _check_receiver(host, port, forward_to or [])
-    # listen registers a webhook itself: without a secret given, it uses the profile's own.
-    stable = (app_state.sandbox or use_tunnel) and not webhook_ref and not given_secret
-    the_secret = listen_secret.stable_secret(app_state.settings) if stable else given_secret
-    remember(the_secret)  # masked in every message and --debug traceback
+    _check_receiver(host, port, forward_to or [], (inspect_port, no_inspect, no_record))
+    the_secret, stable = _session_secret(app_state, given_secret, use_tunnel, webhook_ref)
+    hint = listen_secret.signature_hint(app_state.sandbox, stable, secret_env, secret_file)
     options = ListenOptions(
         receiver=ReceiverConfig(
             host=host,
@@ -317,13 +330,14 @@ def listen(
         subscribe=tuple(subscribe),
         stable_secret=stable,
         demo=demo,
-        ndjson=ndjson,
+        ndjson=output_format is OutputFormat.ndjson or app_state.printer.json,
         verbose=verbose,
-        signature_hint=_signature_hint(app_state, stable, secret_env, secret_file),
+        signature_hint=hint,
         ready_file=ready_file,
         expectations=expectations,
         where=conditions,
         deadline_s=timeout,
+        inspect=None if no_inspect else Inspect(inspect_port),
     )
     _run(app_state, options, report)
 
@@ -394,8 +408,22 @@ def _given_secret(
     return given
 
 
-def _check_receiver(host: str, port: int, forward_to: list[str]) -> None:
-    """The port is free (unless 0) and every --forward-to is an http(s) URL."""
+def _session_secret(
+    app_state: AppState, given: str | None, use_tunnel: bool, webhook_ref: str | None
+) -> tuple[str | None, bool]:
+    """(the secret the session verifies with, whether it is the profile's stable one): listen
+    registers a webhook itself, and without a secret given it uses the profile's own."""
+    stable = bool((app_state.sandbox or use_tunnel) and not webhook_ref and not given)
+    the_secret = listen_secret.stable_secret(app_state.settings) if stable else given
+    remember(the_secret)  # masked in every message and --debug traceback
+    return the_secret, stable
+
+
+def _check_receiver(
+    host: str, port: int, forward_to: list[str], inspect: tuple[int | None, bool, bool]
+) -> None:
+    """The port is free (unless 0), every --forward-to is an http(s) URL, and --inspect-port
+    (with --no-inspect and --no-record: `inspect`) goes with an inspector on a free port."""
     from apimw_cli.sockets import port_is_free
 
     if port and not port_is_free(host, port):
@@ -405,6 +433,8 @@ def _check_receiver(host: str, port: int, forward_to: list[str]) -> None:
         )
     for target in forward_to:
         check_http_url(target, "--forward-to")
+    inspect_port, no_inspect, no_record = inspect
+    inspection.check_port(inspect_port, port, no_inspect=no_inspect, no_record=no_record)
 
 
 def default_record_path(app_state: AppState) -> Path:
@@ -415,34 +445,6 @@ def default_record_path(app_state: AppState) -> Path:
 
     directory = prepare_sessions_dir(*session_retention(app_state.settings))
     return directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
-
-
-def _signature_hint(
-    app_state: AppState, stable: bool, secret_env: str | None, secret_file: Path | None = None
-) -> str:
-    """What to say, once, when the app answers 401/403 to a forward."""
-    if stable:
-        where = " --sandbox" if app_state.sandbox else ""
-        return (
-            "your app rejected the signature: give it the secret that "
-            f"`apimw listen{where} --print-secret` prints (the same every session)"
-        )
-    if secret_env:
-        return f"your app rejected the signature: does it expect the secret in ${secret_env}?"
-    if secret_file:
-        return f"your app rejected the signature: does it expect the secret in {secret_file}?"
-    return "your app rejected the signature: does it expect the secret given with --secret?"
-
-
-def _print_secret(app_state: AppState, *, rotate: bool) -> None:
-    """--print-secret / --rotate-secret: the stable secret alone on stdout (for `.env`)."""
-    settings = app_state.settings
-    value = listen_secret.rotate(settings) if rotate else listen_secret.stable_secret(settings)
-    app_state.printer.line(value)
-    if rotate:
-        app_state.printer.info(
-            "a new secret: webhooks registered from now on use it; update your app's copy"
-        )
 
 
 # --- running the session, and rendering how it ended ------------------------------------------

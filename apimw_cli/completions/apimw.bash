@@ -81,7 +81,7 @@ __apimw_spec() {
             args=(1)
             ;;
         'apimw events')
-            subs=('list' 'show' 'log' 'replay')
+            subs=('list' 'show' 'log' 'replay' 'inspect')
             opts=('--help' '-h')
             ;;
         'apimw events list')
@@ -99,8 +99,12 @@ __apimw_spec() {
             opts=('--to' '--last' '--id' '--failed' '--all' '--resign' '--resign-env' '--resign-file' '--verbatim' '--timeout' '--help' '-h')
             args=(1)
             ;;
+        'apimw events inspect')
+            opts=('--port' '--to' '--resign' '--resign-env' '--resign-file' '--no-open' '--help' '-h')
+            args=(1)
+            ;;
         'apimw listen')
-            opts=('--forward-to' '-f' '--events' '-e' '--sandbox' '--demo' '--no-tunnel' '--tunnel' '--domain' '--webhook' '--keep-stale' '--host' '--port' '--path' '--secret' '--secret-env' '--secret-file' '--skip-verify' '--respond' '--delay' '--fail-rate' '--max-body' '--forward-timeout' '--concurrency' '--verbose' '-v' '--format' '--record' '--no-record' '--ready-file' '--expect' '--where' '--expect-message' '--timeout' '--report' '--print-secret' '--rotate-secret' '--help' '-h')
+            opts=('--forward-to' '-f' '--events' '-e' '--sandbox' '--demo' '--no-tunnel' '--tunnel' '--domain' '--webhook' '--keep-stale' '--host' '--port' '--path' '--secret' '--secret-env' '--secret-file' '--skip-verify' '--respond' '--delay' '--fail-rate' '--max-body' '--forward-timeout' '--concurrency' '--verbose' '-v' '--format' '--record' '--no-record' '--inspect-port' '--no-inspect' '--ready-file' '--expect' '--where' '--expect-message' '--timeout' '--report' '--print-secret' '--rotate-secret' '--help' '-h')
             ;;
         'apimw doctor')
             opts=('--port' '--forward-to' '-f' '--sandbox' '--help' '-h')
@@ -146,7 +150,7 @@ __apimw_spec() {
 # Sets `nargs` to the number of values option $2 of command path $1 takes.
 __apimw_nargs() {
     case "$1 $2" in
-        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw login --api-secret-file'|'apimw config set --from-file'|'apimw webhooks register --url'|'apimw webhooks register --events'|'apimw webhooks register -e'|'apimw webhooks register --secret-env'|'apimw webhooks register --save-secret'|'apimw webhooks register --description'|'apimw webhooks list --event'|'apimw webhooks inspect --deliveries'|'apimw webhooks update --url'|'apimw webhooks update --events'|'apimw webhooks update -e'|'apimw webhooks update --add-event'|'apimw webhooks update --remove-event'|'apimw webhooks update --description'|'apimw webhooks update --secret-env'|'apimw webhooks update --save-secret'|'apimw webhooks test --url'|'apimw webhooks test --secret'|'apimw webhooks test --secret-env'|'apimw webhooks test --secret-file'|'apimw webhooks test --event'|'apimw webhooks test -e'|'apimw webhooks test --only'|'apimw webhooks test --skip'|'apimw webhooks test --junit'|'apimw webhooks test --requests'|'apimw events log --last'|'apimw events replay --to'|'apimw events replay --last'|'apimw events replay --id'|'apimw events replay --resign'|'apimw events replay --resign-env'|'apimw events replay --resign-file'|'apimw events replay --timeout'|'apimw listen --forward-to'|'apimw listen -f'|'apimw listen --events'|'apimw listen -e'|'apimw listen --domain'|'apimw listen --webhook'|'apimw listen --host'|'apimw listen --port'|'apimw listen --path'|'apimw listen --secret'|'apimw listen --secret-env'|'apimw listen --secret-file'|'apimw listen --respond'|'apimw listen --delay'|'apimw listen --fail-rate'|'apimw listen --max-body'|'apimw listen --forward-timeout'|'apimw listen --concurrency'|'apimw listen --format'|'apimw listen --record'|'apimw listen --ready-file'|'apimw listen --expect'|'apimw listen --where'|'apimw listen --expect-message'|'apimw listen --timeout'|'apimw listen --report'|'apimw doctor --port'|'apimw doctor --forward-to'|'apimw doctor -f'|'apimw sign --secret'|'apimw sign --secret-env'|'apimw sign --secret-file'|'apimw sign --body-file'|'apimw verify --header'|'apimw verify --secret'|'apimw verify --secret-env'|'apimw verify --secret-file'|'apimw verify --body-file'|'apimw trigger --to'|'apimw trigger --secret'|'apimw trigger --secret-env'|'apimw trigger --secret-file'|'apimw trigger --set'|'apimw trigger --file'|'apimw trigger --timeout'|'apimw messages send --to'|'apimw messages send --text'|'apimw messages send --template'|'apimw messages send --lang'|'apimw messages send --param'|'apimw messages templates --status'|'apimw messages templates --category'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --api-secret-file'|'apimw sandbox --ready-file')
+        'apimw --profile'|'apimw -p'|'apimw --api-base'|'apimw --output'|'apimw -o'|'apimw --timeout'|'apimw login --api-key'|'apimw login --api-secret-file'|'apimw config set --from-file'|'apimw webhooks register --url'|'apimw webhooks register --events'|'apimw webhooks register -e'|'apimw webhooks register --secret-env'|'apimw webhooks register --save-secret'|'apimw webhooks register --description'|'apimw webhooks list --event'|'apimw webhooks inspect --deliveries'|'apimw webhooks update --url'|'apimw webhooks update --events'|'apimw webhooks update -e'|'apimw webhooks update --add-event'|'apimw webhooks update --remove-event'|'apimw webhooks update --description'|'apimw webhooks update --secret-env'|'apimw webhooks update --save-secret'|'apimw webhooks test --url'|'apimw webhooks test --secret'|'apimw webhooks test --secret-env'|'apimw webhooks test --secret-file'|'apimw webhooks test --event'|'apimw webhooks test -e'|'apimw webhooks test --only'|'apimw webhooks test --skip'|'apimw webhooks test --junit'|'apimw webhooks test --requests'|'apimw events log --last'|'apimw events replay --to'|'apimw events replay --last'|'apimw events replay --id'|'apimw events replay --resign'|'apimw events replay --resign-env'|'apimw events replay --resign-file'|'apimw events replay --timeout'|'apimw events inspect --port'|'apimw events inspect --to'|'apimw events inspect --resign'|'apimw events inspect --resign-env'|'apimw events inspect --resign-file'|'apimw listen --forward-to'|'apimw listen -f'|'apimw listen --events'|'apimw listen -e'|'apimw listen --domain'|'apimw listen --webhook'|'apimw listen --host'|'apimw listen --port'|'apimw listen --path'|'apimw listen --secret'|'apimw listen --secret-env'|'apimw listen --secret-file'|'apimw listen --respond'|'apimw listen --delay'|'apimw listen --fail-rate'|'apimw listen --max-body'|'apimw listen --forward-timeout'|'apimw listen --concurrency'|'apimw listen --format'|'apimw listen --record'|'apimw listen --inspect-port'|'apimw listen --ready-file'|'apimw listen --expect'|'apimw listen --where'|'apimw listen --expect-message'|'apimw listen --timeout'|'apimw listen --report'|'apimw doctor --port'|'apimw doctor --forward-to'|'apimw doctor -f'|'apimw sign --secret'|'apimw sign --secret-env'|'apimw sign --secret-file'|'apimw sign --body-file'|'apimw verify --header'|'apimw verify --secret'|'apimw verify --secret-env'|'apimw verify --secret-file'|'apimw verify --body-file'|'apimw trigger --to'|'apimw trigger --secret'|'apimw trigger --secret-env'|'apimw trigger --secret-file'|'apimw trigger --set'|'apimw trigger --file'|'apimw trigger --timeout'|'apimw messages send --to'|'apimw messages send --text'|'apimw messages send --template'|'apimw messages send --lang'|'apimw messages send --param'|'apimw messages templates --status'|'apimw messages templates --category'|'apimw sandbox --host'|'apimw sandbox --port'|'apimw sandbox --data-dir'|'apimw sandbox --time-scale'|'apimw sandbox --token-ttl'|'apimw sandbox --rate-limit'|'apimw sandbox --api-key'|'apimw sandbox --api-secret-env'|'apimw sandbox --api-secret-file'|'apimw sandbox --ready-file')
             nargs=1
             ;;
         *)
@@ -189,6 +193,12 @@ __apimw_values() {
             __apimw_files "$2"
             ;;
         'apimw events replay #1')
+            __apimw_files "$2"
+            ;;
+        'apimw events inspect --resign-file')
+            __apimw_files "$2"
+            ;;
+        'apimw events inspect #1')
             __apimw_files "$2"
             ;;
         'apimw listen --secret-file')

@@ -49,6 +49,11 @@ function __fish_apimw_nargs
             'apimw events replay --resign-env' \
             'apimw events replay --resign-file' \
             'apimw events replay --timeout' \
+            'apimw events inspect --port' \
+            'apimw events inspect --to' \
+            'apimw events inspect --resign' \
+            'apimw events inspect --resign-env' \
+            'apimw events inspect --resign-file' \
             'apimw listen --forward-to' \
             'apimw listen -f' \
             'apimw listen --events' \
@@ -69,6 +74,7 @@ function __fish_apimw_nargs
             'apimw listen --concurrency' \
             'apimw listen --format' \
             'apimw listen --record' \
+            'apimw listen --inspect-port' \
             'apimw listen --ready-file' \
             'apimw listen --expect' \
             'apimw listen --where' \
@@ -144,6 +150,7 @@ function __fish_apimw_is_command
         'apimw events show' \
         'apimw events log' \
         'apimw events replay' \
+        'apimw events inspect' \
         'apimw listen' \
         'apimw doctor' \
         'apimw sign' \
@@ -332,6 +339,7 @@ complete -c apimw -n '__fish_apimw_using apimw events' -a 'list' -d 'List the ev
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'show' -d 'Show a recorded request, or an event type\'s sample payload.'
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'log' -d 'List the events `apimw listen` recorded.'
 complete -c apimw -n '__fish_apimw_using apimw events' -a 'replay' -d 'Send recorded events to your app again, byte for byte.'
+complete -c apimw -n '__fish_apimw_using apimw events' -a 'inspect' -d 'Show a recorded session in the inspector page, until Ctrl-C.'
 complete -c apimw -n '__fish_apimw_using apimw events' -l 'help' -s 'h' -d 'Show this message and exit.'
 
 # apimw events list
@@ -362,6 +370,16 @@ complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'timeout' -x -d
 complete -c apimw -n '__fish_apimw_using apimw events replay' -l 'help' -s 'h' -d 'Show this message and exit.'
 complete -c apimw -n '__fish_apimw_using apimw events replay' -F
 
+# apimw events inspect
+complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'port' -x -d 'The page\'s port on 127.0.0.1 (0: any free) [default: 4040 or the next].'
+complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'to' -x -d 'Your app\'s URL: where replay sends events.'
+complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'resign' -x -d 'Sign replays and curl commands with this secret (- reads it from standard input).'
+complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'resign-env' -x -d 'Sign with the secret in $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'resign-file' -r -F -d 'Sign with the secret in FILE\'s first line.'
+complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'no-open' -d 'Do not open the page in a browser.'
+complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'help' -s 'h' -d 'Show this message and exit.'
+complete -c apimw -n '__fish_apimw_using apimw events inspect' -F
+
 # apimw listen
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'forward-to' -s 'f' -x -d 'Your app\'s URL; events are POSTed there (repeatable).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'events' -s 'e' -x -d 'Event types to subscribe to, show and forward; globs work [default: the default_events setting...'
@@ -389,6 +407,8 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'verbose' -s 'v' -d 'S
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'format' -x -a 'pretty ndjson' -d 'pretty, or ndjson (one JSON record a line).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'record' -r -F -d 'Session log [default: data dir].'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-record' -d 'Do not record events.'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'inspect-port' -x -d 'The inspector page\'s port on 127.0.0.1 (0: any free) [default: 4040 or the next].'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-inspect' -d 'No inspector page (it shows the session log).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'ready-file' -r -F -d 'Write the URL here once ready.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'expect' -x -d 'Exit 0 once these arrived (CI).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'where' -x -d 'Count only --expect events with VALUE (as text) at PATH in the JSON body, e.g....'

@@ -129,6 +129,7 @@ class LiveView:
         secret: str | None,
         verifying: bool,
         api: str | None,
+        inspector: str | None = None,
     ) -> None:
         if self.ndjson:
             self._emit(
@@ -139,6 +140,7 @@ class LiveView:
                 webhook_id=webhook_id,
                 verifying=verifying,
                 api=api,
+                inspector=inspector,
             )
             return
         fields: dict[str, Any] = {"receiving": receive_url}
@@ -151,6 +153,8 @@ class LiveView:
             fields["webhook"] = f"{webhook_id} on {api}" if api else webhook_id
         if secret:
             fields["secret"] = mask(secret)
+        if inspector:
+            fields["inspector"] = inspector
         self.flush()
         self.printer.fields(fields, title="apimw listen")
         if not verifying:

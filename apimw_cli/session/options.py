@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from apimw_cli.session.matching import Condition
     from apimw_cli.settings import Settings
 
-__all__ = ["Invocation", "ListenOptions"]
+__all__ = ["Inspect", "Invocation", "ListenOptions"]
 
 
 class Invocation(Protocol):
@@ -40,6 +40,14 @@ class Invocation(Protocol):
 
 
 @dataclass(frozen=True)
+class Inspect:
+    """Where the inspector serves: `port` from --inspect-port (0: any free), None: 4040 or the
+    next free one."""
+
+    port: int | None = None
+
+
+@dataclass(frozen=True)
 class ListenOptions:
     """`apimw listen`'s options, parsed and checked (see commands/listen.py for each flag)."""
 
@@ -58,6 +66,8 @@ class ListenOptions:
     expectations: Mapping[str, int] = field(default_factory=dict)  # --expect: pattern -> count
     where: tuple[Condition, ...] = ()  # --where/--expect-message: what --expect events must hold
     deadline_s: float | None = None  # --timeout, in seconds
+    # The inspector page over the session log (there is none with --no-record); None: --no-inspect
+    inspect: Inspect | None = Inspect()
 
     @property
     def secret(self) -> str | None:

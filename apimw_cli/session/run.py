@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from apimw_cli.models import Forwarded, Received, Tally
 from apimw_cli.output.live import LiveView
 from apimw_cli.receiver.feed import Feed
-from apimw_cli.session import records, resources
+from apimw_cli.session import inspection, records, resources
 from apimw_cli.session.matching import Matcher
 from apimw_cli.session.outcome import Counts, Outcome, at_deadline, decide
 from apimw_cli.session.records import Owner
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from apimw_cli.api.client import ApiClient
     from apimw_cli.models import Webhook
     from apimw_cli.output import Printer
+    from apimw_cli.receiver.recorder import Recorder
     from apimw_cli.receiver.server import RunningReceiver
     from apimw_cli.session.options import Invocation, ListenOptions
 
@@ -159,6 +160,7 @@ class ListenSession:
         debug = invocation.printer.info if invocation.debug else None
         running = stack.enter_context(resources.receiver(options.receiver, self.feed, debug))
         local_url = running.url.rstrip("/") + options.receive_path
+        inspector_url = self._inspector(stack, local_url, running.recorder)
         tunnel, public_url = None, None
         if options.tunnel:
             tunnel, public = stack.enter_context(
@@ -174,7 +176,8 @@ class ListenSession:
         )
         webhook_id = self.webhook.id if self.webhook is not None else None
         self.ctrl_c.hold()  # announced: from here a Ctrl-C stops the session as in the loop
-        _announce(view, invocation.printer, options, local_url, public_url, api_base, webhook_id)
+        urls = _Urls(local_url, public_url, api_base, inspector_url)
+        _announce(view, invocation.printer, options, urls, webhook_id)
         if options.ready_file is not None:
             write_private_file(options.ready_file, (receive_url + "\n").encode())
             stack.callback(options.ready_file.unlink, missing_ok=True)
@@ -182,6 +185,27 @@ class ListenSession:
             demo_client = stack.enter_context(invocation.client())
             stack.enter_context(resources.demo_traffic(demo_client, self.stop))
         return running, watchdog
+
+    def _inspector(
+        self, stack: contextlib.ExitStack, local_url: str, recorder: Recorder | None
+    ) -> str | None:
+        """The inspector page over the session log, stopped on exit; its URL (None without it:
+        --no-inspect, or --no-record and so no log)."""
+        options = self.options
+        log = options.receiver.record
+        if options.inspect is None or log is None:
+            return None
+        page = inspection.Page(
+            log=log,
+            live=True,
+            target=options.receiver.forward_to[0] if options.receiver.forward_to else None,
+            receive_url=local_url,
+            secret=options.secret,
+            timeout=options.receiver.forward_timeout,
+            port=options.inspect.port,
+        )
+        running = stack.enter_context(inspection.serving(page, "apimw listen", recorder))
+        return str(running.url)
 
     def _connect_api(self, stack: contextlib.ExitStack) -> tuple[str | None, ApiClient | None]:
         """The API events come from (the sandbox's, or APIMW's through the tunnel), with its
@@ -231,25 +255,33 @@ class ListenSession:
         registration.report_verification(client, webhook, view)
 
 
+@dataclass(frozen=True)
+class _Urls:
+    """Where a session receives (locally, and publicly through the tunnel), the API it
+    registered with, and its inspector page."""
+
+    local: str
+    public: str | None
+    api: str | None
+    inspector: str | None
+
+
 def _announce(
-    view: LiveView,
-    printer: Printer,
-    options: ListenOptions,
-    local_url: str,
-    public_url: str | None,
-    api_base: str | None,
-    webhook_id: str | None,
+    view: LiveView, printer: Printer, options: ListenOptions, urls: _Urls, webhook_id: str | None
 ) -> None:
-    """The session's header: where it receives, forwards and records."""
+    """The session's header: where it receives, forwards, records and shows its events."""
     view.ready(
-        receive_url=local_url,
-        public_url=public_url,
+        receive_url=urls.local,
+        public_url=urls.public,
         forward_to=options.receiver.forward_to,
         webhook_id=webhook_id,
         secret=options.secret,
         verifying=not options.receiver.skip_verify,
-        api=api_base,
+        api=urls.api,
+        inspector=urls.inspector,
     )
+    if options.inspect is not None and options.receiver.record is None:
+        view.note(inspection.OFF_WITHOUT_LOG)
     if options.stable_secret and not options.ndjson:
         printer.info(
             "The signing secret is this profile's own, the same every session: give it "

@@ -1,0 +1,137 @@
+"""`apimw events inspect`: the inspector page over a recorded session, without receiving."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from apimw_cli.commands.common import SecretOptions, check_http_url, read_secret, remember, state
+from apimw_cli.receiver import sessions
+
+if TYPE_CHECKING:
+    from apimw_cli.output import Printer
+
+RESIGN = SecretOptions(value="--resign", env="--resign-env", file="--resign-file")
+
+
+def inspect(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None,
+        typer.Argument(metavar="SESSION", help="A session file [default: the latest session]."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            metavar="PORT",
+            help="The page's port on 127.0.0.1 (0: any free) [default: 4040 or the next].",
+            min=0,
+            max=65535,
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="URL", help="Your app's URL: where replay sends events."),
+    ] = None,
+    resign: Annotated[
+        str | None,
+        typer.Option(
+            "--resign",
+            metavar="SECRET",
+            help="Sign replays and curl commands with this secret (- reads it from standard "
+            "input).",
+        ),
+    ] = None,
+    resign_env: Annotated[
+        str | None,
+        typer.Option("--resign-env", metavar="VAR", help="Sign with the secret in $VAR."),
+    ] = None,
+    resign_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--resign-file",
+            metavar="FILE",
+            help="Sign with the secret in FILE's first line.",
+            dir_okay=False,
+        ),
+    ] = None,
+    no_open: Annotated[
+        bool, typer.Option("--no-open", help="Do not open the page in a browser.")
+    ] = False,
+) -> None:
+    """Show a recorded session in the inspector page, until Ctrl-C.
+
+    The page lists the session's events with their headers, bodies, signature verdicts and
+    forwards; with --to it replays them to your app (as recorded, or signed again with
+    --resign-env). It is served on 127.0.0.1 only and opens in your browser when run in a
+    terminal; the URL is printed (as a JSON line when piped, or with -o json).
+
+    Examples:
+
+      apimw events inspect
+
+      apimw events inspect --to http://localhost:3000/webhooks --resign-env WEBHOOK_SECRET
+    """
+    printer = state(ctx).printer
+    if to is not None:
+        check_http_url(to, "--to")
+    secret = read_secret(RESIGN, printer.warn, resign, resign_env, resign_file)
+    remember(secret)  # masked in every message
+    session = sessions.session_file(file)
+    from apimw_cli.session.inspection import Page, serving
+
+    page = Page(log=session, live=False, target=to, secret=secret, port=port, port_option="--port")
+    with serving(page, "apimw events inspect") as running:
+        _announce(printer, running.url, session, to, no_open=no_open)
+        _wait_for_ctrl_c()
+
+
+def _announce(printer: Printer, url: str, session: Path, to: str | None, *, no_open: bool) -> None:
+    """The URL: for people on a terminal (and the page opened there), else one JSON line."""
+    terminal = sys.stdout.isatty()
+    if printer.json or not terminal:
+        printer.line(json.dumps({"url": url, "session": str(session)}))
+        printer.info(f"inspector at {url}; Ctrl-C to stop")
+    else:
+        printer.fields(
+            {
+                "inspector": url,
+                "session": str(session),
+                "replay to": to or "(nowhere: add --to URL)",
+            },
+            title="apimw events inspect",
+        )
+        printer.info("Ctrl-C to stop.")
+    if terminal and not no_open and not printer.json:
+        # A console browser (lynx) would hold the terminal until it quits: never this thread.
+        threading.Thread(target=_open, args=(url,), daemon=True, name="apimw-browser").start()
+
+
+def _open(url: str) -> None:
+    import contextlib
+    import webbrowser
+
+    with contextlib.suppress(webbrowser.Error):  # the URL is printed: open it by hand
+        webbrowser.open(url)
+
+
+def _wait_for_ctrl_c() -> None:
+    """Serve until Ctrl-C or SIGTERM (main thread only: Python delivers signals there)."""
+    stop = threading.Event()
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main else None
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass  # the way to stop it: exit 0
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)

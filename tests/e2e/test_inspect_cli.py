@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from apimw_cli.protocol import DELIVERY_HEADER, SIGNATURE_HEADER
+from apimw_cli.sandbox.server import RunningSandbox
 from apimw_cli.session.inspection import OFF_WITHOUT_LOG
 from apimw_cli.signing import sign, verify
 from tests.e2e.inspect_support import Child, listening_ports, start_inspect, token_of
@@ -253,6 +255,22 @@ def test_events_inspect_on_a_port_in_use_is_a_clean_error(tmp_path: Path) -> Non
     assert lines[0] == f"error: the inspector cannot listen on 127.0.0.1:{port}: the port is in use"
     assert lines[1] == "hint: pick another with --port (0: any free port)"
     assert len(lines) == 2
+
+
+def test_the_inspector_stops_when_set_up_fails_after_it_started(
+    running_sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In this process: the tunnel (started after the inspector) cannot open without an ngrok
+    authtoken; the session's clean-up stops the inspector (its port closed, its thread gone)."""
+    monkeypatch.delenv("NGROK_AUTHTOKEN", raising=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run("--sandbox", "listen", "--tunnel", "--port", "0", "--inspect-port", str(port))
+    assert result.exit_code == 7, result.stderr
+    assert "ngrok_authtoken" in result.stderr
+    assert port_is_closed(port)
+    assert not [t for t in threading.enumerate() if t.name.startswith("apimw-inspector")]
 
 
 @pytest.mark.parametrize(

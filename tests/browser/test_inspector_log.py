@@ -148,11 +148,6 @@ def test_lines_appended_to_a_live_log_appear_without_a_reload(tab: Tab, tmp_path
         assert page.evaluate("() => performance.getEntriesByType('navigation').length") == 1
 
 
-@pytest.mark.xfail(
-    reason="app.js onRows: a `skipped` message re-arms scheduleRequery(1000) (clearTimeout) on"
-    " every stream message, ~4 a second, so the list is not reloaded until the flood stops",
-    strict=False,
-)
 def test_while_events_keep_pouring_in_the_page_keeps_showing_the_newest(
     tab: Tab, tmp_path: Path
 ) -> None:

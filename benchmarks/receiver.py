@@ -1,6 +1,6 @@
 """`apimw listen` against the fastest receivers there are, side by side in one run (issue #17).
 
-    python benchmarks/receiver.py                 # 6 rounds of 10 s, all phases (~8 minutes)
+    python benchmarks/receiver.py                 # 6 rounds of 10 s, all phases (~10 minutes)
     python benchmarks/receiver.py --quick         # a smoke run: tiny counts, short rounds
     python benchmarks/receiver.py --markdown      # also print the rows for benchmarks/README.md
     python benchmarks/receiver.py --phases throughput --rounds 4 --seconds 5
@@ -9,11 +9,14 @@
 Phases:
 - throughput: every contender (benchmarks/servers.py: bare starlette on h11, bare starlette on
   httptools + uvloop, Node verifying the HMAC, `listen --format ndjson`, `listen` with the live
-  view on a 160x45 pty) takes a closed-loop burst of distinct signed ~1 KB events in each round,
-  in a rotating order; per contender: req/s and the server's CPU microseconds per request (its
-  /proc utime+stime over the burst); per round: the issue's ratios, whose medians are reported,
-  each also by CPU per request (what the req/s ratio is when the server's core is the limit:
-  steadier when other processes share the machine).
+  view on a 160x45 pty; for issue #18, `listen --format ndjson` with its inspector page open in
+  headless Chromium (inspector_client.py; an SSE client on /api/stream without a browser or
+  with --sse-viewer) and the same with --no-inspect) takes a closed-loop burst of distinct
+  signed ~1 KB events in each round, in a rotating order; per contender: req/s and the
+  server's CPU microseconds per request (its /proc utime+stime over the burst); per round: the
+  issues' ratios, whose medians are reported, each also by CPU per request (what the req/s
+  ratio is when the server's core is the limit: steadier when other processes share the
+  machine).
 - lag: events at a fixed 2,000/s to the live view; the time from each send to its
   `[dlv_xxxxxxxx]` label appearing on the pty: p50, p99, max.
 - forward: `listen --format ndjson --forward-to` the fast sink (fast_receiver.py): the receive
@@ -65,6 +68,8 @@ LABELS = {
     "node": "Node `http` server verifying the HMAC",
     "ndjson": "`apimw listen --format ndjson`",
     "live": "`apimw listen`, live view on a 160x45 pty",
+    "inspected": "`apimw listen --format ndjson`, inspector page open in a browser",
+    "no-inspect": "`apimw listen --format ndjson --no-inspect`",
     "ndjson-ref": "reference tree: `apimw listen --format ndjson`",
     "live-ref": "reference tree: `apimw listen`, live view",
 }
@@ -101,6 +106,7 @@ class Results:
     backlog: int = 0
     backlog_rss: list[float] = field(default_factory=list)
     failures: int = 0
+    viewer: str = ""  # what watched the inspector page (a browser, or the SSE fallback)
 
 
 def measured(server: servers.Server, driver: Driver, seconds: float) -> tuple[Burst, float]:
@@ -118,8 +124,10 @@ def contenders(
     results: Results,
     need: set[str],
     tree: Path | None = None,
+    sse: bool = False,
 ) -> Iterator[dict[str, servers.Server]]:
-    """The servers of `need` that can run here, started; the others go to results.skipped."""
+    """The servers of `need` that can run here, started; the others go to results.skipped.
+    The `inspected` listen gets its viewer (a browser, or an SSE client with `sse`)."""
     with contextlib.ExitStack() as stack:
         started: dict[str, servers.Server] = {}
         missing = {"bare-fast": servers.fast_stack_missing(), "node": servers.node_missing()}
@@ -135,6 +143,13 @@ def contenders(
                 started[name] = stack.enter_context(servers.bare("fast", cpus))
             elif name == "node":
                 started[name] = stack.enter_context(servers.node(cpus))
+            elif name in ("inspected", "no-inspect"):
+                inspected = name == "inspected"
+                server = stack.enter_context(servers.listen(name, workdir, cpus, inspect=inspected))
+                if inspected:
+                    url = servers.inspector_url(server)
+                    results.viewer = stack.enter_context(servers.watcher(url, sse))
+                started[name] = server
             else:
                 live = name.startswith("live")
                 reference = tree if name in REFERENCES else None
@@ -308,6 +323,16 @@ def throughput_rows(results: Results) -> list[Row]:
                       paired(results, "ndjson", "live", "cpu_us"), ">= 0.8x",
                       lambda r: r >= 0.8),
         ]  # fmt: skip
+    if any("inspected" in samples for samples in results.rounds):
+        table += [
+            Row("the inspector's viewer", results.viewer),
+            ratio_row("inspector page open / --no-inspect (req/s)",
+                      paired(results, "inspected", "no-inspect"), ">= 0.95x",
+                      lambda r: r >= 0.95),
+            ratio_row("inspector page open / --no-inspect, by CPU per request (theirs / its)",
+                      paired(results, "no-inspect", "inspected", "cpu_us"), ">= 0.95x",
+                      lambda r: r >= 0.95),
+        ]  # fmt: skip
     if any("ndjson-ref" in samples for samples in results.rounds):
         table += [
             ratio_row("ndjson / reference tree's ndjson (req/s)",
@@ -393,6 +418,11 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         help="also run listen from this source tree (`git worktree add /tmp/ref dfcc62d`)",
     )
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
+    parser.add_argument(
+        "--sse-viewer",
+        action="store_true",
+        help="watch the inspector with an SSE client on /api/stream, not headless Chromium",
+    )
     parser.add_argument("--no-pin", action="store_true", help="let the OS place the processes")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     parser.add_argument("--quick", action="store_true", help="a smoke run with tiny counts")
@@ -429,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         pinning = f"client on CPU {client_cpus}, servers on {server_cpus}" if client_cpus else ""
         print(f"load: {driver.name}; {pinning or 'not pinned'}", flush=True)
         tree = args.reference_tree.resolve() if args.reference_tree else None
-        with contenders(workdir, server_cpus, results, need, tree) as started:
+        with contenders(workdir, server_cpus, results, need, tree, args.sse_viewer) as started:
             if "throughput" in args.phases and started:
                 throughput(started, driver, args, results)
             if "lag" in args.phases:

@@ -45,6 +45,7 @@ from benchmarks.load import LABEL, SECRET
 HERE = Path(__file__).resolve().parent
 SECRET_ENV = "APIMW_BENCH_SECRET"
 COLUMNS, ROWS = 160, 45
+HEAD = 1 << 14
 
 
 class Drain(threading.Thread):
@@ -58,6 +59,7 @@ class Drain(threading.Thread):
         self.bytes = 0
         self.watching = False
         self.seen: dict[int, float] = {}
+        self.head = bytearray()  # the first HEAD bytes (listen's `ready` record is there)
 
     def run(self) -> None:
         tail = b""
@@ -69,6 +71,8 @@ class Drain(threading.Thread):
             if not chunk:
                 return
             now = time.perf_counter()
+            if len(self.head) < HEAD:
+                self.head += chunk[: HEAD - len(self.head)]
             self.lines += chunk.count(b"\n")
             self.bytes += len(chunk)
             if self.watching:
@@ -166,9 +170,12 @@ def listen(
     live: bool = False,
     forward_to: str | None = None,
     tree: Path | None = None,
+    inspect: bool | None = None,
 ) -> Iterator[Server]:
     """`apimw listen` as users run it, in its own config and data directories; with `tree`,
-    the apimw_cli of that source tree (PYTHONPATH comes before the installed package)."""
+    the apimw_cli of that source tree (PYTHONPATH comes before the installed package).
+    `inspect`: None leaves the inspector as users get it, False adds --no-inspect, True an
+    inspector on any free port (--inspect-port 0; `inspector_url` finds it)."""
     home = workdir / name
     home.mkdir(parents=True)
     ready = home / "ready"
@@ -187,6 +194,8 @@ def listen(
         command += ["--format", "ndjson"]
     if forward_to:
         command += ["--forward-to", forward_to]
+    if inspect is not None:
+        command += ["--inspect-port", "0"] if inspect else ["--no-inspect"]
     master = -1
     with open(home / "stderr", "wb") as stderr:
         if live:
@@ -233,6 +242,47 @@ def ready_port(ready: Path) -> int | None:
         return urlsplit(ready.read_text().strip()).port
     except (OSError, ValueError):
         return None
+
+
+def inspector_url(server: Server, timeout: float = 30) -> str:
+    """The inspector's URL from the `ready` record of a `listen --format ndjson`."""
+    assert server.drain is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in bytes(server.drain.head).splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict) and record.get("record") == "ready":
+                    url = record.get("inspector")
+                    if not isinstance(url, str):
+                        raise RuntimeError(f"{server.name}: no inspector in {record}")
+                    return url
+        time.sleep(0.02)
+    raise RuntimeError(f"{server.name}: no ready record within {timeout:g} s")
+
+
+@contextlib.contextmanager
+def watcher(url: str, sse: bool = False) -> Iterator[str]:
+    """One viewer on the inspector page at `url` (inspector_client.py: headless Chromium, or
+    an SSE client on /api/stream); yields what it watches with. It runs with the harness's CPU
+    affinity (the client's CPU), as a user's browser would run beside the receiver."""
+    command = [sys.executable, str(HERE / "inspector_client.py"), url, *(["--sse"] if sse else [])]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        first = process.stdout.readline().strip()
+        if not first.startswith("WATCHING "):
+            raise RuntimeError(f"the inspector's viewer did not start: {first!r}")
+        yield first.removeprefix("WATCHING ")
+    finally:
+        try:
+            saw = process.communicate(timeout=30)[0].strip()  # closes its stdin: it stops
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            saw = "(the viewer did not stop)"
+        if saw:
+            print(f"inspector viewer: {saw}", flush=True)
 
 
 def report_errors(name: str, stderr: Path) -> None:

@@ -211,3 +211,37 @@ def test_the_fast_sink_counts_what_it_got_over_keep_alive() -> None:
     with servers.sink(None) as sink:
         assert answers(sink.port, signed_requests(5)) == [200] * 5
         assert servers.sink_deliveries(sink.port) == 5
+
+
+def _no_browser() -> str | None:
+    from tests.browser.conftest import why_no_browser
+
+    return why_no_browser()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("viewer", ["browser", "sse"])
+def test_the_inspector_rounds_set_a_watched_listen_beside_no_inspect(viewer: str) -> None:
+    """receiver.py's inspector contenders: listen with its page open in a browser (or an SSE
+    client) and listen --no-inspect, in the same rounds, and their ratio against its target."""
+    if viewer == "browser" and (reason := _no_browser()):
+        pytest.skip(reason)
+    out = script(
+        "receiver.py", "--quick", "--python-client", "--phases", "throughput",
+        "--contenders", "inspected,no-inspect", *(["--sse-viewer"] if viewer == "sse" else []),
+        timeout=110,
+    )  # fmt: skip
+    for row in (
+        "`apimw listen --format ndjson`, inspector page open in a browser: req/s",
+        "`apimw listen --format ndjson`, inspector page open in a browser: CPU per request",
+        "`apimw listen --format ndjson --no-inspect`: req/s",
+    ):
+        assert row in out, out
+    ratio = next(line for line in out.splitlines() if "/ --no-inspect (req/s)" in line)
+    assert "x (" in ratio and ">= 0.95x (" in ratio, ratio
+    watched = next(line for line in out.splitlines() if "the inspector's viewer" in line)
+    assert ("browser: headless" if viewer == "browser" else "sse: asked for") in watched, out
+    saw = re.search(r"inspector viewer: SAW (\d+) stream events", out)
+    assert saw is not None and int(saw.group(1)) > 0, out  # it did watch events arrive
+    assert re.search(r"non-200 answers and socket errors +0$", out, re.M), out

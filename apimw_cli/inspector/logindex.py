@@ -203,11 +203,11 @@ class LogIndex(LogStore):
         there were (older than those given: the page reloads then)."""
         with self._lock:
             start = max(after_seq - self._seq_base, 0)
-            newer = [
-                e
-                for e in reversed(self._entries[start:])
-                if filters is None or self._matches(e, filters)
-            ]
+            if filters is None:  # no need to look at the ones left out
+                count = max(len(self._entries) - start, 0)
+                shown = self._entries[max(start, len(self._entries) - limit) :]
+                return [self._row(e) for e in reversed(shown)], max(count - limit, 0)
+            newer = [e for e in reversed(self._entries[start:]) if self._matches(e, filters)]
             return [self._row(e) for e in newer[:limit]], max(len(newer) - limit, 0)
 
     def forward_cursor(self) -> int:

@@ -575,3 +575,14 @@ def test_a_log_written_while_it_is_read_from_another_thread(log: Path) -> None:
     assert [r["id"] for r in rows] == [event(n).record_id for n in reversed(range(300))]
     assert sum(1 for r in rows if r["forwards"]) == 100
     assert errors == [] and seen == sorted(seen)  # rows only ever added
+
+
+def test_latest_without_filters_agrees_with_a_filter_that_takes_every_row(log: Path) -> None:
+    write(log, *(event(n) for n in range(12)))
+    index = index_of(log)
+    for after in range(-2, 15):
+        for limit in (0, 1, 5, 12, 20):
+            plain, plain_skipped = index.latest(after, limit)
+            taken, taken_skipped = index.latest(after, limit, Filters())
+            assert [r["seq"] for r in plain] == [r["seq"] for r in taken]
+            assert plain_skipped == taken_skipped

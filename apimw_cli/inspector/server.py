@@ -12,6 +12,8 @@ for a replay still in flight (it runs on a daemon thread and finishes, or not, o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import logging
 import secrets
@@ -65,12 +67,33 @@ _QUIET = _FromInspectorThread()
 
 
 class _Server(uvicorn.Server):
-    """uvicorn, ending the event streams as it starts shutting down (it would otherwise wait
-    for them, the graceful timeout long, and then cancel them mid-write)."""
+    """uvicorn, idle while nothing happens, and ending the event streams as it starts shutting
+    down (it would otherwise wait for them, the graceful timeout long, then cancel them)."""
 
     def __init__(self, config: uvicorn.Config, streams: Streams) -> None:
         super().__init__(config)
         self.streams = streams
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        """Sleeps until `exit_now`. uvicorn's own wakes ten times a second to look at
+        `should_exit` and refresh its Date header; with no Date header, no request limit and
+        no notify callback that is polling for nothing, while no page may be open for hours."""
+        self._woken = asyncio.Event()
+        self._loop = asyncio.get_running_loop()  # set before should_exit is read: see exit_now
+        await self.on_tick(0)  # the default headers, once
+        while not self.should_exit:
+            await self._woken.wait()
+            self._woken.clear()
+
+    def exit_now(self) -> None:
+        """Make the server stop (from any thread)."""
+        self.should_exit = True  # set before the loop is read: see main_loop
+        loop, woken = self._loop, self._woken
+        if loop is not None and woken is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: it has stopped
+                loop.call_soon_threadsafe(woken.set)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.streams.close()
@@ -97,7 +120,7 @@ class RunningInspector:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving; returns once the server's thread has ended (or `timeout` passed).
         Idempotent."""
-        self._server.should_exit = True
+        self._server.exit_now()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._worker.close()

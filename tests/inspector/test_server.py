@@ -449,3 +449,25 @@ def test_a_page_from_an_earlier_run_is_told_to_reload(
                 break
     assert "reload" not in kinds  # a cursor of this run: no reload
     assert [row["id"] for row in rows] == [record_id]
+
+
+def test_the_server_does_not_tick_while_nothing_happens(
+    log: SessionLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn's main loop wakes ten times a second; the inspector's sleeps until stopped."""
+    ticks: list[int] = []
+    tick = server._Server.on_tick
+
+    async def counted(self: server._Server, counter: int) -> bool:
+        ticks.append(counter)
+        return await tick(self, counter)
+
+    monkeypatch.setattr(server._Server, "on_tick", counted)
+    inspector = start(log)
+    try:
+        threading.Event().wait(0.5)  # five of uvicorn's ticks
+        assert len(ticks) == 1  # the first, which sets the default headers
+        assert httpx.get(inspector.url + "api/info").status_code == 200
+    finally:
+        inspector.stop()
+    assert not inspector._thread.is_alive()

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -339,6 +341,55 @@ def test_events_inspect_stops_on_sigterm(tmp_path: Path) -> None:
     _, err = proc.stop(signal.SIGTERM)
     assert proc.process.returncode == 0, err
     assert URL.match(announced["url"])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_events_inspect_on_a_terminal_opens_the_browser(tmp_path: Path) -> None:
+    """On a terminal: the fields for people, and the page opened with $BROWSER (a script
+    here, which writes down the URL it was given)."""
+    import pty
+
+    log, _ = recorded_session(tmp_path)
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n')
+    browser.chmod(0o755)
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apimw_cli", "events", "inspect", str(log), "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "BROWSER": str(browser)},
+    )
+    os.close(terminal)
+    shown: list[bytes] = []
+
+    def read_terminal() -> None:
+        with contextlib.suppress(OSError):  # EIO once the process has closed it
+            while chunk := os.read(controller, 4096):
+                shown.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    try:
+        url = wait_for(
+            lambda: opened.read_text() if opened.exists() else None,
+            timeout=20,
+            what="the browser opened",
+        )
+        assert URL.match(url)
+        wait_for(lambda: url.encode() in b"".join(shown), what="the URL on the terminal")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        reader.join(5)
+        os.close(controller)
+    assert proc.returncode == 0, err
+    text = b"".join(shown).decode()
+    assert re.search(rf"inspector\s+{re.escape(url)}", text), text
+    assert "replay to" in text and "(nowhere: add --to URL)" in text
 
 
 def test_events_inspect_without_a_session_is_a_usage_error() -> None:

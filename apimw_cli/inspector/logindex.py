@@ -28,7 +28,7 @@ A row (`rows`, `latest`, `row`), every key always present:
      "duplicate": bool,
      "attempt": int|null,     # n-th request with this delivery id (retries share it), from 1;
                               # null without a delivery id
-     "attempts": int,         # how many requests carry this delivery id (1 without one)
+     "attempt_count": int,    # how many requests carry this delivery id (1 without one)
      "size": int|null,        # body bytes (null when the body cannot be read)
      "forwards": [{"target": str|null, "status": int|null, "ms": float|null,
                    "error": str|null}, ...],   # a replay row: its own outcome
@@ -131,7 +131,7 @@ class LogIndex(LogStore):
             "verdict": None if replay is not None else facts.verdict,
             "duplicate": replay is None and facts.duplicate,
             "attempt": None,
-            "attempts": max(len(group), 1),
+            "attempt_count": max(len(group), 1),
             "size": summary.size,
             "forwards": [replay.outcome.as_dict()]
             if replay is not None
@@ -270,17 +270,21 @@ class LogIndex(LogStore):
             )
             outcomes = [replay.outcome] if replay is not None else entry.forwards or []
             detail["forwards"] = [self._outcome_view(entry, f) for f in outcomes]
-            group = self._group(entry.facts.delivery_id)
-            detail["attempts"] = (
-                []
-                if replay is not None
-                else [self._row(e) for e in group if e is not entry][:MAX_GROUP_ROWS]
-            )
+            detail["attempts"] = [] if replay is not None else self._attempts(entry)
             detail["replays"] = [self._row(e) for e in (entry.replays or [])[-MAX_GROUP_ROWS:]]
             detail["original"] = (
                 self._row(replay.of) if replay is not None and replay.of is not None else None
             )
             return detail
+
+    def _attempts(self, entry: Entry) -> list[dict[str, Any]]:
+        """The rows of the other requests with entry's delivery id, in file order: at most
+        MAX_GROUP_ROWS, the nearest to it (a sender may reuse one id for ever)."""
+        group = self._group(entry.facts.delivery_id)
+        at = _position(group, entry)
+        half = MAX_GROUP_ROWS // 2
+        near = group[max(at - half, 0) : at + half + 1]
+        return [self._row(e) for e in near if e is not entry]
 
     def _outcome_view(self, entry: Entry, outcome: lf.Forward) -> dict[str, Any]:
         line = entry.memory if entry.memory is not None else None

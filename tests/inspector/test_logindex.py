@@ -32,7 +32,7 @@ ROW_KEYS = {
     "verdict",
     "duplicate",
     "attempt",
-    "attempts",
+    "attempt_count",
     "size",
     "forwards",
     "forward_state",
@@ -96,7 +96,7 @@ def test_rows_are_newest_first_with_every_key(log: Path) -> None:
     assert row["received_at"] == event(2).received_at
     assert row["delivery_id"] == "dlv_2" and row["verdict"] == "valid"
     assert row["size"] == len(event(2).body)
-    assert (row["attempt"], row["attempts"], row["duplicate"]) == (1, 1, False)
+    assert (row["attempt"], row["attempt_count"], row["duplicate"]) == (1, 1, False)
     assert (row["forwards"], row["forward_state"], row["replays"]) == ([], "none", [])
 
 
@@ -366,7 +366,8 @@ def test_retries_share_a_delivery_id_and_count_attempts(log: Path) -> None:
     index = index_of(log)
     rows = {r["id"]: r for r in index.rows()}
     assert [rows[r.record_id]["attempt"] for r in (first, second, third)] == [1, 2, 3]
-    assert rows[first.record_id]["attempts"] == 3 and rows[other.record_id]["attempts"] == 1
+    assert rows[first.record_id]["attempt_count"] == 3
+    assert rows[other.record_id]["attempt_count"] == 1
     detail = index.detail(second.record_id)
     assert [r["id"] for r in detail["attempts"]] == [first.record_id, third.record_id]  # type: ignore[index]
     assert index.detail(other.record_id)["attempts"] == []  # type: ignore[index]
@@ -375,7 +376,7 @@ def test_retries_share_a_delivery_id_and_count_attempts(log: Path) -> None:
 def test_a_request_without_a_delivery_id_has_no_attempt_number(log: Path) -> None:
     write(log, event(1, delivery_id=None), event(2, delivery_id=None))
     rows = index_of(log).rows()
-    assert [(r["attempt"], r["attempts"]) for r in rows] == [(None, 1), (None, 1)]
+    assert [(r["attempt"], r["attempt_count"]) for r in rows] == [(None, 1), (None, 1)]
 
 
 # --------------------------------------------------------------------------- filters
@@ -586,3 +587,13 @@ def test_latest_without_filters_agrees_with_a_filter_that_takes_every_row(log: P
             taken, taken_skipped = index.latest(after, limit, Filters())
             assert [r["seq"] for r in plain] == [r["seq"] for r in taken]
             assert plain_skipped == taken_skipped
+
+
+def test_a_delivery_id_used_for_ever_lists_the_nearest_attempts(log: Path) -> None:
+    write(log, *(event(n, delivery_id="dlv_forever") for n in range(300)))
+    index = index_of(log)
+    middle = index.detail(event(150).record_id)
+    assert middle is not None and middle["attempt"] == 151 and middle["attempt_count"] == 300
+    assert [r["attempt"] for r in middle["attempts"]] == [*range(101, 151), *range(152, 202)]
+    first = index.detail(event(0).record_id)
+    assert [r["attempt"] for r in first["attempts"]] == list(range(2, 52))  # type: ignore[index]

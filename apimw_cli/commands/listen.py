@@ -190,7 +190,7 @@ InspectPortOption = Annotated[
     ),
 ]
 NoInspectOption = Annotated[
-    bool, typer.Option("--no-inspect", help="No inspector page (it shows the session log).")
+    bool, typer.Option("--no-inspect", help="Do not serve the inspector page.")
 ]
 ReadyFileOption = Annotated[
     Path | None,

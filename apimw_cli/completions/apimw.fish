@@ -408,7 +408,7 @@ complete -c apimw -n '__fish_apimw_using apimw listen' -l 'format' -x -a 'pretty
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'record' -r -F -d 'Session log [default: data dir].'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-record' -d 'Do not record events.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'inspect-port' -x -d 'The inspector page\'s port on 127.0.0.1 (0: any free) [default: 4040 or the next].'
-complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-inspect' -d 'No inspector page (it shows the session log).'
+complete -c apimw -n '__fish_apimw_using apimw listen' -l 'no-inspect' -d 'Do not serve the inspector page.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'ready-file' -r -F -d 'Write the URL here once ready.'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'expect' -x -d 'Exit 0 once these arrived (CI).'
 complete -c apimw -n '__fish_apimw_using apimw listen' -l 'where' -x -d 'Count only --expect events with VALUE (as text) at PATH in the JSON body, e.g....'

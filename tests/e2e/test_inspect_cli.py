@@ -392,6 +392,35 @@ def test_events_inspect_on_a_terminal_opens_the_browser(tmp_path: Path) -> None:
     assert "replay to" in text and "(nowhere: add --to URL)" in text
 
 
+def test_events_inspect_serves_whatever_the_file_holds(tmp_path: Path) -> None:
+    """A session file is untrusted: lines that are not JSON, not UTF-8, nested past any
+    parser's depth, huge, or records with fields of every JSON type are shown or skipped,
+    never a crash; the one good event among them is listed."""
+    log, record_id = recorded_session(tmp_path)
+    good = log.read_bytes()
+    hostile = [
+        b"\xff\xfe not utf-8 \x1b]2;pwned\x07",
+        b"{" * 100_000,
+        b'{"schema":2,"record":"request","id":' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"schema":2,"record":"request","id":"rec_x","headers":7,"body":{"a":1}}',
+        b'{"schema":2,"record":"forward","id":"' + record_id.encode() + b'","status":"x"}',
+        b"x" * 2_000_000,
+        b"[1,2,3]",
+        b"null",
+    ]
+    log.write_bytes(b"\n".join(hostile) + b"\n" + good + b'{"torn": ')
+    proc, announced = start_inspect(log, "--port", "0")
+    try:
+        listed = rows(announced["url"])
+        assert record_id in [row["id"] for row in listed]
+        with client(announced["url"]) as http:
+            assert http.get(f"/api/events/{record_id}").status_code == 200
+    finally:
+        _, err = proc.stop()
+    assert proc.process.returncode == 0, err
+    assert "Traceback" not in err
+
+
 def test_events_inspect_without_a_session_is_a_usage_error() -> None:
     result = run("events", "inspect", "--no-open")
     assert result.exit_code == 2

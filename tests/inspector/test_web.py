@@ -162,6 +162,8 @@ def test_details_of_an_event(page: Inspector, log: SessionLog) -> None:
     assert detail["id"] == record_id
     assert detail["verdict"]["code"] == "valid"
     assert detail["forwards"][0]["status"] == 201
+    assert detail["body"]["size"] == len(page.get(f"/api/events/{record_id}/body").content)
+    assert "base64" not in detail["body"]  # the bytes come from /body, not in every detail
     assert SECRET not in page.get(f"/api/events/{record_id}").text
 
 

@@ -732,16 +732,19 @@
     });
   }
 
-  async function showBody(id, ticket) {
+  async function showBody(id, ticket, why) {
     const pretty = $("detail-body-pretty");
     const raw = $("detail-body-raw");
     let bytes;
     try {
       const response = await fetch(apiPath(id, "/body"));
-      if (!response.ok) throw new Error("HTTP " + response.status);
+      if (!response.ok) throw new Error(why || "HTTP " + response.status);
       bytes = new Uint8Array(await response.arrayBuffer());
     } catch (error) {
-      if (ticket === state.detailTicket) raw.textContent = "(no body: " + error.message + ")";
+      if (ticket !== state.detailTicket) return;
+      $("detail-size").textContent = "(none)";
+      pretty.textContent = "";
+      raw.textContent = "(no body to show: " + error.message + ")";
       return;
     }
     if (ticket !== state.detailTicket) return;
@@ -776,7 +779,7 @@
     }
     if (ticket !== state.detailTicket || state.selected !== id) return;
     showDetailText(detail);
-    if (!quiet) await showBody(id, ticket);
+    if (!quiet) await showBody(id, ticket, typeof detail.body_error === "string" ? detail.body_error : "");
   }
 
   // -- actions -------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ def test_the_default_port_is_4040_or_the_next_free_one(
     log: SessionLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As `listen` does it, on a range of our own (other tests may hold 4040 meanwhile)."""
+    assert (server.DEFAULT_PORT, server.LAST_DEFAULT_PORT) == (4040, 4059)
     with held_port() as taken:
         first = taken.getsockname()[1]
         monkeypatch.setattr(server, "DEFAULT_PORT", first)

@@ -18,7 +18,6 @@
     selected: null,
     more: false, // the server has older rows than the last one listed
     detached: false, // the list shows older rows and is not following new ones
-    cursor: null,
     stream: null,
     detailTicket: 0,
     requery: null,
@@ -447,7 +446,6 @@
     try {
       const page = await api("/api/events?" + params.toString());
       replaceList(page.rows, page.more);
-      state.cursor = state.cursor || page.cursor;
       setLiveStatus();
       return page;
     } catch (error) {

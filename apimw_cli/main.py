@@ -159,7 +159,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "events": (
         "apimw_cli.commands.events:app",
-        "The event catalog, and the events `apimw listen` recorded (log, replay).",
+        "The event catalog, and the events `apimw listen` recorded (log, show, replay, inspect).",
     ),
     "listen": (
         "apimw_cli.commands.listen:listen",

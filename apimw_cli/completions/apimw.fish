@@ -204,7 +204,7 @@ complete -c apimw -n '__fish_apimw_using apimw' -a 'logout' -d 'Forget a profile
 complete -c apimw -n '__fish_apimw_using apimw' -a 'whoami' -d 'Show who the credentials belong to, and what they may do.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'config' -d 'Show and change settings (per profile).'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'webhooks' -d 'Register, list, inspect, update and delete webhooks.'
-complete -c apimw -n '__fish_apimw_using apimw' -a 'events' -d 'The event catalog, and the events `apimw listen` recorded (log, replay).'
+complete -c apimw -n '__fish_apimw_using apimw' -a 'events' -d 'The event catalog, and the events `apimw listen` recorded (log, show, replay, inspect).'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'listen' -d 'Receive webhooks on your machine: verify, show, forward and record them.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'doctor' -d 'Check your setup for `apimw listen`: credentials, API, clock, ngrok, server, port, app.'
 complete -c apimw -n '__fish_apimw_using apimw' -a 'sign' -d 'Print the X-APIMW-Signature value of a body (for curl experiments).'

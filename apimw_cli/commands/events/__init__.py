@@ -13,7 +13,7 @@ from apimw_cli.commands.events.replay import replay
 from apimw_cli.commands.events.show import show
 
 app = typer.Typer(
-    help="The event catalog, and the events `apimw listen` recorded (log, replay).",
+    help="The event catalog, and the events `apimw listen` recorded (log, show, replay, inspect).",
     no_args_is_help=True,
     rich_markup_mode=None,
     add_completion=False,

@@ -36,6 +36,7 @@ __all__ = [
     "Summary",
     "body_bytes",
     "clean_text",
+    "delivery_at",
     "facts_at",
     "facts_from_record",
     "facts_from_tail",
@@ -147,6 +148,31 @@ _USUAL_TAIL = re.compile(
     rb'"verdict":(?:null\}|\{"code":"([a-z_]{1,60})")'
 )
 _new_facts = tuple.__new__  # Facts(...) runs a Python __new__: this is the C one
+
+
+DELIVERY_KEY = b',"delivery_id":'
+
+
+def delivery_at(buf: bytes, start: int, end: int) -> tuple[bool, str | None]:
+    """The delivery id of the request line buf[..end] as the recorder writes it, read from
+    its last `,"delivery_id":` key (after `start`) without parsing: (True, id or None), or
+    (False, None) when it is not there as plain text (then the line is parsed)."""
+    at = buf.rfind(DELIVERY_KEY, start, end)
+    if at < 0:
+        return False, None
+    value = at + len(DELIVERY_KEY)
+    if buf.startswith(b"null,", value):
+        return True, None
+    if buf.startswith(b'"', value):
+        close = buf.find(b'"', value + 1, min(end, value + TEXT_LIMIT + 2))
+        if close > 0:
+            text = buf[value + 1 : close]
+            if b"\\" not in text:
+                try:
+                    return True, text.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+    return False, None
 
 
 def facts_at(buf: bytes, tail: int, end: int) -> Facts | None:

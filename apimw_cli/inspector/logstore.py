@@ -1,6 +1,7 @@
 """Reading a session log for the inspector's index (logindex.py): the file tailed line by line
-into entries (a request's place in the file and its facts, a forward's outcome, a replay), and
-the entries' lines read back. LogIndex builds rows and details on this; see its docstring."""
+into entries (a request's place in the file and its delivery id, a forward's outcome, a
+replay), and the entries' lines read back (a request's facts, summary, record). LogIndex builds
+rows and details on this; see its docstring."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ SUMMARIES = 4096  # rows whose display fields are cached
 RECORDS = 8  # parsed request lines cached (headers, bodies: for details, replay, curl)
 MAX_ORPHANS = 10_000  # forward lines kept for requests not seen (yet)
 MAX_UPDATES = 100_000  # forward updates kept for the stream's cursors
+TAIL_WINDOW = 4096  # bytes at a request line's end read for its facts (the rest if not there)
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -30,6 +32,7 @@ class Entry:
     """One row: a request line (facts) or a replay (replay)."""
 
     __slots__ = (
+        "delivery",
         "facts",
         "forwards",
         "id",
@@ -42,13 +45,14 @@ class Entry:
     )
 
     def __init__(
-        self, seq: int, row_id: str, offset: int, length: int, facts: lf.Facts = lf.UNREADABLE
+        self, seq: int, row_id: str, offset: int, length: int, delivery: str | None = None
     ) -> None:
         self.seq = seq
         self.id = row_id
         self.offset = offset  # -1: not in the file (a replay kept in memory)
         self.length = length
-        self.facts = facts
+        self.delivery = delivery  # read with the line: requests are grouped by it
+        self.facts: lf.Facts | None = None  # read when first needed (LogStore._facts)
         self.forwards: list[lf.Forward] | None = None
         self.replays: list[Entry] | None = None
         self.replay: Replay | None = None
@@ -172,12 +176,11 @@ class LogStore:
         if buf.startswith(lf.REQUEST_PREFIXES, start):
             id_start = start + len(lf.REQUEST_PREFIXES[0])
             id_end = buf.find(b'"', id_start, min(end, id_start + MAX_ID))
-            tail = buf.rfind(lf.TAIL_KEY, id_end, end) if id_end > 0 else -1
-            if tail > 0:
+            found, delivery = lf.delivery_at(buf, id_end, end) if id_end > 0 else (False, None)
+            if found:
                 raw_id = buf[id_start:id_end]
-                facts = lf.facts_at(buf, tail, end)
-                if facts is not None and raw_id.isascii() and b"\\" not in raw_id:
-                    self._add_located(raw_id.decode("ascii"), offset, end - start, facts)
+                if raw_id.isascii() and b"\\" not in raw_id:
+                    self._add_located(raw_id.decode("ascii"), offset, end - start, delivery)
                     return
         record = lf.parse_line(buf[start:end])
         if record is None:
@@ -193,18 +196,17 @@ class LogStore:
         elif kind == "replay":
             self._add_replay(record, offset, end - start, None)
 
-    def _add_located(self, record_id: str, offset: int, length: int, facts: lf.Facts) -> None:
+    def _add_located(self, record_id: str, offset: int, length: int, delivery: str | None) -> None:
         """`_add_request` for the usual line, the quick way (this runs for every request line
         read: a function call or a dict lookup less is ~5% of the cost)."""
         ids = self._ids
         if record_id in ids or self._orphans or not record_id:
-            self._add_request(record_id, offset, length, facts)
+            self._add_request(record_id, offset, length, delivery)
             return
         entries = self._entries
-        entry = Entry(self._seq_base + len(entries) + 1, record_id, offset, length, facts)
+        entry = Entry(self._seq_base + len(entries) + 1, record_id, offset, length, delivery)
         entries.append(entry)
         ids[record_id] = entry
-        delivery = facts.delivery_id
         if delivery is not None:
             group = self._deliveries.get(delivery)
             if group is None:
@@ -239,17 +241,19 @@ class LogStore:
         record_id: object,
         offset: int,
         length: int,
-        facts: lf.Facts | None,
+        delivery: str | None,
         record: dict[str, Any] | None = None,
     ) -> Entry:
+        """A request row; with `record` (a line read the slow way) its facts at once."""
         entry = self._new_entry(record_id, offset, length)
         if record is not None:
-            facts = lf.facts_from_record(record)
+            entry.facts = lf.facts_from_record(record)
+            delivery = entry.facts.delivery_id
             self._remember(self._summaries, entry.seq, lf.summary_from_record(record), SUMMARIES)
-        entry.facts = facts = facts or lf.UNREADABLE
-        if facts.delivery_id is not None:
-            group = self._group(facts.delivery_id)
-            self._deliveries[facts.delivery_id] = [*group, entry] if group else entry
+        entry.delivery = delivery
+        if delivery is not None:
+            group = self._group(delivery)
+            self._deliveries[delivery] = [*group, entry] if group else entry
         if isinstance(record_id, str):
             if entry.id != record_id:
                 self._latest[record_id] = entry
@@ -325,6 +329,11 @@ class LogStore:
         return record
 
     def _read_record(self, offset: int, length: int) -> dict[str, Any] | None:
+        data = self._read_bytes(offset, length)
+        return None if data is None else lf.parse_line(data)
+
+    def _read_bytes(self, offset: int, length: int) -> bytes | None:
+        """`length` bytes of the file at `offset`, None when they cannot all be read."""
         if offset < 0:
             return None
         try:
@@ -335,7 +344,27 @@ class LogStore:
                 os.close(fd)
         except OSError:
             return None
-        return lf.parse_line(data) if len(data) == length else None
+        return data if len(data) == length else None
+
+    def _facts(self, entry: Entry) -> lf.Facts:
+        """A request's facts, read from its line's tail the first time they are needed (kept:
+        they are small)."""
+        facts = entry.facts
+        if facts is None:
+            facts = entry.facts = self._read_facts(entry)
+        return facts
+
+    def _read_facts(self, entry: Entry) -> lf.Facts:
+        window = min(entry.length, TAIL_WINDOW)
+        start = entry.offset + entry.length - window
+        tail = self._read_bytes(start, window)
+        at = -1 if tail is None else tail.rfind(lf.TAIL_KEY)
+        if tail is not None and at >= 0:
+            facts = lf.facts_at(tail, at, len(tail))
+            if facts is not None:
+                return facts
+        record = self._line(entry)
+        return lf.UNREADABLE if record is None else lf.facts_from_record(record)
 
     def _summary(self, entry: Entry) -> lf.Summary:
         summary = self._summaries.get(entry.seq)

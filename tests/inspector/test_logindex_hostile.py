@@ -317,4 +317,8 @@ def test_the_quick_reading_of_a_line_agrees_with_parsing_it(
     )
     line = encode_request(rec)[:-1]
     tail = line.rfind(logfacts.TAIL_KEY)
-    assert logfacts.facts_at(line, tail, len(line)) == logfacts.facts_from_record(json.loads(line))
+    parsed = logfacts.facts_from_record(json.loads(line))
+    assert logfacts.facts_at(line, tail, len(line)) == parsed
+    found, delivery = logfacts.delivery_at(line, 0, len(line))
+    if found:  # else the line is parsed
+        assert delivery == parsed.delivery_id

@@ -52,6 +52,8 @@ def test_wheel_holds_the_completions_py_typed_and_the_license(dists: tuple[Path,
     for name in ("apimw.bash", "_apimw", "apimw.fish"):
         assert f"apimw_cli/completions/{name}" in names
     assert "apimw_cli/py.typed" in names
+    for name in ("index.html", "app.js", "app.css"):  # the inspector's page
+        assert f"apimw_cli/inspector/static/{name}" in names
     assert any(n.endswith("licenses/LICENSE") for n in names)
     assert not any(n.startswith("tests/") for n in names)
     assert not any(n.endswith("ruff.toml") for n in names)  # lint configuration stays behind

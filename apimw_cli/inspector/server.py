@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 
 from apimw_cli.errors import UsageError
 from apimw_cli.inspector.actions import Actions
@@ -159,27 +160,18 @@ def _quiet_logs() -> None:
             logger.addFilter(_QUIET)
 
 
-def start(
-    index: LogIndex,
-    actions: Actions,
-    info: dict[str, Any],
-    *,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    startup_timeout: float = 20.0,
-) -> RunningInspector:
-    """Serve the inspector over `index` on `host` (loopback only) and return once it answers.
-
-    Raises InspectorPortBusy for an explicit `port` that is taken, OSError when no socket can
-    be had, ValueError for a host that is not loopback, RuntimeError/TimeoutError when the
-    server does not start.
-    """
-    if not is_loopback(host):
-        raise ValueError(f"the inspector serves on loopback only, not on {host!r}")
-    sock = _bind(host, port)
-    bound = sock.getsockname()[1]
+def _app(
+    index: LogIndex, actions: Actions, info: dict[str, Any], port: int
+) -> tuple[Starlette, str]:
+    """The app for a server on `port`, and its per-run token."""
     token = secrets.token_urlsafe(32)
-    app = build_app(index, actions, token=token, allowed_hosts=allowed_hosts(bound), info=info)
+    app = build_app(index, actions, token=token, allowed_hosts=allowed_hosts(port), info=info)
+    return app, token
+
+
+def _prepared(sock: socket.socket, built: tuple[Starlette, str], host: str) -> RunningInspector:
+    """The server over `built` on `sock`, in a thread not yet started."""
+    app, token = built
     server = _Server(
         uvicorn.Config(
             app,
@@ -198,16 +190,42 @@ def start(
         ),
         app.state.streams,
     )
-    _quiet_logs()
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=THREAD_NAME, daemon=True
     )
-    running = RunningInspector(
-        local_url(host, bound) + "/", bound, token, server, thread, app.state.worker, sock
-    )
+    port = sock.getsockname()[1]
+    url = local_url(host, port) + "/"
+    return RunningInspector(url, port, token, server, thread, app.state.worker, sock)
+
+
+def start(
+    index: LogIndex,
+    actions: Actions,
+    info: dict[str, Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    startup_timeout: float = 20.0,
+) -> RunningInspector:
+    """Serve the inspector over `index` on `host` (loopback only) and return once it answers.
+
+    Raises InspectorPortBusy for an explicit `port` that is taken, OSError when no socket can
+    be had, ValueError for a host that is not loopback, RuntimeError/TimeoutError when the
+    server does not start.
+    """
+    if not is_loopback(host):
+        raise ValueError(f"the inspector serves on loopback only, not on {host!r}")
+    sock = _bind(host, port)
+    try:
+        running = _prepared(sock, _app(index, actions, info, sock.getsockname()[1]), host)
+    except BaseException:
+        sock.close()
+        raise
+    _quiet_logs()
+    thread = running._thread
     thread.start()
     deadline = time.monotonic() + startup_timeout
-    while not server.started:
+    while not running._server.started:
         if not thread.is_alive():
             running.stop()
             raise RuntimeError("the inspector failed to start")

@@ -472,3 +472,19 @@ def test_the_server_does_not_tick_while_nothing_happens(
     finally:
         inspector.stop()
     assert not inspector._thread.is_alive()
+
+
+def test_a_failed_start_leaves_the_port_free(
+    log: SessionLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with held_port() as probe:
+        port = probe.getsockname()[1]
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("no page")
+
+    monkeypatch.setattr(server, "build_app", broken)
+    with pytest.raises(RuntimeError, match="no page"):
+        start(log, port=port)
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # not held by the failed start

@@ -22,11 +22,14 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
 from apimw_cli.inspector.threads import SerialThread
+
+if TYPE_CHECKING:
+    from apimw_cli.inspector.logindex import LogIndex
 
 __all__ = ["Streams", "forward_cursor", "parse_cursor"]
 
@@ -42,11 +45,9 @@ Cursor = tuple[int, int]  # (last row seq sent, forward-updates cursor)
 Dumps = Callable[[Any], bytes]
 
 
-def forward_cursor(index: Any) -> int:
-    """The index's forward-updates cursor as of now (its `forward_cursor()`; an index without
-    one is asked for every update since the start, once per page load)."""
-    now = getattr(index, "forward_cursor", None)
-    return int(now() if now is not None else index.forward_updates(0)[1])
+def forward_cursor(index: LogIndex) -> int:
+    """The index's forward-updates cursor as of now."""
+    return index.forward_cursor()
 
 
 def parse_cursor(text: str | None) -> Cursor | None:
@@ -62,7 +63,7 @@ def parse_cursor(text: str | None) -> Cursor | None:
 class Streams:
     """The open streams, one feed of changes for all of them, and their stop."""
 
-    def __init__(self, index: Any, worker: SerialThread, dumps: Dumps) -> None:
+    def __init__(self, index: LogIndex, worker: SerialThread, dumps: Dumps) -> None:
         self.index = index
         self.worker = worker
         self.dumps = dumps

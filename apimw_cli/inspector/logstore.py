@@ -133,7 +133,9 @@ class LogStore:
         self._ident, self._head = ident, head
 
     def _read(self, fd: int, size: int) -> None:
-        pos = self._pos
+        """Take the complete lines from self._pos to `size`; self._pos ends after the last
+        one taken (also when a read fails: those lines are not taken twice)."""
+        self._pos = pos = self._pos
         while pos < size:
             buf = os.pread(fd, min(CHUNK, size - pos), pos)
             if not buf:
@@ -152,13 +154,12 @@ class LogStore:
                     self._take(line, 0, len(line), pos)
                 else:
                     self.skipped += 1
-                pos = end_at + 1
+                self._pos = pos = end_at + 1
                 continue
             read_to = pos + len(buf)
-            pos += start
+            self._pos = pos = pos + start
             if pos < read_to and read_to >= size:
                 break  # what is left is a torn last line: wait for its newline
-        self._pos = pos
 
     def _line_end(self, fd: int, pos: int, size: int) -> int | None:
         while pos < size:

@@ -597,3 +597,28 @@ def test_a_delivery_id_used_for_ever_lists_the_nearest_attempts(log: Path) -> No
     assert [r["attempt"] for r in middle["attempts"]] == [*range(101, 151), *range(152, 202)]
     first = index.detail(event(0).record_id)
     assert [r["attempt"] for r in first["attempts"]] == list(range(2, 52))  # type: ignore[index]
+
+
+def test_a_read_that_fails_midway_takes_no_line_twice(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(log, *(event(n) for n in range(20)))
+    monkeypatch.setattr(logstore, "CHUNK", 1000)  # several reads
+    real = os.pread
+    calls = 0
+
+    def failing(fd: int, length: int, offset: int) -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls == 6:
+            raise OSError(5, "Input/output error")
+        return real(fd, length, offset)
+
+    index = LogIndex(log)
+    monkeypatch.setattr(os, "pread", failing)
+    first = index.refresh()
+    monkeypatch.setattr(os, "pread", real)
+    assert 0 < first < 20
+    assert first + index.refresh() == 20
+    assert [r["seq"] for r in index.rows()] == list(range(20, 0, -1))
+    assert len({r["id"] for r in index.rows()}) == 20

@@ -46,14 +46,17 @@ def _shown(value: object) -> str:
     return clean_text(text, HEADER_LIMIT)
 
 
-def body_view(data: bytes) -> dict[str, Any]:
+def body_view(data: bytes, forms: bool = True) -> dict[str, Any]:
     """`{size, text, base64, pretty, pretty_error}`: `text` is None when the bytes are not
-    UTF-8; `pretty` the JSON indented, or None with `pretty_error` saying why."""
+    UTF-8; `pretty` the JSON indented, or None with `pretty_error` saying why. Without `forms`
+    only `{size, pretty_error}` (for a page that reads the bytes themselves elsewhere)."""
     try:
         text: str | None = data.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    pretty, why = _pretty(data, text)
+    pretty, why = _pretty(data, text, forms)
+    if not forms:
+        return {"size": len(data), "pretty_error": why}
     return {
         "size": len(data),
         "text": text,
@@ -63,7 +66,8 @@ def body_view(data: bytes) -> dict[str, Any]:
     }
 
 
-def _pretty(data: bytes, text: str | None) -> tuple[str | None, str | None]:
+def _pretty(data: bytes, text: str | None, write: bool = True) -> tuple[str | None, str | None]:
+    """The body as indented JSON (when `write`; else only whether it is JSON), or why not."""
     if not data:
         return None, "the body is empty"
     if text is None:
@@ -79,6 +83,8 @@ def _pretty(data: bytes, text: str | None) -> tuple[str | None, str | None]:
             return None, "the JSON is nested too deeply to pretty-print"
         except ValueError as error:
             return None, f"not JSON: {getattr(error, 'msg', 'invalid')} at character {_pos(error)}"
+    if not write:
+        return None, None
     try:
         return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode("utf-8"), None
     except (orjson.JSONEncodeError, TypeError):

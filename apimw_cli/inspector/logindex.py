@@ -256,8 +256,10 @@ class LogIndex(LogStore):
             source = None if entry is None else self._request_of(entry)
             return None if source is None else self._body(source)
 
-    def detail(self, record_id: str) -> dict[str, Any] | None:
-        """Everything about one row (see the module docstring), None when unknown."""
+    def detail(self, record_id: str, *, body_forms: bool = True) -> dict[str, Any] | None:
+        """Everything about one row (see the module docstring), None when unknown. Without
+        `body_forms` the body is only `{size, pretty_error}` (no text, base64 or pretty: for a
+        page that reads the bytes from `body`)."""
         with self._lock:
             entry = self._ids.get(record_id)
             if entry is None:
@@ -267,7 +269,7 @@ class LogIndex(LogStore):
             record = None if source is None else self._line(source)
             body = None if record is None else lf.body_bytes(record)
             detail["headers"] = header_pairs(None if record is None else record.get("headers"))
-            detail["body"] = None if body is None else body_view(body)
+            detail["body"] = None if body is None else body_view(body, body_forms)
             detail["body_error"] = None if body is not None else _why_no_body(source, record)
             replay = entry.replay
             detail["verdict"] = (

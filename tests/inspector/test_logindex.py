@@ -622,3 +622,20 @@ def test_a_read_that_fails_midway_takes_no_line_twice(
     assert first + index.refresh() == 20
     assert [r["seq"] for r in index.rows()] == list(range(20, 0, -1))
     assert len({r["id"] for r in index.rows()}) == 20
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b'{"a": 1}', None),
+        (b"not json", "not JSON: Expecting value at character 0"),
+        (b"\xff", "the body is not UTF-8 text"),
+        (b"[" * 3000 + b"]" * 3000, "the JSON is nested too deeply to pretty-print"),
+    ],
+)
+def test_a_detail_without_body_forms_gives_the_size_and_why_not_pretty(
+    log: Path, body: bytes, why: str | None
+) -> None:
+    write(log, event(1, body=body))
+    detail = index_of(log).detail(event(1).record_id, body_forms=False)
+    assert detail is not None and detail["body"] == {"size": len(body), "pretty_error": why}

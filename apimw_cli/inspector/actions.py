@@ -109,6 +109,8 @@ class Actions:
             with self._opening:
                 recorder = self._recorder
                 if recorder is None or recorder.closed:
+                    if not self.source.log.is_file():  # not made anew where it was removed
+                        raise FileNotFoundError(f"{self.source.log.name} is gone")
                     recorder = self._recorder = Recorder(self.source.log)
             recorder.write_record(line)
         except (OSError, ValueError) as error:

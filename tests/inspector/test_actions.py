@@ -197,3 +197,22 @@ def test_a_line_that_cannot_be_read_back_is_refused(log: Path) -> None:
 def test_the_source_never_shows_its_secret() -> None:
     source = Source(log=Path("x"), live=False, target=None, receive_url=None, secret=SECRET)
     assert SECRET not in repr(source)
+
+
+def test_a_replay_when_the_log_is_gone_is_kept_in_memory_not_written_anew(log: Path) -> None:
+    with CaptureServer() as app:
+        actions = actions_for(log, app.url)
+        assert actions.index.detail(event(1).record_id) is not None  # the page showed it
+        log.unlink()  # then the log was removed (retention, or by hand)
+        row = actions.replay(event(1).record_id, "verbatim")
+    assert row["note"] == "not recorded: session.jsonl is gone"
+    assert not log.exists()
+    assert row["replay_of"] == event(1).record_id and row["forward_state"] == "ok"
+
+
+def test_a_replay_of_a_request_whose_log_is_gone_is_refused(log: Path) -> None:
+    actions = actions_for(log, "http://127.0.0.1:1/")
+    log.unlink()
+    with pytest.raises(ActionRefused, match="cannot be read back"):
+        actions.replay(event(1).record_id, "verbatim")
+    assert not log.exists()

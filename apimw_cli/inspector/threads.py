@@ -46,37 +46,56 @@ def _run_job(job: _Job) -> None:
 class SerialThread:
     """One daemon thread that runs the calls it is given one at a time, in order.
 
-    Every call on the log index goes through one of these: the index is then only ever used
-    by one thread, and a stream's refresh never interleaves with a page's search.
+    Every call on the log index goes through one of these: a stream's refresh never
+    interleaves with a page's search. The thread starts with the first call and ends after
+    IDLE seconds without one (or at `close`): an inspector nobody looks at keeps no thread.
     """
+
+    IDLE = 10.0
 
     def __init__(self, name: str) -> None:
         self._name = name
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     async def call(self, work: Callable[[], T]) -> T:
         """`work()` on the thread; its result or its exception."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._started()
-        self._queue.put((work, loop, future))
-        return await future
-
-    def _started(self) -> None:
-        with self._lock:
+        with self._lock:  # the thread cannot decide it is idle between the put and the check
+            if self._closed:
+                raise RuntimeError(f"{self._name} is closed")
+            self._queue.put((work, loop, future))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._main, name=self._name, daemon=True)
                 self._thread.start()
+        return await future
 
     def _main(self) -> None:
-        while (job := self._queue.get()) is not None:
+        while True:
+            try:
+                job = self._queue.get(timeout=self.IDLE)
+            except queue.Empty:
+                job = None
+            if job is None:
+                with self._lock:
+                    if self._closed or self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             if not job[2].done():  # a caller that has gone (cancelled) needs no answer
                 _run_job(job)
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
     def close(self) -> None:
         """Let the thread end once the calls already queued are done (it never blocks)."""
+        with self._lock:
+            self._closed = True
         self._queue.put(None)
 
 

@@ -205,8 +205,11 @@ def build(path: Path, info: dict[str, Any] | None = None, port: int = PORT, **so
 
 def inspector_over(log: SessionLog, **source: Any) -> Iterator[Inspector]:
     built = build(log.path, **source)
-    with TestClient(built.app, base_url=BASE) as client:
-        yield Inspector(client, log, built.index, built.source)
+    try:
+        with TestClient(built.app, base_url=BASE) as client:
+            yield Inspector(client, log, built.index, built.source)
+    finally:
+        built.app.state.worker.close()  # as server.stop does: no thread left behind
 
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any] | None, str]]:

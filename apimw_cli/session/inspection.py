@@ -74,7 +74,8 @@ def serving(page: Page, title: str, recorder: Recorder | None = None) -> Iterato
     from apimw_cli.inspector.logindex import LogIndex
     from apimw_cli.output.masking import mask_url
 
-    index = LogIndex(page.log)
+    # Live and forwarding: an event not forwarded yet is "pending", not "none".
+    index = LogIndex(page.log, live=page.live, forwarding=page.live and page.target is not None)
     source = Source(
         log=page.log,
         live=page.live,

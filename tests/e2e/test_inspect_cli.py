@@ -165,6 +165,29 @@ def test_forward_answers_reach_the_log_and_the_inspector(tmp_path: Path) -> None
     assert ["X-App-Trace", "t-42"] in recorded["response_headers"]
 
 
+def test_a_forward_still_in_flight_is_pending_then_failed(tmp_path: Path) -> None:
+    """Live and forwarding: an event whose forward has not ended is "pending", not "none"."""
+    with socket.socket() as silent:  # accepts (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        target = f"http://127.0.0.1:{silent.getsockname()[1]}/hooks"
+        with listening(
+            tmp_path, "--inspect-port", "0", "--forward-to", target, "--forward-timeout", "3s"
+        ) as (proc, url, ready):
+            assert deliver(url, event_body(), "dlv_slow").status_code == 200
+
+            def state() -> str | None:
+                found = rows(ready["inspector"])
+                return found[0]["forward_state"] if found else None
+
+            assert wait_for(state, timeout=10, what="the event listed") == "pending"
+            proc.wait_records("forward", timeout=20)
+            assert wait_for(
+                lambda: state() == "failed", timeout=10, what="the timed-out forward shown"
+            )
+            proc.stop()
+
+
 def test_no_inspect_serves_nothing(tmp_path: Path) -> None:
     with listening(tmp_path, "--no-inspect") as (proc, _, ready):
         assert ready["inspector"] is None

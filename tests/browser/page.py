@@ -69,7 +69,7 @@ def cell(page: Page, record_id: str, column: str) -> str:
     return text
 
 
-def select(page: Page, record_id: str) -> None:
+def select(page: Page, record_id: str, patience: float = PATIENCE) -> None:
     """Click a row and wait until the details show that record: its title names it and its
     body has arrived (the size is written with the body views, in one go)."""
     page.evaluate(
@@ -81,7 +81,7 @@ def select(page: Page, record_id: str) -> None:
     def shown() -> bool:
         return record_id in text(page, "#detail-title") and bool(text(page, "#detail-size"))
 
-    wait_for(shown, PATIENCE, f"the details of {record_id}")
+    wait_for(shown, patience, f"the details of {record_id}")
 
 
 def text(page: Page, selector: str) -> str:

@@ -190,7 +190,7 @@ def received(
     try:
         loaded = json.loads(body)
         payload = loaded if isinstance(loaded, dict) else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     lowered = {name.lower(): value for name, value in headers.items()}
     return Received(

@@ -199,11 +199,6 @@ def test_a_huge_body_shows_its_first_part_and_downloads_whole(tab: Tab, tmp_path
         assert inspector.download_body(page, tmp_path) == huge
 
 
-@pytest.mark.xfail(
-    reason="app.js prettyJSON indents each of the 200,000 brackets up to 64 levels deep: a"
-    " 200 KB body becomes ~25 MB of text, drawn on the page's only thread (~11 s here)",
-    strict=False,
-)
 def test_a_deeply_nested_body_does_not_freeze_the_page(tab: Tab, tmp_path: Path) -> None:
     nested = b"[" * 100_000 + b"]" * 100_000  # deeper than most parsers' stacks
     log = write_log(tmp_path / "s.jsonl", [request(1, nested, "dlv_nested000001")])

@@ -9,7 +9,8 @@
   const PAGE = 200;
   const RAW_LIMIT = 256 * 1024; // body bytes drawn in the raw view (download has them all)
   const PRETTY_LIMIT = 1024 * 1024;
-  const MAX_DEPTH_INDENT = 64;
+  const MAX_PRETTY_DEPTH = 64; // deeper JSON is shown raw only
+  const PRETTY_OUTPUT = 4 * 1024 * 1024; // characters of indented text at most
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -176,43 +177,50 @@
   }
 
   // JSON text re-indented token by token: numbers, escapes and key order stay exactly as sent
-  // (JSON.parse then stringify would round big numbers and drop duplicate keys). null if the
-  // text is not JSON.
+  // (JSON.parse then stringify would round big numbers and drop duplicate keys). Returns
+  // {text} or {error}: not JSON, nested deeper than MAX_PRETTY_DEPTH, or more than
+  // PRETTY_OUTPUT characters once indented (a hostile body must not freeze the page).
   function prettyJSON(text) {
     try {
       JSON.parse(text);
     } catch (_) {
-      return null;
+      return { error: "not JSON" };
     }
     const parts = [];
     let depth = 0;
-    const newline = () => "\n" + "  ".repeat(Math.min(depth, MAX_DEPTH_INDENT));
+    let size = 0;
+    const push = (piece) => {
+      parts.push(piece);
+      size += piece.length;
+    };
+    const newline = () => "\n" + "  ".repeat(depth);
     for (let i = 0; i < text.length; i++) {
+      if (size > PRETTY_OUTPUT) return { error: "too large once indented" };
       const ch = text[i];
       if (ch === '"') {
         let j = i + 1;
         while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-        parts.push(text.slice(i, j + 1));
+        push(text.slice(i, j + 1));
         i = j;
       } else if (ch === "{" || ch === "[") {
         const close = ch === "{" ? "}" : "]";
         let k = i + 1;
         while (" \t\r\n".includes(text[k])) k++;
         if (text[k] === close) {
-          parts.push(ch + close);
+          push(ch + close);
           i = k;
         } else {
-          depth++;
-          parts.push(ch + newline());
+          if (++depth > MAX_PRETTY_DEPTH) return { error: "nested more than " + MAX_PRETTY_DEPTH + " deep" };
+          push(ch + newline());
         }
       } else if (ch === "}" || ch === "]") {
         depth--;
-        parts.push(newline() + ch);
-      } else if (ch === ",") parts.push("," + newline());
-      else if (ch === ":") parts.push(": ");
-      else if (!" \t\r\n".includes(ch)) parts.push(ch);
+        push(newline() + ch);
+      } else if (ch === ",") push("," + newline());
+      else if (ch === ":") push(": ");
+      else if (!" \t\r\n".includes(ch)) push(ch);
     }
-    return parts.join("");
+    return { text: parts.join("") };
   }
 
   function decodeUTF8(bytes) {
@@ -754,7 +762,10 @@
       pretty.textContent = bytes.length > PRETTY_LIMIT ? "(too large to pretty-print: see raw, or download)" : "(not UTF-8 text: see raw)";
       return;
     }
-    pretty.replaceChildren(visible(prettyJSON(text) || text, true));
+    const indented = prettyJSON(text);
+    if (indented.text !== undefined) pretty.replaceChildren(visible(indented.text, true));
+    else if (indented.error === "not JSON") pretty.replaceChildren(visible(text, true)); // as it is
+    else pretty.textContent = "(not pretty-printed: " + indented.error + "; see raw)";
   }
 
   // The details of row `id`. A full load (a selection) draws everything and cancels an older

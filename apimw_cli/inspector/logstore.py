@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,12 @@ SUMMARIES = 4096  # rows whose display fields are cached
 RECORDS = 8  # parsed request lines cached (headers, bodies: for details, replay, curl)
 MAX_ORPHANS = 10_000  # forward lines kept for requests not seen (yet)
 MAX_UPDATES = 100_000  # forward updates kept for the stream's cursors
+BUDGET_LINES = 64  # lines read between looks at the clock, with a budget
+BUDGET_CHUNK = 256 * 1024  # bytes read at once with a budget (a flood leaves much unread)
 TAIL_WINDOW = 4096  # bytes at a request line's end read for its facts (the rest if not there)
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_clock = time.perf_counter  # a refresh's budget is counted on it (tests replace it)
 
 
 class Entry:
@@ -77,6 +81,7 @@ class LogStore:
         self.forwarding = forwarding  # also set by the first forward line seen
         self.generation = 0  # +1 each time the file is found truncated or replaced
         self.skipped = 0  # lines that are not records
+        self.behind = 0  # bytes of the log a budgeted refresh left for later
         self._lock = threading.RLock()
         self._ident: tuple[int, int] | None = None
         self._head = b""
@@ -103,8 +108,13 @@ class LogStore:
         self._summaries: OrderedDict[int, lf.Summary] = OrderedDict()
         self._records: OrderedDict[int, dict[str, Any] | None] = OrderedDict()
 
-    def refresh(self) -> int:
-        """Read the complete lines appended since the last call; how many rows they added."""
+    def refresh(self, budget: float | None = None) -> int:
+        """Read the complete lines appended since the last call; how many rows they added.
+
+        With `budget` (seconds), stop reading once about that much time went by: the rest is
+        read by later calls (`behind` says how much is left). Under a flood of events, the page
+        then lags behind the log instead of taking the receiver's CPU (the GIL is shared).
+        """
         with self._lock:
             before = len(self._entries) + self._seq_base
             try:
@@ -113,7 +123,10 @@ class LogStore:
                 return 0
             try:
                 self._check_same_file(fd)
-                self._read(fd, os.fstat(fd).st_size)
+                size = os.fstat(fd).st_size
+                deadline = None if budget is None else _clock() + budget
+                self._read(fd, size, deadline)
+                self.behind = max(0, size - self._pos)
             except OSError:
                 pass  # read what could be read; the next refresh tries again
             finally:
@@ -132,19 +145,26 @@ class LogStore:
             self._start_over()
         self._ident, self._head = ident, head
 
-    def _read(self, fd: int, size: int) -> None:
-        """Take the complete lines from self._pos to `size`; self._pos ends after the last
-        one taken (also when a read fails: those lines are not taken twice)."""
+    def _read(self, fd: int, size: int, deadline: float | None = None) -> None:
+        """Take the complete lines from self._pos to `size` (or until `deadline`, checked every
+        BUDGET_LINES lines); self._pos ends after the last one taken (also when a read fails:
+        those lines are not taken twice)."""
         self._pos = pos = self._pos
         while pos < size:
-            buf = os.pread(fd, min(CHUNK, size - pos), pos)
+            chunk = CHUNK if deadline is None else BUDGET_CHUNK
+            buf = os.pread(fd, min(chunk, size - pos), pos)
             if not buf:
                 break
             start = 0
+            taken = 0
             while (end := buf.find(b"\n", start)) >= 0:
                 if end > start:
                     self._take(buf, start, end, pos + start)
                 start = end + 1
+                taken += 1
+                if deadline is not None and not taken % BUDGET_LINES and _clock() > deadline:
+                    self._pos = pos + start
+                    return
             if start == 0:  # a line longer than the chunk: find its end, then read it whole
                 end_at = self._line_end(fd, pos + len(buf), size)
                 if end_at is None:
@@ -160,6 +180,8 @@ class LogStore:
             self._pos = pos = pos + start
             if pos < read_to and read_to >= size:
                 break  # what is left is a torn last line: wait for its newline
+            if deadline is not None and _clock() > deadline:
+                return
 
     def _line_end(self, fd: int, pos: int, size: int) -> int | None:
         while pos < size:

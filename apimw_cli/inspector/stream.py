@@ -3,7 +3,8 @@
 The index is read only while a page is connected (no page, no cost to the receiver), at most
 every TICK seconds, and a stream writes only when something changed:
 
-    event: rows        data: {"rows": [...newest first, at most ROWS_PER_EVENT], "skipped": n}
+    event: rows        data: {"rows": [...newest first, at most ROWS_PER_EVENT], "skipped": n,
+                              "behind": bytes of the log not read yet (a flood: see REFRESH_BUDGET)}
     event: forwards    data: {"updates": [{"id": ..., "forwards": [...]}, ...]}  (batches)
     : keep-alive       a comment every HEARTBEAT seconds of silence (proxies, dead peers)
     event: reload      the page is from an earlier run of the inspector (its cursor is past
@@ -31,7 +32,7 @@ from apimw_cli.inspector.threads import SerialThread
 if TYPE_CHECKING:
     from apimw_cli.inspector.logindex import LogIndex
 
-__all__ = ["Streams", "forward_cursor", "parse_cursor"]
+__all__ = ["REFRESH_BUDGET", "Streams", "forward_cursor", "parse_cursor"]
 
 TICK = 0.25  # seconds between looks at the index: about 4 a second at most
 HEARTBEAT = 15.0
@@ -40,6 +41,9 @@ UPDATES_PER_EVENT = 200
 MAX_UPDATES_PER_TICK = 2000  # past that the page is told to reload instead
 MAX_STREAMS = 16
 REFRESH_EVERY = TICK * 0.8  # several streams share one refresh per tick
+# Seconds a refresh may read the log for: under a flood the index (and the page) falls behind
+# and catches up later rather than take more than ~2% of a core from the receiver.
+REFRESH_BUDGET = 0.004
 
 Cursor = tuple[int, int]  # (last row seq sent, forward-updates cursor)
 Dumps = Callable[[Any], bytes]
@@ -84,7 +88,7 @@ class Streams:
         now = time.monotonic()
         if now - self._last_refresh >= REFRESH_EVERY:
             self._last_refresh = now
-            self.index.refresh()
+            self.index.refresh(REFRESH_BUDGET)
 
     def _start(self, cursor: Cursor | None) -> tuple[Cursor, bool]:
         """Where a new stream starts: its cursor, else now (the newest row, all forwards); and
@@ -182,7 +186,9 @@ class Streams:
         event_id = f"{cursor[0]}.{cursor[1]}"
         parts: list[bytes] = []
         if rows or skipped:
-            parts.append(_event("rows", event_id, self.dumps({"rows": rows, "skipped": skipped})))
+            behind = self.index.behind  # bytes of the log not read yet: the page says so
+            data = {"rows": rows, "skipped": skipped, "behind": behind}
+            parts.append(_event("rows", event_id, self.dumps(data)))
         for start in range(0, len(updates), UPDATES_PER_EVENT):
             batch = {"updates": updates[start : start + UPDATES_PER_EVENT]}
             if dropped and start == 0:

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from apimw_cli.inspector.actions import ActionRefused, Actions
 from apimw_cli.inspector.logindex import Filters, LogIndex
 from apimw_cli.inspector.security import HostGuard, action_refusal
-from apimw_cli.inspector.stream import Streams, forward_cursor
+from apimw_cli.inspector.stream import REFRESH_BUDGET, Streams, forward_cursor
 from apimw_cli.inspector.threads import SerialThread, in_daemon_thread
 
 __all__ = ["build_app", "dumps"]
@@ -222,7 +222,7 @@ class _Inspector:
 
         def page() -> dict[str, Any]:
             if before is None:
-                self.index.refresh()
+                self.index.refresh(REFRESH_BUDGET)
             rows = self.index.rows(before=before, limit=limit + 1, filters=filters)
             newest = self.index.rows(limit=1)
             cursor = {

@@ -143,6 +143,29 @@ def test_refresh_reads_only_what_was_appended(log: Path) -> None:
     assert [r["seq"] for r in index.rows()] == [3, 2, 1]
 
 
+def test_a_budgeted_refresh_reads_part_and_the_next_ones_catch_up(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a flood the index reads for its budget only; later calls go on from there: every
+    row once, in order, forwards attached, and `behind` says what is left."""
+    events = [event(n) for n in range(1, 1001)]
+    write(log, *events, *(outcome(e) for e in events[::7]))
+    clock = iter(float(n) for n in range(10**6))  # each look at the clock: a second later
+    monkeypatch.setattr(logstore, "_clock", lambda: next(clock))
+    monkeypatch.setattr(logstore, "BUDGET_LINES", 100)
+    index = LogIndex(log)
+    parts = []
+    while (added := index.refresh(budget=0.5)) or index.behind:
+        parts.append(added)
+        assert index.behind or sum(parts) == 1000
+    assert len(parts) > 5 and sum(parts) == 1000 and index.behind == 0
+    rows = index.rows(limit=1000)
+    assert [r["seq"] for r in rows] == list(range(1000, 0, -1))
+    assert [r["id"] for r in reversed(rows)] == [e.record_id for e in events]
+    assert [r["forward_state"] for r in reversed(rows)][:8] == ["ok", *["none"] * 6, "ok"]
+    assert index.refresh(budget=0.5) == 0 and index.behind == 0
+
+
 def test_a_torn_last_line_waits_for_its_newline(log: Path) -> None:
     write(log, event(1))
     line = (log.read_bytes().splitlines(keepends=True))[0].replace(

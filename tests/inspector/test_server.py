@@ -299,9 +299,9 @@ class CountingIndex(LogIndex):
 
     refreshes = 0
 
-    def refresh(self) -> int:
+    def refresh(self, budget: float | None = None) -> int:
         self.refreshes += 1
-        return super().refresh()
+        return super().refresh(budget)
 
 
 def test_no_page_open_costs_nothing(log: SessionLog) -> None:

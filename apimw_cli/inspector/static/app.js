@@ -19,6 +19,7 @@
     selected: null,
     more: false, // the server has older rows than the last one listed
     detached: false, // the list shows older rows and is not following new ones
+    behind: 0, // bytes of the log the server has not read yet (a flood: it catches up)
     stream: null,
     detailTicket: 0,
     requery: null,
@@ -516,12 +517,14 @@
       const unseen = state.unseen ? ", " + state.unseen + " newer not shown" : "";
       setStatus("showing older events" + unseen + " (Home: back to the newest)");
     } else if (state.stream && state.stream.readyState === EventSource.OPEN) {
-      setStatus(where + " · " + count, state.info.live ? "live" : "");
+      const behind = state.behind ? " · catching up (" + sizeText(state.behind) + " of the log to read)" : "";
+      setStatus(where + " · " + count + behind, state.info.live ? "live" : "");
     } else setStatus(where + " · " + count + " · connecting…");
   }
 
   function onRows(message) {
     const data = JSON.parse(message.data);
+    state.behind = Number(data.behind) || 0; // a flood: the index reads the log at its own pace
     if (state.detached) {
       state.unseen += data.rows.length + (data.skipped || 0);
     } else if (filtersActive()) {

@@ -24,6 +24,7 @@ SUMMARIES = 4096  # rows whose display fields are cached
 RECORDS = 8  # parsed request lines cached (headers, bodies: for details, replay, curl)
 MAX_ORPHANS = 10_000  # forward lines kept for requests not seen (yet)
 MAX_UPDATES = 100_000  # forward updates kept for the stream's cursors
+QUIET_BUDGET = 0.1  # seconds a budgeted refresh may take when the log stopped growing
 BUDGET_LINES = 64  # lines read between looks at the clock, with a budget
 BUDGET_CHUNK = 256 * 1024  # bytes read at once with a budget (a flood leaves much unread)
 TAIL_WINDOW = 4096  # bytes at a request line's end read for its facts (the rest if not there)
@@ -82,6 +83,7 @@ class LogStore:
         self.generation = 0  # +1 each time the file is found truncated or replaced
         self.skipped = 0  # lines that are not records
         self.behind = 0  # bytes of the log a budgeted refresh left for later
+        self._size = -1  # the log's size at the last refresh
         self._lock = threading.RLock()
         self._ident: tuple[int, int] | None = None
         self._head = b""
@@ -113,7 +115,8 @@ class LogStore:
 
         With `budget` (seconds), stop reading once about that much time went by: the rest is
         read by later calls (`behind` says how much is left). Under a flood of events, the page
-        then lags behind the log instead of taking the receiver's CPU (the GIL is shared).
+        then lags behind the log instead of taking the receiver's CPU (the GIL is shared); once
+        the log stops growing, a call may take QUIET_BUDGET to catch up.
         """
         with self._lock:
             before = len(self._entries) + self._seq_base
@@ -124,6 +127,10 @@ class LogStore:
             try:
                 self._check_same_file(fd)
                 size = os.fstat(fd).st_size
+                if budget is not None and size == self._size:
+                    # Nothing arrived since the last look: the receiver has the time to spare.
+                    budget = max(budget, QUIET_BUDGET)
+                self._size = size
                 deadline = None if budget is None else _clock() + budget
                 self._read(fd, size, deadline)
                 self.behind = max(0, size - self._pos)

@@ -166,6 +166,21 @@ def test_a_budgeted_refresh_reads_part_and_the_next_ones_catch_up(
     assert index.refresh(budget=0.5) == 0 and index.behind == 0
 
 
+def test_once_the_log_stops_growing_a_budgeted_refresh_catches_up(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(log, *(event(n) for n in range(1, 501)))
+    clock = iter(float(n) for n in range(10**6))
+    monkeypatch.setattr(logstore, "_clock", lambda: next(clock))
+    monkeypatch.setattr(logstore, "BUDGET_LINES", 100)
+    monkeypatch.setattr(logstore, "QUIET_BUDGET", 10.0**9)
+    index = LogIndex(log)
+    first = index.refresh(budget=0.5)  # the log is new to it: as if growing, the budget holds
+    assert 0 < first < 500 and index.behind
+    assert index.refresh(budget=0.5) == 500 - first  # same size since: all the rest at once
+    assert index.behind == 0
+
+
 def test_a_torn_last_line_waits_for_its_newline(log: Path) -> None:
     write(log, event(1))
     line = (log.read_bytes().splitlines(keepends=True))[0].replace(

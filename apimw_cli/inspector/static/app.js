@@ -250,6 +250,11 @@
     return n + " bytes (" + (kb / 1024).toFixed(1) + " MB)";
   }
 
+  function roughSize(n) {
+    if (n < 1024 * 1024) return Math.max(1, Math.round(n / 1024)) + " KB";
+    return (n / 1024 / 1024).toFixed(1) + " MB";
+  }
+
   // -- what a row says -----------------------------------------------------------------------
 
   const isReplay = (row) => row.kind === "replay";
@@ -517,7 +522,7 @@
       const unseen = state.unseen ? ", " + state.unseen + " newer not shown" : "";
       setStatus("showing older events" + unseen + " (Home: back to the newest)");
     } else if (state.stream && state.stream.readyState === EventSource.OPEN) {
-      const behind = state.behind ? " · catching up (" + sizeText(state.behind) + " of the log to read)" : "";
+      const behind = state.behind ? " · catching up (" + roughSize(state.behind) + " of the log to read)" : "";
       setStatus(where + " · " + count + behind, state.info.live ? "live" : "");
     } else setStatus(where + " · " + count + " · connecting…");
   }

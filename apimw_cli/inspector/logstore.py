@@ -116,7 +116,8 @@ class LogStore:
         With `budget` (seconds), stop reading once about that much time went by: the rest is
         read by later calls (`behind` says how much is left). Under a flood of events, the page
         then lags behind the log instead of taking the receiver's CPU (the GIL is shared); once
-        the log stops growing, a call may take QUIET_BUDGET to catch up.
+        the log stops growing, a call may take QUIET_BUDGET to catch up. Only for a `live` log:
+        a past one is read whole.
         """
         with self._lock:
             before = len(self._entries) + self._seq_base
@@ -127,7 +128,9 @@ class LogStore:
             try:
                 self._check_same_file(fd)
                 size = os.fstat(fd).st_size
-                if budget is not None and size == self._size:
+                if not self.live:
+                    budget = None  # a past session: no receiver to leave the time to
+                elif budget is not None and size == self._size:
                     # Nothing arrived since the last look: the receiver has the time to spare.
                     budget = max(budget, QUIET_BUDGET)
                 self._size = size

@@ -153,7 +153,7 @@ def test_a_budgeted_refresh_reads_part_and_the_next_ones_catch_up(
     clock = iter(float(n) for n in range(10**6))  # each look at the clock: a second later
     monkeypatch.setattr(logstore, "_clock", lambda: next(clock))
     monkeypatch.setattr(logstore, "BUDGET_LINES", 100)
-    index = LogIndex(log)
+    index = LogIndex(log, live=True)
     parts = []
     while (added := index.refresh(budget=0.5)) or index.behind:
         parts.append(added)
@@ -162,8 +162,20 @@ def test_a_budgeted_refresh_reads_part_and_the_next_ones_catch_up(
     rows = index.rows(limit=1000)
     assert [r["seq"] for r in rows] == list(range(1000, 0, -1))
     assert [r["id"] for r in reversed(rows)] == [e.record_id for e in events]
-    assert [r["forward_state"] for r in reversed(rows)][:8] == ["ok", *["none"] * 6, "ok"]
+    # live, forwarding: an event without an outcome is still on its way
+    assert [r["forward_state"] for r in reversed(rows)][:8] == ["ok", *["pending"] * 6, "ok"]
     assert index.refresh(budget=0.5) == 0 and index.behind == 0
+
+
+def test_a_past_log_is_read_whole_whatever_the_budget(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(log, *(event(n) for n in range(1, 301)))
+    clock = iter(float(n) for n in range(10**6))
+    monkeypatch.setattr(logstore, "_clock", lambda: next(clock))
+    monkeypatch.setattr(logstore, "BUDGET_LINES", 10)
+    index = LogIndex(log)  # not live: `apimw events inspect`
+    assert index.refresh(budget=0.001) == 300 and index.behind == 0
 
 
 def test_once_the_log_stops_growing_a_budgeted_refresh_catches_up(
@@ -174,7 +186,7 @@ def test_once_the_log_stops_growing_a_budgeted_refresh_catches_up(
     monkeypatch.setattr(logstore, "_clock", lambda: next(clock))
     monkeypatch.setattr(logstore, "BUDGET_LINES", 100)
     monkeypatch.setattr(logstore, "QUIET_BUDGET", 10.0**9)
-    index = LogIndex(log)
+    index = LogIndex(log, live=True)
     first = index.refresh(budget=0.5)  # the log is new to it: as if growing, the budget holds
     assert 0 < first < 500 and index.behind
     assert index.refresh(budget=0.5) == 500 - first  # same size since: all the rest at once

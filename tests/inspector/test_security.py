@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,13 +29,6 @@ EXPECTED_HEADERS = {
     "referrer-policy": "no-referrer",
     "content-security-policy": CSP,
 }
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[SessionLog]:
-    session = SessionLog(tmp_path / "session.jsonl")
-    yield session
-    session.close()
 
 
 @pytest.fixture

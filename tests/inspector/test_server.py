@@ -7,7 +7,6 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,13 +22,6 @@ from tests.support.capture import CaptureServer, Reply
 from tests.support.waiting import wait_for
 
 PATIENCE = 15.0
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[SessionLog]:
-    session = SessionLog(tmp_path / "session.jsonl")
-    yield session
-    session.close()
 
 
 def start(log: SessionLog, port: int | None = 0, **source: Any) -> RunningInspector:

@@ -64,13 +64,6 @@ HOSTILE_LINES = [
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> Iterator[SessionLog]:
-    session = SessionLog(tmp_path / "session.jsonl")
-    yield session
-    session.close()
-
-
-@pytest.fixture
 def page(log: SessionLog) -> Iterator[Inspector]:
     with CaptureServer(Reply(200)) as app:
         yield from inspector_over(log, target=app.url)

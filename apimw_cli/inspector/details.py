@@ -82,7 +82,9 @@ def _pretty(data: bytes, text: str | None, write: bool = True) -> tuple[str | No
         except RecursionError:
             return None, "the JSON is nested too deeply to pretty-print"
         except ValueError as error:
-            return None, f"not JSON: {getattr(error, 'msg', 'invalid')} at character {_pos(error)}"
+            # json's messages may end in "at" ("Invalid control character at"): said once
+            why = str(getattr(error, "msg", "invalid")).removesuffix(" at")
+            return None, f"not JSON: {why} at character {_pos(error)}"
     if not write:
         return None, None
     try:

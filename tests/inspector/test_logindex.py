@@ -526,6 +526,7 @@ def test_the_detail_of_a_request(log: Path) -> None:
         (b"", "", "the body is empty"),
         (b"\xff\xfe", None, "the body is not UTF-8 text"),
         (b"not json", "not json", "not JSON: Expecting value at character 0"),
+        (b'"a\x1bb"', '"a\x1bb"', "not JSON: Invalid control character at character 2"),
         (
             b"[" * 3000 + b"]" * 3000,
             "[" * 3000 + "]" * 3000,

@@ -654,9 +654,12 @@
       line.textContent = verdictCode(detail) || "not checked (no secret given to listen)";
       return;
     }
-    line.replaceChildren(verdictCell(detail), document.createTextNode(" " + String(verdict.reason || "")));
     const code = String(verdict.code || "");
-    if (code && code !== "valid" && code !== "skipped" && code !== "no_secret") {
+    const failed = code && code !== "valid" && code !== "skipped" && code !== "no_secret";
+    // A failure's words go in #detail-diagnosis: the diagnosis, else the reason (said once).
+    const reasonOnLine = !failed || verdict.diagnosis;
+    line.replaceChildren(verdictCell(detail), document.createTextNode(reasonOnLine ? " " + String(verdict.reason || "") : ""));
+    if (failed) {
       const diagnosis = el("p", "", null);
       diagnosis.id = "detail-diagnosis";
       diagnosis.appendChild(visible(String(verdict.diagnosis || verdict.reason || code), true));

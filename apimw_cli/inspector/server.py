@@ -26,7 +26,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from apimw_cli.errors import UsageError
+from apimw_cli.errors import ApimwError
 from apimw_cli.inspector.actions import Actions
 from apimw_cli.inspector.logindex import LogIndex
 from apimw_cli.inspector.security import allowed_hosts
@@ -45,8 +45,9 @@ GRACEFUL_SHUTDOWN = 1  # seconds for requests still being answered once stopping
 _QUIETED = ("uvicorn", "uvicorn.error", "uvicorn.access", "asyncio")
 
 
-class InspectorPortBusy(UsageError):
-    """The inspector port asked for (--inspect-port, --port) is taken."""
+class InspectorPortBusy(ApimwError):
+    """The inspector port asked for (--inspect-port, --port) is taken: exit 1, as a busy
+    receiver --port is (the machine's state, not a mistake in the command line)."""
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__(

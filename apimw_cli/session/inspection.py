@@ -96,7 +96,7 @@ def serving(page: Page, title: str, recorder: Recorder | None = None) -> Iterato
     except server.InspectorPortBusy as exc:
         if page.port_option == "--inspect-port":
             raise  # its hint is listen's
-        raise UsageError(exc.message, hint=other_port) from None
+        raise ApimwError(exc.message, hint=other_port) from None
     except (OSError, RuntimeError, TimeoutError) as exc:
         off = ", or --no-inspect" if page.port_option == "--inspect-port" else ""
         raise ApimwError(

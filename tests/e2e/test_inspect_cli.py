@@ -261,7 +261,7 @@ def test_a_chosen_port_in_use_is_a_clean_error() -> None:
         port = taken.getsockname()[1]
         result = run("listen", "--no-tunnel", "--skip-verify", "--port", "0",
                      "--inspect-port", str(port))  # fmt: skip
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # as for a busy receiver --port
     lines = result.stderr.splitlines()
     assert lines[0] == f"error: the inspector cannot listen on 127.0.0.1:{port}: the port is in use"
     assert lines[1].startswith("hint: ") and "--no-inspect" in lines[1]
@@ -275,7 +275,7 @@ def test_events_inspect_on_a_port_in_use_is_a_clean_error(tmp_path: Path) -> Non
         taken.listen(1)
         port = taken.getsockname()[1]
         result = run("events", "inspect", str(log), "--port", str(port), "--no-open")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert lines[0] == f"error: the inspector cannot listen on 127.0.0.1:{port}: the port is in use"
     assert lines[1] == "hint: pick another with --port (0: any free port)"

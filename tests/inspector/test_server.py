@@ -106,7 +106,7 @@ def test_an_explicit_port_that_is_taken_is_an_error_with_a_hint(log: SessionLog)
     assert str(port) in error.message and "in use" in error.message
     assert error.hint is not None
     assert "--inspect-port" in error.hint and "0" in error.hint and "--no-inspect" in error.hint
-    assert error.exit_code == ExitCode.USAGE
+    assert error.exit_code == ExitCode.ERROR  # as a busy receiver --port
 
 
 def test_the_inspector_serves_on_loopback_only(log: SessionLog) -> None:

@@ -32,14 +32,14 @@ from apimw_cli.receiver.backlog import Backlog, RawHeaders
 from apimw_cli.receiver.events import Forwarded, Sink
 from apimw_cli.receiver.lanes import Lanes
 from apimw_cli.receiver.recorder import Recorder
-from apimw_cli.receiver.relay import FORWARDED_BY, forward_headers
+from apimw_cli.receiver.relay import ANSWER_LIMIT, FORWARDED_BY, answer_headers, forward_headers
 
 if TYPE_CHECKING:  # httpx is imported only for https:// targets
     import httpx
 
 __all__ = ["FORWARDED_BY", "FORWARDED_BY_HEADER", "Forwarder", "forward_headers"]
 
-RESPONSE_BODY_LIMIT = 64 * 1024  # bytes of the app's answer kept for `--verbose`
+RESPONSE_BODY_LIMIT = ANSWER_LIMIT  # bytes of the app's answer kept (--verbose, the log)
 # The backlog's memory budget: past this many jobs or body bytes in memory, new jobs keep only
 # their place in the session log (see backlog.py). ~2 KB a 1 KB event in memory: 5,000 cost
 # ~10 MB, and a job read back from the log costs more CPU than its forward (~45 µs to ~25).
@@ -308,7 +308,7 @@ def _outcome(
 ) -> Forwarded:
     ms = round((time.perf_counter() - started) * 1000, 3)
     if isinstance(result, Http1Response):
-        answer = _text_headers(result.headers)
+        answer = answer_headers(result.headers)
         return Forwarded(
             record_id, target, result.status, ms, None, result.body, answer, result.truncated
         )
@@ -316,11 +316,6 @@ def _outcome(
         return Forwarded(record_id, target, None, ms, f"timed out after {timeout:g}s")
     # ConnectFailed's message is already "connection refused" or "connection failed: ...".
     return Forwarded(record_id, target, None, ms, result.message)
-
-
-def _text_headers(raw: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    """The app's answer headers as text, names in their own case (latin-1: any byte decodes)."""
-    return tuple([(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw])
 
 
 def _lean_landed(
@@ -357,7 +352,7 @@ async def _post_httpx(
             response = await client.send(request, stream=True)
             try:
                 status = response.status_code
-                answer = _text_headers(response.headers.raw)
+                answer = answer_headers(response.headers.raw)
                 parts: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():

@@ -59,6 +59,7 @@ import orjson
 from apimw_cli.models import Verdict
 from apimw_cli.output.masking import mask_url
 from apimw_cli.receiver.events import Forwarded, Received
+from apimw_cli.receiver.relay import ANSWER_LIMIT
 from apimw_cli.receiver.retention import hold_shared
 from apimw_cli.settings import make_private_dir
 
@@ -78,9 +79,8 @@ __all__ = [
 ]
 
 SCHEMA = 2
-# The most of an app's answer body a forward or replay line keeps: the forwarder's cap
-# (forwarder.RESPONSE_BODY_LIMIT, which stays in step with this) and replay.py's.
-RESPONSE_BODY_LIMIT = 64 * 1024
+# The most of an app's answer body a forward or replay line keeps: what the relays keep.
+RESPONSE_BODY_LIMIT = ANSWER_LIMIT
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 

@@ -1,5 +1,7 @@
 """Which of a received request's headers a relay sends on: one rule for forwarding
-(forwarder.py, through `forward_headers`) and for replaying (replay.py, `replay_headers`).
+(forwarder.py, through `forward_headers`) and for replaying (replay.py, `replay_headers`);
+and how much of the app's answer either keeps (`ANSWER_LIMIT`, `answer_headers`), which the
+session log's forward and replay lines record (recorder.py).
 
 The received headers minus the hop-by-hop ones (`protocol.HOP_BY_HOP`, which also holds the
 framing headers httpx writes itself), minus the names a `Connection` header lists, minus
@@ -14,10 +16,26 @@ from collections.abc import Iterable
 from apimw_cli import __version__
 from apimw_cli.protocol import FORWARDED_BY_HEADER, HOP_BY_HOP, hop_by_hop
 
-__all__ = ["FORWARDED_BY", "NOT_RELAYED", "RELAYED_BY", "forward_headers", "not_relayed"]
+__all__ = [
+    "ANSWER_LIMIT",
+    "FORWARDED_BY",
+    "NOT_RELAYED",
+    "RELAYED_BY",
+    "answer_headers",
+    "forward_headers",
+    "not_relayed",
+]
 
 RELAYED_BY = f"apimw-cli/{__version__}"  # the value of either relay's marker header
 FORWARDED_BY = RELAYED_BY
+
+ANSWER_LIMIT = 64 * 1024  # bytes of the app's answer body a relay keeps; the rest is not read
+
+
+def answer_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """The app's answer headers as text, names in their own case (latin-1: any byte decodes)."""
+    return tuple([(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw])
+
 
 # Accept-Encoding is not hop-by-hop (RFC 9110), but a relay does not pass the sender's on: the
 # relay's own httpx client reads the app's answer and decodes it itself, so it must be the one

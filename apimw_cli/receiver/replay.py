@@ -21,7 +21,7 @@ from typing import Any, Literal
 import httpx
 
 from apimw_cli.protocol import REPLAYED_BY_HEADER, SIGNATURE_HEADER
-from apimw_cli.receiver.relay import RELAYED_BY, not_relayed
+from apimw_cli.receiver.relay import ANSWER_LIMIT, RELAYED_BY, answer_headers, not_relayed
 from apimw_cli.signing import sign
 
 _REPLAYED_BY = (REPLAYED_BY_HEADER.encode("ascii"), RELAYED_BY.encode("ascii"))
@@ -42,9 +42,8 @@ class Unsendable(ValueError):
 
 
 # The most of the app's answer body a replay keeps (for the inspector to show); the rest is
-# not read. recorder.RESPONSE_BODY_LIMIT, so a replay line holds all of it (not imported from
-# there: `events replay` has no use for the recorder's imports).
-RESPONSE_LIMIT = 64 * 1024
+# not read. The same cap as a forward's, which the session log's lines keep whole.
+RESPONSE_LIMIT = ANSWER_LIMIT
 
 
 @dataclass(frozen=True)
@@ -198,10 +197,7 @@ def replay(
         record_id,
         response.status_code,
         _ms(started),
-        response_headers=tuple(
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in response.headers.raw
-        ),
+        response_headers=answer_headers(response.headers.raw),
         response_body=kept,
         response_truncated=truncated,
     )

@@ -21,8 +21,7 @@ from apimw_cli.models import Received
 from apimw_cli.receiver.recorder import Recorder
 from apimw_cli.receiver.replay import replay_headers
 from apimw_cli.signing import sign
-from tests.inspector.raw_capture import RawCapture, RawHit
-from tests.receiver.support import received
+from tests.receiver.support import RawApp, RawRequest, received
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
@@ -84,7 +83,7 @@ def run(command: str, shell: str, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def sent_headers(hit: RawHit) -> list[tuple[bytes, bytes]]:
+def sent_headers(hit: RawRequest) -> list[tuple[bytes, bytes]]:
     return sorted((k.lower(), v) for k, v in hit.headers if k.lower() not in CURLS_OWN)
 
 
@@ -95,7 +94,7 @@ def expected_headers(rec: Received, resign: str | None) -> list[tuple[bytes, byt
 
 def check_round_trip(tmp_path: Path, rec: Received, mode: str, shell: str) -> str:
     index = index_with(tmp_path, rec)
-    with RawCapture() as app:
+    with RawApp() as app:
         source = Source(
             log=index.path,
             live=False,
@@ -165,7 +164,7 @@ def test_curls_own_headers_are_not_added_when_the_request_had_none(
 def test_without_a_target_it_goes_to_listens_own_url_at_the_path_received(tmp_path: Path) -> None:
     rec = dataclasses.replace(event(b"{}"), path="/webhooks/apimw?a=[1]")
     index = index_with(tmp_path, rec)
-    with RawCapture() as app:
+    with RawApp() as app:
         source = Source(index.path, True, None, app.base_url + "/other", None)
         command = Actions(index, source).curl(rec.record_id)
         run(command, "sh", tmp_path)

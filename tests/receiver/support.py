@@ -277,7 +277,8 @@ class LocalApp:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = self.base_url + "/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 
     def bodies(self) -> list[bytes]:
@@ -318,10 +319,12 @@ def headers_map(hit: Hit) -> Mapping[str, str]:
 
 @dataclass(frozen=True)
 class RawRequest:
-    """One request as it arrived: the header lines' bytes and the body."""
+    """One request as it arrived: the header lines' bytes, the body, the method and target."""
 
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    method: bytes = b""
+    target: bytes = b""  # the request line's path and query, as sent
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.headers:
@@ -344,8 +347,10 @@ class RawApp:
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
-                if not self.rfile.readline(65536).strip():  # the request line
+                request_line = self.rfile.readline(65536).strip()
+                if not request_line:
                     return
+                method, _, rest = request_line.partition(b" ")
                 headers: list[tuple[bytes, bytes]] = []
                 while True:
                     line = self.rfile.readline(65536)
@@ -356,7 +361,7 @@ class RawApp:
                 length = int(dict((k.lower(), v) for k, v in headers).get(b"content-length", 0))
                 body = self.rfile.read(length)
                 with app.lock:
-                    app.requests.append(RawRequest(headers, body))
+                    app.requests.append(RawRequest(headers, body, method, rest.rpartition(b" ")[0]))
                     status = app.statuses.pop(0) if app.statuses else 200
                     reply = app.reply
                 if reply is None:
@@ -369,12 +374,19 @@ class RawApp:
             allow_reuse_address = True
 
         self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = self.base_url + "/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 
     def bodies(self) -> list[bytes]:
         with self.lock:
             return [r.body for r in self.requests]
+
+    def wait(self, count: int = 1) -> list[RawRequest]:
+        """The requests, once there are `count` of them."""
+        return wait_for(
+            lambda: self.requests if len(self.requests) >= count else None, 10, f"{count} requests"
+        )
 
     def __enter__(self) -> RawApp:
         self.thread.start()

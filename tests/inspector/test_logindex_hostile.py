@@ -20,18 +20,9 @@ from apimw_cli.inspector.logindex import Filters, LogIndex
 from apimw_cli.models import Verdict
 from apimw_cli.receiver.recorder import encode_request
 from tests.receiver.support import received
+from tests.support import strategies
 
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=30),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+JSON = strategies.json_values(10)
 REQUEST_FIELDS = [
     "id",
     "received_at",

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from apimw_cli.inspector.web import dumps
 from tests.inspector.web_support import Inspector, SessionLog, inspector_over
+from tests.support import strategies
 from tests.support.capture import CaptureServer, Reply
 
 HOSTILE_TEXT = "\x1b[31m<script>alert(1)</script>\x00\u202e\ud800 ' \" % \\ é"
@@ -141,17 +142,7 @@ def test_the_json_encoder_takes_whatever_a_log_gave() -> None:
         json.loads(text, parse_constant=lambda word: pytest.fail(word))
 
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=30),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
+json_values = strategies.json_values(8)
 FIELDS = ("id", "received_at", "method", "path", "headers", "body", "body_b64", "event_type")
 MORE_FIELDS = ("delivery_id", "kind", "status", "duplicate", "verdict", "of", "mode", "target")
 

@@ -15,6 +15,8 @@ The modules, by responsibility:
     screen        pacing the terminal: batches from the feed, backlog lines, a closed stdout
     outcome       Outcome (how it ended, with its error decided) and the --expect verdict
     secret        the stable signing secret per profile (--print-secret, --rotate-secret)
+    inspection    the inspector page over the session log (also `apimw events inspect`'s)
+    stopping      SIGTERM as a clean stop, and a Ctrl-C held between the banner and the loop
 
 Modules are imported where needed, not here: the API and tunnel ones load httpx, which a
 session without them never needs.

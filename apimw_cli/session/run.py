@@ -11,12 +11,10 @@ and `run()` returns how it ended. Showing the summary and the exit are the comma
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from apimw_cli.models import Forwarded, Received, Tally
 from apimw_cli.output.live import LiveView
@@ -26,6 +24,7 @@ from apimw_cli.session.matching import Matcher
 from apimw_cli.session.outcome import Counts, Outcome, at_deadline, decide
 from apimw_cli.session.records import Owner
 from apimw_cli.session.screen import BacklogReport, Screen, silence_stdout
+from apimw_cli.session.stopping import HeldCtrlC, stop_on_sigterm
 from apimw_cli.session.watchdog import Watchdog
 from apimw_cli.settings import write_private_file
 
@@ -79,12 +78,12 @@ class ListenSession:
         self.matcher = Matcher(options.where) if options.where else None
         self.feed = Feed(decide=self._decide if options.expectations else None)
         self.stop = threading.Event()
-        self.ctrl_c = _HeldCtrlC(self.stop)
+        self.ctrl_c = HeldCtrlC(self.stop)
         self.webhook: Webhook | None = None
 
     def run(self) -> SessionResult:
         started = time.monotonic()
-        with _stop_on_sigterm(self.stop):
+        with stop_on_sigterm(self.stop):
             outcome = self._serve()
         tally = self.feed.tally
         matched = self.matcher.counts() if self.matcher is not None else None
@@ -289,60 +288,6 @@ def _announce(
         )
     if options.receiver.record is not None and not options.ndjson:
         printer.info(f"recording to {options.receiver.record}")
-
-
-@contextlib.contextmanager
-def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM stops the session as Ctrl-C does, without the KeyboardInterrupt (main thread
-    only: Python delivers signals there)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-class _HeldCtrlC:
-    """Between the banner and the loop, Ctrl-C is remembered rather than raised, so a user (or
-    a script) that stops listen as soon as it is ready gets the clean stop the loop gives
-    (clean-up, summary, exit 0), never an interrupted set-up. Main thread only, as signals."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-        self.pressed = False
-        self.previous: Any = None  # what signal.getsignal gave
-        self.holding = False
-
-    def hold(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        self.previous = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, self._remember)
-        self.holding = True
-
-    def _remember(self, *_: object) -> None:
-        self.pressed = True
-        self.stop.set()  # the demo traffic stops too
-
-    def release(self) -> bool:
-        """Ctrl-C raises again; True when it was pressed while held."""
-        if self.holding:
-            previous = self.previous
-            if previous is None:  # not set from Python: Python's own
-                previous = signal.default_int_handler
-            signal.signal(signal.SIGINT, previous)
-            self.holding = False
-        return self.pressed
-
-    def __enter__(self) -> _HeldCtrlC:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.release()  # set-up failed after the banner: Ctrl-C is Ctrl-C again
 
 
 def _finish_forwards(view: LiveView, screen: Screen, running: RunningReceiver) -> None:

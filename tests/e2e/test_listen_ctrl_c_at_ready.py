@@ -52,9 +52,9 @@ def test_ctrl_c_is_raised_again_after_a_failed_set_up(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import signal
-        from apimw_cli.session.run import _HeldCtrlC
+        from apimw_cli.session.stopping import HeldCtrlC
         import threading
-        held = _HeldCtrlC(threading.Event())
+        held = HeldCtrlC(threading.Event())
         try:
             with held:
                 held.hold()

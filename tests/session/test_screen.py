@@ -18,8 +18,9 @@ from apimw_cli.output.live import LiveView
 from apimw_cli.output.printer import Printer
 from apimw_cli.receiver.feed import Feed
 from apimw_cli.session.outcome import Outcome
-from apimw_cli.session.run import ListenSession, _HeldCtrlC
+from apimw_cli.session.run import ListenSession
 from apimw_cli.session.screen import Screen
+from apimw_cli.session.stopping import HeldCtrlC
 from tests.receiver.support import received
 
 
@@ -161,7 +162,7 @@ def test_the_loop_shows_what_arrived_at_the_next_tick() -> None:
     session = cast(Any, ListenSession.__new__(ListenSession))
     session.options = SimpleNamespace(deadline_s=None, ndjson=True)
     session.feed, session.stop = feed, clock
-    session.ctrl_c = _HeldCtrlC(clock)  # never held here: the loop starts as after a quiet set-up
+    session.ctrl_c = HeldCtrlC(clock)  # never held here: the loop starts as after a quiet set-up
     checks = SimpleNamespace(check=lambda: None)
     screen = Screen(view_on(log, ndjson=True), feed)
     writes_after_tick: list[int] = []

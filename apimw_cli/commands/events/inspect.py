@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -115,7 +115,6 @@ def _announce(printer: Printer, url: str, session: Path, to: str | None, *, no_o
 
 
 def _open(url: str) -> None:
-    import contextlib
     import webbrowser
 
     with contextlib.suppress(webbrowser.Error):  # the URL is printed: open it by hand
@@ -123,15 +122,10 @@ def _open(url: str) -> None:
 
 
 def _wait_for_ctrl_c() -> None:
-    """Serve until Ctrl-C or SIGTERM (main thread only: Python delivers signals there)."""
+    """Serve until Ctrl-C or SIGTERM (the way to stop it: exit 0)."""
+    from apimw_cli.session.stopping import stop_on_sigterm
+
     stop = threading.Event()
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main else None
-    try:
+    with stop_on_sigterm(stop), contextlib.suppress(KeyboardInterrupt):
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass  # the way to stop it: exit 0
-    finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)

@@ -17,6 +17,7 @@ Whatever the log holds, an answer is JSON that a browser parses (dumps), never a
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import json
 import logging
@@ -51,9 +52,6 @@ MAX_QUERY = 1000  # characters of a search or type filter
 MAX_ID = 4096  # characters of a record id (a hostile log may hold long ones)
 MAX_ACTION_BODY = 4096
 MAX_REPLAYS = 4  # replays in flight at once (each waits for the app on a thread of its own)
-# Of a detail's body, what the JSON carries: its text, base64 and pretty form would triple a
-# big body in every detail, and the page takes the exact bytes from /body.
-BODY_FACTS = ("size", "pretty_error")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 _TOKEN_SLOT = "{{APIMW_TOKEN}}"
 
@@ -235,12 +233,11 @@ class _Inspector:
 
     async def detail_route(self, request: Request) -> Response:
         record_id = _record_id(request)
-        detail = await self.call(lambda: self._fresh(self.index.detail, record_id))
+        # The body as {size, pretty_error} only: the page reads the exact bytes from /body, once.
+        read = functools.partial(self.index.detail, body_forms=False)
+        detail = await self.call(lambda: self._fresh(read, record_id))
         if detail is None:
             raise NotFound(record_id)
-        body = detail.get("body")
-        if isinstance(body, dict):  # the page reads the exact bytes from /body, once
-            detail["body"] = {key: body[key] for key in BODY_FACTS if key in body}
         return _json(detail)
 
     def _fresh(self, read: Callable[[str], Any], record_id: str) -> Any:

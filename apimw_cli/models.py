@@ -212,6 +212,9 @@ class Received:
     record_error: str | None = None  # why it could not be recorded (then an event gets 503)
     attempt: int = 1  # how many times this delivery reached the receiver, this one included
     previous_status: int | None = None  # what the receiver answered the attempt before
+    # The body is strict JSON: orjson read it (valid UTF-8, no NaN, no lone surrogate), so a
+    # JSON line may embed it as it came without parsing it again (output/ndjson.py).
+    strict_json: bool = False
 
 
 @dataclass(frozen=True)

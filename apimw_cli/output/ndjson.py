@@ -70,21 +70,23 @@ def _safe(encoded: bytes) -> bool:
     return JSON_UNSAFE.search(encoded.decode()) is None  # a lead byte: look closer
 
 
-def body_fragment(body: bytes) -> orjson.Fragment | None:
+def body_fragment(body: bytes, strict: bool = False) -> orjson.Fragment | None:
     """`body` to embed in a line as it came, or None when the general way must decide.
 
-    Only a body that is strict JSON (orjson reads it: no NaN, no lone surrogate, valid UTF-8)
-    and shallow enough for any reader; and, since the line's URL passwords are masked on its
-    text, only when that text masks what the decoded body would: a body with a backslash
-    (an escape) must not hold an `@` or a `\\u` escape (which may write one)."""
+    Only a body that is strict JSON (orjson reads it: no NaN, no lone surrogate, valid UTF-8;
+    `strict`: the receiver's orjson read it already) and shallow enough for any reader; and,
+    since the line's URL passwords are masked on its text, only when that text masks what the
+    decoded body would: a body with a backslash (an escape) must not hold an `@` or a `\\u`
+    escape (which may write one)."""
     if len(body) > 2 * MAX_BRACKETS and body.count(b"[") + body.count(b"{") > MAX_BRACKETS:
         return None
     if b"\\" in body and (b"@" in body or b"\\u" in body):
         return None
-    try:
-        orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
+    if not strict:
+        try:
+            orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
     if b"\n" in body or b"\r" in body or b"\t" in body:
         body = body.translate(_ONE_LINE)  # raw, they can only be white space between tokens
     return orjson.Fragment(body)
@@ -132,7 +134,7 @@ def received_line(r: Received, now: float) -> str:
     """An `event` (or `challenge`) record: the body embedded as JSON, or `body_error`."""
     record = "event" if r.kind != "challenge" else "challenge"
     embed = r.kind != "rejected" and bool(r.body)
-    fragment = body_fragment(r.body) if embed else None
+    fragment = body_fragment(r.body, r.strict_json) if embed else None
     if fragment is not None or not embed:
         # None of these fields is one of our messages (_MESSAGES): nothing to redact.
         data = _received_data(record, now, r, fragment)

@@ -50,16 +50,24 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Receive, Scope, Send
 
 from apimw_cli.catalog import VERIFICATION_TYPE
-from apimw_cli.models import VerdictCode
+from apimw_cli.models import Verdict, VerdictCode
 from apimw_cli.protocol import EVENT_HEADER, PROBE_HEADER, SIGNATURE_HEADER
 from apimw_cli.receiver.body import DISCARD_LIMIT, Disconnected, TooLarge, TooSlow, read_body
 from apimw_cli.receiver.challenge import challenge_answer
 from apimw_cli.receiver.delivery import DeliveryHandler
-from apimw_cli.receiver.events import ReceiverConfig, Sink
+from apimw_cli.receiver.events import ReceiverConfig, Respond, Sink
 from apimw_cli.receiver.recorder import Recorder
 from apimw_cli.receiver.report import Arrival, Reporter, new_record_id
 from apimw_cli.receiver.signatures import SKIPPED, Signatures
-from apimw_cli.receiver.wire import ALLOW, CLOSE, answer, decode_headers, parse_body
+from apimw_cli.receiver.wire import (
+    ALLOW,
+    CLOSE,
+    Reply,
+    decode_headers,
+    parse_body,
+    send_reply,
+    text_reply,
+)
 
 if TYPE_CHECKING:  # httpx is imported only when there is something to forward
     from apimw_cli.receiver.forwarder import Forwarder
@@ -76,8 +84,10 @@ class ReceiverApp:
     """The ASGI app; see the module docstring. Build it with `create_app`.
 
     Steps 1-3 (limits, the challenge, the signature) are here, steps 4-6 in
-    `delivery.DeliveryHandler`. `__call__` handles a request itself rather than awaiting a
-    method for it: each coroutine level costs every delivery a little.
+    `delivery.DeliveryHandler`. Two ways in, one set of steps: `__call__` (ASGI: the
+    pure-Python stack, and requests that wait), and `respond_now` for a request whose body is
+    all in when nothing has to wait (`answers_at_once`): the fast stack's protocol calls it
+    directly and writes its `Reply`, with no coroutine and no ASGI messages per request.
     """
 
     def __init__(
@@ -98,6 +108,8 @@ class ReceiverApp:
         self._signatures = Signatures(config.secrets)
         self._reporter = Reporter(recorder, sink)
         self._deliveries = DeliveryHandler(config, self._reporter, self.forwarder, rng)
+        # Passthrough waits for the app, --delay for its timer: those requests need ASGI's way.
+        self.answers_at_once = config.respond != Respond.PASSTHROUGH and config.delay <= 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,60 +117,88 @@ class ReceiverApp:
                 await self._lifespan(receive, send)
             return
         config = self.config
-        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
-        headers = decode_headers(raw_headers)
-        arrival = Arrival(new_record_id(), time.time(), scope["method"], scope["path"], headers)
+        arrival = _arrival(scope)
+        reply = self._refuse_early(arrival)
+        if reply is None:
+            limit, timeout = config.max_body, config.read_timeout
+            try:
+                body = await read_body(receive, arrival.headers, limit, timeout)
+            except Disconnected:
+                return  # the client left before sending its body: nothing to answer
+            except TooLarge as too_large:
+                why = f"body larger than {config.max_body} bytes"
+                extra = () if too_large.drained else (CLOSE,)
+                reply = self._reject(arrival, 413, why, *extra)
+            except TooSlow:
+                why = f"body not received whole within {config.read_timeout:g} s"
+                reply = self._reject(arrival, 408, why, CLOSE)
+            else:
+                reply, event_type, verdict, strict = self._screen(arrival, body)
+                if reply is None:
+                    reply = await self._deliveries.handle(
+                        arrival, body, scope["headers"], event_type, verdict, strict
+                    )
+        await send_reply(send, reply)
+
+    def respond_now(self, scope: Scope, body: bytes) -> Reply:
+        """Every step for a request whose `body` is all in (within `config.max_body`), when
+        `answers_at_once`: what `__call__` would send."""
+        arrival = _arrival(scope)
+        reply = self._refuse_early(arrival)
+        if reply is None:
+            reply, event_type, verdict, strict = self._screen(arrival, body)
+            if reply is None:
+                reply = self._deliveries.handle_now(
+                    arrival, body, scope["headers"], event_type, verdict, strict
+                )
+        return reply
+
+    def _refuse_early(self, arrival: Arrival) -> Reply | None:
+        """Step 1 before the body: a path we do not serve, a method other than POST."""
+        config = self.config
         # The path first: a path we do not serve is 404 whatever the method, so a GET tells a
         # live session's URL (405) from a dead one's on the same host (404; see tunnel.answers).
         if config.path is not None and arrival.path != config.path:
             why = f"path {arrival.path} not served; the receiver listens on {config.path}"
-            await self._reject(arrival, send, 404, why)
-            return
+            return self._reject(arrival, 404, why)
         if arrival.method != "POST":
             why = f"method {arrival.method} not allowed; the receiver accepts POST"
-            if headers.get(_PROBE) == config.probe_token:  # our tunnel's self-check: no event
-                await answer(send, 405, why, ALLOW)
-                return
-            await self._reject(arrival, send, 405, why, ALLOW)
-            return
-        try:
-            body = await read_body(receive, headers, config.max_body, config.read_timeout)
-        except Disconnected:
-            return  # the client left before sending its body: nothing to answer
-        except TooLarge as too_large:
-            why = f"body larger than {config.max_body} bytes"
-            await self._reject(arrival, send, 413, why, *(() if too_large.drained else (CLOSE,)))
-            return
-        except TooSlow:
-            why = f"body not received whole within {config.read_timeout:g} s"
-            await self._reject(arrival, send, 408, why, CLOSE)
-            return
+            if arrival.headers.get(_PROBE) == config.probe_token:  # our tunnel's self-check
+                return text_reply(405, why, ALLOW)  # not an event: not reported
+            return self._reject(arrival, 405, why, ALLOW)
+        return None
 
-        parsed = parse_body(body)
+    def _screen(
+        self, arrival: Arrival, body: bytes
+    ) -> tuple[Reply | None, str | None, Verdict, bool]:
+        """Steps 2-3: the challenge's answer or a bad signature's 401 (reported), else None
+        with the event's type, its signature's verdict and whether the body is strict JSON."""
+        headers = arrival.headers
+        parsed, strict = parse_body(body)
         body_type = parsed.get("type") if parsed is not None else None
         event_type = body_type if isinstance(body_type, str) else headers.get(_EVENT)
         signature = headers.get(_SIGNATURE)
         if body_type == VERIFICATION_TYPE and parsed is not None:
-            await self._challenge(arrival, parsed, body, signature, send)
-            return
-
+            reply = self._challenge(arrival, parsed, body, signature, strict)
+            return reply, VERIFICATION_TYPE, SKIPPED, strict
+        config = self.config
         checked = SKIPPED if config.skip_verify else self._signatures.check(body, signature)
         if checked.code is not VerdictCode.VALID and checked.code is not VerdictCode.SKIPPED:
             self._reporter.report(
-                arrival, 401, "invalid", body, event_type=event_type, verdict=checked
-            )
-            await answer(send, 401, checked.reason)
-            return
-        await self._deliveries.handle(arrival, body, raw_headers, event_type, checked, send)
+                arrival, 401, "invalid", body, event_type=event_type, verdict=checked,
+                strict_json=strict,
+            )  # fmt: skip
+            return text_reply(401, checked.reason), event_type, checked, strict
+        return None, event_type, checked, strict
 
-    async def _challenge(
+    def _challenge(
         self,
         arrival: Arrival,
         parsed: dict[str, Any],
         body: bytes,
         signature: str | None,
-        send: Send,
-    ) -> None:
+        strict: bool,
+    ) -> Reply:
         """Step 2: answer the challenge (challenge.py) and report it."""
         text, verdict, note = challenge_answer(
             parsed, body, signature, self._signatures, self.config.skip_verify
@@ -171,15 +211,16 @@ class ReceiverApp:
             event_type=VERIFICATION_TYPE,
             verdict=verdict,
             note=note,
+            strict_json=strict,
         )
-        await answer(send, 200, text)
+        return text_reply(200, text)
 
-    async def _reject(
-        self, arrival: Arrival, send: Send, status: int, why: str, *extra: tuple[bytes, bytes]
-    ) -> None:
+    def _reject(
+        self, arrival: Arrival, status: int, why: str, *extra: tuple[bytes, bytes]
+    ) -> Reply:
         """Report and refuse a request before its body counts (wrong method or path, limits)."""
         self._reporter.report(arrival, status, "rejected", note=why)
-        await answer(send, status, why, *extra)
+        return text_reply(status, why, *extra)
 
     # --- lifespan: start the forwarder on the server's loop, drain it on shutdown ---
 
@@ -199,6 +240,12 @@ class ReceiverApp:
                     await self.forwarder.drain(self.drain_timeout)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _arrival(scope: Scope) -> Arrival:
+    """What every report of the request repeats; the headers decoded once."""
+    headers = decode_headers(scope["headers"])
+    return Arrival(new_record_id(), time.time(), scope["method"], scope["path"], headers)
 
 
 def create_app(

@@ -2,10 +2,11 @@
 
 uvicorn's HttpToolsProtocol runs each request in a task of its own, with an Event, a cycle
 object and a write per send(): more than half of a delivery's CPU on the fast stack. Here a
-request whose body is all in is run on the spot: the app's coroutine is stepped once
-(`coro.send(None)`), and when it completes without waiting (ack and fixed answers, the usual
-case) its answer goes out in one write. A request that waits (--delay, passthrough's forward,
-a body still arriving, Expect: 100-continue) continues in a task; the connection then reads no
+request whose body is all in is answered on the spot when the app says nothing has to wait
+(`ReceiverApp.answers_at_once`: ack and fixed answers without --delay, the usual case): one
+call, `respond_now`, with no coroutine or ASGI message per request, and its answer goes out in
+one write. Other requests (--delay, passthrough's forward, a body still arriving or past the
+limit, Expect: 100-continue) run the app as ASGI in a task; the connection then reads no
 further request until it has answered, so answers keep the order of the requests.
 
 uvicorn's Server still runs this protocol (`Config(http=...)`): its sockets, lifespan (the
@@ -22,10 +23,10 @@ from collections import deque
 from typing import Any, ClassVar
 
 import httptools
-from starlette.types import ASGIApp
 
+from apimw_cli.receiver.app import ReceiverApp
 from apimw_cli.receiver.fast_request import Request, plain_answer
-from apimw_cli.receiver.guard import GuardShared, IdleGuard, Pending
+from apimw_cli.receiver.guard import GuardShared, IdleGuard
 
 __all__ = ["HEAD_LIMIT", "fast_protocol"]
 
@@ -49,9 +50,9 @@ class _HeadTooLarge(Exception):
 class FastProtocol(IdleGuard, asyncio.Protocol):
     """One connection; see the module docstring. `fast_protocol` makes the class for a server."""
 
-    app: ClassVar[Any]  # the receiver's ASGI app: a callable object, not a method
+    app: ClassVar[ReceiverApp]  # a callable object, not a method
     max_body: ClassVar[int]
-    run_at_once: ClassVar[bool]  # whether a complete request may start outside a task
+    run_at_once: ClassVar[bool]  # the app's `answers_at_once`: complete requests skip ASGI
 
     def __init__(
         self,
@@ -228,29 +229,21 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
                 if not request.complete or not self.run_at_once or request.skipped:
                     self._start_task(request)
                     break
-                if not self._run_at_once(request):
-                    break
+                self._run_at_once(request)
             if not queue:
                 self._went_idle()
         finally:
             self.advancing = False
 
-    def _run_at_once(self, request: Request) -> bool:
-        """Step the app once: answered (True), or continued in a task (False)."""
+    def _run_at_once(self, request: Request) -> None:
+        """Answer a request whose body is all in, on the spot (`ReceiverApp.respond_now`)."""
         request.started = True
-        steps = self.app(request.scope, request.receive, request.send)
         try:
-            waiting_on = steps.send(None)
-        except StopIteration:
-            self._answer(request)
-            return True
+            request.reply(*self.app.respond_now(request.scope, request.body()))
         except Exception:
             _log.exception("Exception in ASGI application")
             request.answer = None
-            self._answer(request)
-            return True
-        self._track(self.loop.create_task(self._finish(request, Pending(steps, waiting_on))))
-        return False
+        self._answer(request)
 
     def _start_task(self, request: Request) -> None:
         request.started = True
@@ -349,15 +342,13 @@ def _unquote(path: str) -> str:
     return unquote(path)
 
 
-def fast_protocol(app: ASGIApp, read_timeout: float, cap: int, *, run_at_once: bool) -> type:
-    """A protocol class for `uvicorn.Config(http=...)` serving `app` (the receiver's) with the
-    guard's `read_timeout` and connection `cap`. `run_at_once`: start complete requests
-    outside a task (False when the app's first step may need one: asyncio.timeout does)."""
-    max_body = getattr(getattr(app, "config", None), "max_body", 1 << 62)
+def fast_protocol(app: ReceiverApp, read_timeout: float, cap: int) -> type:
+    """A protocol class for `uvicorn.Config(http=...)` serving the receiver's `app` with the
+    guard's `read_timeout` and connection `cap`."""
     namespace = {
         "shared": GuardShared(read_timeout, cap),
         "app": app,
-        "max_body": max_body,
-        "run_at_once": run_at_once,
+        "max_body": app.config.max_body,
+        "run_at_once": app.answers_at_once,
     }
     return type("FastProtocol", (FastProtocol,), namespace)

@@ -121,6 +121,14 @@ class Request:
                 self.connection.transport.write(CONTINUE)
             await self._wait()
 
+    def body(self) -> bytes:
+        """The whole body, once it is all in (`complete`); taken, as `receive` would."""
+        chunks = self.chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.body_sent = True
+        return body
+
     def _take(self) -> Message:
         chunks = self.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -154,6 +162,16 @@ class Request:
         elif kind == "http.response.body" and self.answer is not None and not self.head_only:
             self.answer.append(message.get("body", b""))
         return _DONE
+
+    def reply(self, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> None:
+        """The app's answer given whole (`ReceiverApp.respond_now`): what `send` makes of its
+        start and body messages, Content-Length added."""
+        if body or headers:
+            self._start_answer(status, [*headers, (b"content-length", b"%d" % len(body))])
+            if not self.head_only:
+                self.answer.append(body)  # type: ignore[union-attr]  # _start_answer set it
+        else:
+            self._start_answer(status, _EMPTY_LENGTH)
 
     def _start_answer(self, status: int, headers: Any) -> None:
         head = _STATUS_LINES.get(status) or _status_line(status)

@@ -68,6 +68,7 @@ class Reporter:
         note: str | None = None,
         locate: bool = False,
         prior: Seen | None = None,
+        strict_json: bool = False,
     ) -> tuple[Received, tuple[int, int] | None]:
         """The `Received`, and with `locate` where its line is in the log (`Recorder`)."""
         received = Received(
@@ -87,6 +88,7 @@ class Reporter:
             note=note,
             attempt=1 if prior is None else prior.attempts + 1,
             previous_status=None if prior is None else prior.status,
+            strict_json=strict_json,
         )
         where = None
         if self._recorder is not None:

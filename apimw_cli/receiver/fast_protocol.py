@@ -73,6 +73,8 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
         self.current: Request | None = None  # the request whose body is being parsed
         self.url = b""
         self.head_size = 0
+        self.big_read = False
+        self.headers_in: list[tuple[bytes, bytes]] = []
         self.in_head = False
         self.reads = 0  # data_received calls, to tell a head spread over several reads
         self.head_read = 0
@@ -104,6 +106,7 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
             return
         self._partial = True
         self.reads += 1
+        self.big_read = len(data) > HEAD_LIMIT  # a head may pass the limit within this read
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -113,6 +116,8 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
             self._stop(HEAD_TOO_LARGE if too_large else BAD_REQUEST)
         else:
             if self.in_head and self.head_read != self.reads:  # a head over several reads
+                # The reads after its first, counted as they come: a bound on what is held
+                # (on_headers_complete measures the head exactly).
                 self.head_size += len(data)
                 if self.head_size > HEAD_LIMIT:
                     self._stop(HEAD_TOO_LARGE)
@@ -137,19 +142,21 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
         self.head_size = 0
         self.in_head = True
         self.head_read = self.reads
-        self.heading = self._new_request()
+        self.heading = request = self._new_request()
+        self.headers_in = request.scope["headers"]
         if self.queue:  # a pipelined request behind one in progress: read no further
             self.update_reading()
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        self.head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.head_size += len(name) + len(value) + 4
-        if self.head_size > HEAD_LIMIT:
-            raise _HeadTooLarge
-        self.heading.scope["headers"].append((name.lower(), value))  # type: ignore[union-attr]
+        # Kept lean, as it runs for every header of every request: the head's size is checked
+        # once it is complete, or as reads add up (data_received); one read is bounded.
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.heading.continue_expected = True  # type: ignore[union-attr]
+        self.headers_in.append((name, value))
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -157,6 +164,10 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
         self.current = request
         parser = self.parser
         scope = request.scope
+        if self.big_read or self.head_read != self.reads:  # else within one small read
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in scope["headers"])
+            if size > HEAD_LIMIT:
+                raise _HeadTooLarge
         method = scope["method"] = parser.get_method().decode("ascii")
         version = scope["http_version"] = parser.get_http_version()
         request.keep_alive = parser.should_keep_alive()
@@ -169,9 +180,6 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
         scope["raw_path"] = url
         path = url.decode("ascii")
         scope["path"] = _unquote(path) if "%" in path else path
-        for name, value in scope["headers"]:
-            if name == b"expect" and value.lower() == b"100-continue":
-                request.continue_expected = True
         self.queue.append(request)
 
     def on_body(self, body: bytes) -> None:

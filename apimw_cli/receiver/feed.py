@@ -98,7 +98,12 @@ class Feed:
         """Up to `limit` records (and skip markers) in the order they came, oldest first."""
         with self._lock:
             items = self._items
-            taken = [items.popleft() for _ in range(min(limit, len(items)))]
+            if len(items) <= limit:  # all of it, the usual case: nothing left to count
+                taken = list(items)
+                items.clear()
+                self._bytes = 0
+                return taken
+            taken = [items.popleft() for _ in range(limit)]
             for item in taken:
                 if not isinstance(item, Skipped):
                     self._bytes -= _size(item)

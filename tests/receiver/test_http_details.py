@@ -150,6 +150,36 @@ def test_a_head_past_the_limit_gets_431_or_400_and_is_closed(
     assert answer.startswith((b"HTTP/1.1 431 ", b"HTTP/1.1 400 ")), answer[:100]
 
 
+def filled_head(size: int) -> bytes:
+    """A whole request head (no body) of exactly `size` bytes, most of it one filler header."""
+    start, end = b"POST / HTTP/1.1\r\nHost: h\r\nX-Filler: ", b"\r\nContent-Length: 0\r\n\r\n"
+    return start + b"a" * (size - len(start) - len(end)) + end
+
+
+@pytest.mark.parametrize("spread", [False, True], ids=["one read", "over several reads"])
+def test_the_head_limit_is_exact_in_one_read_or_several(
+    receiver: Live, server_stack: ServerStack, spread: bool
+) -> None:
+    """The fast stack measures a head once it is complete (not header by header): a head
+    under the limit is served, one just past it gets 431, whether it came at once or not."""
+    if server_stack.http == "h11":
+        pytest.skip("uvicorn's h11 protocol has its own limit (h11's 16 KB)")
+    cases = ((HEAD_LIMIT - 100, b"HTTP/1.1 405 "), (HEAD_LIMIT + 2000, b"HTTP/1.1 431 "))
+    for size, expected in cases:
+        request = filled_head(size).replace(b"POST", b"GET", 1)  # 405: served, no event needed
+        with connection(receiver) as sock:
+            if spread:
+                for start in range(0, len(request), 7000):
+                    sock.sendall(request[start : start + 7000])
+                    time.sleep(0.01)
+            else:
+                sock.sendall(request)
+            answer = (
+                read_until_closed(sock) if expected.endswith(b"431 ") else read_response(sock)[1]
+            )
+        assert answer.startswith(expected), (size, answer[:80])
+
+
 def test_a_malformed_request_gets_400_and_is_closed(receiver: Live) -> None:
     with connection(receiver) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: nope\r\n\r\n")

@@ -86,11 +86,20 @@ def inspect(
     remember(secret)  # masked in every message
     session = sessions.session_file(file)
     from apimw_cli.session.inspection import Page, serving
+    from apimw_cli.session.stopping import stop_on_sigterm
 
     page = Page(log=session, live=False, target=to, secret=secret, port=port, port_option="--port")
-    with serving(page, "apimw events inspect") as running:
+    stop = threading.Event()
+    # Ctrl-C or SIGTERM is the way to stop it (exit 0) from the moment the URL is out: both
+    # are in place before it is announced, so a script that stops it at once gets a clean stop.
+    with (
+        stop_on_sigterm(stop),
+        serving(page, "apimw events inspect") as running,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
         _announce(printer, running.url, session, to, no_open=no_open)
-        _wait_for_ctrl_c()
+        while not stop.wait(0.5):
+            pass
 
 
 def _announce(printer: Printer, url: str, session: Path, to: str | None, *, no_open: bool) -> None:
@@ -119,13 +128,3 @@ def _open(url: str) -> None:
 
     with contextlib.suppress(webbrowser.Error):  # the URL is printed: open it by hand
         webbrowser.open(url)
-
-
-def _wait_for_ctrl_c() -> None:
-    """Serve until Ctrl-C or SIGTERM (the way to stop it: exit 0)."""
-    from apimw_cli.session.stopping import stop_on_sigterm
-
-    stop = threading.Event()
-    with stop_on_sigterm(stop), contextlib.suppress(KeyboardInterrupt):
-        while not stop.wait(0.5):
-            pass

@@ -40,7 +40,7 @@ from apimw_cli.output.payload import (
     verdict_dict,
 )
 from apimw_cli.output.printer import Part, Printer
-from apimw_cli.output.untrusted import clip, visible
+from apimw_cli.output.untrusted import clip, is_visible, visible
 
 __all__ = ["LiveView", "Tally", "parse_body", "short_id", "summarize_payload", "verdict_dict"]
 
@@ -264,7 +264,11 @@ class LiveView:
                         (f" [{self._label(r)}]", "dim"))  # fmt: skip
             return
         label = self._label(r)
-        line: list[Part] = [stamp, "  → ", what, f" {summary} ", self._badge(r.verdict)]
+        badge = self._badge(r.verdict)
+        if r.attempt == 1 and r.status == 200 and not r.duplicate and not self.verbose:
+            self._put(self._event_line(stamp[0], what[0], summary, badge, label))
+            return
+        line: list[Part] = [stamp, "  → ", what, f" {summary} ", badge]
         if r.duplicate and r.previous_status == 200:
             line.append((f" (duplicate, attempt {r.attempt}: acknowledged before, not forwarded)",
                          "yellow"))  # fmt: skip
@@ -280,6 +284,24 @@ class LiveView:
         self._print(*line)
         if self.verbose:
             self._body(r.body, problem)
+
+    def _event_line(
+        self, stamp: str, what: str, summary: str, badge: tuple[str, str], label: str
+    ) -> str:
+        """The usual event's line (a first delivery answered 200), as `_print` would make it
+        but in one format: it is drawn thousands of times a second. When the sender's parts
+        (type, summary, label) hold a URL or a control character, `_print`'s way decides."""
+        text, style = badge
+        sent = what + summary + label
+        if "@" in sent or not is_visible(sent) or not text or not what:
+            parts: list[Part] = [(stamp, "dim"), "  → ", (what, "bold"), f" {summary} ", badge]
+            return self._painter.line(*parts, (f" [{label}]", "dim"))
+        codes = self._painter.codes
+        (dim, undim), (bold, unbold), (on, off) = codes("dim"), codes("bold"), codes(style)
+        return (
+            f"{dim}{stamp}{undim}  → {bold}{what}{unbold} {summary} {on}{text}{off}"
+            f"{dim} [{label}]{undim}\n"
+        )
 
     def _summary(self, r: Received) -> tuple[str, str | None]:
         """A few words from the body (or why it could not be read), and the reason."""
@@ -348,7 +370,7 @@ class LiveView:
             self._put(block_text(f"{indent}… {rest}"))
 
     @staticmethod
-    def _badge(verdict: Verdict | None) -> Part:
+    def _badge(verdict: Verdict | None) -> tuple[str, str]:
         if verdict is None or verdict.code is VerdictCode.SKIPPED:
             return ("unverified", "yellow")
         if verdict.valid:

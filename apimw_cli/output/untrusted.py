@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["JSON_UNSAFE", "clip", "json_text", "visible", "visible_lines"]
+__all__ = ["JSON_UNSAFE", "clip", "is_visible", "json_text", "visible", "visible_lines"]
 
 # C0, DEL, C1, line/paragraph separators, bidi embeddings/overrides/isolates and marks, and
 # lone surrogates (only text decoded with surrogateescape or from JSON escapes carries them).
@@ -34,6 +34,11 @@ def _escape(match: re.Match[str]) -> str:
         return named
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def is_visible(text: str) -> bool:
+    """Whether `visible(text)` is `text` itself: nothing in it to escape."""
+    return _UNSAFE_CHAR.search(text) is None
 
 
 def visible(text: str) -> str:

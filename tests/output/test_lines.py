@@ -166,3 +166,29 @@ def test_nothing_from_outside_reaches_the_terminal_raw(
         assert "\x1b" not in text
 
     check()
+
+
+@pytest.mark.parametrize("console", ["piped", "colour", "no_color_env", "dumb"])
+def test_the_usual_event_line_is_the_general_one(
+    console: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live view draws a first delivery answered 200 in one format string: for any text a
+    sender chose (type, summary, delivery id), it is the line the general way draws."""
+    printer, _ = printer_on(console, monkeypatch)
+    view = LiveView(printer, ndjson=False)
+    badges = [("✓ signed", "green"), ("unverified", "yellow"), ("", "red"), ("bad @ x", "red")]
+
+    @SETTINGS
+    @given(what=TEXT, summary=TEXT, label=TEXT, badge=st.sampled_from(badges))
+    def check(what: str, summary: str, label: str, badge: tuple[str, str]) -> None:
+        general = view._painter.line(
+            ("12:00:00", "dim"),
+            "  → ",
+            (what, "bold"),
+            f" {summary} ",
+            badge,
+            (f" [{label}]", "dim"),
+        )
+        assert view._event_line("12:00:00", what, summary, badge, label) == general
+
+    check()

@@ -54,6 +54,16 @@ function init(args)
   i = offset % count
 end
 
+-- Paced (APIMW_BENCH_DELAY_MS > 0): each connection waits that long before its next request,
+-- so the offered rate is the same whatever else runs beside the client. (Defined only then:
+-- wrk schedules a timer per request once the script has a delay function.)
+local pause = tonumber(os.getenv("APIMW_BENCH_DELAY_MS") or "0")
+if pause > 0 then
+  function delay()
+    return pause
+  end
+end
+
 function request()
   local r = requests[i]
   i = (i + 1) % count
@@ -161,20 +171,37 @@ class Driver:
         )
 
     def burst(
-        self, port: int, seconds: float, stop_when: Callable[[], bool] | None = None
+        self,
+        port: int,
+        seconds: float,
+        stop_when: Callable[[], bool] | None = None,
+        pace: float | None = None,
     ) -> Burst:
-        """Closed loop for `seconds`, or until `stop_when()` holds (checked every 10 ms)."""
+        """Closed loop for `seconds`, or until `stop_when()` holds (checked every 10 ms).
+        `pace` (wrk only): about that many requests a second, each connection waiting
+        connections/pace seconds (whole milliseconds) before its next request."""
         offset = self.offsets.get(port, 0)
+        if pace is not None and not self.wrk:
+            raise RuntimeError("a paced burst needs wrk")
         if self.wrk:
-            result = self._wrk(port, seconds, offset, stop_when)
+            result = self._wrk(port, seconds, offset, stop_when, pace)
         else:
             result = asyncio.run(self._python(port, seconds, offset, stop_when))
         # Requests in flight when the burst stopped were sent but not counted: skip them too.
         self.offsets[port] = offset + result.requests + self.connections
         return result
 
+    def pause_ms(self, pace: float) -> int:
+        """The whole-millisecond wait per connection that offers about `pace` requests/s."""
+        return max(1, round(self.connections * 1000 / pace))
+
     def _wrk(
-        self, port: int, seconds: float, offset: int, stop_when: Callable[[], bool] | None
+        self,
+        port: int,
+        seconds: float,
+        offset: int,
+        stop_when: Callable[[], bool] | None,
+        pace: float | None = None,
     ) -> Burst:
         assert self.wrk is not None
         env = {
@@ -182,6 +209,7 @@ class Driver:
             "APIMW_BENCH_FILE": str(self.file),
             "APIMW_BENCH_SIZE": str(len(self.requests[0])),
             "APIMW_BENCH_OFFSET": str(offset % len(self.requests)),
+            "APIMW_BENCH_DELAY_MS": str(self.pause_ms(pace) if pace else 0),
         }
         duration = 3600 if stop_when else max(1, round(seconds))
         command = [self.wrk, "-t1", f"-c{self.connections}", f"-d{duration}s", "--latency"]

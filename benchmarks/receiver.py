@@ -16,7 +16,10 @@ Phases:
   server's CPU microseconds per request (its /proc utime+stime over the burst); per round: the
   issues' ratios, whose medians are reported, each also by CPU per request (what the req/s
   ratio is when the server's core is the limit: steadier when other processes share the
-  machine).
+  machine). The inspector pair also takes a paced burst (wrk's per-connection delay, about
+  --inspector-pace requests/s) in each round: in the closed loop the browser shares the
+  client's core and slows the load itself, so the page's cost to the receiver is its CPU per
+  request at the same offered rate.
 - lag: events at a fixed 2,000/s to the live view; the time from each send to its
   `[dlv_xxxxxxxx]` label appearing on the pty: p50, p99, max.
 - forward: `listen --format ndjson --forward-to` the fast sink (fast_receiver.py): the receive
@@ -37,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -83,6 +87,8 @@ class Sample:
     per_second: float
     cpu_us: float
     failures: int
+    paced_per_second: float = float("nan")  # the inspector pair's paced burst
+    paced_cpu_us: float = float("nan")
 
 
 @dataclass
@@ -109,10 +115,16 @@ class Results:
     viewer: str = ""  # what watched the inspector page (a browser, or the SSE fallback)
 
 
-def measured(server: servers.Server, driver: Driver, seconds: float) -> tuple[Burst, float]:
-    """A burst and the server's CPU microseconds per answered request during it."""
+PACED = ("inspected", "no-inspect")  # also measured at a paced rate, see the docstring
+
+
+def measured(
+    server: servers.Server, driver: Driver, seconds: float, pace: float | None = None
+) -> tuple[Burst, float]:
+    """A burst (closed loop, or paced) and the server's CPU microseconds per answered request
+    during it."""
     before = server.cpu_seconds()
-    burst = driver.burst(server.port, seconds)
+    burst = driver.burst(server.port, seconds, pace=pace)
     spent = server.cpu_seconds() - before
     return burst, spent / burst.requests * 1e6 if burst.requests else float("nan")
 
@@ -174,8 +186,12 @@ def throughput(
         for name in order:
             server = started[name]
             burst, cpu_us = measured(server, driver, args.seconds)
-            samples[name] = Sample(burst.per_second, cpu_us, burst.failures)
+            samples[name] = sample = Sample(burst.per_second, cpu_us, burst.failures)
             out.failures += burst.failures
+            if name in PACED and args.inspector_pace and driver.wrk:
+                burst, cpu_us = measured(server, driver, args.seconds, args.inspector_pace)
+                sample.paced_per_second, sample.paced_cpu_us = burst.per_second, cpu_us
+                out.failures += burst.failures
         out.rounds.append(samples)
         shown = "  ".join(f"{n} {s.per_second:,.0f}/s {s.cpu_us:.0f}us" for n, s in samples.items())
         print(f"round {number + 1}/{args.rounds}: {shown}", flush=True)
@@ -326,13 +342,14 @@ def throughput_rows(results: Results) -> list[Row]:
     if any("inspected" in samples for samples in results.rounds):
         table += [
             Row("the inspector's viewer", results.viewer),
-            ratio_row("inspector page open / --no-inspect (req/s)",
+            ratio_row("inspector page open / --no-inspect, closed loop (req/s)",
                       paired(results, "inspected", "no-inspect"), ">= 0.95x",
                       lambda r: r >= 0.95),
-            ratio_row("inspector page open / --no-inspect, by CPU per request (theirs / its)",
+            ratio_row("inspector page open / --no-inspect, closed loop, by CPU per request",
                       paired(results, "no-inspect", "inspected", "cpu_us"), ">= 0.95x",
                       lambda r: r >= 0.95),
         ]  # fmt: skip
+        table += paced_rows(results)
     if any("ndjson-ref" in samples for samples in results.rounds):
         table += [
             ratio_row("ndjson / reference tree's ndjson (req/s)",
@@ -342,6 +359,25 @@ def throughput_rows(results: Results) -> list[Row]:
             ratio_row("live view / reference tree's live view (req/s)",
                       paired(results, "live", "live-ref"), ""),
         ]  # fmt: skip
+    return table
+
+
+def paced_rows(results: Results) -> list[Row]:
+    """The inspector pair at the same paced rate: the page's cost, by CPU per request."""
+    table: list[Row] = []
+    rounds = [r for r in results.rounds if all(n in r for n in PACED)]
+    if not rounds or all(math.isnan(r["inspected"].paced_cpu_us) for r in rounds):
+        return table
+    for name in PACED:
+        rates = Spread.of(r[name].paced_per_second for r in rounds)
+        cpu = Spread.of(r[name].paced_cpu_us for r in rounds)
+        table.append(Row(f"{LABELS[name]}, paced: req/s", rates.show(0)))
+        table.append(Row(f"{LABELS[name]}, paced: CPU per request", cpu.show(1, " us")))
+    ratios = [r["no-inspect"].paced_cpu_us / r["inspected"].paced_cpu_us for r in rounds]
+    table.append(
+        ratio_row("inspector page open / --no-inspect at the same paced rate, by CPU per request"
+                  " (theirs / its)", ratios, ">= 0.95x", lambda r: r >= 0.95)
+    )  # fmt: skip
     return table
 
 
@@ -416,6 +452,12 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         metavar="PATH",
         help="also run listen from this source tree (`git worktree add /tmp/ref dfcc62d`)",
+    )
+    parser.add_argument(
+        "--inspector-pace",
+        type=float,
+        default=6_000.0,
+        help="requests/s of the inspector pair's paced burst (0: none; needs wrk)",
     )
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
     parser.add_argument(

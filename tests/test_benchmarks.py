@@ -238,7 +238,7 @@ def test_the_inspector_rounds_set_a_watched_listen_beside_no_inspect(viewer: str
         "`apimw listen --format ndjson --no-inspect`: req/s",
     ):
         assert row in out, out
-    ratio = next(line for line in out.splitlines() if "/ --no-inspect (req/s)" in line)
+    ratio = next(line for line in out.splitlines() if "/ --no-inspect, closed loop (req/s)" in line)
     assert "x (" in ratio and ">= 0.95x (" in ratio, ratio
     watched = next(line for line in out.splitlines() if "the inspector's viewer" in line)
     assert ("browser: headless" if viewer == "browser" else "sse: asked for") in watched, out

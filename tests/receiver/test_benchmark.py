@@ -99,6 +99,29 @@ def test_wrk_drives_the_rounds_when_installed() -> None:
     assert "| bare starlette app, uvicorn httptools + uvloop: req/s | " in out, out
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (CI needs none)")
+def test_the_inspector_pair_also_runs_paced_with_wrk() -> None:
+    """wrk's per-connection delay paces a burst: the inspector pair's cost at the same rate."""
+    out = run(
+        "--phases", "throughput", "--contenders", "inspected,no-inspect", "--sse-viewer",
+        "--inspector-pace", "2000",
+    )  # fmt: skip
+    for name in ("inspector page open in a browser", "--no-inspect`"):
+        rate = re.search(rf"{re.escape(name)}, paced: req/s +([0-9,]+) ", out)
+        assert rate is not None, out
+        assert 300 < int(rate.group(1).replace(",", "")) < 3000, out  # about the pace: 4 x 1/2 ms
+    assert "at the same paced rate, by CPU per request (theirs / its)" in out, out
+
+
+def test_wrk_paces_with_a_delay_of_whole_milliseconds(tmp_path: Path) -> None:
+    from benchmarks.load import WRK_SCRIPT, Driver
+
+    driver = Driver([b"x"], tmp_path, connections=16, use_wrk=False)
+    assert [driver.pause_ms(r) for r in (6000, 16000, 100000, 1000)] == [3, 1, 1, 16]
+    assert "function delay()" in WRK_SCRIPT and "APIMW_BENCH_DELAY_MS" in WRK_SCRIPT
+
+
 def test_a_missing_node_is_a_row_saying_so(monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmarks import receiver, servers
 

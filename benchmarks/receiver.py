@@ -1,6 +1,6 @@
 """`apimw listen` against the fastest receivers there are, side by side in one run (issue #17).
 
-    python benchmarks/receiver.py                 # 6 rounds of 10 s, all phases (~10 minutes)
+    python benchmarks/receiver.py                 # 6 rounds of 10 s, all phases (~15 minutes)
     python benchmarks/receiver.py --quick         # a smoke run: tiny counts, short rounds
     python benchmarks/receiver.py --markdown      # also print the rows for benchmarks/README.md
     python benchmarks/receiver.py --phases throughput --rounds 4 --seconds 5

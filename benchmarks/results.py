@@ -1,6 +1,6 @@
 """Run the three benchmarks one after another and put their tables into benchmarks/README.md.
 
-    python benchmarks/results.py                              # ~17 minutes
+    python benchmarks/results.py                              # ~20 minutes
     python benchmarks/results.py --reference-tree /tmp/apimw-ref
     python benchmarks/results.py --quick --output /tmp/results.md   # a smoke run, elsewhere
 

@@ -54,7 +54,7 @@ from apimw_cli.models import Verdict, VerdictCode
 from apimw_cli.protocol import EVENT_HEADER, PROBE_HEADER, SIGNATURE_HEADER
 from apimw_cli.receiver.body import DISCARD_LIMIT, Disconnected, TooLarge, TooSlow, read_body
 from apimw_cli.receiver.challenge import challenge_answer
-from apimw_cli.receiver.delivery import DeliveryHandler
+from apimw_cli.receiver.delivery import DeliveryHandler, Verified
 from apimw_cli.receiver.events import ReceiverConfig, Respond, Sink
 from apimw_cli.receiver.recorder import Recorder
 from apimw_cli.receiver.report import Arrival, Reporter, new_record_id
@@ -135,9 +135,8 @@ class ReceiverApp:
             else:
                 reply, event_type, verdict, strict = self._screen(arrival, body)
                 if reply is None:
-                    reply = await self._deliveries.handle(
-                        arrival, body, scope["headers"], event_type, verdict, strict
-                    )
+                    event = Verified(arrival, body, scope["headers"], event_type, verdict, strict)
+                    reply = await self._deliveries.handle(event)
         await send_reply(send, reply)
 
     def respond_now(self, scope: Scope, body: bytes) -> Reply:
@@ -148,9 +147,8 @@ class ReceiverApp:
         if reply is None:
             reply, event_type, verdict, strict = self._screen(arrival, body)
             if reply is None:
-                reply = self._deliveries.handle_now(
-                    arrival, body, scope["headers"], event_type, verdict, strict
-                )
+                event = Verified(arrival, body, scope["headers"], event_type, verdict, strict)
+                reply = self._deliveries.handle_now(event)
         return reply
 
     def _refuse_early(self, arrival: Arrival) -> Reply | None:

@@ -20,10 +20,14 @@ from apimw_cli.receiver.wire import TEXT, Reply, text_reply
 if TYPE_CHECKING:  # httpx is imported only when there is something to forward
     from apimw_cli.receiver.forwarder import Forwarder
 
-__all__ = ["DeliveryHandler"]
+__all__ = ["DeliveryHandler", "Verified"]
 
 _DELIVERY = DELIVERY_HEADER.lower()
 _TEXT_ONLY = (TEXT,)
+# What the receiver knew of a delivery when it arrived: its key (seen.delivery_key), what was
+# seen of it before, whether it is a duplicate (handed on before) and filtered out (--events).
+# A plain tuple: one is made per request.
+Lookup = tuple[str, Seen | None, bool, bool]
 _FAIL_NOTE = "answered 500 on purpose (--fail-rate)"
 _NO_TARGET_NOTE = "passthrough: no --forward-to target, so no app status to return"
 
@@ -57,101 +61,73 @@ class DeliveryHandler:
         self._matches = event_matcher(config.events)
         self._seen = SeenDeliveries(config.dedupe_size)
 
-    async def handle(
-        self,
-        arrival: Arrival,
-        body: bytes,
-        raw_headers: list[tuple[bytes, bytes]],
-        event_type: str | None,
-        verdict: Verdict,
-        strict_json: bool,
-    ) -> Reply:
-        """The answer to one event, reported; `verdict` is its signature's (VALID or SKIPPED).
-        Passthrough waits for the app's answer, --delay for its timer; else as `handle_now`."""
+    async def handle(self, event: Verified) -> Reply:
+        """The answer to one event, reported. Passthrough waits for the app's answer, --delay
+        for its timer; else as `handle_now`."""
         config = self.config
         if config.respond == Respond.PASSTHROUGH:
-            reply = await self._passthrough(
-                arrival, body, raw_headers, event_type, verdict, strict_json
-            )
+            reply = await self._passthrough(event)
         else:
-            reply = self.handle_now(arrival, body, raw_headers, event_type, verdict, strict_json)
+            reply = self.handle_now(event)
         if config.delay > 0:
             await asyncio.sleep(config.delay)
         return reply
 
-    def handle_now(
-        self,
-        arrival: Arrival,
-        body: bytes,
-        raw_headers: list[tuple[bytes, bytes]],
-        event_type: str | None,
-        verdict: Verdict,
-        strict_json: bool,
-    ) -> Reply:
+    def handle_now(self, event: Verified) -> Reply:
         """`handle` for every mode but passthrough, without --delay's wait."""
+        seen = self._look_up(event)
+        if self._failing():
+            return self._settle(event, seen, 500, _FAIL_NOTE)
         config = self.config
-        if self.forwarder is not None:
-            self.forwarder.poll()  # the lanes' turn between two requests (see _settle)
-        key, prior, duplicate, filtered = self._look_up(arrival, body, event_type)
-        event = _Event(arrival, body, raw_headers, event_type, verdict, strict_json)
-        if config.fail_rate > 0 and self._rng() < config.fail_rate:
-            return self._settle(event, key, prior, duplicate, filtered, 500, _FAIL_NOTE)
         status = config.status if config.respond == Respond.FIXED else 200
+        _, _, duplicate, filtered = seen
         # Handed on at once (a duplicate was already): remembered as handled.
         return self._settle(
-            event, key, prior, duplicate, filtered, status,
-            remember=True, hand_on=not duplicate and not filtered,
-        )  # fmt: skip
+            event, seen, status, remember=True, hand_on=not duplicate and not filtered
+        )
 
-    async def _passthrough(
-        self,
-        arrival: Arrival,
-        body: bytes,
-        raw_headers: list[tuple[bytes, bytes]],
-        event_type: str | None,
-        verdict: Verdict,
-        strict_json: bool,
-    ) -> Reply:
+    async def _passthrough(self, event: Verified) -> Reply:
         """The first target's answer (forwarded now, others in the background), or a 503."""
-        config, forwarder = self.config, self.forwarder
-        if forwarder is not None:
-            forwarder.poll()
-        key, prior, duplicate, filtered = self._look_up(arrival, body, event_type)
-        event = _Event(arrival, body, raw_headers, event_type, verdict, strict_json)
-        if config.fail_rate > 0 and self._rng() < config.fail_rate:
-            return self._settle(event, key, prior, duplicate, filtered, 500, _FAIL_NOTE)
+        seen = self._look_up(event)
+        if self._failing():
+            return self._settle(event, seen, 500, _FAIL_NOTE)
+        forwarder = self.forwarder
+        _, _, duplicate, filtered = seen
         if duplicate or filtered:
-            return self._settle(event, key, prior, duplicate, filtered, 200)
+            return self._settle(event, seen, 200)
         if forwarder is None:
-            return self._settle(event, key, prior, duplicate, filtered, 503, _NO_TARGET_NOTE)
+            return self._settle(event, seen, 503, _NO_TARGET_NOTE)
+        arrival = event.arrival
         outcome = await forwarder.forward_now(
-            arrival.record_id, body, raw_headers, config.passthrough_timeout
+            arrival.record_id, event.body, event.raw_headers, self.config.passthrough_timeout
         )
         status, reply, note = _passthrough_answer(outcome)
         return self._settle(
-            event, key, prior, duplicate, filtered, status, note,
+            event, seen, status, note,
             reply=reply, remember=note is None and 200 <= status < 300, hand_on=True,
             outcome=outcome,
         )  # fmt: skip
 
-    def _look_up(
-        self, arrival: Arrival, body: bytes, event_type: str | None
-    ) -> tuple[str, Seen | None, bool, bool]:
-        """The delivery's key, what was seen of it, whether it is a duplicate, and whether
-        --events filters it out."""
-        key = delivery_key(arrival.headers.get(_DELIVERY), body)
+    def _look_up(self, event: Verified) -> Lookup:
+        """What is known of the delivery. The forwarder's lanes get their turn first (see
+        `_settle`)."""
+        if self.forwarder is not None:
+            self.forwarder.poll()
+        key = delivery_key(event.arrival.headers.get(_DELIVERY), event.body)
         prior = self._seen.lookup(key)
         duplicate = prior is not None and prior.handled
-        filtered = self._matches is not None and not self._matches(event_type)
+        filtered = self._matches is not None and not self._matches(event.event_type)
         return key, prior, duplicate, filtered
+
+    def _failing(self) -> bool:
+        """Whether --fail-rate fails this request on purpose (500, not forwarded)."""
+        rate = self.config.fail_rate
+        return rate > 0 and self._rng() < rate
 
     def _settle(
         self,
-        event: _Event,
-        key: str,
-        prior: Seen | None,
-        duplicate: bool,
-        filtered: bool,
+        event: Verified,
+        seen: Lookup,
         status: int,
         note: str | None = None,
         *,
@@ -163,9 +139,10 @@ class DeliveryHandler:
         """Record and report the event, remember it (`remember`: as handed on), give it to the
         forwarder (`hand_on`; after passthrough's `outcome`, to the other targets); the
         answer. `note` is also the answer's text, unless `reply` is given."""
+        key, prior, duplicate, filtered = seen
         forwarder = self.forwarder
         hand_on = hand_on and forwarder is not None
-        arrival, body, raw_headers = event.arrival, event.body, event.raw_headers
+        arrival, body = event.arrival, event.body
         received, where = self._reporter.report(
             arrival,
             status,
@@ -186,7 +163,7 @@ class DeliveryHandler:
         self._seen.remember(key, prior, handled=remember, status=status)
         if forwarder is not None:
             if hand_on:
-                _hand_on(forwarder, arrival.record_id, body, raw_headers, outcome, where)
+                _hand_on(forwarder, arrival.record_id, body, event.raw_headers, outcome, where)
             # The lanes' turn between two requests (Forwarder.poll says why), twice a request,
             # with its recording between: paired bursts forwarded 0.9-1.0x the receive rate so,
             # 0.6-0.9x with one poll or two side by side (the fast stack's answer is written
@@ -214,8 +191,10 @@ class DeliveryHandler:
         return text_reply(received.status, received.note or "not recorded")
 
 
-class _Event:
-    """One verified event on its way through steps 4-6 (what `handle` was given)."""
+class Verified:
+    """One event past the signature check, on its way through steps 4-6: what the receiver
+    knows of it (`verdict` is its signature's, VALID or SKIPPED; `strict_json`: orjson read
+    its body)."""
 
     __slots__ = ("arrival", "body", "event_type", "raw_headers", "strict_json", "verdict")
 

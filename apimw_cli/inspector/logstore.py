@@ -83,6 +83,7 @@ class LogStore:
         self.generation = 0  # +1 each time the file is found truncated or replaced
         self.skipped = 0  # lines that are not records
         self.behind = 0  # bytes of the log a budgeted refresh left for later
+        self.growing = False  # the log grew between the last two refreshes (events arriving)
         self._size = -1  # the log's size at the last refresh
         self._lock = threading.RLock()
         self._ident: tuple[int, int] | None = None
@@ -133,6 +134,7 @@ class LogStore:
                 elif budget is not None and size == self._size:
                     # Nothing arrived since the last look: the receiver has the time to spare.
                     budget = max(budget, QUIET_BUDGET)
+                self.growing = size != self._size
                 self._size = size
                 deadline = None if budget is None else _clock() + budget
                 self._read(fd, size, deadline)

@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["REFRESH_BUDGET", "Streams", "forward_cursor", "parse_cursor"]
 
 TICK = 0.25  # seconds between looks at the index: about 4 a second at most
+# Seconds between looks while the log grows faster than a message holds (rows are skipped): a
+# flood. The page then shows the newest rows once a second, and the receiver keeps the time
+# (each look reads the log for up to REFRESH_BUDGET and builds ROWS_PER_EVENT rows). Once the
+# log stops growing, looks are TICK apart again and read it faster (QUIET_BUDGET): catching up.
+FLOOD_TICK = 1.0
 HEARTBEAT = 15.0
 ROWS_PER_EVENT = 100
 UPDATES_PER_EVENT = 200
@@ -153,14 +158,16 @@ class Streams:
         if stale:
             await _chunk(send, _event("reload", f"{cursor[0]}.{cursor[1]}", b"{}"))
         quiet_since = time.monotonic()
+        tick = TICK
         while not wake.is_set():
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(TICK):
+                async with asyncio.timeout(tick):
                     await wake.wait()
             if wake.is_set():
                 break
             changes = await self.worker.call(functools.partial(self._changes, cursor))
             cursor, rows, skipped, updates, dropped = changes
+            tick = FLOOD_TICK if skipped and self.index.growing else TICK
             data = self._events(cursor, rows, skipped, updates, dropped)
             if data:
                 await _chunk(send, data)

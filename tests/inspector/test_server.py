@@ -3,9 +3,11 @@ its silence (no logs on listen's terminal, no reading of the log while no page i
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -203,6 +205,79 @@ def test_a_burst_comes_as_the_newest_rows_and_how_many_were_skipped(
         data, _ = _next_event(sse_events(answer.iter_lines()), "rows")
     assert [row["id"] for row in data["rows"]] == ids[::-1][: stream.ROWS_PER_EVENT]
     assert data["skipped"] == 30
+
+
+def test_a_flood_slows_the_stream_and_a_calm_log_speeds_it_up_again(
+    running: RunningInspector, log: SessionLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the log grows faster than a message holds (rows skipped), the stream looks at it
+    every FLOOD_TICK, not every TICK: the receiver keeps its time. Once the log is calm again
+    a new event comes within a TICK or so."""
+    monkeypatch.setattr(stream, "TICK", 0.05)
+    monkeypatch.setattr(stream, "FLOOD_TICK", 0.6)
+    monkeypatch.setattr(stream, "REFRESH_EVERY", 0.0)
+    pouring = threading.Event()
+    pouring.set()
+
+    def pour() -> None:  # more than a message holds, every 50 ms, while `pouring`
+        while pouring.is_set():
+            for _ in range(stream.ROWS_PER_EVENT + 20):
+                log.event()
+            time.sleep(0.05)
+
+    with _stream(running) as answer:
+        events = sse_events(answer.iter_lines())
+        pourer = threading.Thread(target=pour, daemon=True)
+        pourer.start()
+        try:
+            arrivals = []
+            while len(arrivals) < 4:
+                data, _ = _next_event(events, "rows")
+                if data["skipped"]:
+                    arrivals.append(time.monotonic())
+        finally:
+            pouring.clear()
+            pourer.join(10)
+        gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+        assert min(gaps) > 0.4, gaps  # FLOOD_TICK apart, not TICK
+        time.sleep(2.0)  # the last flood ticks pass; the next look finds the log calm
+        sent = time.monotonic()
+        newest = log.event()
+        while True:  # what the flood left, if anything, comes first
+            data, _ = _next_event(events, "rows")
+            if newest in {row["id"] for row in data["rows"]}:
+                break
+        assert time.monotonic() - sent < 0.45  # a TICK (and a refresh), not a FLOOD_TICK
+
+
+def test_catching_up_after_a_flood_looks_every_tick(
+    log: SessionLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows still skipped while the index reads what a flood left (the log no longer grows)
+    are not a flood: the stream looks every TICK, and the page catches up at that pace."""
+    from apimw_cli.inspector import logstore
+
+    monkeypatch.setattr(stream, "TICK", 0.05)
+    monkeypatch.setattr(stream, "FLOOD_TICK", 2.0)
+    monkeypatch.setattr(stream, "REFRESH_EVERY", 0.0)
+    monkeypatch.setattr(stream, "REFRESH_BUDGET", 0.0)  # a live log: a few lines a look
+    monkeypatch.setattr(logstore, "QUIET_BUDGET", 0.0)  # and as few once it is calm
+    monkeypatch.setattr(logstore, "BUDGET_LINES", 150)  # (checked every 150 lines)
+    for _ in range(2000):  # written before the stream began: the index has read none of it
+        log.event()
+    index = LogIndex(log.path, live=True)
+    running = server.start(index, Actions(index, source_for(log.path)), {"title": "t"}, port=0)
+    try:
+        with _stream(running, "?after=0&forwards=0") as answer:
+            events = sse_events(answer.iter_lines())
+            started = time.monotonic()
+            skipped_looks = 0
+            while skipped_looks < 8:
+                data, _ = _next_event(events, "rows")
+                skipped_looks += bool(data["skipped"])
+            assert time.monotonic() - started < 2.0  # 8 looks within one FLOOD_TICK
+    finally:
+        running.stop()
 
 
 def test_a_quiet_stream_sends_a_heartbeat(

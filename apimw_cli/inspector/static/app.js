@@ -549,7 +549,7 @@
       updateRow(Object.assign({}, row, update));
       if (state.selected === id) showDetail(id, true);
     }
-    if (data.skipped && !state.detached) scheduleResync(1000);
+    if (data.skipped && !state.detached) scheduleResync(3000); // a flood: the stream has the newest
   }
 
   function connect(cursor) {

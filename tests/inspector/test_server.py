@@ -230,7 +230,7 @@ def test_a_flood_slows_the_stream_and_a_calm_log_speeds_it_up_again(
         pourer = threading.Thread(target=pour, daemon=True)
         pourer.start()
         try:
-            arrivals = []
+            arrivals: list[float] = []
             while len(arrivals) < 4:
                 data, _ = _next_event(events, "rows")
                 if data["skipped"]:

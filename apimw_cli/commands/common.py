@@ -251,6 +251,29 @@ class SecretOptions:
         )
 
 
+# `events replay` and `events inspect`: the secret that signs a recorded event again.
+RESIGN = SecretOptions(value="--resign", env="--resign-env", file="--resign-file")
+
+
+def secret_options(names: SecretOptions, what: str) -> tuple[Any, Any, Any]:
+    """The three options `names` declares (VALUE, $VAR, FILE), helped as "`what` with ...":
+    one declaration for the commands that take the same secret."""
+    return (
+        typer.Option(
+            names.value,
+            metavar="SECRET",
+            help=f"{what} with this secret (- reads it from standard input).",
+        ),
+        typer.Option(names.env, metavar="VAR", help=f"{what} with the secret in $VAR."),
+        typer.Option(
+            names.file,
+            metavar="FILE",
+            help=f"{what} with the secret in FILE's first line.",
+            dir_okay=False,
+        ),
+    )
+
+
 def read_secrets(
     names: SecretOptions,
     warn: Callable[[str], None],

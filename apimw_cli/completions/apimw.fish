@@ -374,8 +374,8 @@ complete -c apimw -n '__fish_apimw_using apimw events replay' -F
 complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'port' -x -d 'The page\'s port on 127.0.0.1 (0: any free) [default: 4040 or the next].'
 complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'to' -x -d 'Your app\'s URL: where replay sends events.'
 complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'resign' -x -d 'Sign replays and curl commands with this secret (- reads it from standard input).'
-complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'resign-env' -x -d 'Sign with the secret in $VAR.'
-complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'resign-file' -r -F -d 'Sign with the secret in FILE\'s first line.'
+complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'resign-env' -x -d 'Sign replays and curl commands with the secret in $VAR.'
+complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'resign-file' -r -F -d 'Sign replays and curl commands with the secret in FILE\'s first line.'
 complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'no-open' -d 'Do not open the page in a browser.'
 complete -c apimw -n '__fish_apimw_using apimw events inspect' -l 'help' -s 'h' -d 'Show this message and exit.'
 complete -c apimw -n '__fish_apimw_using apimw events inspect' -F

@@ -11,13 +11,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from apimw_cli.commands.common import SecretOptions, check_http_url, read_secret, remember, state
+from apimw_cli.commands.common import (
+    RESIGN,
+    check_http_url,
+    read_secret,
+    remember,
+    secret_options,
+    state,
+)
 from apimw_cli.receiver import sessions
 
 if TYPE_CHECKING:
     from apimw_cli.output import Printer
 
-RESIGN = SecretOptions(value="--resign", env="--resign-env", file="--resign-file")
+RESIGN_VALUE, RESIGN_ENV, RESIGN_FILE = secret_options(RESIGN, "Sign replays and curl commands")
 
 
 def inspect(
@@ -40,28 +47,9 @@ def inspect(
         str | None,
         typer.Option("--to", metavar="URL", help="Your app's URL: where replay sends events."),
     ] = None,
-    resign: Annotated[
-        str | None,
-        typer.Option(
-            "--resign",
-            metavar="SECRET",
-            help="Sign replays and curl commands with this secret (- reads it from standard "
-            "input).",
-        ),
-    ] = None,
-    resign_env: Annotated[
-        str | None,
-        typer.Option("--resign-env", metavar="VAR", help="Sign with the secret in $VAR."),
-    ] = None,
-    resign_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--resign-file",
-            metavar="FILE",
-            help="Sign with the secret in FILE's first line.",
-            dir_okay=False,
-        ),
-    ] = None,
+    resign: Annotated[str | None, RESIGN_VALUE] = None,
+    resign_env: Annotated[str | None, RESIGN_ENV] = None,
+    resign_file: Annotated[Path | None, RESIGN_FILE] = None,
     no_open: Annotated[
         bool, typer.Option("--no-open", help="Do not open the page in a browser.")
     ] = False,

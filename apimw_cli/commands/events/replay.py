@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from apimw_cli.commands.common import (
-    SecretOptions,
+    RESIGN,
     check_http_url,
     duration_option,
     read_secret,
+    secret_options,
     state,
 )
 from apimw_cli.commands.events.display import bounded, shown
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from apimw_cli.receiver.replay import ReplayResult
 
 
-RESIGN = SecretOptions(value="--resign", env="--resign-env", file="--resign-file")
+RESIGN_VALUE, RESIGN_ENV, RESIGN_FILE = secret_options(RESIGN, "Sign again")
 
 
 def replay(
@@ -45,27 +46,9 @@ def replay(
         bool, typer.Option("--failed", help="Events whose forward failed (or never happened).")
     ] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every event of the session.")] = False,
-    resign: Annotated[
-        str | None,
-        typer.Option(
-            "--resign",
-            metavar="SECRET",
-            help="Sign again with this secret (- reads it from standard input).",
-        ),
-    ] = None,
-    resign_env: Annotated[
-        str | None,
-        typer.Option("--resign-env", metavar="VAR", help="Sign again with the secret in $VAR."),
-    ] = None,
-    resign_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--resign-file",
-            metavar="FILE",
-            help="Sign again with the secret in FILE's first line.",
-            dir_okay=False,
-        ),
-    ] = None,
+    resign: Annotated[str | None, RESIGN_VALUE] = None,
+    resign_env: Annotated[str | None, RESIGN_ENV] = None,
+    resign_file: Annotated[Path | None, RESIGN_FILE] = None,
     verbatim: Annotated[
         bool, typer.Option("--verbatim", help="Original headers and signature (the default).")
     ] = False,

@@ -10,9 +10,10 @@ from typing import Any
 
 import httpx
 
-from apimw_cli.models import Forwarded, Received
+from apimw_cli.models import Forwarded
 from apimw_cli.receiver.forwarder import RESPONSE_BODY_LIMIT, Forwarder, _post_httpx
 from tests.http1.server import Peer, read_request, reply, serving
+from tests.receiver.test_forward_lanes import Reports, run
 
 HEADERS = [(b"content-type", b"application/json"), (b"x-apimw-delivery", b"dlv_1")]
 # Mixed case, a repeated name, a byte past ASCII (latin-1 reads every byte) and an empty value.
@@ -26,16 +27,6 @@ EXPECTED = [
     ("X-Odd", "caf\xe9"),
     ("X-Empty", ""),
 ]
-
-
-class Reports(list[Forwarded]):
-    def __call__(self, event: Received | Forwarded) -> None:
-        assert isinstance(event, Forwarded)
-        self.append(event)
-
-
-def run(scenario: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(scenario(), 20))
 
 
 def answering(answer: bytes) -> Any:

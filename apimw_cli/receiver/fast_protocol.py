@@ -52,7 +52,6 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
 
     app: ClassVar[ReceiverApp]  # a callable object, not a method
     max_body: ClassVar[int]
-    run_at_once: ClassVar[bool]  # the app's `answers_at_once`: complete requests skip ASGI
 
     def __init__(
         self,
@@ -234,7 +233,7 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
                 request = queue[0]
                 if request.started:
                     break
-                if not request.complete or not self.run_at_once or request.skipped:
+                if not request.complete or not self.app.answers_at_once or request.skipped:
                     self._start_task(request)
                     break
                 self._run_at_once(request)
@@ -357,6 +356,5 @@ def fast_protocol(app: ReceiverApp, read_timeout: float, cap: int) -> type:
         "shared": GuardShared(read_timeout, cap),
         "app": app,
         "max_body": app.config.max_body,
-        "run_at_once": app.answers_at_once,
     }
     return type("FastProtocol", (FastProtocol,), namespace)

@@ -70,18 +70,15 @@ def text_reply(status: int, text: str, *extra: tuple[bytes, bytes]) -> Reply:
     return status, text.encode("utf-8", "surrogatepass"), (TEXT, *extra)
 
 
-async def send_reply(send: Send, reply: Reply) -> None:
-    """`reply` as ASGI messages (the fast stack's protocol takes a Reply as it is)."""
-    await send_response(send, *reply)
-
-
 # The usual answer, an empty 200 (or --respond's status), as ready-made messages: uvicorn only
 # reads them (it copies the header list), so one of each serves every request.
 _EMPTY_BODY: Message = {"type": "http.response.body", "body": b""}
 _EMPTY_STARTS: dict[int, Message] = {}
 
 
-async def send_response(send: Send, status: int, body: bytes, headers: ResponseHeaders) -> None:
+async def send_reply(send: Send, reply: Reply) -> None:
+    """`reply` as ASGI messages (the fast stack's protocol takes a Reply as it is)."""
+    status, body, headers = reply
     if not body and not headers:
         start = _EMPTY_STARTS.get(status)
         if start is None:

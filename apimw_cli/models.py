@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+_T = TypeVar("_T")
 
 
 def _str(value: object, default: str = "") -> str:
@@ -47,6 +49,28 @@ class Verdict:
     @property
     def valid(self) -> bool:
         return self.code is VerdictCode.VALID
+
+
+class VerdictMemo(Generic[_T]):
+    """`derive(verdict)`, kept for the last verdict object seen. The receiver's fast signature
+    check returns the same `Verdict` object for every valid event, so what a line derives from
+    it (its fields, their JSON) is made once rather than per event. One tuple, swapped whole,
+    so threads never pair a verdict with another's result; a result is replaced, never
+    changed."""
+
+    __slots__ = ("_derive", "_last")
+
+    def __init__(self, derive: Callable[[Verdict], _T]) -> None:
+        self._derive = derive
+        self._last: tuple[Verdict, _T] | None = None
+
+    def __call__(self, verdict: Verdict) -> _T:
+        last = self._last
+        if last is not None and last[0] is verdict:
+            return last[1]
+        result = self._derive(verdict)
+        self._last = (verdict, result)
+        return result
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ Either way a Ctrl-C is never held behind a stalled reader.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import select
@@ -83,6 +84,14 @@ def _nonblocking_twin(fd: int) -> int | None:
     return twin
 
 
+def _writes_utf8(file: IO[str]) -> bool:
+    """Whether text written to `file` is encoded as UTF-8 (then UTF-8 bytes go as they are)."""
+    try:
+        return codecs.lookup(getattr(file, "encoding", None) or "utf-8").name == "utf-8"
+    except LookupError:
+        return False
+
+
 def _may_block(fd: int) -> bool:
     """Whether a write to `fd` may wait for a reader (a pipe, a terminal, a socket)."""
     try:
@@ -97,8 +106,12 @@ class BatchedOutput:
 
     def __init__(self, file: IO[str]) -> None:
         self.file = file
-        self._pieces: list[str] = []
-        self._unsent = b""  # encoded, taken from _pieces, not yet accepted by the kernel
+        self._pieces: list[str | bytes] = []
+        self._raw = 0  # how many of the pieces are UTF-8 bytes (add_utf8)
+        self._utf8 = _writes_utf8(file)
+        # Encoded, taken from _pieces, not yet accepted by the kernel. A view: what is sent is
+        # cut off without copying the rest (a batch may take many writes into a full pipe).
+        self._unsent = memoryview(b"")
         self._fd = _descriptor(file)
         # A file or /dev/null never keeps a write waiting: all of it at once, no select().
         self._waits = self._fd is not None and _may_block(self._fd)
@@ -108,6 +121,15 @@ class BatchedOutput:
 
     def add(self, text: str) -> None:
         self._pieces.append(text)
+
+    def add_utf8(self, data: bytes) -> None:
+        """Text already encoded as UTF-8 (an NDJSON line from orjson): kept as it is when the
+        file writes UTF-8, so a batch of them is joined without a round trip through str."""
+        if self._utf8:
+            self._pieces.append(data)
+            self._raw += 1
+        else:
+            self._pieces.append(data.decode("utf-8"))
 
     def __bool__(self) -> bool:
         return bool(self._pieces or self._unsent)
@@ -119,12 +141,23 @@ class BatchedOutput:
             self._flush_file()
             return
         if self._pieces:
-            data = self._unsent + self._encode("".join(self._pieces))
+            encoded = self._joined()
+            data = memoryview(bytes(self._unsent) + encoded if self._unsent else encoded)
             # One statement, no call in between: a signal cannot split it.
-            self._unsent, self._pieces = data, []
+            self._unsent, self._pieces, self._raw = data, [], 0
         if self._unsent:
             self.file.flush()  # what others wrote through the file goes first
             self._send(self._fd)
+
+    def _joined(self) -> bytes:
+        """The pieces, encoded: text pieces joined then encoded once (the live view's lines),
+        UTF-8 pieces joined as they are (NDJSON's), each encoded in turn when mixed."""
+        pieces = self._pieces
+        if not self._raw:
+            return self._encode("".join(pieces))  # type: ignore[arg-type]  # all str
+        if self._raw == len(pieces):
+            return b"".join(pieces)  # type: ignore[arg-type]  # all bytes
+        return b"".join(p if isinstance(p, bytes) else self._encode(p) for p in pieces)
 
     def _encode(self, text: str) -> bytes:
         encoding: str = getattr(self.file, "encoding", None) or "utf-8"
@@ -175,6 +208,7 @@ class BatchedOutput:
 
     def _flush_file(self) -> None:
         if self._pieces:
-            self.file.write("".join(self._pieces))
-            self._pieces = []  # written: a Ctrl-C before this line writes the batch again
+            self.file.write("".join(p if isinstance(p, str) else p.decode() for p in self._pieces))
+            # Written: a Ctrl-C before this line writes the batch again.
+            self._pieces, self._raw = [], 0
         self.file.flush()

@@ -115,6 +115,12 @@ class LiveView:
         if not self._batching:
             self._output.flush()
 
+    def _put_utf8(self, line: bytes) -> None:
+        """`_put` for an NDJSON line made as UTF-8 bytes (no round trip through str)."""
+        self._output.add_utf8(line)
+        if not self._batching:
+            self._output.flush()
+
     def _emit(self, record: str, **fields: Any) -> None:
         self._put(ndjson.line(record, self._now(), **fields))
 
@@ -231,7 +237,7 @@ class LiveView:
         if r.kind == "event" and (r.record_error is not None or self._refusing):
             self._recording(r)
         if self.ndjson:
-            self._put(ndjson.received_line(r, self._now()))
+            self._put_utf8(ndjson.received_bytes(r, self._now()))
             return
         stamp = self._time(r.received_at)
         if r.kind == "challenge":
@@ -383,7 +389,7 @@ class LiveView:
             hint, self.signature_hint = self.signature_hint, None
             self.warn_line(hint)
         if self.ndjson:
-            self._put(ndjson.forwarded_line(f, self._now()))
+            self._put_utf8(ndjson.forwarded_bytes(f, self._now()))
             return
         label = (f" [{self._labels.get(f.record_id) or short_id(f.record_id)}]", "dim")
         if f.error is not None:

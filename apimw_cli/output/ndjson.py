@@ -15,13 +15,22 @@ from typing import Any
 
 import orjson
 
-from apimw_cli.models import Forwarded, Received
+from apimw_cli.models import Forwarded, Received, VerdictMemo
 from apimw_cli.output.masking import mask_url, redact
 from apimw_cli.output.payload import parse_body, verdict_dict
 from apimw_cli.output.printer import to_json
 from apimw_cli.output.untrusted import JSON_UNSAFE
 
-__all__ = ["SCHEMA", "body_fragment", "fast_line", "forwarded_line", "line", "received_line"]
+__all__ = [
+    "SCHEMA",
+    "body_fragment",
+    "fast_line",
+    "forwarded_bytes",
+    "forwarded_line",
+    "line",
+    "received_bytes",
+    "received_line",
+]
 
 SCHEMA = 1
 # NDJSON fields that carry our own words (notes, errors): redacted like messages on stderr.
@@ -100,22 +109,35 @@ def body_fragment(body: bytes, strict: bool = False) -> orjson.Fragment | None:
 def fast_line(record: str, now: float, **fields: Any) -> str | None:
     """The fast way: the line `line` would write, through orjson; None when it cannot vouch
     for it (a lone surrogate, an integer past 64 bits, a character to escape)."""
+    encoded = _fast_bytes(record, now, fields)
+    return None if encoded is None else encoded.decode()
+
+
+def _fast_bytes(record: str, now: float, fields: dict[str, Any]) -> bytes | None:
     _redacted(fields)
     return _encoded({"schema": SCHEMA, "record": record, "time": now, **fields})
 
 
-def _encoded(data: dict[str, Any]) -> str | None:
+def _encoded(data: dict[str, Any]) -> bytes | None:
+    """The line as UTF-8, newline included (the view writes these bytes as they are)."""
     try:
-        encoded = orjson.dumps(data)
+        encoded = orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:
         return None
     if not _safe(encoded):
         return None
-    return mask_url(encoded.decode()) + "\n"
+    if _AT in encoded:  # a URL may hold a password: mask_url looks closer
+        return mask_url(encoded.decode()).encode()
+    return encoded
 
 
-def _received_data(record: str, now: float, r: Received, body: Any) -> dict[str, Any]:
-    """An event or challenge record's fields, in the order the line shows them."""
+# A verdict's fields as JSON, made once for the verdict every valid event shares.
+_verdict_json = VerdictMemo(lambda verdict: orjson.Fragment(orjson.dumps(verdict_dict(verdict))))
+
+
+def _received_data(record: str, now: float, r: Received, body: Any, verdict: Any) -> dict[str, Any]:
+    """An event or challenge record's fields, in the order the line shows them (`verdict`:
+    `verdict_dict`'s, or its JSON as a fragment)."""
     return {
         "schema": SCHEMA,
         "record": record,
@@ -125,7 +147,7 @@ def _received_data(record: str, now: float, r: Received, body: Any) -> dict[str,
         "type": r.event_type,
         "delivery_id": r.delivery_id,
         "status": r.status,
-        "verdict": verdict_dict(r.verdict),
+        "verdict": verdict,
         "duplicate": r.duplicate,
         "attempt": r.attempt,
         "size": len(r.body),
@@ -137,29 +159,40 @@ def _received_data(record: str, now: float, r: Received, body: Any) -> dict[str,
 
 def received_line(r: Received, now: float) -> str:
     """An `event` (or `challenge`) record: the body embedded as JSON, or `body_error`."""
+    return received_bytes(r, now).decode()
+
+
+def received_bytes(r: Received, now: float) -> bytes:
+    """`received_line` as UTF-8 (what the view writes: the fast way's bytes, not re-encoded)."""
     record = "event" if r.kind != "challenge" else "challenge"
     embed = r.kind != "rejected" and bool(r.body)
     fragment = body_fragment(r.body, r.strict_json) if embed else None
     if fragment is not None or not embed:
         # None of these fields is one of our messages (_MESSAGES): nothing to redact.
-        data = _received_data(record, now, r, fragment)
+        verdict = None if r.verdict is None else _verdict_json(r.verdict)
+        data = _received_data(record, now, r, fragment, verdict)
         if r.record_error is not None:
             data["record_error"] = r.record_error
         fast = _encoded(data)
         if fast is not None:
             return fast
     body, problem = parse_body(r.body) if r.kind != "rejected" else (None, None)
-    data = _received_data(record, now, r, body)
+    data = _received_data(record, now, r, body, verdict_dict(r.verdict))
     if problem is not None and r.body:
         data["body_error"] = problem
     if r.record_error is not None:
         data["record_error"] = r.record_error
     del data["schema"], data["record"], data["time"]
-    return line(record, now, **data)
+    return line(record, now, **data).encode()
 
 
 def forwarded_line(f: Forwarded, now: float) -> str:
     """A `forward` record: where, what it answered, how long it took."""
+    return forwarded_bytes(f, now).decode()
+
+
+def forwarded_bytes(f: Forwarded, now: float) -> bytes:
+    """`forwarded_line` as UTF-8."""
     fields = {"id": f.record_id, "target": f.target, "status": f.status,
               "ms": round(f.ms, 1), "error": f.error}  # fmt: skip
-    return fast_line("forward", now, **fields) or line("forward", now, **fields)
+    return _fast_bytes("forward", now, dict(fields)) or line("forward", now, **fields).encode()

@@ -56,7 +56,7 @@ from typing import Any
 
 import orjson
 
-from apimw_cli.models import Verdict
+from apimw_cli.models import Verdict, VerdictMemo
 from apimw_cli.output.masking import mask_url
 from apimw_cli.receiver.events import Forwarded, Received
 from apimw_cli.receiver.relay import ANSWER_LIMIT
@@ -126,25 +126,6 @@ def _verdict_fields(verdict: Verdict) -> dict[str, Any]:
         "diagnosis": verdict.diagnosis,
         "matched_secret": verdict.matched_secret,
     }
-
-
-class _LastVerdict:
-    """The last verdict's fields, kept: the fast signature check returns the same `Verdict`
-    object for every valid event, so its fields are built once rather than per line. One
-    tuple, swapped whole, so threads never pair a verdict with another's fields."""
-
-    __slots__ = ("_last",)
-
-    def __init__(self) -> None:
-        self._last: tuple[Verdict | None, dict[str, Any] | None] = (None, None)
-
-    def fields(self, verdict: Verdict | None) -> dict[str, Any] | None:
-        last = self._last
-        if verdict is None or last[0] is verdict:
-            return None if verdict is None else last[1]
-        fields = _verdict_fields(verdict)  # replaced, never changed: earlier lines keep theirs
-        self._last = (verdict, fields)
-        return fields
 
 
 def _body_fields(body: bytes) -> dict[str, str]:
@@ -261,7 +242,7 @@ class Recorder:
         self.path = Path(path)
         make_private_dir(self.path.parent)
         self._lock = threading.Lock()
-        self._verdicts = _LastVerdict()
+        self._verdicts = VerdictMemo(_verdict_fields)  # the same verdict for every valid event
         self._torn = False  # a failed write left part of a line that could not be removed
         self._fd: int | None = os.open(
             self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600
@@ -282,7 +263,8 @@ class Recorder:
         (`read_line`). Raises OSError when the line could not be written whole (nothing of it
         is left in the file then, or, if even that failed, the next line starts on its own).
         """
-        fields = self._verdicts.fields(received.verdict)
+        verdict = received.verdict
+        fields = None if verdict is None else self._verdicts(verdict)
         return self._write(_line(_request_record(received, fields)), locate)
 
     def write_forward(self, forwarded: Forwarded, at: float | None = None) -> None:

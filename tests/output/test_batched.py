@@ -255,3 +255,77 @@ def test_a_regular_file_gets_the_batch_in_one_write(
         output.flush()
     assert len(sizes) == 1
     assert (tmp_path / "out").read_text(encoding="utf-8") == "".join(lines(5000))
+
+
+@posix_only
+@pytest.mark.parametrize("way", WAYS, indirect=True)
+def test_what_is_left_after_a_short_write_is_not_copied(
+    pipe: tuple[io.TextIOWrapper, int], monkeypatch: pytest.MonkeyPatch, way: str
+) -> None:
+    """A batch larger than the pipe goes out in many writes: each offers a view of the one
+    encoded batch (copying the rest after every write made a big batch quadratic)."""
+    file, read_fd = pipe
+    real_write = os.write
+    buffers: list[object] = []
+
+    def write(fd: int, data: memoryview) -> int:
+        buffers.append(data.obj if isinstance(data, memoryview) else data)
+        return real_write(fd, data[:512])
+
+    monkeypatch.setattr(os, "write", write)
+    output = BatchedOutput(file)
+    for text in lines(2000):
+        output.add(text)
+    output.flush()
+    assert len(buffers) > 50
+    assert all(buffer is buffers[0] for buffer in buffers)
+    assert drain(read_fd).decode() == "".join(lines(2000))
+
+
+def json_lines(count: int) -> list[bytes]:
+    return [f'{{"n":{n},"text":"é → ✓"}}\n'.encode() for n in range(count)]
+
+
+@posix_only
+@pytest.mark.parametrize("way", WAYS, indirect=True)
+def test_utf8_lines_go_out_as_they_are_in_order_with_text(
+    pipe: tuple[io.TextIOWrapper, int], way: str
+) -> None:
+    file, read_fd = pipe
+    output = BatchedOutput(file)
+    expected = b""
+    for n, data in enumerate(json_lines(300)):
+        output.add_utf8(data)
+        expected += data
+        if n % 7 == 0:  # a note between them, as text
+            output.add(f"note {n} ☂\n")
+            expected += f"note {n} ☂\n".encode()
+    output.flush()
+    for data in json_lines(3):  # all bytes, then all text: both kinds of batch
+        output.add_utf8(data)
+    output.flush()
+    output.add("text only\n")
+    output.flush()
+    expected += b"".join(json_lines(3)) + b"text only\n"
+    assert drain(read_fd) == expected
+
+
+def test_utf8_lines_are_encoded_again_for_a_file_in_another_encoding() -> None:
+    raw = io.BytesIO()
+    file = io.TextIOWrapper(raw, encoding="ascii", errors="backslashreplace")
+    output = BatchedOutput(file)
+    output.add_utf8('{"text":"é"}\n'.encode())
+    output.add("ü\n")
+    output.flush()
+    file.flush()
+    assert raw.getvalue() == b'{"text":"\\xe9"}\n\\xfc\n'
+
+
+def test_utf8_lines_reach_a_file_without_a_descriptor_as_text() -> None:
+    file = io.StringIO()
+    output = BatchedOutput(file)
+    output.add("first\n")
+    output.add_utf8("✓ second\n".encode())
+    output.flush()
+    assert file.getvalue() == "first\n✓ second\n"
+    assert not output

@@ -233,3 +233,35 @@ def test_orjson_reads_what_the_fragment_carries() -> None:
     """The fragment is strict JSON: orjson (and so any reader) takes the line whole."""
     line = ndjson.received_line(record(b'{"a":[1,{"b":null}]}'), NOW)
     assert orjson.loads(line)["body"] == {"a": [1, {"b": None}]}
+
+
+VERDICTS = [
+    VALID,
+    Verdict(VerdictCode.VALID, "Signature valid (secret 2 of 2).", matched_secret=1),
+    Verdict(VerdictCode.MISMATCH, "no match \x1b]0;x\x07", diagnosis="see http://u:p@h/"),
+    None,
+]
+
+
+@given(st.lists(st.sampled_from(VERDICTS), min_size=1, max_size=12))
+@SETTINGS
+def test_each_line_carries_its_own_verdict_in_any_order(verdicts: list[Verdict | None]) -> None:
+    """The fast path keeps the JSON of the last verdict it saw (the one every valid event
+    shares): whatever order verdicts come in, each line holds its own."""
+    for verdict in verdicts:
+        r = record(b'{"type":"message.sent"}', verdict=verdict)
+        line = ndjson.received_line(r, NOW)
+        check_line(line, general(r))
+        assert strict(line)["verdict"] == strict(general(r))["verdict"]
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"a":"\xc3\xa9 \\u00e9"}', b'{"u":"https://u:p@h/"}', b"not json \xff", b""]
+)
+def test_the_bytes_the_view_writes_are_the_line(body: bytes) -> None:
+    r = record(body)
+    assert ndjson.received_bytes(r, NOW) == ndjson.received_line(r, NOW).encode()
+    check_line(ndjson.received_bytes(r, NOW).decode(), general(r))
+    f = Forwarded("rec_1", "http://user:pw@app/h", 200, 1.25, None)
+    assert ndjson.forwarded_bytes(f, NOW) == ndjson.forwarded_line(f, NOW).encode()
+    assert b"pw@" not in ndjson.forwarded_bytes(f, NOW)

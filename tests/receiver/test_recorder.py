@@ -243,3 +243,20 @@ def test_a_forward_targets_password_never_reaches_the_log() -> None:
     )
     assert line["target"] == "https://app:***@example.com/hook"
     assert "hunter2-pass" not in str(line["error"])
+
+
+def test_each_line_carries_its_own_verdict_when_verdicts_alternate(tmp_path: Path) -> None:
+    """The recorder keeps the fields of the last verdict it saw (one object for every valid
+    event): a different verdict in between gets its own fields, and the first comes back."""
+    path = tmp_path / "session.jsonl"
+    valid = Verdict(VerdictCode.VALID, "Signature valid.", matched_secret=0)
+    mismatch = Verdict(VerdictCode.MISMATCH, "no match", diagnosis="re-serialised")
+    order = [valid, valid, mismatch, None, valid, mismatch, mismatch]
+    with Recorder(path) as recorder:
+        for n, verdict in enumerate(order):
+            recorder.write_request(dataclasses.replace(received(n), verdict=verdict))
+    written = [json.loads(line)["verdict"] for line in path.read_bytes().splitlines()]
+    expected = [request_record(dataclasses.replace(received(0), verdict=v)) for v in order]
+    assert written == [record["verdict"] for record in expected]
+    assert written[2] == {"code": "mismatch", "reason": "no match",
+                          "diagnosis": "re-serialised", "matched_secret": None}  # fmt: skip

@@ -11,7 +11,8 @@ Phases:
   httptools + uvloop, Node verifying the HMAC, `listen --format ndjson`, `listen` with the live
   view on a 160x45 pty; for issue #18, `listen --format ndjson` with its inspector page open in
   headless Chromium (inspector_client.py; an SSE client on /api/stream without a browser or
-  with --sse-viewer) and the same with --no-inspect) takes a closed-loop burst of distinct
+  with --sse-viewer) and the same with --no-inspect; `listen --format ndjson --no-record` only
+  when --contenders names it) takes a closed-loop burst of distinct
   signed ~1 KB events in each round, in a rotating order; per contender: req/s and the
   server's CPU microseconds per request (its /proc utime+stime over the burst); per round: the
   issues' ratios, whose medians are reported, each also by CPU per request (what the req/s
@@ -27,8 +28,16 @@ Phases:
   sink is stopped (SIGSTOP) and `listen`'s peak RSS is sampled while a 100,000-event backlog
   builds.
 
+- paired (only when asked: --phases paired): the two contenders of --pair loaded at once, each
+  by its own client, both servers on the one server CPU; per round, each one's CPU per request
+  and their ratio. A swing of the machine's speed then hits both alike, so the ratio holds
+  within a few percent where the rounds of `throughput` scatter by tens: the way to compare
+  two trees (`--pair ndjson-ref,ndjson`) or a change's cost. Sharing a core costs each server
+  more per request than running alone (and the one with more to keep in cache more), so its
+  ratios are a comparison, not the issue's figure.
+
 With --reference-tree PATH (a worktree of an older commit), `listen` from that tree runs too,
-beside this tree's, in the throughput and lag phases: before and after in one run.
+beside this tree's, in the throughput, lag and paired phases: before and after in one run.
 
 By default the client (wrk, or the Python client when wrk is absent) runs on the first CPU and
 the server under test on the last (--no-pin: let the OS place them). It measures, it does not
@@ -45,6 +54,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,11 +84,15 @@ LABELS = {
     "live": "`apimw listen`, live view on a 160x45 pty",
     "inspected": "`apimw listen --format ndjson`, inspector page open in a browser",
     "no-inspect": "`apimw listen --format ndjson --no-inspect`",
+    "no-record": "`apimw listen --format ndjson --no-record`",
     "ndjson-ref": "reference tree: `apimw listen --format ndjson`",
     "live-ref": "reference tree: `apimw listen`, live view",
 }
 REFERENCES = ("ndjson-ref", "live-ref")  # run only with --reference-tree
+# Run only when --contenders or --pair names it: what recording costs (no log, no inspector).
+ASKED_FOR = ("no-record",)
 PHASES = ("throughput", "lag", "forward")
+ON_REQUEST = ("paired",)  # phases run only when --phases names them
 LAG_FIRST = 0x40000000  # the lag phase's event numbers: labels no earlier event had
 
 
@@ -113,6 +127,8 @@ class Results:
     backlog_rss: list[float] = field(default_factory=list)
     failures: int = 0
     viewer: str = ""  # what watched the inspector page (a browser, or the SSE fallback)
+    pair: tuple[str, str] = ("", "")
+    pairs: list[tuple[Sample, Sample]] = field(default_factory=list)  # --phases paired
 
 
 PACED = ("inspected", "no-inspect")  # also measured at a paced rate, see the docstring
@@ -155,6 +171,10 @@ def contenders(
                 started[name] = stack.enter_context(servers.bare("fast", cpus))
             elif name == "node":
                 started[name] = stack.enter_context(servers.node(cpus))
+            elif name == "no-record":
+                started[name] = stack.enter_context(
+                    servers.listen(name, workdir, cpus, record=False)
+                )
             elif name in ("inspected", "no-inspect"):
                 inspected = name == "inspected"
                 server = stack.enter_context(servers.listen(name, workdir, cpus, inspect=inspected))
@@ -195,6 +215,38 @@ def throughput(
         out.rounds.append(samples)
         shown = "  ".join(f"{n} {s.per_second:,.0f}/s {s.cpu_us:.0f}us" for n, s in samples.items())
         print(f"round {number + 1}/{args.rounds}: {shown}", flush=True)
+
+
+def paired_loads(
+    first: servers.Server,
+    second: servers.Server,
+    drivers: tuple[Driver, Driver],
+    args: argparse.Namespace,
+    out: Results,
+) -> None:
+    """Both servers under load at once (see the module docstring), `args.rounds` times."""
+    for server, driver in zip((first, second), drivers, strict=True):  # warm-up
+        driver.burst(server.port, min(1.0, args.seconds))
+    taken: dict[int, tuple[Burst, float]] = {}
+
+    def load(index: int, server: servers.Server) -> None:
+        taken[index] = measured(server, drivers[index], args.seconds)
+
+    for number in range(args.rounds):
+        # Each round the other one's client starts first.
+        order = [(0, first), (1, second)] if number % 2 == 0 else [(1, second), (0, first)]
+        other = threading.Thread(target=load, args=order[0])
+        other.start()
+        load(*order[1])
+        other.join()
+        pair = tuple(Sample(b.per_second, cpu, b.failures) for b, cpu in (taken[0], taken[1]))
+        out.pairs.append((pair[0], pair[1]))
+        out.failures += pair[0].failures + pair[1].failures
+        shown = "  ".join(
+            f"{name} {s.per_second:,.0f}/s {s.cpu_us:.0f}us"
+            for name, s in zip(out.pair, pair, strict=True)
+        )
+        print(f"paired {number + 1}/{args.rounds}: {shown}", flush=True)
 
 
 def display_lag(server: servers.Server, args: argparse.Namespace) -> Lag:
@@ -302,6 +354,7 @@ def rows(results: Results, args: argparse.Namespace) -> list[Row]:
         *throughput_rows(results),
         *lag_rows(results, args),
         *forward_rows(results, args),
+        *pair_rows(results),
         Row("non-200 answers and socket errors", str(failures)),
     ]
 
@@ -350,6 +403,11 @@ def throughput_rows(results: Results) -> list[Row]:
                       lambda r: r >= 0.95),
         ]  # fmt: skip
         table += paced_rows(results)
+    if any("no-record" in samples for samples in results.rounds):
+        table.append(
+            ratio_row("ndjson / --no-record, by CPU per request (what the session log costs)",
+                      paired(results, "ndjson", "no-record", "cpu_us"), "")
+        )  # fmt: skip
     if any("ndjson-ref" in samples for samples in results.rounds):
         table += [
             ratio_row("ndjson / reference tree's ndjson (req/s)",
@@ -360,6 +418,21 @@ def throughput_rows(results: Results) -> list[Row]:
                       paired(results, "live", "live-ref"), ""),
         ]  # fmt: skip
     return table
+
+
+def pair_rows(results: Results) -> list[Row]:
+    if not results.pairs:
+        return []
+    first, second = results.pair
+    at_once = "both loaded at once on one core"
+    return [
+        Row(f"{LABELS[first]}, {at_once}: CPU per request",
+            Spread.of(a.cpu_us for a, _ in results.pairs).show(1, " us")),
+        Row(f"{LABELS[second]}, {at_once}: CPU per request",
+            Spread.of(b.cpu_us for _, b in results.pairs).show(1, " us")),
+        ratio_row(f"{second} / {first}, {at_once} (CPU per request)",
+                  [b.cpu_us / a.cpu_us for a, b in results.pairs], ""),
+    ]  # fmt: skip
 
 
 def paced_rows(results: Results) -> list[Row]:
@@ -444,7 +517,7 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated subset")
     parser.add_argument(
         "--contenders",
-        default=",".join(n for n in LABELS if n not in REFERENCES),
+        default=",".join(n for n in LABELS if n not in REFERENCES + ASKED_FOR),
         help="comma-separated subset of the servers",
     )
     parser.add_argument(
@@ -458,6 +531,12 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=6_000.0,
         help="requests/s of the inspector pair's paced burst (0: none; needs wrk)",
+    )
+    parser.add_argument(
+        "--pair",
+        default="bare-fast,ndjson",
+        metavar="A,B",
+        help="the two servers of the paired phase (B's CPU per request over A's)",
     )
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
     parser.add_argument(
@@ -478,9 +557,16 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         args.drain_timeout = min(args.drain_timeout, 5.0)
         args.connections = min(args.connections, 4)
     args.phases = [p for p in args.phases.split(",") if p]
-    unknown = set(args.phases) - set(PHASES)
+    unknown = set(args.phases) - set(PHASES) - set(ON_REQUEST)
     if unknown:
-        parser.error(f"unknown phases: {', '.join(sorted(unknown))} (choose from {PHASES})")
+        choices = ", ".join(PHASES + ON_REQUEST)
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))} (choose from {choices})")
+    pair = tuple(n for n in args.pair.split(",") if n)
+    if len(pair) != 2 or pair[0] == pair[1] or not set(pair) <= set(LABELS):
+        parser.error(f"--pair takes two different servers of: {', '.join(LABELS)}")
+    if set(pair) & set(REFERENCES) and not args.reference_tree:
+        parser.error("--pair with a reference tree's listen needs --reference-tree")
+    args.pair = pair
     return args
 
 
@@ -494,7 +580,9 @@ def main(argv: list[str] | None = None) -> int:
         need |= set(REFERENCES)
     if "throughput" not in args.phases:
         need &= {"live", "live-ref"} if "lag" in args.phases else set()
-    results = Results()
+    if "paired" in args.phases:
+        need |= set(args.pair)
+    results = Results(pair=args.pair)
     with tempfile.TemporaryDirectory(prefix="apimw-bench-") as tmp:
         workdir = Path(tmp)
         driver = Driver(
@@ -511,6 +599,14 @@ def main(argv: list[str] | None = None) -> int:
                 for name in ("live", "live-ref"):
                     if name in started:
                         results.lags[name] = display_lag(started[name], args)
+            if "paired" in args.phases and set(args.pair) <= set(started):
+                (workdir / "second").mkdir()
+                second = Driver(
+                    signed_requests(args.events), workdir / "second", args.connections,
+                    use_wrk=not args.python_client, cpus=client_cpus,
+                )  # fmt: skip
+                first, other = (started[name] for name in args.pair)
+                paired_loads(first, other, (driver, second), args, results)
         if "forward" in args.phases:
             forwarding(workdir, driver, server_cpus, args, results)
     title = (

@@ -171,11 +171,13 @@ def listen(
     forward_to: str | None = None,
     tree: Path | None = None,
     inspect: bool | None = None,
+    record: bool = True,
 ) -> Iterator[Server]:
     """`apimw listen` as users run it, in its own config and data directories; with `tree`,
     the apimw_cli of that source tree (PYTHONPATH comes before the installed package).
     `inspect`: None leaves the inspector as users get it, False adds --no-inspect, True an
-    inspector on any free port (--inspect-port 0; `inspector_url` finds it)."""
+    inspector on any free port (--inspect-port 0; `inspector_url` finds it). Without `record`,
+    --no-record (no session log, and so no inspector either)."""
     home = workdir / name
     home.mkdir(parents=True)
     ready = home / "ready"
@@ -189,7 +191,7 @@ def listen(
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), env.get("PYTHONPATH")) if p)
     command = [sys.executable, "-m", "apimw_cli", "listen", "--no-tunnel", "--port", "0"]
     command += ["--secret-env", SECRET_ENV, "--ready-file", str(ready)]
-    command += ["--record", str(home / "session.jsonl")]
+    command += ["--record", str(home / "session.jsonl")] if record else ["--no-record"]
     if not live:
         command += ["--format", "ndjson"]
     if forward_to:

@@ -131,3 +131,45 @@ def test_a_missing_node_is_a_row_saying_so(monkeypatch: pytest.MonkeyPatch) -> N
         assert started == {}
     rows = receiver.rows(results, receiver.options(["--quick"]))
     assert any("skipped: node not found on PATH" in row.figure for row in rows)
+
+
+@pytest.mark.timeout(120)
+def test_the_paired_phase_loads_two_servers_at_once_and_reports_their_ratio() -> None:
+    out = run("--python-client", "--phases", "paired", "--pair", "bare-h11,ndjson")
+    assert "paired 2/2: bare-h11 " in out and " ndjson " in out, out
+    for row in (
+        "bare starlette app, uvicorn h11 + asyncio, both loaded at once on one core: CPU per",
+        "`apimw listen --format ndjson`, both loaded at once on one core: CPU per request",
+    ):
+        assert row in out, out
+    ratio = next(line for line in out.splitlines() if "ndjson / bare-h11, both loaded" in line)
+    assert re.search(r"\d\.\d\dx \(\d\.\d\d-\d\.\d\d\)", ratio), ratio
+    assert "round 1/" not in out, out  # the throughput phase was not asked for
+
+
+@pytest.mark.parametrize(
+    ("pair", "error"),
+    [
+        ("ndjson", "--pair takes two different servers"),
+        ("ndjson,ndjson", "--pair takes two different servers"),
+        ("ndjson,nginx", "--pair takes two different servers"),
+        ("ndjson-ref,ndjson", "needs --reference-tree"),
+    ],
+)
+def test_a_wrong_pair_is_a_usage_error(pair: str, error: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick", "--phases", "paired", "--pair", pair],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and error in done.stderr, done.stderr
+
+
+@pytest.mark.timeout(120)
+def test_no_record_runs_only_when_named_and_reports_what_the_log_costs() -> None:
+    out = run("--python-client", "--phases", "throughput", "--contenders", "ndjson,no-record")
+    assert "`apimw listen --format ndjson --no-record`: CPU per request" in out, out
+    row = next(line for line in out.splitlines() if "what the session log costs" in line)
+    assert re.search(r"\d\.\d\dx \(", row), row
+    from benchmarks import receiver
+
+    assert "no-record" not in receiver.options([]).contenders.split(",")

@@ -101,14 +101,48 @@ def _may_block(fd: int) -> bool:
     return not (stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not os.isatty(fd)))
 
 
-class BatchedOutput:
-    """`add` text, then `flush` it all to `file` at once."""
+JSON_ESCAPE = "apimw-json-escape"
 
-    def __init__(self, file: IO[str]) -> None:
+
+def _json_escape(error: UnicodeError) -> tuple[str, int]:
+    """An encoding error handler: what the stream's encoding cannot carry, as JSON's `\\u`
+    escapes. In a JSON line a character outside ASCII can only be inside a string, where the
+    escape means the same character: the line stays the same JSON in any encoding."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    escapes = []
+    for char in error.object[error.start : error.end]:
+        code = ord(char)
+        if code > 0xFFFF:  # a surrogate pair, as JSON writes it
+            code -= 0x10000
+            escapes.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            escapes.append(f"\\u{code:04x}")
+    return "".join(escapes), error.end
+
+
+codecs.register_error(JSON_ESCAPE, _json_escape)
+
+
+class BatchedOutput:
+    """`add` text, then `flush` it all to `file` at once.
+
+    Nothing added raises for the file's encoding (a pipe on Windows, a latin-1 locale): with
+    `json_lines`, what the encoding cannot carry is written as JSON escapes (the lines stay
+    valid JSON); otherwise as the file's error handler says, or as `\\x..` escapes where it
+    would raise (strict)."""
+
+    def __init__(self, file: IO[str], *, json_lines: bool = False) -> None:
         self.file = file
         self._pieces: list[str | bytes] = []
         self._raw = 0  # how many of the pieces are UTF-8 bytes (add_utf8)
         self._utf8 = _writes_utf8(file)
+        self._encoding: str = getattr(file, "encoding", None) or "utf-8"
+        errors: str = getattr(file, "errors", None) or "strict"
+        if json_lines:
+            self._errors = JSON_ESCAPE
+        else:
+            self._errors = "backslashreplace" if errors == "strict" else errors
         # Encoded, taken from _pieces, not yet accepted by the kernel. A view: what is sent is
         # cut off without copying the rest (a batch may take many writes into a full pipe).
         self._unsent = memoryview(b"")
@@ -160,9 +194,7 @@ class BatchedOutput:
         return b"".join(p if isinstance(p, bytes) else self._encode(p) for p in pieces)
 
     def _encode(self, text: str) -> bytes:
-        encoding: str = getattr(self.file, "encoding", None) or "utf-8"
-        errors: str = getattr(self.file, "errors", None) or "strict"
-        return text.encode(encoding, errors)
+        return text.encode(self._encoding, self._errors)
 
     def _send(self, fd: int) -> None:
         if not self._waits:
@@ -208,7 +240,12 @@ class BatchedOutput:
 
     def _flush_file(self) -> None:
         if self._pieces:
-            self.file.write("".join(p if isinstance(p, str) else p.decode() for p in self._pieces))
+            text = "".join(p if isinstance(p, str) else p.decode() for p in self._pieces)
+            if not self._utf8:
+                # What the file's own encoding would refuse, replaced here (the file's
+                # handler may be strict): the text then encodes as it is.
+                text = self._encode(text).decode(self._encoding)
+            self.file.write(text)
             # Written: a Ctrl-C before this line writes the batch again.
             self._pieces, self._raw = [], 0
         self.file.flush()

@@ -79,7 +79,7 @@ class LiveView:
 
     @functools.cached_property
     def _output(self) -> BatchedOutput:
-        return BatchedOutput(self.printer.out.file)
+        return BatchedOutput(self.printer.out.file, json_lines=self.ndjson)
 
     @functools.cached_property
     def _painter(self) -> Painter:

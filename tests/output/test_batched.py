@@ -5,6 +5,7 @@ silences)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import select
 import signal
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apimw_cli.output import batched
 from apimw_cli.output.batched import BatchedOutput
@@ -329,3 +332,72 @@ def test_utf8_lines_reach_a_file_without_a_descriptor_as_text() -> None:
     output.flush()
     assert file.getvalue() == "first\n✓ second\n"
     assert not output
+
+
+# --------------------------------------------------------------------------- narrow encodings
+
+NARROW = ["ascii", "latin-1", "cp1252"]  # a C-like locale, a legacy one, a Windows pipe
+
+
+def narrow_file(encoding: str) -> tuple[io.TextIOWrapper, io.BytesIO]:
+    """A text file in `encoding` with Python's default (strict) errors, on no descriptor."""
+    raw = io.BytesIO()
+    return io.TextIOWrapper(raw, encoding=encoding), raw
+
+
+@pytest.mark.parametrize("encoding", NARROW)
+def test_json_lines_stay_json_in_an_encoding_that_cannot_carry_them(encoding: str) -> None:
+    file, raw = narrow_file(encoding)
+    output = BatchedOutput(file, json_lines=True)
+    record = {"text": "é ✓ 😀 \u2028", "type": "msg.✓"}
+    output.add_utf8(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+    output.add(json.dumps({"note": "ü ☂"}, ensure_ascii=False) + "\n")
+    output.flush()
+    file.flush()
+    first, second = raw.getvalue().decode(encoding).splitlines()
+    assert json.loads(first) == record and json.loads(second) == {"note": "ü ☂"}
+    assert "\\ud83d\\ude00" in first  # what the encoding lacks, as JSON escapes
+    if encoding != "ascii":
+        assert "é" in first  # what it has, as it is
+
+
+@posix_only
+@pytest.mark.parametrize("way", WAYS, indirect=True)
+def test_a_pipe_in_a_narrow_encoding_gets_json_escapes_not_an_error(way: str) -> None:
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    with open(write_fd, "w", encoding="latin-1") as file:  # strict, as Python opens it
+        output = BatchedOutput(file, json_lines=True)
+        output.add_utf8(b'{"t":"\xc3\xa9 \xe2\x9c\x93"}\n')
+        output.flush()
+    data = drain(read_fd)
+    os.close(read_fd)
+    assert data == b'{"t":"\xe9 \\u2713"}\n'
+
+
+@pytest.mark.parametrize("encoding", NARROW)
+def test_text_lines_in_a_strict_narrow_encoding_are_escaped_not_an_error(encoding: str) -> None:
+    file, raw = narrow_file(encoding)
+    output = BatchedOutput(file)
+    output.add("→ ✓ 😀\n")
+    output.flush()
+    file.flush()
+    assert raw.getvalue() == b"\\u2192 \\u2713 \\U0001f600\n"
+
+
+@given(
+    text=st.text(st.characters(exclude_categories=["Cs"])),
+    encoding=st.sampled_from([*NARROW, "utf-8"]),
+)
+@settings(max_examples=200, deadline=None)
+def test_any_json_line_means_the_same_in_any_encoding(text: str, encoding: str) -> None:
+    file, raw = narrow_file(encoding)
+    output = BatchedOutput(file, json_lines=True)
+    line = json.dumps({"t": text}, ensure_ascii=False)
+    output.add_utf8(line.encode() + b"\n")
+    output.add(line + "\n")
+    output.flush()
+    file.flush()
+    written = raw.getvalue().decode(encoding).split("\n")
+    assert [json.loads(each) for each in written[:2]] == [{"t": text}] * 2
+    assert written[2:] == [""]

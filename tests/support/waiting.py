@@ -37,7 +37,7 @@ def wait_for(
 
 def wait_for_file(
     path: Path,
-    proc: subprocess.Popen[str] | None = None,
+    proc: subprocess.Popen[str] | subprocess.Popen[bytes] | None = None,
     timeout: float = 20.0,
     what: str = "the ready file",
 ) -> str:

@@ -445,6 +445,9 @@ def main() -> None:
     import threading
 
     threading.excepthook = _thread_crash
+    from apimw_cli.output.encoding import escape_what_it_cannot_encode
+
+    escape_what_it_cannot_encode(sys.stdout)  # events hold any character; stdout may not
     if not only_help(sys.argv[1:]):
         from apimw_cli.output.logs import install
 

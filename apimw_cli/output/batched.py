@@ -30,6 +30,8 @@ import weakref
 from collections.abc import Iterator
 from typing import IO
 
+from apimw_cli.output.encoding import JSON_ESCAPE
+
 __all__ = ["BatchedOutput"]
 
 CHUNK = 4096  # a pipe or terminal that select() calls writable takes this much without blocking
@@ -99,29 +101,6 @@ def _may_block(fd: int) -> bool:
     except OSError:
         return True
     return not (stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not os.isatty(fd)))
-
-
-JSON_ESCAPE = "apimw-json-escape"
-
-
-def _json_escape(error: UnicodeError) -> tuple[str, int]:
-    """An encoding error handler: what the stream's encoding cannot carry, as JSON's `\\u`
-    escapes. In a JSON line a character outside ASCII can only be inside a string, where the
-    escape means the same character: the line stays the same JSON in any encoding."""
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    escapes = []
-    for char in error.object[error.start : error.end]:
-        code = ord(char)
-        if code > 0xFFFF:  # a surrogate pair, as JSON writes it
-            code -= 0x10000
-            escapes.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
-        else:
-            escapes.append(f"\\u{code:04x}")
-    return "".join(escapes), error.end
-
-
-codecs.register_error(JSON_ESCAPE, _json_escape)
 
 
 class BatchedOutput:

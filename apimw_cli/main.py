@@ -445,7 +445,7 @@ def main() -> None:
     import threading
 
     threading.excepthook = _thread_crash
-    from apimw_cli.output.encoding import escape_what_it_cannot_encode
+    from apimw_cli.stream_encoding import escape_what_it_cannot_encode
 
     escape_what_it_cannot_encode(sys.stdout)  # events hold any character; stdout may not
     if not only_help(sys.argv[1:]):

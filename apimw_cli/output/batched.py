@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Iterator
 from typing import IO
 
-from apimw_cli.output.encoding import JSON_ESCAPE
+from apimw_cli.stream_encoding import JSON_ESCAPE
 
 __all__ = ["BatchedOutput"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apimw_cli.output.encoding import JSON_ESCAPE, escape_what_it_cannot_encode
 from apimw_cli.receiver.recorder import Recorder
+from apimw_cli.stream_encoding import JSON_ESCAPE, escape_what_it_cannot_encode
 from tests.receiver.support import received
 from tests.support.waiting import wait_for_file
 

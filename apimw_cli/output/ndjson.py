@@ -3,10 +3,11 @@
 Two ways to the same line. The general one (`line`) encodes with Python's json through
 `untrusted.json_text`: non-ASCII readable, but DEL, C1, U+2028/9, bidi controls and lone
 surrogates as `\\u` escapes, strict JSON (a body holding NaN or nesting too deep is replaced by
-`body_error`), every URL's password masked. The fast one (`fast_line`, for the records that
-come by the thousand: events and forward results) encodes with orjson and embeds the body as
-it came (`body_fragment`), when that gives a line with the same meaning (`json.loads` reads the
-same object) and the same guarantees; otherwise it declines and the general one is used.
+`body_error`), every URL's password masked. The fast one (`_fast_bytes`, for the records that
+come by the thousand: events and forward results) encodes with orjson, into the UTF-8 bytes the
+view writes as they are, and embeds the body as it came (`body_fragment`), when that gives a
+line with the same meaning (`json.loads` reads the same object) and the same guarantees;
+otherwise it declines and the general one is used.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from apimw_cli.output.untrusted import JSON_UNSAFE
 __all__ = [
     "SCHEMA",
     "body_fragment",
-    "fast_line",
     "forwarded_bytes",
     "forwarded_line",
     "line",
@@ -106,14 +106,10 @@ def body_fragment(body: bytes, strict: bool = False) -> orjson.Fragment | None:
     return orjson.Fragment(body)
 
 
-def fast_line(record: str, now: float, **fields: Any) -> str | None:
-    """The fast way: the line `line` would write, through orjson; None when it cannot vouch
-    for it (a lone surrogate, an integer past 64 bits, a character to escape)."""
-    encoded = _fast_bytes(record, now, fields)
-    return None if encoded is None else encoded.decode()
-
-
 def _fast_bytes(record: str, now: float, fields: dict[str, Any]) -> bytes | None:
+    """The fast way: the line `line` would write (as UTF-8), through orjson; None when it
+    cannot vouch for it (a lone surrogate, an integer past 64 bits, a character to escape).
+    `fields` is redacted in place."""
     _redacted(fields)
     return _encoded({"schema": SCHEMA, "record": record, "time": now, **fields})
 

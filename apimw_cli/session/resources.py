@@ -41,12 +41,15 @@ def sandbox(base: str, view: LiveView) -> Iterator[tuple[str, bool]]:
     from apimw_cli.sandbox.config import SandboxConfig
     from apimw_cli.sandbox.server import run_in_thread
 
-    try:
-        with run_in_thread(SandboxConfig(ephemeral=True)) as running:
-            view.note(f"started a sandbox at {running.base_url} (in memory, stops with listen)")
-            yield running.base_url, False
-    except OSError as exc:
-        raise ApimwError(f"cannot start a sandbox at {base}: {exc}") from exc
+    with contextlib.ExitStack() as stack:
+        # Only starting it is "cannot start": an OSError from the session inside (stdout's
+        # reader gone: BrokenPipeError) goes on as it is.
+        try:
+            running = stack.enter_context(run_in_thread(SandboxConfig(ephemeral=True)))
+        except OSError as exc:
+            raise ApimwError(f"cannot start a sandbox at {base}: {exc}") from exc
+        view.note(f"started a sandbox at {running.base_url} (in memory, stops with listen)")
+        yield running.base_url, False
 
 
 @contextlib.contextmanager

@@ -278,3 +278,30 @@ def test_sandbox_logout_leaves_profiles_alone(
     config.write_text('[profiles.default]\napi_key = "ak_live_x"\napi_secret = "sk_live_y"\n')
     assert run("--sandbox", "logout").exit_code == 0
     assert "sk_live_y" in config.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lines", [1, 2, 3])
+def test_the_quickstart_piped_into_head_stops_cleanly(default_port: None, lines: int) -> None:
+    """`apimw listen --sandbox --demo --format ndjson | head -n N`: the reader leaves while
+    listen is still setting up its own sandbox, or just after. listen stops, exit 0; the
+    closed pipe is not a sandbox that could not start."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apimw_cli", "listen", "--sandbox", "--demo", "--port", "0",
+         "--format", "ndjson"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        for _ in range(lines):
+            assert proc.stdout.readline().startswith(b'{"schema"')
+        proc.stdout.close()  # head has its lines and exits
+        code = proc.wait(40)
+    finally:
+        proc.kill()
+        proc.wait()
+        err = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert code == 0, err
+    assert "cannot start" not in err and "Traceback" not in err, err

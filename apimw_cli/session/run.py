@@ -11,7 +11,6 @@ and `run()` returns how it ended. Showing the summary and the exit are the comma
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -24,7 +23,7 @@ from apimw_cli.session.matching import Matcher
 from apimw_cli.session.outcome import Counts, Outcome, at_deadline, decide
 from apimw_cli.session.records import Owner
 from apimw_cli.session.screen import BacklogReport, Screen, silence_stdout
-from apimw_cli.session.stopping import HeldCtrlC, stop_on_sigterm
+from apimw_cli.session.stopping import HeldCtrlC, StopEvent, stop_on_sigterm
 from apimw_cli.session.watchdog import Watchdog
 from apimw_cli.settings import write_private_file
 
@@ -77,7 +76,7 @@ class ListenSession:
         # skip lines, never grow.
         self.matcher = Matcher(options.where) if options.where else None
         self.feed = Feed(decide=self._decide if options.expectations else None)
-        self.stop = threading.Event()
+        self.stop = StopEvent()
         self.ctrl_c = HeldCtrlC(self.stop)
         self.webhook: Webhook | None = None
 

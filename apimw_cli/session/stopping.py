@@ -1,6 +1,7 @@
 """How a long-running command (listen, events inspect) is told to stop: SIGTERM sets an event
 instead of killing the process, and between listen's banner and its loop a Ctrl-C is held
-rather than raised, so both end in the same clean stop."""
+rather than raised, so both end in the same clean stop. The event is a `StopEvent`, which a
+signal handler may set."""
 
 from __future__ import annotations
 
@@ -10,11 +11,26 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["HeldCtrlC", "stop_on_sigterm"]
+__all__ = ["HeldCtrlC", "StopEvent", "stop_on_sigterm"]
+
+
+class StopEvent(threading.Event):
+    """A `threading.Event` that a signal handler may set.
+
+    Python runs a handler in the main thread between two bytecodes, which may be inside that
+    thread's own `wait()` on this event, with the event's lock held. `threading.Event`'s lock
+    is not re-entrant, so the handler's `set()` then waited for its own thread forever: a
+    listen that ignored SIGTERM (seen once in CI). This one's lock is re-entrant. A wait in
+    the main thread that the handler interrupts before it began to sleep may then sleep out
+    its timeout before it sees the flag: wait with a timeout there, as the loops do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cond = threading.Condition(threading.RLock())
 
 
 @contextlib.contextmanager
-def stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+def stop_on_sigterm(stop: StopEvent) -> Iterator[None]:
     """SIGTERM sets `stop`, as a Ctrl-C stops the command, without the KeyboardInterrupt (main
     thread only: Python delivers signals there)."""
     if threading.current_thread() is not threading.main_thread():
@@ -33,7 +49,7 @@ class HeldCtrlC:
     a script) that stops listen as soon as it is ready gets the clean stop the loop gives
     (clean-up, summary, exit 0), never an interrupted set-up. Main thread only, as signals."""
 
-    def __init__(self, stop: threading.Event) -> None:
+    def __init__(self, stop: StopEvent) -> None:
         self.stop = stop
         self.pressed = False
         self.previous: Any = None  # what signal.getsignal gave

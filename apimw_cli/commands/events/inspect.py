@@ -74,10 +74,10 @@ def inspect(
     remember(secret)  # masked in every message
     session = sessions.session_file(file)
     from apimw_cli.session.inspection import Page, serving
-    from apimw_cli.session.stopping import stop_on_sigterm
+    from apimw_cli.session.stopping import StopEvent, stop_on_sigterm
 
     page = Page(log=session, live=False, target=to, secret=secret, port=port, port_option="--port")
-    stop = threading.Event()
+    stop = StopEvent()
     # Ctrl-C or SIGTERM is the way to stop it (exit 0) from the moment the URL is out: both
     # are in place before it is announced, so a script that stops it at once gets a clean stop.
     with (

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -20,7 +19,7 @@ from apimw_cli.receiver.feed import Feed
 from apimw_cli.session.outcome import Outcome
 from apimw_cli.session.run import ListenSession
 from apimw_cli.session.screen import Screen
-from apimw_cli.session.stopping import HeldCtrlC
+from apimw_cli.session.stopping import HeldCtrlC, StopEvent
 from tests.receiver.support import received
 
 
@@ -132,7 +131,7 @@ def test_the_pause_is_a_tick_unless_a_whole_batch_waits() -> None:
     assert screen.pause() == Screen.TICK
 
 
-class Clock(threading.Event):
+class Clock(StopEvent):
     """The loop's stop event: each wait is a tick in which records may arrive."""
 
     def __init__(self, feed: Feed, arrivals: list[list[int]]) -> None:

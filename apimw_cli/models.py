@@ -64,7 +64,10 @@ class VerdictMemo(Generic[_T]):
         self._derive = derive
         self._last: tuple[Verdict, _T] | None = None
 
-    def __call__(self, verdict: Verdict) -> _T:
+    def __call__(self, verdict: Verdict | None) -> _T | None:
+        """None for no verdict (a request refused before its signature was looked at)."""
+        if verdict is None:
+            return None
         last = self._last
         if last is not None and last[0] is verdict:
             return last[1]

@@ -22,15 +22,11 @@ JSON_ESCAPE = "apimw-json-escape"
 def _json_escape(error: UnicodeError) -> tuple[str, int]:
     if not isinstance(error, UnicodeEncodeError):
         raise error
-    escapes = []
-    for char in error.object[error.start : error.end]:
-        code = ord(char)
-        if code > 0xFFFF:  # a surrogate pair, as JSON writes it
-            code -= 0x10000
-            escapes.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
-        else:
-            escapes.append(f"\\u{code:04x}")
-    return "".join(escapes), error.end
+    import json  # only when a character did not fit: nothing at start-up
+
+    # ensure_ascii writes each as JSON does, a surrogate pair past U+FFFF. (Only what the
+    # encoding lacks comes here: never a quote, backslash or control character, all ASCII.)
+    return json.dumps(error.object[error.start : error.end])[1:-1], error.end
 
 
 codecs.register_error(JSON_ESCAPE, _json_escape)

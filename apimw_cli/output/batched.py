@@ -86,10 +86,10 @@ def _nonblocking_twin(fd: int) -> int | None:
     return twin
 
 
-def _writes_utf8(file: IO[str]) -> bool:
-    """Whether text written to `file` is encoded as UTF-8 (then UTF-8 bytes go as they are)."""
+def _is_utf8(encoding: str) -> bool:
+    """Whether `encoding` is UTF-8 (then UTF-8 bytes go as they are)."""
     try:
-        return codecs.lookup(getattr(file, "encoding", None) or "utf-8").name == "utf-8"
+        return codecs.lookup(encoding).name == "utf-8"
     except LookupError:
         return False
 
@@ -115,8 +115,8 @@ class BatchedOutput:
         self.file = file
         self._pieces: list[str | bytes] = []
         self._raw = 0  # how many of the pieces are UTF-8 bytes (add_utf8)
-        self._utf8 = _writes_utf8(file)
         self._encoding: str = getattr(file, "encoding", None) or "utf-8"
+        self._utf8 = _is_utf8(self._encoding)
         errors: str = getattr(file, "errors", None) or "strict"
         if json_lines:
             self._errors = JSON_ESCAPE

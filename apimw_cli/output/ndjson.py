@@ -165,8 +165,7 @@ def received_bytes(r: Received, now: float) -> bytes:
     fragment = body_fragment(r.body, r.strict_json) if embed else None
     if fragment is not None or not embed:
         # None of these fields is one of our messages (_MESSAGES): nothing to redact.
-        verdict = None if r.verdict is None else _verdict_json(r.verdict)
-        data = _received_data(record, now, r, fragment, verdict)
+        data = _received_data(record, now, r, fragment, _verdict_json(r.verdict))
         if r.record_error is not None:
             data["record_error"] = r.record_error
         fast = _encoded(data)

@@ -263,8 +263,7 @@ class Recorder:
         (`read_line`). Raises OSError when the line could not be written whole (nothing of it
         is left in the file then, or, if even that failed, the next line starts on its own).
         """
-        verdict = received.verdict
-        fields = None if verdict is None else self._verdicts(verdict)
+        fields = self._verdicts(received.verdict)
         return self._write(_line(_request_record(received, fields)), locate)
 
     def write_forward(self, forwarded: Forwarded, at: float | None = None) -> None:

@@ -199,7 +199,8 @@ def _send(printer: Printer, event: dict[str, Any], url: str, secret: str, timeou
     printer.data(
         result,
         lambda: printer.line(
-            f"{event['type']}  → {url}  {outcome.error or outcome.status}  {outcome.ms:.0f}ms"
+            f"{event['type']}  {printer.out_glyphs.arrow} {url}  "
+            f"{outcome.error or outcome.status}  {outcome.ms:.0f}ms"
         ),
     )
     if not ok:

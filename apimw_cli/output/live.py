@@ -27,6 +27,7 @@ from typing import Any
 from apimw_cli.models import Forwarded, Received, Tally, Verdict, VerdictCode
 from apimw_cli.output import ndjson
 from apimw_cli.output.batched import BatchedOutput
+from apimw_cli.output.glyphs import Glyphs
 from apimw_cli.output.lines import Painter, block_text
 from apimw_cli.output.masking import mask
 from apimw_cli.output.payload import (
@@ -84,6 +85,10 @@ class LiveView:
     @functools.cached_property
     def _painter(self) -> Painter:
         return Painter(self.printer.out)
+
+    @functools.cached_property
+    def _glyphs(self) -> Glyphs:
+        return self.printer.out_glyphs
 
     # --- writing: gathered inside a batch, at once outside ---
     @contextlib.contextmanager
@@ -241,7 +246,8 @@ class LiveView:
             return
         stamp = self._time(r.received_at)
         if r.kind == "challenge":
-            self._print(stamp, "  ", ("✓ verification challenge answered", "cyan"))
+            g = self._glyphs
+            self._print(stamp, "  ", (f"{g.check} verification challenge answered", "cyan"))
             if r.note:
                 self._print(INDENT, (r.note, "yellow"))
             return
@@ -259,14 +265,16 @@ class LiveView:
         if r.kind == "invalid":
             reason = r.verdict.reason if r.verdict is not None else "invalid signature"
             tag = (f" [{self._label(r)}]", "dim")
-            self._print(stamp, "  ", ("✗ ", "red"), what, f" {summary}",
-                        (f" — {r.status}: {reason}", "red"), tag)  # fmt: skip
+            g = self._glyphs
+            self._print(stamp, "  ", (f"{g.cross} ", "red"), what, f" {summary}",
+                        (f" {g.dash} {r.status}: {reason}", "red"), tag)  # fmt: skip
             if r.verdict is not None and r.verdict.diagnosis:
                 self._print(INDENT, (r.verdict.diagnosis, "red"))
             return
         if r.record_error is not None:
             refused = f"answered {r.status}, not recorded: {r.record_error}"
-            self._print(stamp, "  ", ("✗ ", "red"), what, f" {summary} ", (refused, "red"),
+            self._print(stamp, "  ", (f"{self._glyphs.cross} ", "red"), what, f" {summary} ",
+                        (refused, "red"),
                         (f" [{self._label(r)}]", "dim"))  # fmt: skip
             return
         label = self._label(r)
@@ -274,7 +282,7 @@ class LiveView:
         if r.attempt == 1 and r.status == 200 and not r.duplicate and not self.verbose:
             self._put(self._event_line(stamp[0], what[0], summary, badge, label))
             return
-        line: list[Part] = [stamp, "  → ", what, f" {summary} ", badge]
+        line: list[Part] = [stamp, f"  {self._glyphs.arrow} ", what, f" {summary} ", badge]
         if r.duplicate and r.previous_status == 200:
             line.append((f" (duplicate, attempt {r.attempt}: acknowledged before, not forwarded)",
                          "yellow"))  # fmt: skip
@@ -298,14 +306,21 @@ class LiveView:
         but in one format: it is drawn thousands of times a second. When the sender's parts
         (type, summary, label) hold a URL or a control character, `_print`'s way decides."""
         text, style = badge
+        arrow = self._glyphs.arrow
         sent = what + summary + label
         if "@" in sent or not is_visible(sent) or not text or not what:
-            parts: list[Part] = [(stamp, "dim"), "  → ", (what, "bold"), f" {summary} ", badge]
+            parts: list[Part] = [
+                (stamp, "dim"),
+                f"  {arrow} ",
+                (what, "bold"),
+                f" {summary} ",
+                badge,
+            ]
             return self._painter.line(*parts, (f" [{label}]", "dim"))
         codes = self._painter.codes
         (dim, undim), (bold, unbold), (on, off) = codes("dim"), codes("bold"), codes(style)
         return (
-            f"{dim}{stamp}{undim}  → {bold}{what}{unbold} {summary} {on}{text}{off}"
+            f"{dim}{stamp}{undim}  {arrow} {bold}{what}{unbold} {summary} {on}{text}{off}"
             f"{dim} [{label}]{undim}\n"
         )
 
@@ -373,15 +388,14 @@ class LiveView:
         self._put(block_text(shown))  # controls shown as escapes, line feeds kept
         if more > 0:
             rest = count(more, "more character") if whole else "more not shown"
-            self._put(block_text(f"{indent}… {rest}"))
+            self._put(block_text(f"{indent}{self._glyphs.ellipsis} {rest}"))
 
-    @staticmethod
-    def _badge(verdict: Verdict | None) -> tuple[str, str]:
+    def _badge(self, verdict: Verdict | None) -> tuple[str, str]:
         if verdict is None or verdict.code is VerdictCode.SKIPPED:
             return ("unverified", "yellow")
         if verdict.valid:
             which = "" if not verdict.matched_secret else f" (secret #{verdict.matched_secret + 1})"
-            return (f"✓ signed{which}", "green")
+            return (f"{self._glyphs.check} signed{which}", "green")
         return (verdict.reason, "red")
 
     def _forwarded(self, f: Forwarded) -> None:
@@ -393,11 +407,11 @@ class LiveView:
             return
         label = (f" [{self._labels.get(f.record_id) or short_id(f.record_id)}]", "dim")
         if f.error is not None:
-            self._print(INDENT, (f"↳ {f.target} {f.error}", "red"), label)
+            self._print(INDENT, (f"{self._glyphs.forward} {f.target} {f.error}", "red"), label)
             return
         colour = "green" if f.status is not None and f.status < 400 else "red"
-        self._print(INDENT, "↳ ", (str(f.status), colour), f" POST {f.target} ",
-                    (f"{f.ms:.0f}ms", "dim"), label)  # fmt: skip
+        self._print(INDENT, f"{self._glyphs.forward} ", (str(f.status), colour),
+                    f" POST {f.target} ", (f"{f.ms:.0f}ms", "dim"), label)  # fmt: skip
         if self.verbose and f.response_body:
             self._block(f.response_body.decode("utf-8", "replace"), indent=INDENT + "  ")
 

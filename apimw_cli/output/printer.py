@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
+from apimw_cli.output.glyphs import Glyphs, glyphs_for
 from apimw_cli.output.masking import mask_url, redact
 from apimw_cli.output.untrusted import json_text, visible, visible_lines
 
@@ -167,6 +168,15 @@ class Printer:
     @cached_property
     def out(self) -> Console:
         return self._console(self._out_file)
+
+    @cached_property
+    def out_glyphs(self) -> Glyphs:
+        """The symbols stdout's encoding can carry (glyphs.py)."""
+        return glyphs_for(self._out_file)
+
+    @cached_property
+    def err_glyphs(self) -> Glyphs:
+        return glyphs_for(self._err_file)
 
     @cached_property
     def err(self) -> Console:
@@ -329,7 +339,7 @@ class Printer:
         self._err_line(redact(message))
 
     def success(self, message: str) -> None:
-        self._err_line(redact(message), ("✓ ", "green"))
+        self._err_line(redact(message), (f"{self.err_glyphs.check} ", "green"))
 
     def warn(self, message: str) -> None:
         self._err_line(redact(message), ("warning: ", "yellow"))

@@ -59,6 +59,7 @@ class SandboxLog:
         self._hinted = False  # said once how to get a webhook subscribed
         console = printer.out
         self._file = console.file
+        self._g = printer.out_glyphs  # arrows and ticks stdout's encoding can carry
         # Decided once: where stdout goes does not change while the sandbox runs.
         self.shown = not is_null_device(self._file)
         # Lines as strings, rich's codes included; a notebook's console renders HTML instead.
@@ -114,7 +115,7 @@ class SandboxLog:
     def _event(self, f: dict[str, Any]) -> list[list[Part]]:
         to = f"{f['webhooks']} webhook{'s' if f['webhooks'] != 1 else ''}"
         lines: list[list[Part]] = [
-            [(str(f["event_type"]), "bold"), f" {_short(f['event_id'])} → {to}"]
+            [(str(f["event_type"]), "bold"), f" {_short(f['event_id'])} {self._g.arrow} {to}"]
         ]
         if f["webhooks"] == 0 and not self._hinted:
             self._hinted = True
@@ -136,16 +137,16 @@ class SandboxLog:
             return [
                 [
                     "  ",
-                    ("✓", "green"),
-                    f" {f['event_type']} → {where} ",
+                    (self._g.check, "green"),
+                    f" {f['event_type']} {self._g.arrow} {where} ",
                     ("200", "green"),
                     (f" {f['duration_ms']}ms {attempt}", "dim"),
                 ]
             ]
         line: list[Part] = [
             "  ",
-            ("✗", "red"),
-            f" {f['event_type']} → {where} ",
+            (self._g.cross, "red"),
+            f" {f['event_type']} {self._g.arrow} {where} ",
             (str(f["error"]), "red"),
             (f" {attempt}", "dim"),
         ]
@@ -164,10 +165,12 @@ class SandboxLog:
 
     def _verification(self, f: dict[str, Any]) -> list[list[Part]]:
         if f["error"] is None:
-            return [["  ", ("✓", "green"), f" verification challenge answered by {f['url']}"]]
+            answered = f" verification challenge answered by {f['url']}"
+            return [["  ", (self._g.check, "green"), answered]]
         return [["  ", ("!", "yellow"), f" verification failed for {f['url']}: {f['error']}"]]
 
     def _error(self, f: dict[str, Any]) -> list[list[Part]]:
         """A fault in the sandbox's own machinery (its delivery worker, say): it carries on."""
         where = f.get("where") or "sandbox"
-        return [["  ", ("✗", "red"), f" {where}: {f.get('error')} (the sandbox carries on)"]]
+        error = f" {where}: {f.get('error')} (the sandbox carries on)"
+        return [["  ", (self._g.cross, "red"), error]]

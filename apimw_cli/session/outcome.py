@@ -100,7 +100,7 @@ class Outcome:
     def forwards_failed(cls, failed: int) -> Outcome:
         failure = ListenFailed(
             f"{failed} forward(s) failed",
-            hint="the lines marked ↳ say why; `apimw events log` lists them",
+            hint="the forward lines under each event say why; `apimw events log` lists them",
         )
         return cls("forward_failure", failed=failed, failure=failure)
 

@@ -130,7 +130,8 @@ def _send_all(
             elif not printer.json:
                 outcome = result.error or str(result.status)
                 printer.line(
-                    f"{result.record_id}  {shown(r.get('event_type'))}  → {outcome}"
+                    f"{result.record_id}  {shown(r.get('event_type'))}  "
+                    f"{printer.out_glyphs.arrow} {outcome}"
                     f"  {result.ms:.0f}ms"
                 )
     return results, rows

@@ -71,24 +71,28 @@ class Reporter:
         strict_json: bool = False,
     ) -> tuple[Received, tuple[int, int] | None]:
         """The `Received`, and with `locate` where its line is in the log (`Recorder`)."""
+        headers = arrival.headers
+        # Positional, in the order of Received's fields: keywords make a class call gather them
+        # in a dict first, which cost 1 µs of this per-request call (measured: 1.4 against 0.4).
         received = Received(
-            record_id=arrival.record_id,
-            received_at=arrival.received_at,
-            method=arrival.method,
-            path=arrival.path,
-            headers=arrival.headers,
-            body=body,
-            status=status,
-            kind=kind,
-            event_type=event_type,
-            delivery_id=arrival.headers.get(_DELIVERY),
-            verdict=verdict,
-            duplicate=duplicate,
-            filtered=filtered,
-            note=note,
-            attempt=1 if prior is None else prior.attempts + 1,
-            previous_status=None if prior is None else prior.status,
-            strict_json=strict_json,
+            arrival.record_id,
+            arrival.received_at,
+            arrival.method,
+            arrival.path,
+            headers,
+            body,
+            status,
+            kind,
+            event_type,
+            headers.get(_DELIVERY),  # delivery_id
+            verdict,
+            duplicate,
+            filtered,
+            note,
+            None,  # record_error
+            1 if prior is None else prior.attempts + 1,  # attempt
+            None if prior is None else prior.status,  # previous_status
+            strict_json,
         )
         where = None
         if self._recorder is not None:

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 _T = TypeVar("_T")
 
@@ -64,6 +64,12 @@ class VerdictMemo(Generic[_T]):
         self._derive = derive
         self._last: tuple[Verdict, _T] | None = None
 
+    @overload
+    def __call__(self, verdict: Verdict) -> _T: ...
+    @overload
+    def __call__(self, verdict: None) -> None: ...
+    @overload
+    def __call__(self, verdict: Verdict | None) -> _T | None: ...
     def __call__(self, verdict: Verdict | None) -> _T | None:
         """None for no verdict (a request refused before its signature was looked at)."""
         if verdict is None:

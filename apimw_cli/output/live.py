@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from apimw_cli.models import Forwarded, Received, Tally, Verdict, VerdictCode
+from apimw_cli.models import Forwarded, Received, Tally, Verdict, VerdictCode, VerdictMemo
 from apimw_cli.output import ndjson
 from apimw_cli.output.batched import BatchedOutput
 from apimw_cli.output.glyphs import Glyphs
@@ -52,6 +52,7 @@ FIELD_WIDTH = 40
 PATH_WIDTH = 120
 VERBOSE_LIMIT = 64 * 1024  # characters of a body or an app's answer shown with --verbose
 INDENT = "          "
+_UNVERIFIED = ("unverified", "yellow")
 
 
 class LiveView:
@@ -391,8 +392,16 @@ class LiveView:
             self._put(block_text(f"{indent}{self._glyphs.ellipsis} {rest}"))
 
     def _badge(self, verdict: Verdict | None) -> tuple[str, str]:
-        if verdict is None or verdict.code is VerdictCode.SKIPPED:
-            return ("unverified", "yellow")
+        """The signature's badge; made once for the verdict every valid event shares."""
+        return _UNVERIFIED if verdict is None else self._badges(verdict)
+
+    @functools.cached_property
+    def _badges(self) -> VerdictMemo[tuple[str, str]]:
+        return VerdictMemo(self._new_badge)
+
+    def _new_badge(self, verdict: Verdict) -> tuple[str, str]:
+        if verdict.code is VerdictCode.SKIPPED:
+            return _UNVERIFIED
         if verdict.valid:
             which = "" if not verdict.matched_secret else f" (secret #{verdict.matched_secret + 1})"
             return (f"{self._glyphs.check} signed{which}", "green")

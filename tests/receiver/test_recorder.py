@@ -165,6 +165,18 @@ def test_a_lone_surrogate_is_recorded_and_read_back() -> None:
     assert json.loads(line) == request_record(odd)
 
 
+def test_the_recorder_writes_a_line_orjson_refuses_the_stdlibs_way(tmp_path: Path) -> None:
+    verdict = Verdict(VerdictCode.MISMATCH, "no match", diagnosis="re-serialised")
+    odd = dataclasses.replace(received(1), event_type="message.\ud800", verdict=verdict)
+    valid = dataclasses.replace(received(0), verdict=Verdict(VerdictCode.VALID, "Signature valid."))
+    with Recorder(tmp_path / "session.jsonl") as recorder:
+        recorder.write_request(valid)  # orjson's way, with the verdict's JSON made once
+        recorder.write_request(odd)
+    first, second = read_records(tmp_path / "session.jsonl")
+    assert second == request_record(odd) and first == request_record(valid)
+    assert second["verdict"]["diagnosis"] == "re-serialised"
+
+
 def test_read_records_reads_lines_orjson_refuses(tmp_path: Path) -> None:
     path = tmp_path / "session.jsonl"
     path.write_bytes(b'{"schema":1,"record":"request","id":"rec_1","event_type":"a\\ud800"}\n')

@@ -303,6 +303,8 @@ def listen(
     needs_secret = bool(no_tunnel or webhook_ref) and not skip_verify
     given_secret = _given_secret(app_state, (secret, secret_env, secret_file), needed=needs_secret)
     _check_receiver(host, port, forward_to or [], (inspect_port, no_inspect, no_record))
+    if record is not None and not no_record:
+        _check_record_file(record)
     the_secret, stable = _session_secret(app_state, given_secret, use_tunnel, webhook_ref)
     hint = listen_secret.signature_hint(app_state.sandbox, stable, secret_env, secret_file)
     options = ListenOptions(
@@ -435,6 +437,23 @@ def _check_receiver(
         check_http_url(target, "--forward-to")
     inspect_port, no_inspect, no_record = inspect
     inspection.check_port(inspect_port, port, no_inspect=no_inspect, no_record=no_record)
+
+
+def _check_record_file(path: Path) -> None:
+    """--record names a file to append to (a new one, or an existing regular file): not a
+    device such as /dev/null, nor a pipe (the log is read back: replay, the inspector)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # not there yet (created then), or not reachable (said when opening it)
+        return
+    if not stat.S_ISREG(mode):
+        raise UsageError(
+            f"--record {path}: not a regular file; the session log is a file apimw appends to "
+            "and reads back",
+            hint="to keep no session log, use --no-record",
+        )
 
 
 def default_record_path(app_state: AppState) -> Path:

@@ -46,8 +46,10 @@ URLs in forward and replay lines have their credentials masked; no secret is eve
 from __future__ import annotations
 
 import binascii
+import errno
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -244,10 +246,12 @@ class Recorder:
         self._lock = threading.Lock()
         self._verdicts = VerdictMemo(_verdict_fields)  # the same verdict for every valid event
         self._torn = False  # a failed write left part of a line that could not be removed
-        self._fd: int | None = os.open(
-            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600
-        )
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_CLOEXEC | _O_NONBLOCK
+        self._fd: int | None = os.open(self.path, flags, 0o600)
         try:
+            _regular_only(self._fd, self.path)
+            if _O_NONBLOCK:
+                os.set_blocking(self._fd, True)
             _make_private(self._fd)
             hold_shared(self._fd)  # in use: retention.prune leaves it alone
             if _ends_torn(self.path):
@@ -317,6 +321,16 @@ class Recorder:
 
 
 _os_write = os.write  # tests replace it to play a full disk
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# Opening a pipe with no reader fails at once (ENXIO) instead of hanging (POSIX; not Windows).
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def _regular_only(fd: int, path: Path) -> None:
+    """A session log is a regular file: it is appended to, made private and read back. A
+    device (/dev/null) must not be chmod-ed 0600 (as root, that breaks it for everyone)."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
 
 
 def _make_private(fd: int) -> None:

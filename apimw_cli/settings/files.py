@@ -72,10 +72,17 @@ def make_private_dir(path: Path, *, tighten: bool = False) -> None:
 def write_private_file(path: Path, data: bytes) -> None:
     """Atomically replace `path` with `data`, readable by the owner only (0600).
 
-    A reader sees the old file or the new one, never half of either.
+    A reader sees the old file or the new one, never half of either. A symbolic link stays: the
+    file it points to is replaced (a config file kept in a dotfiles repository). What is not a
+    regular file is written into as it is, never replaced nor made private: a path a user named
+    may be a device, a pipe or our own output (`--report /dev/stdout`, `--ready-file
+    /dev/null`); as root, replacing /dev/null would break it for the whole machine.
     """
     import tempfile
 
+    if _written_in_place(path, data):
+        return
+    path = Path(os.path.realpath(path))
     make_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -89,6 +96,34 @@ def write_private_file(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _written_in_place(path: Path, data: bytes) -> bool:
+    """Write `data` into `path` when it is not a regular file (see write_private_file), or
+    is the file our stdout or stderr writes to (after what they hold: in order, not over it)."""
+    import sys
+
+    try:
+        info = os.stat(path)
+    except OSError:  # not there yet: made by the atomic write (which says what else is wrong)
+        return False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+            ours = os.path.samestat(info, os.fstat(fd))
+        except (AttributeError, OSError, ValueError):  # no descriptor (a StringIO), or closed
+            continue
+        if ours:
+            stream.flush()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            return True
+    if stat.S_ISREG(info.st_mode):
+        return False
+    with open(path, "wb") as file:  # a device or a pipe: written to, never made private
+        file.write(data)
+    return True
 
 
 class NotAFile(ValueError):

@@ -13,18 +13,7 @@ import pytest
 
 from apimw_cli.receiver.recorder import Recorder
 from tests.support.cli import run
-
-ROOT_ONLY = pytest.mark.skipif(
-    not hasattr(os, "getuid") or os.getuid() != 0, reason="making a device node needs root"
-)
-
-
-def null_device(tmp_path: Path) -> Path:
-    """A node of the null device, as /dev/null is (a regression must not break the machine's)."""
-    null = tmp_path / "null"
-    os.mknod(null, stat.S_IFCHR | 0o600, os.makedev(1, 3))
-    os.chmod(null, 0o666)  # noqa: S103  # /dev/null's own mode, past the umask
-    return null
+from tests.support.devices import ROOT_ONLY, null_device
 
 
 @ROOT_ONLY

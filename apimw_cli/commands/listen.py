@@ -8,7 +8,6 @@ the summary, how to replay failed forwards, the `--report` file and the exit cod
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
@@ -34,7 +33,6 @@ from apimw_cli.session import inspection
 from apimw_cli.session import secret as listen_secret
 from apimw_cli.session.matching import matching
 from apimw_cli.session.options import Inspect, ListenOptions
-from apimw_cli.settings import write_private_file
 
 if TYPE_CHECKING:
     from apimw_cli.output.live import LiveView
@@ -302,9 +300,7 @@ def listen(
     patterns, subscribe = _event_types(app_state, events or [])
     needs_secret = bool(no_tunnel or webhook_ref) and not skip_verify
     given_secret = _given_secret(app_state, (secret, secret_env, secret_file), needed=needs_secret)
-    _check_receiver(host, port, forward_to or [], (inspect_port, no_inspect, no_record))
-    if record is not None and not no_record:
-        _check_record_file(record)
+    _check_receiver(host, port, forward_to or [], (inspect_port, no_inspect, no_record), record)
     the_secret, stable = _session_secret(app_state, given_secret, use_tunnel, webhook_ref)
     hint = listen_secret.signature_hint(app_state.sandbox, stable, secret_env, secret_file)
     options = ListenOptions(
@@ -422,10 +418,15 @@ def _session_secret(
 
 
 def _check_receiver(
-    host: str, port: int, forward_to: list[str], inspect: tuple[int | None, bool, bool]
+    host: str,
+    port: int,
+    forward_to: list[str],
+    inspect: tuple[int | None, bool, bool],
+    record: Path | None,
 ) -> None:
-    """The port is free (unless 0), every --forward-to is an http(s) URL, and --inspect-port
-    (with --no-inspect and --no-record: `inspect`) goes with an inspector on a free port."""
+    """The port is free (unless 0), every --forward-to is an http(s) URL, --inspect-port
+    (with --no-inspect and --no-record: `inspect`) goes with an inspector on a free port, and
+    --record is a file the log can be (sessions.check_record_file)."""
     from apimw_cli.sockets import port_is_free
 
     if port and not port_is_free(host, port):
@@ -437,23 +438,10 @@ def _check_receiver(
         check_http_url(target, "--forward-to")
     inspect_port, no_inspect, no_record = inspect
     inspection.check_port(inspect_port, port, no_inspect=no_inspect, no_record=no_record)
+    if record is not None and not no_record:
+        from apimw_cli.receiver.sessions import check_record_file
 
-
-def _check_record_file(path: Path) -> None:
-    """--record names a file to append to (a new one, or an existing regular file): not a
-    device such as /dev/null, nor a pipe (the log is read back: replay, the inspector)."""
-    import stat
-
-    try:
-        mode = path.stat().st_mode
-    except OSError:  # not there yet (created then), or not reachable (said when opening it)
-        return
-    if not stat.S_ISREG(mode):
-        raise UsageError(
-            f"--record {path}: not a regular file; the session log is a file apimw appends to "
-            "and reads back",
-            hint="to keep no session log, use --no-record",
-        )
+        check_record_file(record)
 
 
 def default_record_path(app_state: AppState) -> Path:
@@ -491,28 +479,8 @@ def _render(
             replay=True,
         )
     if report is not None:
-        _write_report(report, options, result, outcome)
+        from apimw_cli.session.outcome import write_report
+
+        write_report(report, options, result, outcome)
     if result.outcome.failure is not None:
         raise result.outcome.failure
-
-
-def _write_report(
-    path: Path, options: ListenOptions, result: SessionResult, outcome: dict[str, object]
-) -> None:
-    from apimw_cli.session.outcome import received_by
-
-    record = options.receiver.record
-    data = {
-        **outcome,
-        "expectations": {
-            p: {"expected": n, "received": received_by(result.counted, p)}
-            for p, n in options.expectations.items()
-        },
-        "summary": result.tally.as_dict(),
-        "webhook_id": result.webhook_id,
-        "record": str(record) if record else None,
-    }
-    from apimw_cli.output import redact
-
-    text = redact(json.dumps(data, indent=2))  # as printed: no secret, no URL password
-    write_private_file(path, (text + "\n").encode())

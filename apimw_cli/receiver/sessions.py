@@ -20,6 +20,26 @@ Forwards = dict[str, list[Record]]  # forward outcomes by request id
 RECORD_PREFIX = "rec_"  # how a record id starts
 
 
+# --- writing -----------------------------------------------------------------------------------
+
+
+def check_record_file(path: Path) -> None:
+    """--record names a file to append to (a new one, or an existing regular file): not a
+    device such as /dev/null, nor a pipe (the log is read back: replay, the inspector)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # not there yet (created then), or not reachable (said when opening it)
+        return
+    if not stat.S_ISREG(mode):
+        raise UsageError(
+            f"--record {path}: not a regular file; the session log is a file apimw appends to "
+            "and reads back",
+            hint="to keep no session log, use --no-record",
+        )
+
+
 # --- reading -----------------------------------------------------------------------------------
 
 

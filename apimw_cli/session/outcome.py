@@ -10,10 +10,15 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from apimw_cli.errors import ApimwError, ExitCode
 from apimw_cli.models import Forwarded, Received, Tally
+
+if TYPE_CHECKING:
+    from apimw_cli.session.options import ListenOptions
+    from apimw_cli.session.run import SessionResult
 
 __all__ = [
     "ListenFailed",
@@ -23,6 +28,7 @@ __all__ = [
     "decide",
     "missing",
     "received_by",
+    "write_report",
 ]
 
 Kind = Literal[
@@ -171,3 +177,28 @@ def at_deadline(
     if tally.forward_failures:
         return Outcome.forwards_failed(tally.forward_failures)
     return Outcome.done()
+
+
+def write_report(
+    path: Path, options: ListenOptions, result: SessionResult, outcome: dict[str, object]
+) -> None:
+    """listen's --report: the outcome, each expectation's count, the summary, as JSON (redacted
+    as printed: no secret, no URL password)."""
+    import json
+
+    from apimw_cli.output import redact
+    from apimw_cli.settings import write_private_file
+
+    record = options.receiver.record
+    data = {
+        **outcome,
+        "expectations": {
+            p: {"expected": n, "received": received_by(result.counted, p)}
+            for p, n in options.expectations.items()
+        },
+        "summary": result.tally.as_dict(),
+        "webhook_id": result.webhook_id,
+        "record": str(record) if record else None,
+    }
+    text = redact(json.dumps(data, indent=2))  # as printed: no secret, no URL password
+    write_private_file(path, (text + "\n").encode())

@@ -9,7 +9,6 @@ tick). Only our symbols are replaced here: what a sender wrote is shown as it is
 
 from __future__ import annotations
 
-import codecs
 import functools
 from dataclasses import dataclass, fields
 
@@ -32,16 +31,12 @@ ASCII = Glyphs(arrow="->", check="ok", cross="x", forward="->", dash="-", ellips
 
 @functools.lru_cache(maxsize=16)
 def _for_encoding(encoding: str) -> Glyphs:
-    try:
-        codecs.lookup(encoding)
-    except LookupError:  # a stream cannot have one, but an object may say anything
-        return ASCII
     chosen = {}
     for field in fields(Glyphs):
         glyph = getattr(UNICODE, field.name)
         try:
             glyph.encode(encoding)
-        except UnicodeEncodeError:
+        except (UnicodeEncodeError, LookupError):  # LookupError: an encoding no codec knows
             glyph = getattr(ASCII, field.name)
         chosen[field.name] = glyph
     return Glyphs(**chosen)

@@ -351,7 +351,7 @@ def _take_back(fd: int, written: int) -> bool:
 
 def read_line(path: Path, offset: int, length: int) -> dict[str, Any] | None:
     """The record written at (offset, length) of `path` (see `write_request`), or None."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
     try:
         data = os.pread(fd, length, offset)
     finally:

@@ -112,6 +112,7 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
             self._stop(b"")  # treated as a plain request; what follows is not HTTP/1.1
         except httptools.HttpParserError as exc:
             too_large = isinstance(exc.__cause__ or exc.__context__, _HeadTooLarge)
+            self._drop_unfinished()
             self._stop(HEAD_TOO_LARGE if too_large else BAD_REQUEST)
         else:
             if self.in_head and self.head_read != self.reads:  # a head over several reads
@@ -297,6 +298,21 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
             self._mark_idle()
             if self.paused:
                 self.update_reading()
+
+    def _drop_unfinished(self) -> None:
+        """A parse error inside a body (a malformed chunk): that request can never be whole.
+        Left in the queue it would wait unanswered for ever, and count as in progress, which
+        the connection cap never evicts. Not running yet, it leaves the queue (nothing of it
+        was reported); running, its app is told the client is gone. The 400 then follows
+        whatever was answered before it."""
+        request = self.current
+        if request is None or request.complete or request not in self.queue:
+            return
+        if request.started:
+            request.gone = True
+            request.wake()
+        else:
+            self.queue.remove(request)
 
     def _stop(self, answer: bytes) -> None:
         """Parse nothing more; answer what is in, then close with `answer` (a 400, say)."""

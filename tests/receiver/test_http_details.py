@@ -124,6 +124,45 @@ def test_a_chunked_body_is_read_whole(receiver: Live) -> None:
     assert receiver.sink.received[-1].body == body
 
 
+def _chunked_head(body: bytes) -> bytes:
+    length = f"Content-Length: {len(body)}".encode()
+    return head(body).replace(length, b"Transfer-Encoding: chunked")
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["one-read", "bad-chunk-later"])
+def test_a_malformed_chunk_gets_400_at_once_and_is_closed(receiver: Live, later: bool) -> None:
+    """A body broken by a parse error can never be complete: 400 and close, at once, with the
+    client still connected (it was held unanswered, in progress, so a connection cap could
+    not evict it either: a few hundred such connections shut real deliveries out)."""
+    body = event_body(n=31)
+    first = _chunked_head(body) + b"%x\r\n%s\r\n" % (9, body[:9])
+    with connection(receiver) as sock:
+        sock.settimeout(3)  # the receiver's read timeout is 10 s: the answer must not wait for it
+        if later:
+            sock.sendall(first)
+            time.sleep(0.2)  # the app is reading the body by now
+            sock.sendall(b"zz\r\n")
+        else:
+            sock.sendall(first + b"zz\r\n")
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 400 ")
+    with connection(receiver) as sock:  # and it serves on
+        sock.sendall(post(32))
+        assert read_response(sock)[0] == 200
+    assert [r.body for r in receiver.sink.received] == [event_body(n=32)]
+
+
+def test_an_answer_comes_before_the_400_for_a_malformed_chunk_pipelined_behind_it(
+    receiver: Live,
+) -> None:
+    body = event_body(n=34)
+    with connection(receiver) as sock:
+        sock.settimeout(3)
+        sock.sendall(post(33) + _chunked_head(body) + b"zz\r\n")
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert b"HTTP/1.1 400 " in answer
+
+
 def test_a_drained_413_keeps_the_connection_for_the_next_request(
     start_receiver: StartReceiver,
 ) -> None:

@@ -352,6 +352,12 @@ class FastProtocol(IdleGuard, asyncio.Protocol):
         # A refusal while the client may still be sending: answer, end our side, and discard
         # what comes (data_received ignores it once stopped) until the client closes too.
         self._forget()
+        # Evictable, first of all: it has had its answer, and the cap must not count it (a
+        # client sending garbage in a loop would otherwise keep connections for LINGER each).
+        idle = self.shared.idle
+        idle[self] = None
+        idle.move_to_end(self, last=False)
+        self._partial = False  # answered: evicting it just closes it
         transport.write(answer)
         transport.write_eof()
         self.paused = False

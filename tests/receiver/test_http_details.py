@@ -5,6 +5,7 @@ HTTP/1.0, Connection: close, Upgrade; and arbitrary bytes never stop it serving.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -149,6 +150,20 @@ def test_a_malformed_chunk_gets_400_at_once_and_is_closed(receiver: Live, later:
         sock.sendall(post(32))
         assert read_response(sock)[0] == 200
     assert [r.body for r in receiver.sink.received] == [event_body(n=32)]
+
+
+def test_connections_that_sent_a_malformed_chunk_do_not_use_up_the_cap(
+    start_receiver: StartReceiver,
+) -> None:
+    live = start_receiver(max_connections=16)
+    body = event_body(n=35)
+    with contextlib.ExitStack() as stack:
+        for _ in range(16):  # each left open, as a hostile client would
+            sock = stack.enter_context(connection(live))
+            sock.sendall(_chunked_head(body) + b"zz\r\n")
+        with connection(live) as sock:
+            sock.sendall(post(36))
+            assert read_response(sock)[0] == 200
 
 
 def test_an_answer_comes_before_the_400_for_a_malformed_chunk_pipelined_behind_it(

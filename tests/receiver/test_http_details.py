@@ -6,6 +6,7 @@ HTTP/1.0, Connection: close, Upgrade; and arbitrary bytes never stop it serving.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -387,3 +388,39 @@ def test_a_request_in_progress_when_the_server_stops_is_answered_then_closed(
     with busy, idle:  # the server has stopped: the answer came first
         assert read_until_closed(busy).startswith(b"HTTP/1.1 200 ")
         assert read_until_closed(idle) == b""
+
+
+def test_a_body_still_arriving_when_the_server_stops_is_cut_off_with_a_plain_warning(
+    tmp_path: Path, server_stack: ServerStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn logs the end of the grace period as an ERROR ("Cancel 1 running task(s),
+    timeout graceful shutdown exceeded"); nothing failed, and the user is told so plainly."""
+    config = ReceiverConfig(port=0, secrets=(SECRET,), record=tmp_path / "s.jsonl")
+    body = event_body(n=37)
+    with (
+        caplog.at_level(logging.WARNING),
+        contextlib.ExitStack() as client,
+        live_receiver(config, server_stack=server_stack) as live,
+    ):
+        sock = client.enter_context(connection(live))  # closed after the receiver stops
+        sock.sendall(head(body) + body[:10])  # and the rest never comes
+        time.sleep(0.2)
+    notes = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert notes == [("WARNING", "stopping: cut off 1 request still in progress")]
+
+
+@pytest.mark.parametrize(
+    ("count", "said"),
+    [
+        (0, "stopping: closed the connections still open"),
+        (2, "stopping: cut off 2 requests still in progress"),
+    ],
+)
+def test_the_cut_off_note_says_how_many(count: int, said: str) -> None:
+    from apimw_cli.receiver.server import _UVICORN_CUT_OFF, _CutOffNote
+
+    record = logging.LogRecord(
+        "uvicorn.error", logging.ERROR, "", 0, _UVICORN_CUT_OFF, (count,), None
+    )
+    assert _CutOffNote().filter(record)
+    assert (record.levelname, record.getMessage()) == ("WARNING", said)

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 # The APIMW code for an HTTP error that starlette raises itself.
@@ -104,8 +104,15 @@ async def _on_crash(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _on_client_gone(request: Request, exc: Exception) -> Response:
+    # The client left while its body was being read: no one to answer, and nothing failed
+    # here. Under `Exception`, starlette would re-raise it for uvicorn to log with a traceback.
+    return Response(status_code=400)
+
+
 EXCEPTION_HANDLERS: Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
     Problem: _on_problem,
     HTTPException: _on_http_exception,
+    ClientDisconnect: _on_client_gone,
     Exception: _on_crash,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -218,3 +219,30 @@ def test_many_bad_requests_in_a_row_leave_server_serving(
             assert noisy.get("nowhere").status_code in (401, 404)
             assert noisy.delete("webhooks").status_code in (401, 405)
     still_serving(sandbox_api)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b'POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"api_key"',
+        b"POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\n{}\r\nzz\r\n",
+    ],
+    ids=["gone-mid-body", "malformed-chunk"],
+)
+def test_a_client_gone_mid_body_logs_no_error(
+    running_sandbox: RunningSandboxLike,
+    sandbox_api: httpx.Client,
+    caplog: pytest.LogCaptureFixture,
+    request_bytes: bytes,
+) -> None:
+    """It used to print "Exception in ASGI application" and a ClientDisconnect traceback."""
+    url = httpx.URL(running_sandbox.base_url)
+    assert url.port is not None
+    with caplog.at_level(logging.WARNING):
+        with socket.create_connection((url.host, url.port), timeout=5) as sock:
+            sock.sendall(request_bytes)
+            time.sleep(0.2)  # the sandbox is reading the body
+        still_serving(sandbox_api)
+        time.sleep(0.2)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -11,7 +11,6 @@ accepting, lets in-flight requests finish, drains forwards (bounded) and closes 
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from apimw_cli.receiver import uvicorn_log
 from apimw_cli.receiver.app import ReceiverApp, create_app
 from apimw_cli.receiver.events import ReceiverConfig, Sink
 from apimw_cli.receiver.guard import (
@@ -40,36 +40,6 @@ __all__ = ["RunningReceiver", "bind", "local_url", "run_in_thread"]
 
 LISTEN_QUEUE = 2048  # as sockets.bind
 GRACEFUL_SHUTDOWN = 3.0  # seconds for in-flight requests (passthrough, --delay) once stopping
-_UVICORN_CUT_OFF = "Cancel %s running task(s), timeout graceful shutdown exceeded"
-
-
-class _CutOffNote(logging.Filter):
-    """uvicorn logs an ERROR when stopping meets a request still in progress after the grace
-    period (a body still trickling in at Ctrl-C): "Cancel 1 running task(s), timeout graceful
-    shutdown exceeded". Nothing failed; said plainly, as a warning. The h11 protocol then logs
-    the cancelled request as "Exception in ASGI application" with a CancelledError traceback:
-    left out, the warning has said it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
-            return False
-        if record.msg == _UVICORN_CUT_OFF and isinstance(record.args, tuple) and record.args:
-            count = record.args[0]
-            record.levelno, record.levelname, record.name = logging.WARNING, "WARNING", "apimw"
-            # No duration: the inspector's server (in the same process) has a grace of its own.
-            if count == 0:  # only connections were left open
-                record.msg, record.args = "stopping: closed the connections still open", ()
-            else:
-                record.msg = "stopping: cut off %s request%s still in progress"
-                record.args = (count, "" if count == 1 else "s")
-        return True
-
-
-def _note_cut_offs() -> None:
-    """Install `_CutOffNote` on uvicorn's logger, once."""
-    logger = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _CutOffNote) for f in logger.filters):
-        logger.addFilter(_CutOffNote())
 
 
 @dataclass(frozen=True)
@@ -108,7 +78,7 @@ def _protocol(app: ReceiverApp, stack: ServerStack) -> type[asyncio.Protocol]:
 
 
 def _server(app: ReceiverApp, stack: ServerStack) -> uvicorn.Server:
-    _note_cut_offs()
+    uvicorn_log.install()
     return uvicorn.Server(
         uvicorn.Config(
             app,

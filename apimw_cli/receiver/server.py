@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from apimw_cli.receiver import uvicorn_log
+from apimw_cli.output.logs import note_server_logs
 from apimw_cli.receiver.app import ReceiverApp, create_app
 from apimw_cli.receiver.events import ReceiverConfig, Sink
 from apimw_cli.receiver.guard import (
@@ -78,7 +78,7 @@ def _protocol(app: ReceiverApp, stack: ServerStack) -> type[asyncio.Protocol]:
 
 
 def _server(app: ReceiverApp, stack: ServerStack) -> uvicorn.Server:
-    uvicorn_log.install()
+    note_server_logs()
     return uvicorn.Server(
         uvicorn.Config(
             app,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from apimw_cli.output.logs import note_server_logs
 from apimw_cli.sandbox.app import create_app
 from apimw_cli.sandbox.config import SandboxConfig
 from apimw_cli.server_stack import detect
@@ -67,6 +68,7 @@ def _server(config: SandboxConfig) -> _Server:
     delivery worker's loop uses too. A bad APIMW_SERVER_STACK raises ConfigError here, before
     anything listens."""
     stack = detect()
+    note_server_logs()
     return _Server(
         uvicorn.Config(
             create_app(config, loop=stack.loop),

@@ -422,8 +422,8 @@ def test_a_body_still_arriving_when_the_server_stops_is_cut_off_with_a_plain_war
     ],
 )
 def test_the_cut_off_note_says_how_many(count: int, said: str) -> None:
-    from apimw_cli.receiver.uvicorn_log import _CUT_OFF, UvicornNotes
+    from apimw_cli.output.logs import _CUT_OFF, ServerNotes
 
     record = logging.LogRecord("uvicorn.error", logging.ERROR, "", 0, _CUT_OFF, (count,), None)
-    assert UvicornNotes().filter(record)
+    assert ServerNotes().filter(record)
     assert (record.levelname, record.getMessage()) == ("WARNING", said)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -22,6 +23,7 @@ from tests.sandbox.support import (
     error_of,
     webhooks_of,
 )
+from tests.support.sandbox import DEFAULTS
 
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 TEN_MB = 10 * 1024 * 1024
@@ -246,3 +248,20 @@ def test_a_client_gone_mid_body_logs_no_error(
         still_serving(sandbox_api)
         time.sleep(0.2)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_body_still_arriving_when_the_sandbox_stops_is_cut_off_with_a_plain_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """uvicorn's ERROR and CancelledError traceback at the end of the grace period, said
+    plainly (output/logs.ServerNotes)."""
+    with (
+        caplog.at_level(logging.WARNING),
+        contextlib.ExitStack() as client,
+        server_module.run_in_thread(SandboxConfig(**DEFAULTS)) as running,
+    ):
+        sock = client.enter_context(socket.create_connection(("127.0.0.1", running.port)))
+        sock.sendall(b"POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        time.sleep(0.2)  # closed after the sandbox stops
+    notes = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert notes == [("WARNING", "stopping: cut off 1 request still in progress")]

@@ -260,8 +260,9 @@ def test_a_body_still_arriving_when_the_sandbox_stops_is_cut_off_with_a_plain_wa
         contextlib.ExitStack() as client,
         server_module.run_in_thread(SandboxConfig(**DEFAULTS)) as running,
     ):
+        # `client` closes the socket after the sandbox has stopped (the `with` exits in reverse)
         sock = client.enter_context(socket.create_connection(("127.0.0.1", running.port)))
         sock.sendall(b"POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
-        time.sleep(0.2)  # closed after the sandbox stops
+        time.sleep(0.2)  # the sandbox is reading the body
     notes = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
     assert notes == [("WARNING", "stopping: cut off 1 request still in progress")]

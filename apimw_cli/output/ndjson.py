@@ -7,7 +7,8 @@ surrogates as `\\u` escapes, strict JSON (a body holding NaN or nesting too deep
 come by the thousand: events and forward results) encodes with orjson, into the UTF-8 bytes the
 view writes as they are, and embeds the body as it came (`body_fragment`), when that gives a
 line with the same meaning (`json.loads` reads the same object) and the same guarantees;
-otherwise it declines and the general one is used.
+otherwise it declines and the general one is used. An event line on the fast way is assembled
+from pieces (`_EventLines`): the bytes orjson would write for its fields, at a third less cost.
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ def body_fragment(body: bytes, strict: bool = False) -> orjson.Fragment | None:
     since the line's URL passwords are masked on its text, only when that text masks what the
     decoded body would: a body with a backslash (an escape) must not hold an `@` or a `\\u`
     escape (which may write one)."""
+    embedded = _embeddable(body, strict)
+    return None if embedded is None else orjson.Fragment(embedded)
+
+
+def _embeddable(body: bytes, strict: bool) -> bytes | None:
+    """`body_fragment`'s bytes: the body on one line, or None."""
     if len(body) > 2 * MAX_BRACKETS and body.count(0x5B) + body.count(0x7B) > MAX_BRACKETS:
         return None
     if _BACKSLASH in body and (_AT in body or b"\\u" in body):
@@ -103,7 +110,7 @@ def body_fragment(body: bytes, strict: bool = False) -> orjson.Fragment | None:
             return None
     if _LF in body or _CR in body or _TAB in body:
         body = body.translate(_ONE_LINE)  # raw, they can only be white space between tokens
-    return orjson.Fragment(body)
+    return body
 
 
 def _fast_bytes(record: str, now: float, fields: dict[str, Any]) -> bytes | None:
@@ -120,6 +127,11 @@ def _encoded(data: dict[str, Any]) -> bytes | None:
         encoded = orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:
         return None
+    return _vouched(encoded)
+
+
+def _vouched(encoded: bytes) -> bytes | None:
+    """orjson's line as the view may write it (URL passwords masked), or None (see `_safe`)."""
     if not _safe(encoded):
         return None
     if _AT in encoded:  # a URL may hold a password: mask_url looks closer
@@ -162,9 +174,14 @@ def received_bytes(r: Received, now: float) -> bytes:
     """`received_line` as UTF-8 (what the view writes: the fast way's bytes, not re-encoded)."""
     record = "event" if r.kind != "challenge" else "challenge"
     embed = r.kind != "rejected" and bool(r.body)
-    fragment = body_fragment(r.body, r.strict_json) if embed else None
-    if fragment is not None or not embed:
+    embedded = _embeddable(r.body, r.strict_json) if embed else None
+    if embedded is not None and r.record_error is None:
+        fast = _EVENT_LINES.line(record, now, r, embedded)
+        if fast is not None:
+            return fast
+    elif embedded is not None or not embed:
         # None of these fields is one of our messages (_MESSAGES): nothing to redact.
+        fragment = None if embedded is None else orjson.Fragment(embedded)
         data = _received_data(record, now, r, fragment, _verdict_json(r.verdict))
         if r.record_error is not None:
             data["record_error"] = r.record_error
@@ -179,6 +196,59 @@ def received_bytes(r: Received, now: float) -> bytes:
         data["record_error"] = r.record_error
     del data["schema"], data["record"], data["time"]
     return line(record, now, **data).encode()
+
+
+# A run's shape (see `_EventLines.line`) and the four pieces of its lines that it decides.
+_Shared = tuple[tuple[Any, ...], bytes, bytes, bytes, bytes]
+
+
+class _EventLines:
+    """The fast way's line for a record with its body embedded, assembled from pieces: the
+    bytes `_encoded(_received_data(...))` would write, without building that 15-key dict and
+    having orjson walk it (per event, the two cost twice the rest of the line, counted with
+    callgrind). What most events share (kind, type, status, verdict, path, ...) is encoded
+    once per run of alike events; the time once per batch; id, delivery id, size and body per
+    event. One tuple per cache, swapped whole: safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._shared: _Shared | None = None
+        self._time: tuple[float, bytes] | None = None
+
+    def line(self, record: str, now: float, r: Received, body: bytes) -> bytes | None:
+        shape = (record, r.kind, r.event_type, r.status, r.verdict, r.duplicate, r.attempt,
+                 r.path, r.note)  # fmt: skip
+        shared, time = self._shared, self._time
+        try:
+            if shared is None or shared[0] != shape:
+                shared = self._shared = (shape, *_shared_pieces(shape))
+            if time is None or time[0] != now:
+                self._time = time = (now, _dumps(now))
+            data = b"".join((
+                _HEAD, shared[1], time[1], b',"id":', _dumps(r.record_id),
+                shared[2], _dumps(r.delivery_id), shared[3], b"%d" % len(r.body), shared[4],
+                body, b"}\n",
+            ))  # fmt: skip
+        except orjson.JSONEncodeError:  # a lone surrogate (a type read by Python's json)
+            return None
+        return _vouched(data)
+
+
+def _shared_pieces(shape: tuple[Any, ...]) -> tuple[bytes, bytes, bytes, bytes]:
+    """The line's bytes between the per-event fields (see `_EventLines`), in their order."""
+    record, kind, event_type, status, verdict, duplicate, attempt, path, note = shape
+    return (
+        _dumps(record) + b',"time":',
+        b',"kind":' + _dumps(kind) + b',"type":' + _dumps(event_type) + b',"delivery_id":',
+        b',"status":' + _dumps(status) + b',"verdict":' + _dumps(_verdict_json(verdict))
+        + b',"duplicate":' + _dumps(duplicate) + b',"attempt":' + _dumps(attempt)
+        + b',"size":',
+        b',"path":' + _dumps(path) + b',"note":' + _dumps(note) + b',"body":',
+    )  # fmt: skip
+
+
+_dumps = orjson.dumps
+_HEAD = b'{"schema":%d,"record":' % SCHEMA
+_EVENT_LINES = _EventLines()
 
 
 def forwarded_line(f: Forwarded, now: float) -> str:

@@ -66,6 +66,7 @@ class LiveView:
         verbose: bool = False,
         signature_hint: str | None = None,
         recorded: bool = True,
+        forwarding: bool = True,
     ) -> None:
         self.printer = printer
         self.ndjson = ndjson
@@ -73,8 +74,10 @@ class LiveView:
         self.recorded = recorded  # whether a session log has every event (said when skipping)
         self.signature_hint = signature_hint  # said once, when the app answers 401/403
         self._refusing = 0  # events refused in a row because recording failed
-        # Each forward result line names its event as the event line did (bounded memory).
+        # Each forward result line names its event as the event line did (bounded memory);
+        # kept only when there are forwards to name (`forwarding`).
         self._labels: OrderedDict[str, str] = OrderedDict()
+        self._keep_labels = forwarding
         self._batching = 0
         self._batch_time = 0.0  # when the current batch began, as NDJSON records say it
         self._stamp: tuple[int, str] = (-1, "")  # the last second shown, as text
@@ -86,6 +89,11 @@ class LiveView:
     @functools.cached_property
     def _painter(self) -> Painter:
         return Painter(self.printer.out)
+
+    @functools.cached_property
+    def _dim_bold(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        """The codes of every event line's dim and bold parts (asked once, not per line)."""
+        return self._painter.codes("dim"), self._painter.codes("bold")
 
     @functools.cached_property
     def _glyphs(self) -> Glyphs:
@@ -318,8 +326,8 @@ class LiveView:
                 badge,
             ]
             return self._painter.line(*parts, (f" [{label}]", "dim"))
-        codes = self._painter.codes
-        (dim, undim), (bold, unbold), (on, off) = codes("dim"), codes("bold"), codes(style)
+        (dim, undim), (bold, unbold) = self._dim_bold
+        on, off = self._painter.codes(style)
         return (
             f"{dim}{stamp}{undim}  {arrow} {bold}{what}{unbold} {summary} {on}{text}{off}"
             f"{dim} [{label}]{undim}\n"
@@ -339,10 +347,11 @@ class LiveView:
 
     def _label(self, r: Received) -> str:
         label = short_id(r.delivery_id or r.record_id)
-        labels = self._labels
-        labels[r.record_id] = label
-        if len(labels) > 10_000:
-            labels.popitem(last=False)
+        if self._keep_labels:
+            labels = self._labels
+            labels[r.record_id] = label
+            if len(labels) > 10_000:
+                labels.popitem(last=False)
         return label
 
     def _recording(self, r: Received) -> None:

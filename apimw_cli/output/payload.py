@@ -76,7 +76,7 @@ def indented(data: Any, limit: int) -> tuple[str, bool]:
     return "".join(chunks), True
 
 
-def _word(value: object, width: int = FIELD_WIDTH, *, exact: bool = True) -> str:
+def _word(value: object, exact: bool, width: int = FIELD_WIDTH) -> str:
     """One payload field for a summary: text or a number, else a placeholder."""
     if isinstance(value, str):
         return clip(value, width)
@@ -92,26 +92,27 @@ def summarize_payload(event_type: str | None, event: Any, *, exact: bool = True)
     payload came from `fast_parse` through orjson), raises InexactNumber rather than show a
     number that may have lost digits."""
 
-    def word(value: object, width: int = FIELD_WIDTH) -> str:
-        return _word(value, width, exact=exact)
-
     data = event.get("data") if isinstance(event, dict) else None
     if not isinstance(data, dict):
         return ""
     if event_type == "message.received":
-        return f'from {word(data.get("from"))} "{word(data.get("text", ""))}"'
+        # _word called directly: the live view makes a summary per event, thousands a second.
+        return f'from {_word(data.get("from"), exact)} "{_word(data.get("text", ""), exact)}"'
     if event_type == "message.failed":
         error = data.get("error")
         error = error if isinstance(error, dict) else {}
-        code, message = word(error.get("code", "")), word(error.get("message", ""), 60)
-        return f"to {word(data.get('to'))} {code} {message}".strip()
+        code, message = (
+            _word(error.get("code", ""), exact),
+            _word(error.get("message", ""), exact, 60),
+        )
+        return f"to {_word(data.get('to'), exact)} {code} {message}".strip()
     if event_type and event_type.startswith("message."):
-        return f"to {word(data.get('to'))}"
+        return f"to {_word(data.get('to'), exact)}"
     if event_type and event_type.startswith("quota."):
-        used, limit = word(data.get("used")), word(data.get("limit"))
-        return f"{used}/{limit} {word(data.get('quota', ''))}".strip()
+        used, limit = _word(data.get("used"), exact), _word(data.get("limit"), exact)
+        return f"{used}/{limit} {_word(data.get('quota', ''), exact)}".strip()
     if event_type and event_type.startswith("account."):
-        return word(data.get("phone_number", ""))
+        return _word(data.get("phone_number", ""), exact)
     return ""
 
 

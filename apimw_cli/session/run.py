@@ -69,6 +69,7 @@ class ListenSession:
             verbose=options.verbose,
             signature_hint=options.signature_hint,
             recorded=options.receiver.record is not None,
+            forwarding=bool(options.receiver.forward_to),
         )
         # The receiver counts and decides (--expect) as it appends here; this thread shows what
         # it finds every tick (Screen.TICK), a batch in one write. (Waking this thread per event

@@ -212,3 +212,21 @@ def test_each_event_line_carries_its_own_verdicts_badge(monkeypatch: pytest.Monk
     badges = [line.split(" t ", 1)[1].rsplit(" [", 1)[0].strip() for line in lines]
     assert badges == ["✓ signed", "✓ signed (secret #2)", "✓ signed", "unverified",
                       "does not match", "unverified", "✓ signed"]  # fmt: skip
+
+
+@pytest.mark.parametrize("forwarding", [True, False])
+def test_a_forward_line_names_its_event_as_the_event_line_did(
+    forwarding: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With forwarding on, a forward's line carries its event's label (the delivery id); the
+    view keeps those labels only then, and without one a forward names its record id."""
+    printer, out = printer_on("piped", monkeypatch)
+    view = LiveView(printer, ndjson=False, forwarding=forwarding)
+    event = Received("rec_00000000abcd1234", 1.0, "POST", "/", {}, b"{}", 200, "event", "t",
+                     "dlv_feedbeef99")  # fmt: skip
+    view.show(event)
+    view.show(Forwarded("rec_00000000abcd1234", "http://app/h", 200, 1.5))
+    event_line, forward_line = out.getvalue().splitlines()
+    assert event_line.endswith("[dlv_feedbeef]")
+    assert forward_line.endswith("[dlv_feedbeef]" if forwarding else "[rec_abcd1234]")
+    assert len(view._labels) == (1 if forwarding else 0)

@@ -36,6 +36,11 @@ Phases:
   more per request than running alone (and the one with more to keep in cache more), so its
   ratios are a comparison, not the issue's figure.
 
+Each round of throughput and paired starts every `listen` on an empty session log (the file
+truncated; --keep-logs lets them grow): run after run, the logs of all the recording
+contenders would otherwise add up to gigabytes, and every one of them slows round after round
+(benchmarks/README.md, "Where listen's time goes"), which no user's single session sees.
+
 With --reference-tree PATH (a worktree of an older commit), `listen` from that tree runs too,
 beside this tree's, in the throughput, lag and paired phases: before and after in one run.
 
@@ -198,6 +203,9 @@ def throughput(
     for server in started.values():  # warm-up: imports, caches, connection set-up
         driver.burst(server.port, min(1.0, args.seconds))
     for number in range(args.rounds):
+        if not args.keep_logs:
+            for server in started.values():
+                server.fresh_log()
         shift = number % len(names)
         order = names[shift:] + names[:shift]
         if number % 2:
@@ -233,6 +241,9 @@ def paired_loads(
         taken[index] = measured(server, drivers[index], args.seconds)
 
     for number in range(args.rounds):
+        if not args.keep_logs:
+            first.fresh_log()
+            second.fresh_log()
         # Each round the other one's client starts first.
         order = [(0, first), (1, second)] if number % 2 == 0 else [(1, second), (0, first)]
         other = threading.Thread(target=load, args=order[0])
@@ -545,6 +556,11 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         help="watch the inspector with an SSE client on /api/stream, not headless Chromium",
     )
     parser.add_argument("--no-pin", action="store_true", help="let the OS place the processes")
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="let the session logs grow from round to round (default: each round starts empty)",
+    )
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     parser.add_argument("--quick", action="store_true", help="a smoke run with tiny counts")
     args = parser.parse_args(argv)

@@ -89,6 +89,14 @@ class Server:
     port: int
     drain: Drain | None = None
     notes: list[str] = field(default_factory=list)
+    log: Path | None = None  # a listen's session log
+
+    def fresh_log(self) -> None:
+        """Empty the session log (listen appends on at the new end; its inspector, reading
+        the file, starts its index over), so a round writes into a fresh log."""
+        if self.log is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.truncate(self.log, 0)
 
     @property
     def pid(self) -> int:
@@ -227,7 +235,7 @@ def listen(
                 problem = (home / "stderr").read_text(errors="replace")[-1000:]
                 raise RuntimeError(f"{' '.join(command[2:])} did not start: {problem}")
             time.sleep(0.02)
-        yield Server(name, process, port, drain)
+        yield Server(name, process, port, drain, log=home / "session.jsonl" if record else None)
     finally:
         stop_process(process, signal.SIGINT, 15)
         drain.join(5)

@@ -245,3 +245,28 @@ def test_the_inspector_rounds_set_a_watched_listen_beside_no_inspect(viewer: str
     saw = re.search(r"inspector viewer: SAW (\d+) stream events", out)
     assert saw is not None and int(saw.group(1)) > 0, out  # it did watch events arrive
     assert re.search(r"non-200 answers and socket errors +0$", out, re.M), out
+
+
+@pytest.mark.parametrize("path", ["receiver", "ndjson", "live"])
+@pytest.mark.timeout(120)
+def test_each_instruction_counted_path_runs(path: str) -> None:
+    """What instructions.py has callgrind count, run natively: every event is handled."""
+    assert script("instructions.py", "--child", path, "30", "2100") == ""
+
+
+def test_the_instruction_count_says_so_without_valgrind(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "instructions.py"), "--quick"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PATH": str(tmp_path)},  # no valgrind on it
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "skipped: valgrind not found" in done.stdout
+
+
+def test_the_instruction_count_refuses_an_unknown_path() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "instructions.py"), "--paths", "receiver,nope"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "unknown path(s): nope" in done.stderr

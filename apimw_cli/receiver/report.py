@@ -23,7 +23,7 @@ _record_ids = itertools.count(int.from_bytes(os.urandom(6), "big"))
 
 def new_record_id() -> str:
     """A short unique id for one received request: ``rec_`` and 12 hex digits."""
-    # %-formatting: an f-string's format spec is parsed on every call (3x the instructions).
+    # %-formatting: an f-string parses its format spec on every call (a third more work here).
     return "rec_%012x" % (next(_record_ids) & 0xFFFF_FFFF_FFFF)
 
 
